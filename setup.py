@@ -1,0 +1,47 @@
+"""aircall_pipeline: Aircall account -> daily, verifiable compliance evidence, orchestrated by Dagster.
+
+Every pin below is exact on purpose: evidence must be reproducible, and the Dagster libraries
+only work as a matched set (dagster-<lib> 0.29.N requires dagster 1.13.N exactly).
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+VERSION = (Path(__file__).parent / "aircall_pipeline" / "VERSION").read_text().strip()
+
+DAGSTER = "1.13.27"  # the newest core that every integration library below still matches
+DAGSTER_LIBS = "0.29.27"
+
+setup(
+    name="aircall_pipeline",
+    version=VERSION,
+    description="Dagster pipeline turning an Aircall account into daily, tamper-evident compliance evidence on S3.",
+    packages=find_packages(exclude=["aircall_pipeline_tests", "aircall_pipeline_tests.*"]),
+    package_data={"aircall_pipeline": ["VERSION", "py.typed"]},
+    python_requires=">=3.11",  # pandas 3 needs 3.11
+    install_requires=[
+        f"dagster=={DAGSTER}",
+        f"dagster-webserver=={DAGSTER}",  # `make dev` and the UI test
+        f"dagster-dg-cli=={DAGSTER}",  # `dg check defs`, `dg dev`; stops at 1.13.27 on PyPI
+        f"dagster-aws=={DAGSTER_LIBS}",  # S3Resource (boto3) under the evidence store
+        f"dagster-slack=={DAGSTER_LIBS}",  # Slack alert sink
+        "requests==2.34.2",
+        "pyrate-limiter[filelock]==4.5.1",  # v4 API; the file lock makes the SQLite bucket safe across processes
+        "redis==8.1.0",  # the limiter's multi-host backend (AIRCALL_LIMITER_URL=redis://...)
+        "pandas==3.1.1",  # never add dagster-pandas: it pins pandas<3
+        "pyarrow==26.0.1",
+    ],
+    extras_require={
+        "postgres": [f"dagster-postgres=={DAGSTER_LIBS}", "psycopg2-binary==2.9.13"],
+        "k8s": [f"dagster-k8s=={DAGSTER_LIBS}"],
+        "dev": [
+            "pytest==9.0.3",
+            "pytest-timeout==2.4.0",
+            "moto[server]==5.2.5",  # a real S3 endpoint on loopback for the tests
+            "playwright==1.65.2",  # driven against Debian's chromium, never its own browser download
+            "ruff==0.17.5",
+        ],
+    },
+    entry_points={"console_scripts": ["aircall-pipeline=aircall_pipeline.cli:main"]},
+)
