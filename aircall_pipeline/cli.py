@@ -1,0 +1,37 @@
+"""`aircall-pipeline`: the command line. Each subcommand lives with the code it drives and is
+registered here by name, imported lazily so `--help` stays fast and one broken part cannot hide
+the others."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> module exposing `register(subparsers)`, which adds the subparser and sets `func(args) -> int`.
+COMMANDS = {
+    "check-connection": "aircall_pipeline.aircall.connection",
+    "run": "aircall_pipeline.operations.run_command",
+    "sandbox": "aircall_pipeline.sandbox.cli",
+    "verify": "aircall_pipeline.evidence.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aircall-pipeline",
+        description="Aircall account -> daily, verifiable compliance evidence (Dagster).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

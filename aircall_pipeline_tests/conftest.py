@@ -1,0 +1,7 @@
+"""Shared fixtures live in plugin modules, one per real part the tests start."""
+
+pytest_plugins = [
+    "aircall_pipeline_tests.fixtures.sandbox",  # the Aircall sandbox server on loopback
+    "aircall_pipeline_tests.fixtures.s3",  # moto's S3 server on loopback
+    "aircall_pipeline_tests.fixtures.servers",  # PostgreSQL and Redis servers on loopback
+]
