@@ -1,0 +1,53 @@
+"""The one Dagster resource through which every asset talks to Aircall."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from aircall_pipeline.aircall import AircallClient, RequestBudget
+from aircall_pipeline.settings import DEFAULT_API_URL, validate_api_url
+
+
+class AircallResource(dg.ConfigurableResource):
+    """HTTP Basic access to the Aircall Public API, paced by the budget shared with every other
+    process of this pipeline (and, by configuration, with the account's other integrations)."""
+
+    api_id: str = Field(description="Aircall API ID (HTTP Basic user). Set through AIRCALL_API_ID.")
+    api_token: str = Field(description="Aircall API token (HTTP Basic password). Set through AIRCALL_API_TOKEN.")
+    api_url: str = Field(default=DEFAULT_API_URL, description="API root; http:// only on loopback.")
+    rate_limit_per_minute: int = Field(default=60, description="Requests this pipeline may make per window.")
+    rate_limit_window_seconds: int = Field(default=60, description="The budget's window; 60 outside benchmarks.")
+    limiter_url: str = Field(description="Where the shared limiter keeps its state: sqlite:///path or redis://...")
+
+    _budget: RequestBudget | None = PrivateAttr(default=None)
+
+    @property
+    def account(self) -> str:
+        """A non-secret label for the account, used in run tags and the evidence."""
+        return f"{self.api_url.split('://', 1)[-1]}/{self.api_id}"
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        validate_api_url(self.api_url)
+        self._budget = RequestBudget.from_url(
+            self.limiter_url, per_minute=self.rate_limit_per_minute, window_seconds=self.rate_limit_window_seconds
+        )
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        close = getattr(self._budget, "close", None)
+        if close:
+            close()
+
+    @contextmanager
+    def client(self, logger=None) -> Iterator[AircallClient]:
+        budget = self._budget or RequestBudget.from_url(
+            self.limiter_url, per_minute=self.rate_limit_per_minute, window_seconds=self.rate_limit_window_seconds
+        )
+        client = AircallClient(self.api_id, self.api_token, api_url=self.api_url, budget=budget, logger=logger)
+        try:
+            yield client
+        finally:
+            client.close()
