@@ -1,0 +1,205 @@
+"""One Dagster asset per compliance check: its findings table is evidence, its asset check the verdict.
+
+The rule itself lives in rules.py (pure pandas); this module only says which tables each rule
+reads and turns a `CheckOutcome` into an asset output plus an `AssetCheckResult`. The checks are
+emitted from inside the asset (check_specs) so that the day's report, downstream of every
+compliance asset, always runs after every verdict is known; AC-01 and AC-14 are blocking, so an
+incomplete day stops before the report and never becomes evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from aircall_pipeline.compliance import catalogue, rules
+from aircall_pipeline.compliance.catalogue import CheckSpec
+from aircall_pipeline.compliance.policy import CompliancePolicy
+from aircall_pipeline.compliance.resources import ComplianceResource
+from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.ingest.assets import OWNERS, key
+from aircall_pipeline.ingest.partitions import daily_partitions
+
+COMPLIANCE_GROUP = "aircall_compliance"
+MAX_ITEMS_IN_METADATA = 100
+
+
+@dataclass
+class RuleInputs:
+    """What a rule may need beyond the day's tables: the policy, history, and the clock."""
+
+    date: str
+    day_end: datetime
+    now: datetime
+    policy: CompliancePolicy
+    compliance: ComplianceResource
+    store: EvidenceStore
+    tables: dict[str, pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Rule:
+    spec: CheckSpec
+    tables: tuple[str, ...]  # the day's tables, loaded through the IO manager
+    evaluate: Callable[[RuleInputs], rules.CheckOutcome]
+    history: tuple[str, ...] = ()  # tables read from earlier evidence days (ordering-only deps)
+
+    @property
+    def asset_name(self) -> str:
+        return f"{self.spec.check_id.lower().replace('-', '')}_{self.spec.name}"
+
+
+def _previous_users(i: RuleInputs) -> tuple[pd.DataFrame | None, str | None]:
+    earlier = [d for d in i.store.dates("users") if d < i.date]
+    if not earlier:
+        return None, None
+    return i.store.read_table("users", earlier[-1]), earlier[-1]
+
+
+def _call_activity(i: RuleInputs) -> tuple[pd.DataFrame, datetime | None, datetime]:
+    """Per-user activity over the stored call days within the dormancy window, streamed one day at a
+    time (two columns each), and the contiguous window those days actually cover."""
+    first = (date.fromisoformat(i.date) - timedelta(days=i.policy.dormant_days - 1)).isoformat()
+    days = [d for d in i.store.dates("calls") if first <= d <= i.date]
+    frames = (i.store.read_table("calls", d, columns=["user_id", "started_at"]) for d in days)
+    activity = rules.activity_from_calls(frames)
+    covered_from = None
+    expected = date.fromisoformat(i.date)
+    for d in reversed(days):  # walk back from the evidence day while no day is missing
+        if date.fromisoformat(d) != expected:
+            break
+        covered_from, expected = d, expected - timedelta(days=1)
+    start = datetime.combine(date.fromisoformat(covered_from), datetime.min.time(), UTC) if covered_from else None
+    return activity, start, i.day_end
+
+
+def _dormant(i: RuleInputs) -> rules.CheckOutcome:
+    activity, covered_from, covered_to = _call_activity(i)
+    return rules.dormant_accounts(i.tables["users"], activity, as_of=i.day_end, covered_from=covered_from,
+                                  covered_to=covered_to, days=i.policy.dormant_days)
+
+
+def _access_changes(i: RuleInputs) -> rules.CheckOutcome:
+    previous, previous_date = _previous_users(i)
+    return rules.access_changes(i.tables["users"], previous, previous_date=previous_date)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(catalogue.AC_01, ("users", "company"), lambda i: rules.user_inventory(i.tables["users"], i.tables["company"])),
+    Rule(catalogue.AC_02, ("users",), lambda i: rules.privileged_access(
+        i.tables["users"], i.compliance.roles(i.policy), min_admins=i.policy.min_admins,
+        max_admins=i.policy.max_admins)),
+    Rule(catalogue.AC_03, ("users",), lambda i: rules.offboarding(
+        i.tables["users"], i.compliance.roster(i.policy), as_of=i.now, sla_hours=i.policy.offboarding_sla_hours)),
+    Rule(catalogue.AC_04, ("users",), lambda i: rules.unmatched_accounts(
+        i.tables["users"], i.compliance.roster(i.policy), exceptions=i.policy.exceptions)),
+    Rule(catalogue.AC_05, ("users",), lambda i: rules.shared_accounts(
+        i.tables["users"], patterns=i.policy.shared_patterns, exceptions=i.policy.exceptions)),
+    Rule(catalogue.AC_06, ("users",), _dormant, history=("calls",)),
+    Rule(catalogue.AC_07, ("users",), _access_changes),
+    Rule(catalogue.AC_08, ("users", "teams", "team_members"), lambda i: rules.team_coverage(
+        i.tables["users"], i.tables["teams"], i.tables["team_members"])),
+    Rule(catalogue.AC_09, ("numbers", "number_users", "company"), lambda i: rules.number_inventory(
+        i.tables["numbers"], i.tables["number_users"], i.tables["company"])),
+    Rule(catalogue.AC_10, ("calls", "numbers"), lambda i: rules.recording_posture(
+        i.tables["calls"], policy=i.policy.recording_policy, min_share=i.policy.recording_min_share,
+        numbers=i.tables["numbers"])),
+    Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(i.tables["call_windows"])),
+)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def outcome_record(outcome: rules.CheckOutcome) -> dict:
+    """The check as it appears in checks.json and in the asset's materialization metadata."""
+    findings = outcome.findings
+    flagged = findings[findings["status"] != catalogue.PASS] if "status" in findings else findings
+    return _jsonable({
+        "id": outcome.check_id, "name": outcome.name, "status": outcome.status, "observed": outcome.observed,
+        "threshold": outcome.threshold, "controls": list(outcome.controls), "reason": outcome.reason,
+        "items_total": len(flagged), "items": flagged.head(1000).to_dict(orient="records"),
+    })
+
+
+def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict) -> dg.AssetCheckResult:
+    # skip is reported as a WARN failure on purpose: a check that could not run must never look green.
+    passed = outcome.status == catalogue.PASS
+    severity = (dg.AssetCheckSeverity.ERROR
+                if outcome.status in (catalogue.FAIL, catalogue.ERROR) and spec.severity == catalogue.SEVERITY_ERROR
+                else dg.AssetCheckSeverity.WARN)
+    ids = [str(item.get("item_id")) for item in record["items"][:MAX_ITEMS_IN_METADATA]]
+    return dg.AssetCheckResult(
+        check_name=spec.name,
+        passed=passed,
+        severity=severity,
+        description=f"{outcome.status.upper()}: {outcome.reason}",
+        metadata={
+            "status": outcome.status,
+            "observed": dg.MetadataValue.text(str(outcome.observed)),
+            "threshold": dg.MetadataValue.text(outcome.threshold),
+            "controls": dg.MetadataValue.text(", ".join(outcome.controls)),
+            "items_flagged": record["items_total"],
+            "item_ids": dg.MetadataValue.json(ids),
+        },
+    )
+
+
+def _error_outcome(spec: CheckSpec, exc: Exception) -> rules.CheckOutcome:
+    """An input the rule needs is broken (e.g. an unreadable roster): the check says `error`, the
+    rest of the day's evidence still completes."""
+    findings = pd.DataFrame([{"check_id": spec.check_id, "status": catalogue.ERROR, "item_type": "input",
+                              "item_id": type(exc).__name__, "item_label": "", "reason": str(exc)}])
+    return rules.CheckOutcome(spec.check_id, spec.name, catalogue.ERROR, None, "inputs readable",
+                              spec.controls, f"The check could not run: {exc}", findings)
+
+
+def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
+    spec = rule.spec
+    asset_key = key(rule.asset_name)
+
+    @dg.asset(
+        key=asset_key,
+        ins={t: dg.AssetIn(key=key(t)) for t in rule.tables},
+        deps=[key(t) for t in rule.history],
+        check_specs=[dg.AssetCheckSpec(spec.name, asset=asset_key, blocking=spec.blocking, description=spec.title)],
+        partitions_def=daily_partitions,
+        group_name=COMPLIANCE_GROUP,
+        owners=OWNERS,
+        kinds={"python", "pandas", "parquet"},
+        description=f"{spec.check_id} {spec.title}. Controls: {', '.join(spec.controls)}. "
+                    "One row per evaluated or offending item, with the reason.",
+        tags={"aircall/check": spec.check_id},
+    )
+    def _asset(context: dg.AssetExecutionContext, compliance: ComplianceResource, evidence: EvidenceResource,
+               **tables: pd.DataFrame) -> Iterator:
+        window = context.partition_time_window
+        try:
+            policy = compliance.policy()
+            inputs = RuleInputs(date=context.partition_key, day_end=window.end.astimezone(UTC),
+                                now=datetime.now(UTC), policy=policy, compliance=compliance,
+                                store=evidence.store(), tables=tables)
+            outcome = rule.evaluate(inputs)
+        except (OSError, ValueError, KeyError) as exc:
+            context.log.error(f"{spec.check_id} could not run: {exc}")
+            outcome = _error_outcome(spec, exc)
+        record = outcome_record(outcome)
+        yield dg.Output(outcome.findings, metadata={
+            "check": dg.MetadataValue.json(record),
+            "status": outcome.status,
+            "observed": dg.MetadataValue.text(str(outcome.observed)),
+            "rows": len(outcome.findings),
+        })
+        yield check_result(spec, outcome, record)
+
+    return _asset
+
+
+compliance_assets = [build_compliance_asset(rule) for rule in RULES]

@@ -1,0 +1,20 @@
+"""Dagster access to the evidence store for assets that read history or write the day's report
+(the IO manager covers plain table outputs)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from aircall_pipeline.evidence.store import EvidenceStore
+
+
+class EvidenceResource(dg.ConfigurableResource):
+    """The write-once evidence store at EVIDENCE_URI: `s3://bucket/prefix` or a local folder."""
+
+    evidence_uri: str
+    s3: dg.ResourceDependency[S3Resource]
+
+    def store(self) -> EvidenceStore:
+        client = self.s3.get_client() if self.evidence_uri.startswith("s3://") else None
+        return EvidenceStore.from_uri(self.evidence_uri, s3_client=client)

@@ -1,0 +1,159 @@
+"""Raw evidence assets: point-in-time snapshots of the account, and calls per day.
+
+Every asset here is daily-partitioned (the partition is the evidence date), writes through the
+evidence IO manager, and calls Aircall only through `AircallResource`. They share the
+`aircall_api` concurrency pool, so however many runs or backfills are queued, the account's API
+budget is spent by one step at a time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+
+from aircall_pipeline.ingest import normalize
+from aircall_pipeline.ingest.partitions import daily_partitions
+from aircall_pipeline.ingest.pii import hash_key
+from aircall_pipeline.ingest.resource import AircallResource
+from aircall_pipeline.ingest.timing import ensure_day_over, ensure_snapshot_allowed
+from aircall_pipeline.operations.retry import API_RETRY_POLICY, no_retry_on_auth_error
+
+RAW_GROUP = "aircall_raw"
+API_POOL = "aircall_api"
+OWNERS = ["team:security-grc"]
+KINDS = {"python", "pandas", "parquet"}
+
+
+def key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(["aircall", table])
+
+
+def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
+    window = context.partition_time_window
+    return window.start.astimezone(UTC), window.end.astimezone(UTC)
+
+
+def _snapshot_guard(context: dg.AssetExecutionContext, label: str) -> None:
+    start, end = _window(context)
+    ensure_snapshot_allowed(start, end, datetime.now(UTC), label=label)
+
+
+def _api_metadata(client, **extra) -> dict:
+    return {"api_requests": dg.MetadataValue.json(client.stats.as_dict()), **extra}
+
+
+_common = dict(
+    partitions_def=daily_partitions,
+    group_name=RAW_GROUP,
+    owners=OWNERS,
+    pool=API_POOL,
+    retry_policy=API_RETRY_POLICY,
+)
+
+
+@dg.asset(key=key("company"), kinds=KINDS, **_common)
+@no_retry_on_auth_error
+def company(context: dg.AssetExecutionContext, aircall: AircallResource) -> dg.Output[pd.DataFrame]:
+    """The company as Aircall reports it (`GET /v1/company`): name and the user and number counts
+    that the inventories are reconciled against (AC-01, AC-09)."""
+    _snapshot_guard(context, "company")
+    with aircall.client(context.log) as client:
+        raw = client.company()
+        df = normalize.company_frame(raw, api_url=aircall.api_url, collected_at=datetime.now(UTC))
+        return dg.Output(df, metadata=_api_metadata(client, company=str(raw.get("name")),
+                                                    users_count=raw.get("users_count"),
+                                                    numbers_count=raw.get("numbers_count")))
+
+
+@dg.asset(key=key("users"), kinds=KINDS, **_common)
+@no_retry_on_auth_error
+def users(context: dg.AssetExecutionContext, aircall: AircallResource) -> dg.Output[pd.DataFrame]:
+    """Every user of the account (`GET /v2/users`, all pages), as of the run: the population of the
+    access review. Names and emails are kept because reviewers need them."""
+    _snapshot_guard(context, "users")
+    with aircall.client(context.log) as client:
+        df = normalize.users_frame(client.iter_users())
+        return dg.Output(df, metadata=_api_metadata(client, rows=len(df)))
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(key("teams"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+                     description="Teams (`GET /v1/teams`) with their member counts, as of the run."),
+        dg.AssetSpec(key("team_members"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+                     description="Who is in which team, one row per membership, as of the run. Teams route "
+                                 "calls; they are not a permission boundary."),
+    ],
+    partitions_def=daily_partitions,
+    pool=API_POOL,
+    retry_policy=API_RETRY_POLICY,
+)
+@no_retry_on_auth_error
+def teams(context: dg.AssetExecutionContext, aircall: AircallResource):
+    _snapshot_guard(context, "teams")
+    with aircall.client(context.log) as client:
+        teams_df, members_df = normalize.teams_frames(client.iter_teams())
+        meta = _api_metadata(client)
+    yield dg.Output(teams_df, output_name="aircall__teams", metadata={**meta, "rows": len(teams_df)})
+    yield dg.Output(members_df, output_name="aircall__team_members", metadata={"rows": len(members_df)})
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(key("numbers"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+                     description="The account's phone numbers (`GET /v1/numbers`, then `/v1/numbers/:id` for "
+                                 "the users each one rings), as of the run."),
+        dg.AssetSpec(key("number_users"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+                     description="Which user can take calls on which number, as of the run."),
+    ],
+    partitions_def=daily_partitions,
+    pool=API_POOL,
+    retry_policy=API_RETRY_POLICY,
+)
+@no_retry_on_auth_error
+def numbers(context: dg.AssetExecutionContext, aircall: AircallResource):
+    _snapshot_guard(context, "numbers")
+    with aircall.client(context.log) as client:
+        # The list endpoint carries no users[]; one request per number gets them. Accounts have
+        # tens of numbers, so this stays a small share of the budget.
+        detailed = [client.number(n["id"]) for n in client.iter_numbers()]
+        numbers_df, links_df = normalize.numbers_frames(detailed)
+        meta = _api_metadata(client)
+    yield dg.Output(numbers_df, output_name="aircall__numbers", metadata={**meta, "rows": len(numbers_df)})
+    yield dg.Output(links_df, output_name="aircall__number_users", metadata={"rows": len(links_df)})
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(key("calls"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+                     description="Calls started during the day (`GET /v1/calls`), fetched in time windows "
+                                 "below the API's 10,000-result cap. Minimised: no recording or voicemail "
+                                 "URL, no comment text, the external number as country code + keyed hash."),
+        dg.AssetSpec(key("call_windows"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+                     description="Each time window fetched for the day, with the API's `meta.total` and "
+                                 "the number of calls received: the completeness evidence of AC-14."),
+    ],
+    partitions_def=daily_partitions,
+    pool=API_POOL,
+    retry_policy=API_RETRY_POLICY,
+)
+@no_retry_on_auth_error
+def calls(context: dg.AssetExecutionContext, aircall: AircallResource):
+    start, end = _window(context)
+    ensure_day_over(start, end, datetime.now(UTC))
+    normalizer = normalize.CallNormalizer(hash_key(aircall.account))
+    with aircall.client(context.log) as client:
+        for page in client.iter_call_pages(start, end):
+            normalizer.add_page(page)
+        calls_df = normalizer.frame()
+        windows_df = normalize.call_windows_frame(client.call_windows)
+        meta = _api_metadata(client)
+    context.log.info(f"{len(calls_df)} calls for {context.partition_key} in {len(windows_df)} window(s).")
+    yield dg.Output(calls_df, output_name="aircall__calls", metadata={**meta, "rows": len(calls_df)})
+    yield dg.Output(windows_df, output_name="aircall__call_windows",
+                    metadata={"rows": len(windows_df), "calls_expected": int(windows_df["meta_total"].sum())})
+
+
+raw_assets = [company, users, teams, numbers, calls]
