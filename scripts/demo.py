@@ -1,0 +1,50 @@
+"""`make demo`: the whole daily job against the built-in sandbox, into ./evidence, then verified.
+
+Runs the real command-line entry points in subprocesses, as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aircall_pipeline.sandbox.data import SandboxAccount
+from aircall_pipeline.sandbox.owner_files import write_owner_files
+from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN, SandboxServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    home = Path(os.environ.get("DAGSTER_HOME") or ROOT / ".dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    account = SandboxAccount(seed=7)
+    with SandboxServer(account) as server:
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "AIRCALL_API_URL": server.url,
+            "AIRCALL_API_ID": SANDBOX_API_ID,
+            "AIRCALL_API_TOKEN": SANDBOX_API_TOKEN,
+            "EVIDENCE_URI": os.environ.get("EVIDENCE_URI", str(ROOT / "evidence")),
+            **write_owner_files(account, home / "demo-inputs"),
+        }
+        cli = [sys.executable, "-m", "aircall_pipeline.cli"]
+        print(f"Sandbox Aircall API at {server.url} (company {account.company()['name']!r}).\n", flush=True)
+        for argv in (["check-connection"], ["run", "--date", day], ["verify", env["EVIDENCE_URI"], "--date", day]):
+            print(f"$ aircall-pipeline {' '.join(argv)}", flush=True)
+            code = subprocess.call(cli + argv, env=env, cwd=ROOT)
+            print(flush=True)
+            if code != 0:
+                print(f"demo: `aircall-pipeline {argv[0]}` exited with status {code}.")
+                return code
+    print(f"Done. Open {Path(env['EVIDENCE_URI']) / 'aircall' / 'reports' / f'date={day}' / 'report.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
