@@ -1,0 +1,187 @@
+"""EvidenceStore tables: round trips, write-once attempts, determinism, CSV format (local and S3)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from aircall_pipeline.evidence.store import (
+    EvidenceStore,
+    EvidenceStoreError,
+    attempt_name,
+    parse_attempt_name,
+)
+from aircall_pipeline_tests.evidence.conftest import BIG_ID, users_frame
+
+DAY = "2026-03-14"
+
+
+def test_attempt_names():
+    assert attempt_name("users", "parquet", 1) == "users.parquet"
+    assert attempt_name("users", "csv", 3) == "users.attempt-3.csv"
+    assert parse_attempt_name("team_members.attempt-12.parquet") == ("team_members", 12, "parquet")
+    assert parse_attempt_name("checks.json") == ("checks", 1, "json")
+    assert parse_attempt_name(".users.parquet.tmp-1") is None
+
+
+def test_round_trip(store: EvidenceStore):
+    df = users_frame()
+    artifacts = store.write_table("users", DAY, df)
+    assert [a.path for a in artifacts] == [
+        f"aircall/users/date={DAY}/users.parquet",
+        f"aircall/users/date={DAY}/users.csv",
+    ]
+    assert all(a.rows == 2 and a.bytes > 0 and len(a.sha256) == 64 for a in artifacts)
+    back = store.read_table("users", DAY)
+    pd.testing.assert_frame_equal(back, df)
+    assert back["user_id"].tolist() == [BIG_ID, BIG_ID + 1]
+    assert str(back["created_at"].dtype) == "datetime64[us, UTC]"
+    assert store.read_table("users", DAY, columns=["email"]).columns.tolist() == ["email"]
+    assert store.dates("users") == [DAY]
+    assert store.dates("teams") == []
+    # The manifest's view of the stored files agrees with what write_table reported.
+    assert [store.stored_artifact(a.path) for a in artifacts] == artifacts
+
+
+def test_identical_rerun_is_a_no_op(store: EvidenceStore):
+    first = store.write_table("users", DAY, users_frame())
+    again = store.write_table("users", DAY, users_frame())
+    assert again == first
+    assert store.backend.list(f"aircall/users/date={DAY}") == sorted(a.path for a in first)
+
+
+def test_changed_rerun_writes_a_new_attempt_and_keeps_the_first(store: EvidenceStore):
+    first = store.write_table("users", DAY, users_frame())
+    first_bytes = {a.path: store.backend.get(a.path) for a in first}
+    second = store.write_table("users", DAY, users_frame(("Ada", "Grace", "Linus")))
+    assert [a.path for a in second] == [
+        f"aircall/users/date={DAY}/users.attempt-2.parquet",
+        f"aircall/users/date={DAY}/users.attempt-2.csv",
+    ]
+    assert {a.path: store.backend.get(a.path) for a in first} == first_bytes
+    assert len(store.read_table("users", DAY)) == 3  # the newest attempt is what is read
+    third = store.write_table("users", DAY, users_frame(("Ada",)))
+    assert third[0].path.endswith("users.attempt-3.parquet")
+    # Going back to earlier content is still a new attempt: history is never rewritten.
+    fourth = store.write_table("users", DAY, users_frame())
+    assert fourth[0].path.endswith("users.attempt-4.parquet")
+    assert fourth[0].sha256 == first[0].sha256
+
+
+def test_interrupted_attempt_is_completed_not_duplicated(store: EvidenceStore):
+    """A crash between the Parquet and the CSV leaves an incomplete attempt: not readable as evidence;
+    the rerun with the same content adds the missing CSV to it."""
+    artifacts = store.write_table("users", DAY, users_frame())
+    # The state a crash after the first file leaves behind, on the next day.
+    parquet = store.backend.get(artifacts[0].path)
+    assert store.backend.put_if_absent("aircall/users/date=2026-03-15/users.parquet", parquet)
+    with pytest.raises(EvidenceStoreError, match="no users evidence for 2026-03-15"):
+        store.read_table("users", "2026-03-15")
+    assert store.dates("users") == [DAY]
+    again = store.write_table("users", "2026-03-15", users_frame())
+    assert [a.path.rsplit("/", 1)[1] for a in again] == ["users.parquet", "users.csv"]
+    assert store.dates("users") == [DAY, "2026-03-15"]
+
+
+def test_parquet_is_deterministic_and_plain(local_store: EvidenceStore):
+    a = local_store.write_table("users", DAY, users_frame())
+    b = local_store.write_table("users", "2026-03-15", users_frame())
+    assert [x.sha256 for x in a] == [x.sha256 for x in b]
+    meta = pq.read_metadata(local_store.full_uri(a[0].path))
+    assert meta.schema.to_arrow_schema().names == list(users_frame().columns)  # no index column
+
+
+def test_csv_timestamps_iso_utc_and_big_ids(store: EvidenceStore):
+    df = users_frame()
+    df["created_at"] = df["created_at"].dt.tz_convert("Europe/Paris")  # stored as UTC regardless
+    df["ended_at"] = pd.to_datetime(["2026-03-14T10:00:00.250Z", None], utc=True, format="ISO8601")
+    artifacts = store.write_table("calls", DAY, df)
+    text = store.backend.get(artifacts[1].path).decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["user_id"] == str(BIG_ID)
+    assert rows[0]["created_at"] == "2025-01-15T08:30:00Z"
+    assert rows[0]["ended_at"] == "2026-03-14T10:00:00.250000Z"
+    assert rows[1]["ended_at"] == "" and rows[0]["default_number_id"] == ""
+    assert rows[1]["default_number_id"] == "11"
+    assert rows[0]["available"] == "true"
+
+
+def test_csv_quotes_commas_quotes_and_newlines(local_store: EvidenceStore):
+    df = pd.DataFrame({"name": ['O"Brien, Jr.\nsecond line', "Zoë ☎"], "user_id": [1, 2]})
+    artifacts = local_store.write_table("users", DAY, df)
+    text = local_store.backend.get(artifacts[1].path).decode("utf-8")
+    assert [r["name"] for r in csv.DictReader(io.StringIO(text))] == df["name"].tolist()
+    assert artifacts[1].rows == 2 and local_store.stored_artifact(artifacts[1].path).rows == 2
+
+
+def test_empty_frame_round_trips(store: EvidenceStore):
+    df = users_frame().iloc[0:0]
+    artifacts = store.write_table("users", DAY, df)
+    assert [a.rows for a in artifacts] == [0, 0]
+    assert store.read_table("users", DAY).columns.tolist() == df.columns.tolist()
+
+
+@pytest.mark.parametrize(
+    "table, day, words",
+    [
+        ("Users", DAY, "table name"),
+        ("../etc", DAY, "table name"),
+        ("reports", DAY, "table name"),
+        ("users", "2026-3-14", "YYYY-MM-DD"),
+        ("users", "2026-03-14-10:00", "YYYY-MM-DD"),
+    ],
+)
+def test_bad_names_are_refused(local_store, table, day, words):
+    with pytest.raises(EvidenceStoreError, match=words):
+        local_store.write_table(table, day, users_frame())
+
+
+def test_local_files_are_read_only_and_never_replaced(local_store: EvidenceStore):
+    artifacts = local_store.write_table("users", DAY, users_frame())
+    import os
+    import stat
+
+    path = local_store.full_uri(artifacts[0].path)
+    assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert local_store.backend.put_if_absent(artifacts[0].path, b"other") is False
+    assert local_store.stored_artifact(artifacts[0].path) == artifacts[0]
+
+
+def test_from_uri_forms(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert EvidenceStore.from_uri("./evidence").uri == str(tmp_path / "evidence")
+    assert EvidenceStore.from_uri(f"file://{tmp_path}/ev").uri == str(tmp_path / "ev")
+    s3 = EvidenceStore.from_uri("s3://my-bucket/a/b/", s3_client=object())
+    assert s3.uri == "s3://my-bucket/a/b"
+    assert s3.full_uri("aircall/x") == "s3://my-bucket/a/b/aircall/x"
+    assert EvidenceStore.from_uri("s3://my-bucket", s3_client=object()).full_uri("k") == "s3://my-bucket/k"
+
+
+@pytest.mark.parametrize(
+    "uri, words",
+    [
+        ("", "EVIDENCE_URI is empty"),
+        ("s3://", "does not name a valid S3 bucket"),
+        ("s3://Upper_Case/x", "does not name a valid S3 bucket"),
+        ("s3://ab/x", "does not name a valid S3 bucket"),
+        ("s3://key:secret@bucket/x", "does not name a valid S3 bucket"),
+        ("gs://bucket/x", "scheme gs:// is not supported"),
+        ("s3://bucket/a/../b", "'..'"),
+    ],
+)
+def test_invalid_uris(uri, words):
+    with pytest.raises(EvidenceStoreError, match=words) as info:
+        EvidenceStore.from_uri(uri, s3_client=object())
+    assert info.value.kind == "invalid_uri"
+    assert "secret" not in str(info.value)
+
+
+def test_uri_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "evidence"
+    target.write_text("not a folder")
+    with pytest.raises(EvidenceStoreError, match="is a file, not a folder"):
+        EvidenceStore.from_uri(target)
