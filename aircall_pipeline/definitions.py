@@ -18,33 +18,36 @@ from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.operations.jobs import daily_evidence_job
 from aircall_pipeline.settings import API_ID_VAR, API_TOKEN_VAR, Settings
 
-settings = Settings.from_env()
+def build_resources(settings: Settings) -> dict:
+    """The resources for one environment; tests call this with their own settings."""
+    # A local evidence folder is pinned to an absolute path here, so the code server, run workers and
+    # the CLI all write to the same place whatever their working directory.
+    uri = settings.evidence_uri
+    evidence_uri = uri if "://" in uri else str(Path(uri).expanduser().resolve())
+    # boto3 defaults: AWS_ENDPOINT_URL_S3, AWS_REGION and credentials come from the usual AWS_* variables.
+    s3 = S3Resource(max_attempts=3)
+    return {
+        "aircall": AircallResource(
+            api_id=dg.EnvVar(API_ID_VAR),
+            api_token=dg.EnvVar(API_TOKEN_VAR),
+            api_url=settings.api_url,
+            rate_limit_per_minute=settings.rate_limit_per_minute,
+            rate_limit_window_seconds=settings.rate_limit_window_seconds,
+            limiter_url=settings.limiter_url,
+        ),
+        "io_manager": EvidenceIOManager(evidence_uri=evidence_uri, s3=s3),
+        "evidence": EvidenceResource(evidence_uri=evidence_uri, s3=s3),
+        "compliance": ComplianceResource(
+            policy_file=settings.policy_file, roles_uri=settings.roles_uri, roster_uri=settings.roster_uri, s3=s3
+        ),
+    }
 
-# A local evidence folder is pinned to an absolute path at load time, so the code server, run
-# workers and the CLI all write to the same place whatever their working directory.
-evidence_uri = settings.evidence_uri if "://" in settings.evidence_uri else str(Path(settings.evidence_uri).resolve())
 
-# boto3 defaults: AWS_ENDPOINT_URL_S3, AWS_REGION and credentials come from the usual AWS_* variables.
-s3 = S3Resource(max_attempts=3)
+ASSETS = [*raw_assets, *compliance_assets, evidence_report]
 
-resources = {
-    "aircall": AircallResource(
-        api_id=dg.EnvVar(API_ID_VAR),
-        api_token=dg.EnvVar(API_TOKEN_VAR),
-        api_url=settings.api_url,
-        rate_limit_per_minute=settings.rate_limit_per_minute,
-        rate_limit_window_seconds=settings.rate_limit_window_seconds,
-        limiter_url=settings.limiter_url,
-    ),
-    "io_manager": EvidenceIOManager(evidence_uri=evidence_uri, s3=s3),
-    "evidence": EvidenceResource(evidence_uri=evidence_uri, s3=s3),
-    "compliance": ComplianceResource(
-        policy_file=settings.policy_file, roles_uri=settings.roles_uri, roster_uri=settings.roster_uri, s3=s3
-    ),
-}
 
-defs = dg.Definitions(
-    assets=[*raw_assets, *compliance_assets, evidence_report],
-    jobs=[daily_evidence_job],
-    resources=resources,
-)
+def build_defs(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(assets=ASSETS, jobs=[daily_evidence_job], resources=build_resources(settings))
+
+
+defs = build_defs(Settings.from_env())
