@@ -157,11 +157,18 @@ def check_summary(check: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A day's manifest as stored. `path` and `sha256` describe the manifest file itself."""
+    """A day's manifest as stored. `path` (root-relative), `uri` (absolute) and `sha256` describe the
+    manifest file itself; `data` is its parsed content."""
 
     data: dict[str, Any]
     path: str
     sha256: str
+    uri: str = ""
+    bytes: int = 0
+
+    @property
+    def attempt(self) -> int:
+        return int(self.data.get("attempt", 1))
 
     @property
     def date(self) -> str:
@@ -213,7 +220,12 @@ def build_manifest_data(
         previous_manifest=(
             None
             if previous is None
-            else {"path": previous.path, "sha256": previous.sha256, "bytes": previous.bytes, "date": previous_date}
+            else {
+                "path": previous.path,
+                "sha256": previous.sha256,
+                "bytes": previous.bytes,
+                "date": previous_date,
+            }
         ),
     )
     return to_jsonable(data)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import logging
 import os
 import posixpath
@@ -59,7 +60,21 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from aircall_pipeline.evidence.manifest import Artifact
+from aircall_pipeline import __version__
+from aircall_pipeline.evidence.manifest import (
+    FILE_ALTERED,
+    FILE_MISSING,
+    FILE_OK,
+    Artifact,
+    FileCheck,
+    Manifest,
+    Verification,
+    build_manifest_data,
+    iso_utc,
+    json_bytes,
+    normalise_check,
+)
+from aircall_pipeline.evidence.report import render_report
 
 __all__ = [
     "Artifact",
@@ -352,8 +367,14 @@ class S3Backend:
                     kind="missing_bucket",
                     uri=self.uri,
                 )
-            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-                        "TokenRefreshRequired", "InvalidClientTokenId"):
+            if code in (
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "ExpiredToken",
+                "InvalidToken",
+                "TokenRefreshRequired",
+                "InvalidClientTokenId",
+            ):
                 return EvidenceStoreError(
                     f"S3 rejected the AWS credentials ({code}) on {operation} {where}: check "
                     "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (or the role/profile) "
@@ -496,7 +517,9 @@ class S3Backend:
         strip = len(self.prefix) + 1 if self.prefix else 0
         keys: list[str] = []
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            ):
                 keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
         except (bx.ClientError, bx.BotoCoreError) as exc:
             raise self._error(exc, "list_objects_v2", prefix) from exc
@@ -605,7 +628,8 @@ def _arrow_table(df: pd.DataFrame) -> pa.Table:
     for i, fld in enumerate(table.schema):
         if pa.types.is_timestamp(fld.type) and fld.type.tz is None:
             table = table.set_column(
-                i, pa.field(fld.name, pa.timestamp(fld.type.unit, tz="UTC")),
+                i,
+                pa.field(fld.name, pa.timestamp(fld.type.unit, tz="UTC")),
                 table.column(i).cast(pa.timestamp(fld.type.unit, tz="UTC")),
             )
     # The "creator" entry of the pandas metadata names library versions; keep the rest (it restores
@@ -691,6 +715,36 @@ def _hashing(chunks: Iterator[bytes], into: Any, counter: list[int]) -> Iterator
 
 
 # --------------------------------------------------------------------------------------------------
+# Report helpers
+
+REPORT_BASES = ("checks.json", "report.html", "manifest.json")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _findings_table(check: dict[str, Any]) -> str:
+    """The evidence table holding a check's full findings: `findings_table` if the check names one,
+    else the compliance assets' naming (`AC-01` + `user_inventory` -> `ac01_user_inventory`)."""
+    if check.get("findings_table"):
+        return str(check["findings_table"])
+    return f"{str(check.get('id', '')).lower().replace('-', '')}_{check.get('name') or ''}"
+
+
+def _iso(value: Any) -> str:
+    try:
+        return iso_utc(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def self_attempt(path: str) -> int:
+    parsed = parse_attempt_name(posixpath.basename(path))
+    return parsed[1] if parsed else 1
+
+
+# --------------------------------------------------------------------------------------------------
 # The store
 
 
@@ -772,7 +826,7 @@ class EvidenceStore:
         wanted = {tuple(b.rsplit(".", 1)) for b in bases}
         found: dict[int, set[str]] = {}
         for key in self.backend.list(folder):
-            name = key[len(folder) + 1:]
+            name = key[len(folder) + 1 :]
             if "/" in name:
                 continue
             parsed = parse_attempt_name(name)
@@ -809,8 +863,11 @@ class EvidenceStore:
         if newest:
             files = build(newest)
             present = attempts[newest]
-            if all(self._same_content(self._key(folder, base, newest), data)
-                   for base, data in files if base in present):
+            if all(
+                self._same_content(self._key(folder, base, newest), data)
+                for base, data in files
+                if base in present
+            ):
                 wrote = False
                 clean = True
                 for base, data in files:
@@ -917,14 +974,17 @@ class EvidenceStore:
         prefix = f"{ROOT}/{table}"
         by_date: dict[str, dict[int, set[str]]] = {}
         for key in self.backend.list(prefix):
-            parts = key[len(prefix) + 1:].split("/")
+            parts = key[len(prefix) + 1 :].split("/")
             if len(parts) != 2 or not (m := DATE_FOLDER.match(parts[0])):
                 continue
             parsed = parse_attempt_name(parts[1])
             if parsed and parsed[0] == table and parsed[2] in ("parquet", "csv"):
                 by_date.setdefault(m[1], {}).setdefault(parsed[1], set()).add(parsed[2])
-        return sorted(d for d, attempts in by_date.items()
-                      if any({"parquet", "csv"} <= exts for exts in attempts.values()))
+        return sorted(
+            d
+            for d, attempts in by_date.items()
+            if any({"parquet", "csv"} <= exts for exts in attempts.values())
+        )
 
     def full_uri(self, path: str) -> str:
         """The absolute location (local path or s3:// URI) of a root-relative path."""
@@ -949,8 +1009,6 @@ class EvidenceStore:
         elif ext == "json" and posixpath.basename(path).startswith("checks."):
             data = b"".join(chunks)
             try:
-                import json
-
                 parsed = json.loads(data)
                 rows = len(parsed) if isinstance(parsed, list) else None
             except ValueError:
@@ -962,12 +1020,317 @@ class EvidenceStore:
             pass
         if ext == "parquet":
             try:
-                source = io.BytesIO(parquet_data) if parquet_data is not None else self.backend.open_seekable(path)
+                source = (
+                    io.BytesIO(parquet_data) if parquet_data is not None else self.backend.open_seekable(path)
+                )
                 with source as fh:
                     rows = pq.ParquetFile(fh).metadata.num_rows
             except (pa.ArrowInvalid, OSError):
                 rows = None  # not a readable Parquet file: the hash already tells the story
         return Artifact(path, digest.hexdigest(), counter[0], rows)
+
+    # ---- reports, manifest, verification ---------------------------------------------------
+
+    def write_report(
+        self,
+        date: Any,
+        *,
+        checks: list[dict[str, Any]],
+        manifest_fields: dict[str, Any],
+        tables: list[str],
+    ) -> Manifest:
+        """Write the day's checks.json, report.html and, last, manifest.json (write-once, see module doc).
+
+        `checks`: dicts {id, name, status, observed, threshold, controls, reason, items: [...]}, status in
+        pass|fail|warn|skip|error. `manifest_fields`: run_id, api_url, company, requests ({endpoint:
+        {requests, rate_limited, retries}}), collected_at, plus any extra JSON-able fields to record.
+        `tables`: every table that is part of the day; the newest attempt of each is re-read from storage
+        and re-hashed for the manifest. Raises EvidenceStoreError (and writes nothing) when any is missing.
+        """
+        date = check_date(date)
+        table_names = list(dict.fromkeys(check_table(t) for t in tables))
+        try:
+            checks_norm = [normalise_check(c) for c in checks]
+        except ValueError as exc:
+            raise EvidenceStoreError(
+                f"the {date} report was not written: {exc}", kind="invalid_input"
+            ) from None
+        ids = [c["id"] for c in checks_norm]
+        if len(set(ids)) != len(ids):
+            raise EvidenceStoreError(
+                f"the {date} report was not written: duplicate check ids {sorted({i for i in ids if ids.count(i) > 1})}",
+                kind="invalid_input",
+            )
+        paths = {t: self.table_paths(t, date) for t in table_names}
+        missing = [t for t, p in paths.items() if p is None]
+        if missing:
+            raise EvidenceStoreError(
+                f"the {date} report was not written: no evidence for {', '.join(missing)} on {date} in "
+                f"{self.uri}. Materialize those tables for {date} first; a day's manifest is only written "
+                "when every file it lists is in place, so no partial day is presented as complete",
+                kind="incomplete",
+                uri=self.uri,
+            )
+        table_artifacts = {t: [self.stored_artifact(p) for p in paths[t]] for t in table_names}
+        previous = self._previous_manifest_artifact(date)
+        checks_data = json_bytes(checks_norm)
+        folder = reports_folder(date)
+        company = manifest_fields.get("company")
+        built: dict[int, tuple[list[tuple[str, bytes]], dict[str, Any]]] = {}
+
+        def build(number: int) -> list[tuple[str, bytes]]:
+            if number not in built:
+                checks_path = self._key(folder, "checks.json", number)
+                report_path = self._key(folder, "report.html", number)
+                html_data = render_report(
+                    date=date,
+                    company=company,
+                    collected_at=manifest_fields.get("collected_at")
+                    and _iso(manifest_fields["collected_at"]),
+                    run_id=manifest_fields.get("run_id"),
+                    package_version=__version__,
+                    api_url=manifest_fields.get("api_url"),
+                    checks=[{**c, "findings_table": _findings_table(c)} for c in checks_norm],
+                    tables=table_artifacts,
+                    report_dir=folder,
+                    checks_path=checks_path,
+                    attempt=number,
+                ).encode("utf-8")
+                artifacts = [a for t in table_names for a in table_artifacts[t]]
+                artifacts += [
+                    Artifact(checks_path, _sha(checks_data), len(checks_data), len(checks_norm)),
+                    Artifact(report_path, _sha(html_data), len(html_data), None),
+                ]
+                try:
+                    data = build_manifest_data(
+                        date=date,
+                        attempt=number,
+                        package_version=__version__,
+                        manifest_fields=manifest_fields,
+                        artifacts=artifacts,
+                        checks=checks_norm,
+                        previous=previous[0] if previous else None,
+                        previous_date=previous[1] if previous else None,
+                    )
+                except ValueError as exc:
+                    raise EvidenceStoreError(
+                        f"the {date} report was not written: {exc}", kind="invalid_input"
+                    ) from None
+                built[number] = (
+                    [
+                        ("checks.json", checks_data),
+                        ("report.html", html_data),
+                        ("manifest.json", json_bytes(data)),
+                    ],
+                    data,
+                )
+            return built[number][0]
+
+        number, wrote = self._write_attempt(folder, REPORT_BASES, build)
+        files, data = built[number]
+        manifest_bytes = files[2][1]
+        path = self._key(folder, "manifest.json", number)
+        log.info(
+            "%s the %s report (attempt %d) in %s",
+            "wrote" if wrote else "kept",
+            date,
+            number,
+            self.backend.full_uri(folder),
+        )
+        return Manifest(
+            data=data,
+            path=path,
+            sha256=_sha(manifest_bytes),
+            uri=self.backend.full_uri(path),
+            bytes=len(manifest_bytes),
+        )
+
+    def _report_dates(self) -> dict[str, dict[int, set[str]]]:
+        """Every report date -> attempt number -> base names present."""
+        prefix = f"{ROOT}/{REPORTS}"
+        out: dict[str, dict[int, set[str]]] = {}
+        for key in self.backend.list(prefix):
+            parts = key[len(prefix) + 1 :].split("/")
+            if len(parts) != 2 or not (m := DATE_FOLDER.match(parts[0])):
+                continue
+            parsed = parse_attempt_name(parts[1])
+            if parsed and f"{parsed[0]}.{parsed[2]}" in REPORT_BASES:
+                out.setdefault(m[1], {}).setdefault(parsed[1], set()).add(f"{parsed[0]}.{parsed[2]}")
+        return out
+
+    def _manifest_path(self, date: str, attempts: dict[int, set[str]] | None = None) -> str | None:
+        folder = reports_folder(date)
+        if attempts is None:
+            attempts = self._attempts(folder, REPORT_BASES)
+        numbers = [n for n, names in attempts.items() if "manifest.json" in names]
+        return self._key(folder, "manifest.json", max(numbers)) if numbers else None
+
+    def _previous_manifest_artifact(self, date: str) -> tuple[Artifact, str] | None:
+        """The newest manifest of the most recent earlier date that has one, re-hashed."""
+        for earlier, attempts in sorted(self._report_dates().items(), reverse=True):
+            if earlier >= date:
+                continue
+            path = self._manifest_path(earlier, attempts)
+            if path:
+                return self.stored_artifact(path), earlier
+        return None
+
+    def report_dates(self) -> list[str]:
+        """Dates (oldest first) that have a manifest, i.e. a complete day of evidence."""
+        return sorted(
+            d
+            for d, attempts in self._report_dates().items()
+            if any("manifest.json" in names for names in attempts.values())
+        )
+
+    def read_manifest(self, date: Any) -> Manifest | None:
+        """The day's evidence index: its newest manifest, or None when the day has no manifest."""
+        date = check_date(date)
+        path = self._manifest_path(date)
+        if path is None:
+            return None
+        raw = self.backend.get(path)
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise EvidenceStoreError(
+                f"{self.backend.full_uri(path)} is not valid JSON: {exc}", kind="storage"
+            ) from None
+        return Manifest(
+            data=data, path=path, sha256=_sha(raw), uri=self.backend.full_uri(path), bytes=len(raw)
+        )
+
+    def verify(self, date: Any) -> Verification:
+        """Re-read every file the day's newest manifest lists, re-hash it, compare size and rows, and
+        check both hash-chain links: this manifest's link to the previous day, and the next day's link
+        to this manifest. `Verification.ok` only when the day is complete and untampered."""
+        date = check_date(date)
+        folder = reports_folder(date)
+        v = Verification(date=date, uri=self.uri)
+        attempts = self._attempts(folder, REPORT_BASES)
+        path = self._manifest_path(date, attempts)
+        if path is None:
+            v.problems.append(
+                f"no manifest.json for {date} in {self.backend.full_uri(folder)}: the day's evidence is "
+                "incomplete (the report step did not finish) or was never written"
+            )
+            return v
+        raw = self.backend.get(path)
+        v.manifest_path, v.manifest_sha256 = path, _sha(raw)
+        try:
+            data = json.loads(raw)
+            entries = [Artifact.from_dict(a) for a in data["artifacts"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            v.problems.append(f"{path} is not a readable manifest ({type(exc).__name__}: {exc})")
+            return v
+        if data.get("date") != date:
+            v.problems.append(f"{path} says it is the manifest of {data.get('date')!r}, not {date}")
+        if not entries:
+            v.problems.append(f"{path} lists no artifacts")
+        for expected in entries:
+            v.files.append(self._check_file(expected))
+        v.problems.extend(f"{f.status} {f.path}: {f.detail}" for f in v.files if not f.ok)
+
+        newest = max(attempts)
+        if newest > self_attempt(path):
+            v.notes.append(
+                f"report attempt {newest} in {folder} has no manifest: a later report run was interrupted; "
+                "it is not part of the evidence"
+            )
+        for table in sorted({e.path.split("/")[1] for e in entries if e.path.split("/")[1] != REPORTS}):
+            listed = {e.path for e in entries}
+            current = self.table_paths(table, date)
+            if current and current[0] not in listed:
+                v.notes.append(
+                    f"{table} has a newer attempt ({current[0]}) than the manifest lists: "
+                    "written after this report; not covered by any manifest"
+                )
+
+        link = data.get("previous_manifest")
+        if link:
+            v.previous = self._check_link(link, f"{path} links to the previous manifest")
+            if not v.previous.startswith("ok"):
+                v.problems.append(v.previous)
+        else:
+            v.previous = "none (no earlier manifest when this day was sealed)"
+        self._check_next_link(date, path, v.manifest_sha256, v)
+        return v
+
+    def _check_link(self, link: dict[str, Any], what: str) -> str:
+        try:
+            target = safe_relpath(str(link["path"]))
+            expected_sha = str(link["sha256"])
+        except (KeyError, EvidenceStoreError):
+            return f"{what}, but the link is malformed: {link!r}"
+        try:
+            stored = self.stored_artifact(target)
+        except ObjectMissing:
+            return f"{what} {target}, which is missing: the hash chain to earlier days is broken"
+        if stored.sha256 != expected_sha:
+            return (
+                f"{what} {target}, which changed after it was linked (sha256 expected {expected_sha}, "
+                f"found {stored.sha256}): the hash chain is broken"
+            )
+        return f"ok {target} ({link.get('date') or '?'}, sha256 {expected_sha[:16]}…)"
+
+    def _check_next_link(self, date: str, path: str, sha: str, v: Verification) -> None:
+        """The next later day's manifest recorded this day's manifest hash: check it still matches."""
+        later = [d for d in self.report_dates() if d > date]
+        if not later:
+            return
+        next_path = self._manifest_path(later[0])
+        try:
+            link = json.loads(self.backend.get(next_path)).get("previous_manifest") or {}
+        except (ValueError, EvidenceStoreError):
+            v.notes.append(f"the next day's manifest {next_path} is unreadable; verify {later[0]} too")
+            return
+        linked = link.get("path")
+        if not linked or not str(linked).startswith(reports_folder(date) + "/"):
+            return  # the next day was sealed before this one existed (a backfill); nothing to compare
+        if linked == path:
+            if link.get("sha256") != sha:
+                v.problems.append(
+                    f"{path} no longer matches the hash {later[0]}'s manifest recorded for it "
+                    f"({link.get('sha256')}, now {sha}): this manifest was altered after {later[0]} was sealed"
+                )
+            return
+        if self.backend.head(str(linked)) is None:
+            v.problems.append(
+                f"{later[0]}'s manifest links to {linked}, which is missing: a manifest of {date} was deleted"
+            )
+        else:
+            v.notes.append(
+                f"{later[0]}'s manifest links to {linked}; {path} was written after {later[0]} was sealed "
+                "(a rerun of this day)"
+            )
+
+    def _check_file(self, expected: Artifact) -> FileCheck:
+        try:
+            safe_relpath(expected.path)
+        except EvidenceStoreError:
+            return FileCheck(expected.path, FILE_ALTERED, expected, detail="path outside the evidence root")
+        try:
+            stored = self.stored_artifact(expected.path)
+        except ObjectMissing:
+            return FileCheck(
+                expected.path, FILE_MISSING, expected, detail="listed in the manifest, not in storage"
+            )
+        differences = []
+        if stored.sha256 != expected.sha256:
+            differences.append(f"sha256 {stored.sha256[:16]}… instead of {expected.sha256[:16]}…")
+        if stored.bytes != expected.bytes:
+            differences.append(f"{stored.bytes} bytes instead of {expected.bytes}")
+        if expected.rows is not None and stored.rows != expected.rows:
+            differences.append(f"{stored.rows} rows instead of {expected.rows}")
+        return FileCheck(
+            expected.path,
+            FILE_ALTERED if differences else FILE_OK,
+            expected,
+            actual_sha256=stored.sha256,
+            actual_bytes=stored.bytes,
+            actual_rows=stored.rows,
+            detail="; ".join(differences),
+        )
 
 
 def _redact_uri(text: str) -> str:
