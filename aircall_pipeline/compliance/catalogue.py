@@ -1,0 +1,190 @@
+"""The compliance check catalogue: ids, names, titles, control mappings, severities.
+
+Ids and names are public (they name assets, asset checks, evidence tables and rows of checks.json), so
+they are module-level constants, defined once here and imported everywhere else. The catalogue with
+its reasoning is in the shared reference `compliance-landscape.md`, section 2.
+
+Status and severity are two different things. `status` (pass | fail | warn | skip | error) is what a
+rule found. `severity` is how loudly a `fail` of that check should be raised (the Dagster asset check
+severity); a `warn` status is always raised at WARN, and pass/skip never alert. `blocking` checks
+(AC-01 and AC-14) guard completeness: when they fail, the day's data is incomplete and must never be
+presented as evidence, so downstream evidence assets wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Result vocabulary (borrowed from Steampipe/Prowler, as in the design doc).
+PASS = "pass"  # noqa: S105 - a check status, not a password
+FAIL = "fail"
+WARN = "warn"
+SKIP = "skip"
+ERROR = "error"
+STATUSES = (PASS, FAIL, WARN, SKIP, ERROR)
+
+# Dagster asset-check severities (the names of dagster.AssetCheckSeverity members), kept as plain
+# strings so that this module stays free of Dagster imports.
+SEVERITY_ERROR = "ERROR"
+SEVERITY_WARN = "WARN"
+
+# Local parts of role mailboxes (PCI DSS 8.2.2: shared/generic accounts only by documented exception).
+# An email matches when its local part, without a "+tag", is one of these or one of these followed by
+# a separator or digit ("support@", "support-fr@", "sales.uk@", "info2@"). That also flags a personal
+# address such as "admin.jane@": a false positive costs a documented exception, a miss costs a finding.
+DEFAULT_SHARED_PATTERNS: tuple[str, ...] = (
+    "accounts",
+    "admin",
+    "administrator",
+    "billing",
+    "callcenter",
+    "contact",
+    "customerservice",
+    "frontdesk",
+    "hello",
+    "help",
+    "helpdesk",
+    "info",
+    "no-reply",
+    "noreply",
+    "office",
+    "reception",
+    "sales",
+    "shared",
+    "support",
+    "team",
+)
+
+# Aircall roles (Dashboard): Agent, Supervisor, Admin, plus the "Owner" advanced permission. Admin and
+# Owner can manage users, numbers and integrations (including minting API keys), so they are privileged.
+DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("admin", "owner")
+
+# Roster statuses that mean "this person no longer works here" (HRIS and IdP vocabularies, lower-cased).
+# "suspended" is deliberately absent: a suspended IdP user may come back and is not a leaver.
+TERMINATED_STATUSES: frozenset[str] = frozenset(
+    {"terminated", "inactive", "offboarded", "former", "left", "deactivated", "deprovisioned", "leaver"}
+)
+
+# The largest result set one Aircall list query can return (pages past it are refused with a 400).
+AIRCALL_RESULT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check of the catalogue. `controls` are "FRAMEWORK:control-id" strings."""
+
+    check_id: str
+    name: str
+    title: str
+    controls: tuple[str, ...]
+    severity: str
+    blocking: bool = False
+
+
+AC_01 = CheckSpec(
+    "AC-01",
+    "user_inventory",
+    "User access inventory reconciles with the company's user count",
+    ("SOC2:CC6.1", "SOC2:CC6.2", "SOC2:CC6.3", "ISO27001:A.5.15", "ISO27001:A.5.16", "ISO27001:A.5.18",
+     "PCI:7.2.4", "HIPAA:164.308(a)(4)"),
+    # An incomplete user list would make every access check below it silently wrong.
+    SEVERITY_ERROR,
+    blocking=True,
+)
+AC_02 = CheckSpec(
+    "AC-02",
+    "privileged_access",
+    "Privileged users (Admin/Owner) are declared, reconciled and within bounds",
+    ("SOC2:CC6.3", "ISO27001:A.8.2", "PCI:7.2.1", "PCI:7.2.2", "PCI:7.2.4", "HIPAA:164.308(a)(4)"),
+    # Too many admins or an unapproved admin is excess privilege, a least-privilege exception.
+    SEVERITY_ERROR,
+)
+AC_03 = CheckSpec(
+    "AC-03",
+    "offboarding",
+    "Terminated people have no Aircall account beyond the removal SLA",
+    ("SOC2:CC6.2", "SOC2:CC6.3", "ISO27001:A.5.18", "ISO27001:A.6.5", "PCI:8.2.5",
+     "HIPAA:164.308(a)(3)(ii)(C)"),
+    # A leaver who can still place calls as the company is the exception auditors look for first.
+    SEVERITY_ERROR,
+)
+AC_04 = CheckSpec(
+    "AC-04",
+    "unmatched_accounts",
+    "Every Aircall account maps to a person in the roster or a documented exception",
+    ("SOC2:CC6.2", "ISO27001:A.5.16", "PCI:8.2.1", "PCI:8.2.4"),
+    # Usually a classification gap (alias email, service user) fixed by adding an exception.
+    SEVERITY_WARN,
+)
+AC_05 = CheckSpec(
+    "AC-05",
+    "shared_accounts",
+    "No shared or generic accounts without a documented exception and owner",
+    ("PCI:8.2.2", "HIPAA:164.312(a)(2)(i)", "ISO27001:A.5.16", "SOC2:CC6.1"),
+    # Unique user identification is a required HIPAA specification and a PCI requirement.
+    SEVERITY_ERROR,
+)
+AC_06 = CheckSpec(
+    "AC-06",
+    "dormant_accounts",
+    "No accounts without a call for the configured number of days",
+    ("PCI:8.2.6", "ISO27001:A.5.18", "SOC2:CC6.2"),
+    # Calls are a proxy for activity (the API has no last-login field): supervisors and admins may
+    # legitimately never place a call, so a fail asks for review rather than stopping the line.
+    SEVERITY_WARN,
+)
+AC_07 = CheckSpec(
+    "AC-07",
+    "access_changes",
+    "Joiners, leavers and email changes since the previous snapshot",
+    ("SOC2:CC6.2", "ISO27001:A.5.18", "PCI:8.2.4", "HIPAA:164.308(a)(4)(ii)(C)"),
+    # Informational: it produces the joiner/leaver population auditors sample; it never fails.
+    SEVERITY_WARN,
+)
+AC_08 = CheckSpec(
+    "AC-08",
+    "team_coverage",
+    "Every user belongs to a team and no team is empty",
+    ("SOC2:CC6.3", "ISO27001:A.5.15"),
+    # Teams route calls; they are not a permission boundary in Aircall, so gaps are hygiene.
+    SEVERITY_WARN,
+)
+AC_09 = CheckSpec(
+    "AC-09",
+    "number_inventory",
+    "Phone number inventory reconciles and every number has users",
+    ("ISO27001:A.5.9", "GDPR:Art.30"),
+    SEVERITY_WARN,
+)
+AC_10 = CheckSpec(
+    "AC-10",
+    "recording_posture",
+    "Call recording matches the configured recording policy",
+    ("PCI:3.3.1", "GDPR:Art.5(1)(e)", "HIPAA:164.312(b)", "ISO27001:A.5.34"),
+    # Only a "required" or "forbidden" policy can fail; breaking a declared recording policy is a
+    # privacy/PCI exposure (card data or health data recorded, or mandated recordings missing).
+    SEVERITY_ERROR,
+)
+AC_14 = CheckSpec(
+    "AC-14",
+    "calls_completeness",
+    "Every call window was fetched completely (fetched == meta.total < 10,000)",
+    ("AICPA:AT-C-205.36", "SOC2:CC4.1", "SOC2:CC7.2"),
+    # Truncated call data would make AC-06 and AC-10 wrong without anyone noticing.
+    SEVERITY_ERROR,
+    blocking=True,
+)
+AC_15 = CheckSpec(
+    "AC-15",
+    "evidence_freshness",
+    "The newest evidence is younger than the freshness policy",
+    ("SOC2:CC4.1", "SOC2:CC7.2"),
+    # Stale evidence means the monitoring itself has stopped: every other check is then out of date.
+    SEVERITY_ERROR,
+)
+
+CHECKS: tuple[CheckSpec, ...] = (
+    AC_01, AC_02, AC_03, AC_04, AC_05, AC_06, AC_07, AC_08, AC_09, AC_10, AC_14, AC_15,
+)
+BY_ID: dict[str, CheckSpec] = {spec.check_id: spec for spec in CHECKS}
+BY_NAME: dict[str, CheckSpec] = {spec.name: spec for spec in CHECKS}
