@@ -329,7 +329,6 @@ class SandboxAccount:
         self._assigned = array("h")
         self._transferred_to = array("h")
         callers = [i for i in range(len(self.users)) if self._quirk_of.get(i) != "dormant"] or [0]
-        user_count = len(self.users)
         number_count = len(self.numbers)
         random_ = rng.random
         randrange = rng.randrange
@@ -361,10 +360,11 @@ class SandboxAccount:
                 flags |= EXTRA
             if not inbound and random_() < 0.15:
                 flags |= OUT_OF_BUNDLE
+            # Dormant users must not appear anywhere in a call, or they would not be dormant.
             transferred_to = -1
             if inbound and answered and random_() < 0.05:
-                transferred_to = randrange(user_count)
-            assigned = randrange(user_count) if inbound and not answered and random_() < 0.2 else -1
+                transferred_to = callers[randrange(len(callers))]
+            assigned = callers[randrange(len(callers))] if inbound and not answered and random_() < 0.2 else -1
             self._ids.append(call_id)
             self._ring.append(3 + randrange(40))
             self._talk.append(talk)

@@ -10,6 +10,16 @@ What it reproduces (see /work/shared/reference/aircall-api-facts.md):
 - A per-company fixed-window rate limit; a 429 carries the X-AircallApi-* headers, 200s do not.
 - `GET /v1/users` answers 410 Gone: User V1 was retired on 2026-09-30 and the pipeline must use v2.
 
+Choices where the live behaviour is unobserved (each flagged UNCERTAIN in the facts file):
+- the 429 body follows the documented `{error, troubleshoot}` shape; no Retry-After header;
+  X-AircallApi-Reset is UNIX seconds by default (`reset_header="milliseconds"` or `"none"` to vary);
+- rate windows are fixed and aligned to multiples of `window_seconds` on the UNIX clock; only
+  authenticated requests count; 429s do not consume the window;
+- the cap is checked on the clamped `per_page`; a non-integer page/per_page/from/to is a 400 (ISO
+  dates too: the live API silently misreads them, a test double should fail loudly);
+- `from`/`to` on /v2/users and /v1/numbers use the same half-open rule on `created_at` as calls;
+- the v1 users body after the sunset is a 410 in the documented error shape.
+
 Faults for tests and demos (constructor options, `.control()`, or `POST /sandbox/control`): latency,
 5xx bursts or a seeded 5xx rate, key revocation after N requests, truncated JSON, a next-page link
 to a foreign host, unknown fields on or off. `/sandbox/*` needs no auth and is not rate limited.

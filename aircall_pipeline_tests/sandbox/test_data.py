@@ -80,7 +80,8 @@ def test_compliance_situations_are_built_in(account: SandboxAccount, calls: list
     assert len({user["id"] for user in account.users} - in_teams) == 1
     assert sum(1 for i in range(len(account.teams)) if not account.team_list_item(i)["users"]) == 1
     assert sum(1 for number in account.numbers if not account.number(number["id"])["users"]) == 1
-    callers = {call["user"]["id"] for call in calls if call["user"]}
+    people = ("user", "assigned_to", "transferred_by", "transferred_to")
+    callers = {call[key]["id"] for call in calls for key in people if call[key]}
     dormant = [user["id"] for user in account.users_with("dormant")]
     assert len(dormant) == 3 and not callers & set(dormant)
 
