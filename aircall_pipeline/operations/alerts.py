@@ -1,0 +1,347 @@
+"""Alerts: what went wrong, in words a GRC engineer acts on, delivered to every configured sink.
+
+Sinks:
+- the Dagster log, always (a sensor's log is shown with its tick in the UI);
+- Slack, when ALERT_SLACK_TOKEN and ALERT_SLACK_CHANNEL are set (chat.postMessage through
+  slack_sdk, which dagster-slack ships with). The token is read from the environment at send time,
+  only inside `SlackSink.send`, and never logged;
+- a generic JSON webhook, when ALERT_WEBHOOK_URL is set (POST, a timeout, a few bounded retries).
+  The payload also has a Slack-compatible `text` field, so a Slack/Teams/Mattermost incoming webhook
+  URL works as-is.
+
+No sink configured is not an error: alerts then live in the Dagster log only. A sink that fails is
+logged and skipped; it never fails the sensor that raised the alert, and never stops the other sinks.
+
+Every alert passes a final redaction pass (`scrub`) before it leaves the process: the current
+AIRCALL_API_TOKEN value (and the Basic header built from it), Slack/AWS secrets, Authorization
+headers, credentials in URLs and signed-URL query strings are replaced by `[redacted]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+import requests
+
+from aircall_pipeline.settings import API_ID_VAR, API_TOKEN_VAR, Settings, SettingsError
+
+AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "other"]
+ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "other")
+Severity = Literal["critical", "error", "warning", "info"]
+
+SLACK_TOKEN_VAR = "ALERT_SLACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
+REDACTED = "[redacted]"
+SOURCE = "aircall_pipeline"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Alert:
+    title: str
+    severity: Severity
+    kind: AlertKind
+    text: str
+    run_id: str | None = None
+    run_url: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ALERT_KINDS:
+            raise ValueError(f"unknown alert kind {self.kind!r}; use one of {ALERT_KINDS}")
+
+    def as_text(self) -> str:
+        """Plain text (Slack mrkdwn-compatible): title, explanation, link to the run."""
+        lines = [f"[{self.severity.upper()}] {self.title}", self.text]
+        if self.run_url:
+            lines.append(f"Run: {self.run_url}")
+        return "\n".join(line for line in lines if line)
+
+    def as_payload(self) -> dict[str, Any]:
+        """The webhook's JSON body."""
+        return {
+            "source": SOURCE,
+            "title": self.title,
+            "severity": self.severity,
+            "kind": self.kind,
+            "text": self.as_text(),
+            "message": self.text,
+            "run_id": self.run_id,
+            "run_url": self.run_url,
+            "details": _jsonable(dict(self.details)),
+            "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings
+
+@dataclass(frozen=True)
+class AlertSettings:
+    slack_channel: str | None
+    slack_token_set: bool
+    webhook_url: str | None
+    webserver_url: str
+
+
+def alert_settings() -> AlertSettings:
+    """The alert variables, from settings.py. Alerting must work even when another variable is
+    invalid (that may be the very failure being reported), so an unusable AIRCALL_API_URL falls
+    back to reading only the alert variables."""
+    try:
+        s = Settings.from_env()
+        return AlertSettings(s.slack_channel, s.slack_token_set, s.webhook_url, s.webserver_url)
+    except SettingsError:
+        env = os.environ.get
+        return AlertSettings(
+            slack_channel=env("ALERT_SLACK_CHANNEL") or None,
+            slack_token_set=bool(env(SLACK_TOKEN_VAR)),
+            webhook_url=env("ALERT_WEBHOOK_URL") or None,
+            webserver_url=(env("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000").rstrip("/"),
+        )
+
+
+def run_url(run_id: str, settings: AlertSettings | None = None) -> str:
+    """The run's page in the Dagster UI."""
+    base = (settings or alert_settings()).webserver_url.rstrip("/")
+    return f"{base}/runs/{run_id}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Redaction
+
+_SECRET_VARS = (API_TOKEN_VAR, SLACK_TOKEN_VAR, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_MIN_SECRET_LEN = 4  # below this, replacing the value would mangle ordinary words
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization headers and the like, whatever the scheme.
+    (re.compile(r"(?i)\b(authorization|proxy-authorization|x-api-key|api[_-]?token)(\s*[:=]\s*)(\"|')?[^\s\"',}]+( [^\s\"',}]+)?"),
+     rf"\1\2{REDACTED}"),
+    (re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/_-]{6,}={0,2}"), f"Basic {REDACTED}"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{6,}=*"), f"Bearer {REDACTED}"),
+    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{6,}"), REDACTED),  # Slack tokens
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),  # AWS access key ids
+)
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>`]+")
+# A query parameter *name* that marks a signed or credential-bearing URL (S3 presigned URLs, SAS
+# tokens, Aircall's short-lived recording links, ?api_key=...).
+_SIGNED_QUERY = re.compile(
+    r"(?i)(?:^|&)[^=&]*(?:sig|signature|token|credential|expires|key|auth|secret|password)[^=&]*="
+)
+
+
+def _secret_values() -> list[str]:
+    values = [os.environ.get(name, "") for name in _SECRET_VARS]
+    api_id, api_token = os.environ.get(API_ID_VAR, ""), os.environ.get(API_TOKEN_VAR, "")
+    if api_token:
+        # The Basic header value, in case anything ever echoed it.
+        values.append(base64.b64encode(f"{api_id}:{api_token}".encode()).decode())
+    values = [v for v in values if len(v) >= _MIN_SECRET_LEN]
+    return sorted(set(values), key=len, reverse=True)  # longest first: no partial leftovers
+
+
+def _scrub_url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:  # user:password@host
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    query = parts.query
+    if query and _SIGNED_QUERY.search(query):
+        query = REDACTED
+    rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
+    if query:
+        rebuilt += f"?{query}"
+    if parts.fragment:
+        rebuilt += f"#{parts.fragment}"
+    return rebuilt
+
+
+def scrub(text: str) -> str:
+    """Remove anything that looks like a credential from `text`."""
+    if not text:
+        return text
+    for secret in _secret_values():
+        text = text.replace(secret, REDACTED)
+    text = _URL.sub(_scrub_url, text)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {scrub(str(k)): _scrub_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_scrub_value(v) for v in value]
+    return value
+
+
+def scrub_alert(alert: Alert) -> Alert:
+    return replace(
+        alert,
+        title=scrub(alert.title),
+        text=scrub(alert.text),
+        run_url=scrub(alert.run_url) if alert.run_url else alert.run_url,
+        details=_scrub_value(dict(alert.details)),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Sinks
+
+class AlertDeliveryError(RuntimeError):
+    """A sink could not deliver an alert. The message never contains a secret or a full URL."""
+
+
+class AlertSink(Protocol):
+    name: str
+
+    def send(self, alert: Alert) -> None: ...
+
+
+def _host(url: str) -> str:
+    """Only the scheme and host of a URL: webhook URLs often embed a secret (Slack, Teams)."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return "<unparseable url>"
+
+
+class LogSink:
+    """The Dagster log (a sensor's `context.log`, or the Dagster logger outside a sensor)."""
+
+    name = "log"
+
+    def __init__(self, log: Any | None = None):
+        self.log = log
+
+    def send(self, alert: Alert) -> None:
+        log = self.log
+        if log is None:
+            import dagster as dg
+
+            log = dg.get_dagster_logger()
+        line = f"ALERT {alert.kind}: {alert.as_text()}"
+        if alert.severity in ("critical", "error"):
+            log.error(line)
+        elif alert.severity == "warning":
+            log.warning(line)
+        else:
+            log.info(line)
+
+
+class SlackSink:
+    """Slack `chat.postMessage`. The token is read from ALERT_SLACK_TOKEN when sending, nowhere else."""
+
+    name = "slack"
+
+    def __init__(self, channel: str, *, base_url: str | None = None, timeout: float = 10.0):
+        self.channel = channel
+        self.base_url = base_url  # tests point this at a loopback server
+        self.timeout = timeout
+
+    def send(self, alert: Alert) -> None:
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError
+
+        token = os.environ.get(SLACK_TOKEN_VAR)
+        if not token:
+            raise AlertDeliveryError(f"{SLACK_TOKEN_VAR} is not set")
+        kwargs: dict[str, Any] = {"token": token, "timeout": int(self.timeout)}
+        if self.base_url:
+            kwargs["base_url"] = self.base_url.rstrip("/") + "/"
+        client = WebClient(**kwargs)
+        try:
+            client.chat_postMessage(channel=self.channel, text=alert.as_text(), unfurl_links=False)
+        except SlackApiError as exc:
+            # The response's `error` code ("channel_not_found", "invalid_auth", ...) says it all.
+            error = exc.response.get("error") if exc.response is not None else None
+            raise AlertDeliveryError(f"Slack refused the message: {error or 'unknown error'}") from None
+        except Exception as exc:
+            raise AlertDeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
+
+
+class WebhookSink:
+    """POST the alert as JSON; retries connection errors, timeouts, 429 and 5xx a bounded number of times."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, *, timeout: float = 5.0, attempts: int = 3, backoff_seconds: float = 1.0):
+        self.url = url
+        self.timeout = timeout
+        self.attempts = max(1, attempts)
+        self.backoff_seconds = backoff_seconds
+
+    def send(self, alert: Alert) -> None:
+        body = json.dumps(alert.as_payload()).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": f"{SOURCE}-alerts"}
+        last = "no attempt"
+        for attempt in range(1, self.attempts + 1):
+            try:
+                resp = requests.post(self.url, data=body, headers=headers, timeout=self.timeout)
+            except requests.RequestException as exc:
+                last = type(exc).__name__
+            else:
+                if resp.status_code < 300:
+                    return
+                last = f"HTTP {resp.status_code}"
+                if resp.status_code != 429 and resp.status_code < 500:
+                    break  # the receiver rejects the request itself: repeating it will not help
+            if attempt < self.attempts:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        raise AlertDeliveryError(f"webhook {_host(self.url)} failed after {attempt} attempt(s): {last}")
+
+
+def configured_sinks(settings: AlertSettings | None = None) -> list[AlertSink]:
+    """The external sinks the environment configures (the log sink is always added by send_alert)."""
+    settings = settings or alert_settings()
+    sinks: list[AlertSink] = []
+    if settings.slack_token_set and settings.slack_channel:
+        sinks.append(SlackSink(settings.slack_channel))
+    if settings.webhook_url:
+        sinks.append(WebhookSink(settings.webhook_url))
+    return sinks
+
+
+def send_alert(alert: Alert, *, log: Any | None = None, sinks: Sequence[AlertSink] | None = None) -> dict[str, str]:
+    """Redact, then deliver `alert` to the log and every configured sink.
+
+    Returns `{sink name: "sent" | "failed: <reason>"}`; never raises because of a sink.
+    """
+    alert = scrub_alert(alert)
+    outcome: dict[str, str] = {}
+    log_sink = LogSink(log)
+    all_sinks: Iterable[AlertSink] = [log_sink, *(configured_sinks() if sinks is None else sinks)]
+    for sink in all_sinks:
+        try:
+            sink.send(alert)
+            outcome[sink.name] = "sent"
+        except Exception as exc:  # a broken sink must never crash the sensor
+            reason = scrub(str(exc)) if isinstance(exc, AlertDeliveryError) else type(exc).__name__
+            outcome[sink.name] = f"failed: {reason}"
+            try:
+                (log or logger).error(f"Alert sink '{sink.name}' could not deliver '{alert.title}': {reason}")
+            except Exception:  # the logger itself is gone: nothing more can be done
+                pass
+    return outcome

@@ -1,0 +1,104 @@
+"""The daily schedule, and the job used to backfill call history.
+
+Daily run: `aircall_daily_evidence_schedule` ticks at AIRCALL_SCHEDULE_CRON (default `15 2 * * *`)
+in the partitions' timezone (AIRCALL_TIMEZONE) and asks for the previous *completed* day: the
+tick of 2026-03-10 02:15 runs partition 2026-03-09. Its run key is the partition, so a tick that
+is retried never starts the same day twice. It is RUNNING on deploy unless
+AIRCALL_SCHEDULE_DEFAULT_STATUS=stopped. Runs carry `aircall/account` (the API host and, when set,
+AIRCALL_API_ID, which is not secret), the key of the one-run-per-account limit in dagster.yaml.
+
+Backfilling call history. Only calls can be collected for past days: the snapshot assets (users,
+teams, numbers, company) refuse dates they were not taken on (ingest/timing.py), so backfilling the
+whole daily job for last year would fail by design. The calls multi-asset (calls + call_windows)
+declares no BackfillPolicy, so a backfill is one run per day, queued behind the run limit on
+`aircall/account` and the `aircall_api` pool, spending the shared API budget one step at a time:
+
+- UI: Jobs -> aircall_call_history -> Materialize / Launch backfill -> pick the date range; or
+  Assets -> aircall/calls -> Materialize -> select partitions (one run per partition).
+- CLI (with the daemon running, e.g. under `make dev`):
+  `dagster job backfill -m aircall_pipeline.definitions -j aircall_call_history --from 2026-01-01 --to 2026-01-31 --noprompt`
+- `dg launch --assets aircall/calls --partition-range 2026-01-01...2026-01-31` is refused: ranges in
+  one run need `BackfillPolicy.single_run()` on the asset, which the calls asset does not declare
+  (one day per run keeps each run small, resumable and under the 10,000-result windows).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from aircall_pipeline.ingest.partitions import daily_partitions
+from aircall_pipeline.operations.sensors import ACCOUNT_TAG, EVIDENCE_JOB_NAME, EVIDENCE_SCHEDULE_NAME
+from aircall_pipeline.settings import API_ID_VAR, Settings
+
+CALL_HISTORY_JOB_NAME = "aircall_call_history"
+CALL_HISTORY_KEYS = [dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])]
+
+
+def account_tag_value(settings: Settings | None = None) -> str:
+    """`<api host>/<AIRCALL_API_ID>` (or the host alone when the id is unset): the same label as
+    `AircallResource.account`. The API id is the Basic user name, not the secret."""
+    settings = settings or Settings.from_env()
+    host = settings.api_url.split("://", 1)[-1]
+    api_id = os.environ.get(API_ID_VAR, "").strip()
+    return f"{host}/{api_id}" if api_id else host
+
+
+def previous_completed_partition(
+    partitions_def: dg.TimeWindowPartitionsDefinition, when: datetime
+) -> str | None:
+    """The partition of the last window that ended at or before `when` (whatever end_offset says)."""
+    current_key = partitions_def.get_partition_key_for_timestamp(when.timestamp())
+    current = partitions_def.time_window_for_partition_key(current_key)
+    previous_key = partitions_def.get_partition_key_for_timestamp(current.start.timestamp() - 1)
+    if partitions_def.time_window_for_partition_key(previous_key).start < partitions_def.start:
+        return None  # before the first partition
+    return previous_key
+
+
+def build_evidence_schedule(
+    partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
+    *,
+    settings: Settings | None = None,
+    job_name: str = EVIDENCE_JOB_NAME,
+    name: str = EVIDENCE_SCHEDULE_NAME,
+) -> dg.ScheduleDefinition:
+    settings = settings or Settings.from_env()
+
+    @dg.schedule(
+        name=name,
+        job_name=job_name,
+        cron_schedule=settings.schedule_cron,
+        execution_timezone=partitions_def.timezone,
+        default_status=(dg.DefaultScheduleStatus.RUNNING if settings.schedule_running
+                        else dg.DefaultScheduleStatus.STOPPED),
+        description=f"Collects yesterday's Aircall evidence ({settings.schedule_cron}, "
+                    f"{partitions_def.timezone}): the previous completed day's partition.",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        when = context.scheduled_execution_time or datetime.now(UTC)
+        key = previous_completed_partition(partitions_def, when)
+        if key is None:
+            return dg.SkipReason(f"no completed partition before {when.isoformat()} (partitions start "
+                                 f"{partitions_def.start.date()})")
+        return dg.RunRequest(run_key=key, partition_key=key, tags={ACCOUNT_TAG: account_tag_value()})
+
+    return _schedule
+
+
+def build_call_history_job(settings: Settings | None = None) -> dg.UnresolvedAssetJobDefinition:
+    """The calls multi-asset alone, for backfills of past days (one run per day)."""
+    return dg.define_asset_job(
+        CALL_HISTORY_JOB_NAME,
+        selection=dg.AssetSelection.assets(*CALL_HISTORY_KEYS),
+        partitions_def=daily_partitions,
+        tags={ACCOUNT_TAG: account_tag_value(settings)},
+        description="Backfill call history: calls and their fetch windows for past days, one run per "
+                    "day, behind the per-account run limit and the aircall_api pool.",
+    )
+
+
+evidence_schedule = build_evidence_schedule()
+call_history_job = build_call_history_job()
