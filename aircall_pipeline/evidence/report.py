@@ -65,7 +65,7 @@ def status_badge(status: Any) -> str:
 
 def href(target: str, report_dir: str) -> str:
     """A relative link from the report's folder to another root-relative path, URL-quoted."""
-    return html.escape(quote(posixpath.relpath(target, report_dir)), quote=True)
+    return html.escape(quote(posixpath.relpath(target, report_dir), safe="/="), quote=True)
 
 
 def _shown_items(check: dict[str, Any]) -> list[dict[str, Any]]:
@@ -177,16 +177,23 @@ def render_report(
                 + "</tr>"
             )
         out.append("</tbody></table>")
-        if len(items) > item_limit:
-            more = len(items) - item_limit
-            where = f'<a href="{href(checks_path, report_dir)}">{esc(posixpath.basename(checks_path))}</a>'
+        # Producers may cap `items` and give the full count in `items_total`.
+        total = max(len(items), int(check.get("items_total") or 0))
+        if total > min(len(items), item_limit):
+            more = total - min(len(items), item_limit)
+            where = []
             findings_table = check.get("findings_table")
             if findings_table in tables:
                 csv_artifact = tables[findings_table][-1]
-                where += (
-                    f' and the <a href="{href(csv_artifact.path, report_dir)}">{esc(findings_table)} CSV</a>'
+                where.append(
+                    f'the <a href="{href(csv_artifact.path, report_dir)}">{esc(findings_table)} CSV</a> (every item)'
                 )
-            out.append(f'<p class="note">… and {more} more items, not shown here: see {where}.</p>')
+            where.append(
+                f'<a href="{href(checks_path, report_dir)}">{esc(posixpath.basename(checks_path))}</a>'
+            )
+            out.append(
+                f'<p class="note">… and {more} more items, not shown here: see {" and ".join(where)}.</p>'
+            )
 
     out.append("<h2>Evidence files</h2>")
     out.append(

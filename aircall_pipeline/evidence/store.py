@@ -582,7 +582,7 @@ def bounded_s3_config(max_attempts: int = S3_MAX_ATTEMPTS) -> Any:
     from botocore.config import Config
 
     return Config(
-        retries={"max_attempts": max(1, min(max_attempts, S3_MAX_ATTEMPTS)), "mode": "standard"},
+        retries={"total_max_attempts": max(1, min(max_attempts, S3_MAX_ATTEMPTS)), "mode": "standard"},
         connect_timeout=S3_CONNECT_TIMEOUT,
         read_timeout=S3_READ_TIMEOUT,
     )

@@ -1,0 +1,163 @@
+"""EvidenceIOManager: every daily-partitioned DataFrame asset output becomes write-once evidence.
+
+`handle_output` stores the frame as `<EVIDENCE_URI>/aircall/<asset name>/date=<partition>/` Parquet +
+CSV through `EvidenceStore.write_table` (a rerun writes a new attempt or is a no-op, never an
+overwrite) and attaches the row count, location, hashes and a preview to the materialization.
+`load_input` reads the newest attempt of the upstream asset's partition back; an input may ask for a
+column subset with `AssetIn(metadata={"columns": [...]})`.
+"""
+
+import json
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from dagster_aws.s3 import S3Resource
+
+from aircall_pipeline.evidence.store import (
+    S3_CONNECT_TIMEOUT,
+    S3_MAX_ATTEMPTS,
+    S3_READ_TIMEOUT,
+    EvidenceStore,
+    EvidenceStoreError,
+    check_date,
+)
+
+PREVIEW_ROWS = 5
+PREVIEW_CELL_CHARS = 60
+
+
+def s3_client_from_resource(s3: S3Resource) -> Any:
+    """A boto3 client configured like `s3.get_client()` but with bounded retries (at most
+    S3_MAX_ATTEMPTS, fewer if the resource says so) and connect/read timeouts, so that a dead
+    endpoint fails a step in seconds; Dagster's RetryPolicy is the place for longer waits."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    config = Config(
+        retries={"total_max_attempts": max(1, min(s3.max_attempts, S3_MAX_ATTEMPTS)), "mode": "standard"},
+        connect_timeout=S3_CONNECT_TIMEOUT,
+        read_timeout=S3_READ_TIMEOUT,
+        signature_version=UNSIGNED if s3.use_unsigned_session else None,
+    )
+    session = boto3.session.Session(profile_name=s3.profile_name)
+    return session.client(
+        "s3",
+        region_name=s3.region_name,
+        endpoint_url=s3.endpoint_url,
+        use_ssl=s3.use_ssl,
+        verify=s3.verify,
+        aws_access_key_id=s3.aws_access_key_id,
+        aws_secret_access_key=s3.aws_secret_access_key,
+        aws_session_token=s3.aws_session_token,
+        config=config,
+    )
+
+
+def store_for(evidence_uri: str, s3: S3Resource | None) -> EvidenceStore:
+    client = (
+        s3_client_from_resource(s3) if s3 is not None and evidence_uri.strip().startswith("s3://") else None
+    )
+    return EvidenceStore.from_uri(evidence_uri, s3_client=client)
+
+
+def markdown_preview(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
+    """A small Markdown table of the first rows (cells cut, pipes escaped) for the Dagster UI."""
+
+    def cell(value: Any) -> str:
+        text = "" if value is None or (not isinstance(value, list | dict) and pd.isna(value)) else str(value)
+        if len(text) > PREVIEW_CELL_CHARS:
+            text = text[: PREVIEW_CELL_CHARS - 1] + "…"
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    columns = [str(c) for c in df.columns]
+    if not columns:
+        return f"_{len(df)} rows, no columns_"
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    for record in df.head(rows).itertuples(index=False, name=None):
+        lines.append("| " + " | ".join(cell(v) for v in record) + " |")
+    if len(df) > rows:
+        lines.append(f"\n_first {rows} of {len(df):,} rows_")
+    return "\n".join(lines)
+
+
+class EvidenceIOManager(dg.ConfigurableIOManager):
+    """Stores daily-partitioned DataFrame outputs as write-once Parquet + CSV evidence.
+
+    `evidence_uri`: `s3://bucket/prefix` or a local folder. `s3`: the S3Resource whose settings
+    (endpoint, region, credentials, profile) reach the bucket; unused for a local folder.
+    """
+
+    evidence_uri: str
+    s3: dg.ResourceDependency[S3Resource]
+
+    def _store(self) -> EvidenceStore:
+        return store_for(self.evidence_uri, self.s3)
+
+    @staticmethod
+    def _partition_date(context: dg.OutputContext | dg.InputContext, key: str, asset: str) -> str:
+        try:
+            return check_date(key)
+        except EvidenceStoreError:
+            raise EvidenceStoreError(
+                f"asset {asset} has partition key {key!r}; the evidence store files tables per day, so "
+                "give the asset the daily partitions definition (keys like 2026-01-31)",
+                kind="invalid_input",
+            ) from None
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | None) -> None:
+        if obj is None:
+            return  # nothing to store (e.g. an asset that only records metadata)
+        asset = context.asset_key.to_user_string()
+        if not context.has_asset_partitions:
+            raise EvidenceStoreError(
+                f"asset {asset} is not partitioned: every evidence table is filed under a day, so give "
+                "it the daily partitions definition (aircall_pipeline.ingest.partitions)",
+                kind="invalid_input",
+            )
+        if not isinstance(obj, pd.DataFrame):
+            raise EvidenceStoreError(
+                f"asset {asset} returned {type(obj).__name__}; the evidence IO manager stores pandas "
+                "DataFrames (return None to store nothing)",
+                kind="invalid_input",
+            )
+        date = self._partition_date(context, context.asset_partition_key, asset)
+        table = context.asset_key.path[-1]
+        store = self._store()
+        artifacts = store.write_table(table, date, obj)
+        parquet, csv = artifacts
+        context.add_output_metadata(
+            {
+                "rows": dg.MetadataValue.int(parquet.rows or 0),
+                "evidence_path": dg.MetadataValue.path(store.full_uri(parquet.path)),
+                "evidence_csv": dg.MetadataValue.path(store.full_uri(csv.path)),
+                "sha256": dg.MetadataValue.text(parquet.sha256),
+                "artifacts": dg.MetadataValue.json([a.as_dict() for a in artifacts]),
+                "preview": dg.MetadataValue.md(markdown_preview(obj)),
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        asset = context.asset_key.to_user_string()
+        table = context.asset_key.path[-1]
+        if not context.has_asset_partitions:
+            raise EvidenceStoreError(
+                f"input {asset} is not partitioned; the evidence store only holds daily tables",
+                kind="invalid_input",
+            )
+        columns = (context.definition_metadata or {}).get("columns")
+        keys = list(context.asset_partition_keys)
+        if not keys:
+            raise EvidenceStoreError(
+                f"input {asset}: no partition of it maps to this run", kind="invalid_input"
+            )
+        store = self._store()
+        frames = [
+            store.read_table(table, self._partition_date(context, key, asset), columns=columns)
+            for key in keys
+        ]
+        if len(frames) == 1:
+            return frames[0]
+        context.log.info(f"loaded {asset} for {len(frames)} days: {json.dumps(keys[:5])}…")
+        return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,79 @@
+"""`aircall-pipeline verify`: per-file lines, a verdict, and an exit status a script can rely on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from aircall_pipeline.cli import main
+from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline_tests.evidence.conftest import users_frame
+
+D1, D2 = "2026-03-13", "2026-03-14"
+FIELDS = {"run_id": "r", "api_url": "https://api.aircall.io", "company": "c", "requests": {},
+          "collected_at": "2026-03-15T00:00:00Z"}
+
+
+def seal(store: EvidenceStore, day: str) -> None:
+    store.write_table("users", day, users_frame())
+    store.write_report(day, checks=[{"id": "AC-01", "status": "pass"}], manifest_fields=FIELDS, tables=["users"])
+
+
+def test_verify_ok_then_tampered(tmp_path, capsys):
+    root = tmp_path / "evidence"
+    store = EvidenceStore.from_uri(root)
+    seal(store, D1)
+    seal(store, D2)
+    assert main(["verify", str(root), "--date", D2]) == 0
+    out = capsys.readouterr().out
+    assert f"ok       aircall/users/date={D2}/users.parquet" in out
+    assert "previous: ok aircall/reports/date=2026-03-13/manifest.json" in out
+    assert "verdict:  COMPLETE AND UNTAMPERED" in out
+
+    csv_path = root / "aircall" / "users" / f"date={D2}" / "users.csv"
+    os.chmod(csv_path, 0o644)
+    csv_path.write_bytes(csv_path.read_bytes() + b"1,forged,,,,\n")
+    (root / "aircall" / "users" / f"date={D2}" / "users.parquet").unlink()
+    assert main(["verify", str(root), "--date", D2]) == 1
+    out = capsys.readouterr().out
+    assert f"ALTERED  aircall/users/date={D2}/users.csv" in out and "3 rows instead of 2" in out
+    assert f"MISSING  aircall/users/date={D2}/users.parquet" in out
+    assert "verdict:  NOT VERIFIED" in out
+
+
+def test_default_date_is_the_newest_sealed_day(tmp_path, capsys):
+    store = EvidenceStore.from_uri(tmp_path)
+    seal(store, D1)
+    seal(store, D2)
+    assert main(["verify", str(tmp_path)]) == 0
+    assert f"date:     {D2}" in capsys.readouterr().out
+
+
+def test_incomplete_day_and_empty_store(tmp_path, capsys):
+    store = EvidenceStore.from_uri(tmp_path)
+    store.write_table("users", D1, users_frame())  # tables, but the report never ran
+    assert main(["verify", str(tmp_path), "--date", D1]) == 1
+    assert "no manifest.json" in capsys.readouterr().out
+    assert main(["verify", str(tmp_path)]) == 1
+    assert "nothing has been sealed" in capsys.readouterr().out
+
+
+def test_unreadable_evidence_exits_2(s3_env, capsys):
+    assert main(["verify", "s3://no-such-bucket-for-verify/x", "--date", D1]) == 2
+    captured = capsys.readouterr()
+    assert "bucket no-such-bucket-for-verify does not exist" in captured.err
+    assert "NOT VERIFIED" in captured.out
+    assert main(["verify", "gs://elsewhere/x", "--date", D1]) == 2
+
+
+def test_verify_on_s3_from_a_subprocess(s3_env, s3_bucket, s3_client):
+    store = EvidenceStore.from_uri(f"s3://{s3_bucket}/prod", s3_client=s3_client)
+    seal(store, D1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aircall_pipeline.cli", "verify", f"s3://{s3_bucket}/prod", "--date", D1],
+        capture_output=True, text=True, timeout=120, env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "COMPLETE AND UNTAMPERED (4 files" in proc.stdout
+    assert "testing" not in proc.stdout  # the dummy secret never printed
