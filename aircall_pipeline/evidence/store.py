@@ -38,7 +38,6 @@ integers written exactly (int64 ids above 2**53 survive). Naive timestamps are t
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -46,6 +45,8 @@ import logging
 import os
 import posixpath
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -189,7 +190,7 @@ class Backend(Protocol):
 
     uri: str
 
-    def put_if_absent(self, key: str, data: bytes) -> bool:
+    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
         """Create `key` with `data`; False (and nothing written) when it already exists."""
 
     def get(self, key: str) -> bytes: ...
@@ -212,6 +213,51 @@ class ObjectMissing(EvidenceStoreError):
         super().__init__(f"{uri} does not exist", kind="incomplete", uri=uri)
 
 
+class Blob:
+    """Content to store: small bytes, or a spooled temporary file for big CSVs, with its sha256 and
+    size computed once while it was produced."""
+
+    def __init__(self, *, data: bytes | None = None, file: BinaryIO | None = None, sha256: str, size: int):
+        self._data, self._file, self.sha256, self.size = data, file, sha256, size
+
+    @classmethod
+    def of(cls, data: bytes | Blob) -> Blob:
+        if isinstance(data, Blob):
+            return data
+        return cls(data=data, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+    def open(self) -> BinaryIO:
+        """A readable file positioned at the start (the same object each time for spooled content)."""
+        if self._file is None:
+            return io.BytesIO(self._data or b"")
+        self._file.seek(0)
+        return self._file
+
+    def bytes(self) -> bytes:
+        return self._data if self._file is None else self.open().read()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes and counts what passes through into `target`."""
+
+    def __init__(self, target: BinaryIO):
+        self.target, self.digest, self.size = target, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.digest.update(view)
+        self.target.write(view)
+        self.size += len(view)
+        return len(view)
+
+
 class LocalBackend:
     def __init__(self, root: Path):
         self.root = root
@@ -223,7 +269,8 @@ class LocalBackend:
     def full_uri(self, key: str) -> str:
         return str(self._path(key))
 
-    def put_if_absent(self, key: str, data: bytes) -> bool:
+    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
+        blob = Blob.of(data)
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +278,7 @@ class LocalBackend:
                 return False
             tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
             with open(tmp, "xb") as fh:
-                fh.write(data)
+                shutil.copyfileobj(blob.open(), fh, CHUNK)
                 fh.flush()
                 os.fsync(fh.fileno())
             try:
@@ -242,7 +289,7 @@ class LocalBackend:
                 # Hard links unsupported here (some network/FUSE filesystems): exclusive create.
                 try:
                     with open(path, "xb") as fh:
-                        fh.write(data)
+                        shutil.copyfileobj(blob.open(), fh, CHUNK)
                         fh.flush()
                         os.fsync(fh.fileno())
                 except FileExistsError:
@@ -424,19 +471,20 @@ class S3Backend:
         except (bx.ClientError, bx.BotoCoreError) as exc:
             raise self._error(exc, operation, key) from exc
 
-    def put_if_absent(self, key: str, data: bytes) -> bool:
+    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
         from botocore import exceptions as bx
 
+        blob = Blob.of(data)
         kwargs = {
             "Bucket": self.bucket,
             "Key": self._key(key),
-            "Body": data,
             "ContentType": _content_type(key),
-            "Metadata": {"sha256": hashlib.sha256(data).hexdigest()},
+            "ContentLength": blob.size,
+            "Metadata": {"sha256": blob.sha256},
         }
         if self._conditional_put:
             try:
-                self.client.put_object(IfNoneMatch="*", **kwargs)
+                self.client.put_object(IfNoneMatch="*", Body=blob.open(), **kwargs)
                 return True
             except bx.ClientError as exc:
                 code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -459,7 +507,7 @@ class S3Backend:
                 raise self._error(exc, "put_object", key) from exc
         if self.head(key) is not None:
             return False
-        self._call("put_object", key, **kwargs)
+        self._call("put_object", key, Body=blob.open(), **kwargs)
         return True
 
     def _get_object(self, key: str, **extra: Any) -> Any:
@@ -592,20 +640,14 @@ def bounded_s3_config(max_attempts: int = S3_MAX_ATTEMPTS) -> Any:
 # Serialisation
 
 
-def _iso_timestamp_array(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Timestamps -> ISO-8601 UTC strings; seconds unless the column has sub-second values."""
-    typ = column.type
-    utc = column if typ.tz is not None else column.cast(pa.timestamp(typ.unit, tz="UTC"))
-    utc = utc.cast(pa.timestamp(typ.unit, tz="UTC"))
-    if typ.unit == "s":
-        whole = True
-    else:
-        seconds = utc.cast(pa.timestamp("s", tz="UTC"), safe=False).cast(pa.timestamp(typ.unit, tz="UTC"))
-        whole = pc.all(pc.equal(utc, seconds)).as_py() in (True, None)
-    if whole:
-        return pc.strftime(utc.cast(pa.timestamp("s", tz="UTC"), safe=False), format="%Y-%m-%dT%H:%M:%SZ")
-    micro = utc.cast(pa.timestamp("us", tz="UTC"), safe=False)
-    return pc.strftime(micro, format="%Y-%m-%dT%H:%M:%SZ")  # %S carries the six fractional digits
+def _iso_timestamp_array(column: pa.Array) -> pa.Array:
+    """Timestamps -> ISO-8601 UTC strings at the column's unit (s: `...T03:04:05Z`, us: six digits).
+
+    Arrow's tz-aware timestamps hold UTC instants, so dropping the zone keeps the UTC wall clock,
+    and Arrow's own timestamp-to-string cast is far faster than strftime on a million rows."""
+    naive = column.cast(pa.timestamp(column.type.unit))
+    text = pc.replace_substring(naive.cast(pa.string()), " ", "T", max_replacements=1)
+    return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
 
 
 def _arrow_table(df: pd.DataFrame) -> pa.Table:
@@ -650,22 +692,68 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def csv_bytes(table: pa.Table) -> bytes:
+CSV_BATCH_ROWS = 100_000
+SPOOL_LIMIT = 16 * 1024 * 1024
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
     columns = []
-    for column in table.columns:
+    for column in batch.columns:
         if pa.types.is_timestamp(column.type):
             column = _iso_timestamp_array(column)
         elif pa.types.is_date(column.type):
-            column = pc.strftime(column.cast(pa.timestamp("s")), format="%Y-%m-%d")
+            column = column.cast(pa.string())
         elif not _csv_writable(column.type):
-            column = pa.chunked_array(
-                [pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())]
-            )
+            column = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
         columns.append(column)
-    table = pa.table(columns, names=table.column_names)
-    sink = pa.BufferOutputStream()
-    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=True, quoting_style="needed"))
-    return sink.getvalue().to_pybytes()
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def csv_blob(table: pa.Table) -> Blob:
+    """The table as CSV, converted a batch at a time into a spooled temporary file (memory up to
+    SPOOL_LIMIT, then disk), hashed on the way: a big table never exists twice as CSV text in memory.
+
+    A column whose sub-second check differs between batches would get two timestamp formats, so the
+    seconds-or-microseconds choice is made once per column over the whole table first."""
+    precise = {
+        name
+        for name, column in zip(table.column_names, table.columns, strict=True)
+        if pa.types.is_timestamp(column.type) and _has_subseconds(column)
+    }
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
+    writer_sink = _HashingWriter(spool)
+    sink = pa.PythonFile(writer_sink, mode="w")
+    options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+    batches = table.to_batches(max_chunksize=CSV_BATCH_ROWS) or [
+        pa.RecordBatch.from_pylist([], schema=table.schema)
+    ]
+    writer = None
+    for batch in batches:
+        ready = _csv_ready(_with_precision(batch, precise))
+        if writer is None:
+            writer = pa_csv.CSVWriter(sink, ready.schema, write_options=options)
+        writer.write_batch(ready)
+    writer.close()
+    return Blob(file=spool, sha256=writer_sink.digest.hexdigest(), size=writer_sink.size)
+
+
+def _has_subseconds(column: pa.ChunkedArray) -> bool:
+    unit = column.type.unit
+    if unit == "s":
+        return False
+    naive = column.cast(pa.timestamp(unit))
+    whole = naive.cast(pa.timestamp("s"), safe=False).cast(pa.timestamp(unit))
+    return pc.all(pc.equal(naive, whole)).as_py() is False
+
+
+def _with_precision(batch: pa.RecordBatch, precise: set[str]) -> pa.RecordBatch:
+    """Timestamp columns cast to us (sub-second values present) or s (none): one format per column."""
+    columns = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("us" if name in precise else "s", tz="UTC"), safe=False)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _csv_writable(typ: pa.DataType) -> bool:
@@ -681,11 +769,22 @@ def _csv_writable(typ: pa.DataType) -> bool:
     )
 
 
-def count_csv_rows(chunks: Iterator[bytes]) -> int:
-    """Data rows of a CSV (header excluded), honouring quoted newlines."""
-    raw = _ChunkReader(chunks)
-    text = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", newline="")
-    return max(0, sum(1 for _ in csv.reader(text)) - 1)
+def count_csv_rows(chunks: Iterator[bytes]) -> int | None:
+    """Data rows of a CSV (header excluded), honouring quoted newlines; None when it cannot be parsed.
+
+    Arrow's streaming reader, converting only the first column and only as text, counts a
+    million-row file in a fraction of a second without inferring any types."""
+    source = pa.PythonFile(io.BufferedReader(_ChunkReader(chunks), CHUNK), mode="r")
+    try:
+        reader = pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, block_size=4 * 1024 * 1024),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}),
+        )
+        return max(0, sum(batch.num_rows for batch in reader) - 1)
+    except pa.ArrowInvalid as exc:
+        return 0 if "Empty CSV file" in str(exc) else None
 
 
 class _ChunkReader(io.RawIOBase):
@@ -839,17 +938,17 @@ class EvidenceStore:
         complete = [n for n, names in attempts.items() if set(required) <= names]
         return max(complete) if complete else None
 
-    def _same_content(self, key: str, data: bytes) -> bool:
-        size = self.backend.head(key)
-        if size != len(data):
+    def _same_content(self, key: str, data: bytes | Blob) -> bool:
+        blob = Blob.of(data)
+        if self.backend.head(key) != blob.size:
             return False
         digest = hashlib.sha256()
         for chunk in self.backend.iter_chunks(key):
             digest.update(chunk)
-        return digest.hexdigest() == hashlib.sha256(data).hexdigest()
+        return digest.hexdigest() == blob.sha256
 
     def _write_attempt(
-        self, folder: str, bases: tuple[str, ...], build: Callable[[int], list[tuple[str, bytes]]]
+        self, folder: str, bases: tuple[str, ...], build: Callable[[int], list[tuple[str, bytes | Blob]]]
     ) -> tuple[int, bool]:
         """Write one attempt's files, in order, never replacing anything.
 
@@ -912,16 +1011,18 @@ class EvidenceStore:
         table, date = check_table(table), check_date(date)
         arrow = _arrow_table(df)
         rows = arrow.num_rows
-        parquet = parquet_bytes(arrow)
-        csv_data = csv_bytes(arrow)
+        parquet = Blob.of(parquet_bytes(arrow))
+        csv_data = csv_blob(arrow)
         del arrow
         folder = table_folder(table, date)
         bases = (f"{table}.parquet", f"{table}.csv")
         files = [(bases[0], parquet), (bases[1], csv_data)]
-        number, wrote = self._write_attempt(folder, bases, lambda _n: files)
+        try:
+            number, wrote = self._write_attempt(folder, bases, lambda _n: files)
+        finally:
+            csv_data.close()
         artifacts = [
-            Artifact(self._key(folder, base, number), hashlib.sha256(data).hexdigest(), len(data), rows)
-            for base, data in files
+            Artifact(self._key(folder, base, number), blob.sha256, blob.size, rows) for base, blob in files
         ]
         log.info(
             "%s %s for %s: attempt %d (%d rows) in %s",

@@ -185,3 +185,36 @@ def test_uri_that_is_a_file_is_refused(tmp_path):
     target.write_text("not a folder")
     with pytest.raises(EvidenceStoreError, match="is a file, not a folder"):
         EvidenceStore.from_uri(target)
+
+
+def test_big_s3_objects_are_read_by_byte_ranges(s3_store: EvidenceStore, monkeypatch):
+    import aircall_pipeline.evidence.store as store_module
+
+    df = pd.DataFrame({"call_id": range(50_000), "user_id": [i % 97 for i in range(50_000)],
+                       "note": ["x" * 40] * 50_000})
+    s3_store.write_table("calls", DAY, df)
+    monkeypatch.setattr(store_module, "WHOLE_OBJECT_LIMIT", 1024)
+    ranges = []
+    original = s3_store.backend._get_object
+
+    def spy(key, **extra):
+        ranges.append(extra.get("Range"))
+        return original(key, **extra)
+
+    monkeypatch.setattr(s3_store.backend, "_get_object", spy)
+    back = s3_store.read_table("calls", DAY, columns=["user_id"])
+    assert back["user_id"].tolist() == df["user_id"].tolist()
+    assert ranges and all(r and r.startswith("bytes=") for r in ranges)  # never the whole object
+
+
+def test_csv_batches_share_one_timestamp_format(local_store: EvidenceStore, monkeypatch):
+    import aircall_pipeline.evidence.store as store_module
+
+    monkeypatch.setattr(store_module, "CSV_BATCH_ROWS", 2)
+    stamps = ["2026-03-14T10:00:00Z"] * 4 + ["2026-03-14T10:00:00.5Z"]
+    df = pd.DataFrame({"at": pd.to_datetime(stamps, utc=True, format="ISO8601"), "n": range(5)})
+    artifacts = local_store.write_table("calls", DAY, df)
+    rows = list(csv.DictReader(io.StringIO(local_store.backend.get(artifacts[1].path).decode())))
+    assert [r["at"] for r in rows] == ["2026-03-14T10:00:00.000000Z"] * 4 + ["2026-03-14T10:00:00.500000Z"]
+    assert artifacts[1].rows == 5 == local_store.stored_artifact(artifacts[1].path).rows
+    assert len(local_store.read_table("calls", DAY)) == 5
