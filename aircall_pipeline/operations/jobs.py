@@ -4,14 +4,12 @@ import dagster as dg
 
 from aircall_pipeline.compliance.assets import COMPLIANCE_GROUP
 from aircall_pipeline.ingest.assets import RAW_GROUP
-from aircall_pipeline.ingest.partitions import daily_partitions
 
 DAILY_JOB_NAME = "aircall_daily_evidence"
 
 daily_evidence_job = dg.define_asset_job(
     DAILY_JOB_NAME,
     selection=dg.AssetSelection.groups(RAW_GROUP, COMPLIANCE_GROUP),
-    partitions_def=daily_partitions,
     description="Collect one day of Aircall evidence (snapshots + that day's calls), evaluate every "
                 "compliance check, and write the day's report and manifest to the evidence store.",
 )

@@ -93,7 +93,6 @@ def build_call_history_job(settings: Settings | None = None) -> dg.UnresolvedAss
     return dg.define_asset_job(
         CALL_HISTORY_JOB_NAME,
         selection=dg.AssetSelection.assets(*CALL_HISTORY_KEYS),
-        partitions_def=daily_partitions,
         tags={ACCOUNT_TAG: account_tag_value(settings)},
         description="Backfill call history: calls and their fetch windows for past days, one run per "
                     "day, behind the per-account run limit and the aircall_api pool.",

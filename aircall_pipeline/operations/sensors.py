@@ -172,8 +172,14 @@ def _short(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+def _clean_message(link: ErrorLink) -> str:
+    """The message without the `package.module.ClassName: ` prefix Dagster's serializer adds."""
+    return re.sub(rf"^[\w.]*\b{re.escape(link.cls_name)}:\s*", "", link.message)
+
+
+def _error_line(link: ErrorLink) -> str:
+    where = {"run": "", "engine": " at launch", "schedule": " in the schedule tick"}.get(link.where, f" in step {link.where}")
+    return f"Error{where}: {link.cls_name}: {_short(_clean_message(link))}"
 
 
 def _iso(ts: float) -> str:
@@ -288,16 +294,15 @@ def alert_for_failed_run(
                 text += " An Aircall API key is created in the Aircall Dashboard → Integrations & API."
         else:
             headline = "invalid configuration"
-            text = ("The run failed at launch because of its configuration: "
-                    f"{_short(_first_line(link.message) if link else '')}")
+            text = "The run failed at launch because of its configuration (details below)."
     elif names & AUTH_ERRORS:
         link = facts.first(AUTH_ERRORS)
         kind, severity = "auth", "critical"
         headline = "the Aircall API key was rejected (401/403)"
         text = (
             "The Aircall API key was rejected (401/403): create a new key in the Aircall Dashboard → "
-            "Integrations & API and update AIRCALL_API_ID/AIRCALL_API_TOKEN. The step was not retried "
-            "and no evidence was written for this run."
+            "Integrations & API and update AIRCALL_API_ID/AIRCALL_API_TOKEN. The step was not retried, "
+            "and this date has no complete evidence until the partition is re-run with a valid key."
         )
     elif names & RATE_LIMIT_ERRORS:
         link = facts.first(RATE_LIMIT_ERRORS)
@@ -353,9 +358,7 @@ def alert_for_failed_run(
             text += " No error was recorded; open the run's logs."
 
     if link is not None:
-        message = _short(link.message)
-        # Dagster prefixes messages with the class path; keep the message once.
-        text += f"\nError ({link.cls_name}, {link.where}): {message}"
+        text += f"\n{_error_line(link)}"
     other_checks = [e for e in facts.failed_checks if not getattr(e, "blocking", False)]
     if other_checks:
         details["other_failed_checks"] = [_check_label(e) for e in other_checks]
@@ -630,7 +633,7 @@ def evaluate_schedule_failures(
         title = f"Aircall evidence schedule {schedule_name} failed to start a run"
         text = f"The daily schedule failed at {when} before creating a run; no evidence was collected."
     if link is not None:
-        text += f"\nError ({link.cls_name}): {_short(link.message)}"
+        text += f"\n{_error_line(link)}"
     alert = Alert(title=title, severity=severity, kind=kind, text=text,
                   run_url=f"{settings.webserver_url}/automation",
                   details={"schedule": schedule_name, "failed_ticks": len(failed), "missing_variables": missing})

@@ -1,0 +1,140 @@
+"""Alert sinks and the redaction pass, against real HTTP receivers on loopback."""
+
+import base64
+import logging
+import socket
+
+import pytest
+
+from aircall_pipeline.operations.alerts import (
+    Alert,
+    SlackSink,
+    WebhookSink,
+    configured_sinks,
+    run_url,
+    scrub,
+    send_alert,
+)
+from aircall_pipeline_tests.operations.jobs import API_ID, BASIC, SECRET_TOKEN
+
+
+def _alert(text: str = "The key was rejected.", **details) -> Alert:
+    return Alert(title="Aircall evidence run failed", severity="critical", kind="auth", text=text,
+                 run_id="r-1", run_url=run_url("r-1"), details=details)
+
+
+def test_scrub_removes_token_basic_headers_signed_urls_and_slack_tokens(alert_env, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value-123")
+    text = (
+        f"token={SECRET_TOKEN}; header Authorization: Basic {BASIC}; raw {BASIC}; "
+        "recording https://aircall-recordings.s3.amazonaws.com/r/1.mp3?X-Amz-Signature=abc123&X-Amz-Expires=600 "
+        "presigned https://example.com/file?sig=deadbeef&sp=r; creds https://user:pa55@minio.local:9000/bucket "
+        "slack xoxb-1234-5678-abcdefgh; jwt Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig; aws aws-secret-value-123 "
+        "keeps https://api.aircall.io/v1/calls?page=2&per_page=50 and AIRCALL_API_TOKEN by name"
+    )
+    out = scrub(text)
+    for secret in (SECRET_TOKEN, BASIC, "abc123", "deadbeef", "pa55", "xoxb-1234", "eyJhbGci", "aws-secret-value"):
+        assert secret not in out, secret
+    assert "https://aircall-recordings.s3.amazonaws.com/r/1.mp3?[redacted]" in out
+    assert "https://[redacted]@minio.local:9000/bucket" in out
+    assert "https://api.aircall.io/v1/calls?page=2&per_page=50" in out  # nothing secret: untouched
+    assert "AIRCALL_API_TOKEN by name" in out
+
+
+def test_scrub_catches_a_basic_header_built_from_the_current_credentials(alert_env):
+    header_value = base64.b64encode(f"{API_ID}:{SECRET_TOKEN}".encode()).decode()
+    assert header_value not in scrub(f"echoed {header_value} back")
+
+
+def test_no_sink_configured_is_not_an_error(alert_env, caplog):
+    assert configured_sinks() == []
+    log = logging.getLogger("test-alerts")
+    with caplog.at_level(logging.INFO, logger="test-alerts"):
+        outcome = send_alert(_alert(f"leak {SECRET_TOKEN}"), log=log)
+    assert outcome == {"log": "sent"}
+    assert "ALERT auth" in caplog.text and "Run: http://127.0.0.1:3999/runs/r-1" in caplog.text
+    assert SECRET_TOKEN not in caplog.text
+
+
+def test_webhook_payload_and_retry_on_5xx(webhook):
+    webhook.statuses = [503, 502]
+    outcome = send_alert(_alert(f"secret {SECRET_TOKEN}", partition="2026-03-09"),
+                         sinks=[WebhookSink(webhook.url + "/x", backoff_seconds=0.01)])
+    assert outcome["webhook"] == "sent"
+    assert len(webhook.received) == 3  # two failures, then delivered
+    payload = webhook.payloads[-1]
+    assert payload["title"] == "Aircall evidence run failed"
+    assert payload["kind"] == "auth" and payload["severity"] == "critical"
+    assert payload["run_url"] == "http://127.0.0.1:3999/runs/r-1"
+    assert payload["details"] == {"partition": "2026-03-09"}
+    assert payload["text"].startswith("[CRITICAL] Aircall evidence run failed")  # Slack-webhook compatible
+    assert SECRET_TOKEN not in webhook.raw
+    assert webhook.received[0].headers["Content-Type"] == "application/json"
+
+
+def test_webhook_gives_up_after_bounded_attempts_and_on_4xx(webhook, caplog):
+    webhook.statuses = [500, 500, 500, 500]
+    sink = WebhookSink(webhook.url + "/hook?token=s3cr3t-webhook", attempts=3, backoff_seconds=0.01)
+    with caplog.at_level(logging.ERROR):
+        outcome = send_alert(_alert(), sinks=[sink], log=logging.getLogger("t"))
+    assert outcome["webhook"].startswith("failed: webhook http://127.0.0.1:")
+    assert len(webhook.received) == 3
+    assert "s3cr3t-webhook" not in caplog.text and "s3cr3t-webhook" not in outcome["webhook"]
+
+    webhook.received.clear()
+    webhook.statuses = [404]
+    outcome = send_alert(_alert(), sinks=[WebhookSink(webhook.url, attempts=3, backoff_seconds=0.01)])
+    assert "HTTP 404" in outcome["webhook"] and len(webhook.received) == 1
+
+
+def test_unreachable_webhook_times_out_without_raising(alert_env):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    outcome = send_alert(_alert(), sinks=[WebhookSink(f"http://127.0.0.1:{port}/", timeout=1, attempts=2,
+                                                      backoff_seconds=0.01)])
+    assert outcome["webhook"].startswith("failed:") and "ConnectionError" in outcome["webhook"]
+
+
+def test_slack_sink_posts_with_the_token_read_at_send_time(fake_slack, monkeypatch):
+    sink = SlackSink("#grc-alerts", base_url=fake_slack.url + "/api/")
+    outcome = send_alert(_alert(), sinks=[sink])
+    assert outcome["slack"].startswith("failed:") and "ALERT_SLACK_TOKEN" in outcome["slack"]
+
+    monkeypatch.setenv("ALERT_SLACK_TOKEN", "xoxb-test-7777-abcdef")  # set after the sink was built
+    outcome = send_alert(_alert(f"with {SECRET_TOKEN}"), sinks=[sink])
+    assert outcome["slack"] == "sent"
+    [request] = fake_slack.received
+    assert request.path == "/api/chat.postMessage"
+    assert request.headers["Authorization"] == "Bearer xoxb-test-7777-abcdef"
+    body = request.json
+    assert body["channel"] == "#grc-alerts"
+    assert body["text"].startswith("[CRITICAL] Aircall evidence run failed")
+    assert "Run: http://127.0.0.1:3999/runs/r-1" in body["text"]
+    assert SECRET_TOKEN not in request.body.decode()
+
+
+def test_slack_api_error_is_reported_not_raised(fake_slack, monkeypatch, caplog):
+    fake_slack.response_body = b'{"ok": false, "error": "channel_not_found"}'
+    monkeypatch.setenv("ALERT_SLACK_TOKEN", "xoxb-test-7777-abcdef")
+    with caplog.at_level(logging.ERROR):
+        outcome = send_alert(_alert(), sinks=[SlackSink("#nope", base_url=fake_slack.url + "/api/")],
+                             log=logging.getLogger("t"))
+    assert outcome["slack"] == "failed: Slack refused the message: channel_not_found"
+    assert "xoxb-test-7777" not in caplog.text
+
+
+def test_configured_sinks_follow_the_environment(alert_env, monkeypatch):
+    monkeypatch.setenv("ALERT_SLACK_TOKEN", "xoxb-1")
+    assert configured_sinks() == []  # a token without a channel is not a sink
+    monkeypatch.setenv("ALERT_SLACK_CHANNEL", "#grc")
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "https://hooks.example.com/x")
+    assert [s.name for s in configured_sinks()] == ["slack", "webhook"]
+    # An unusable AIRCALL_API_URL must not silence the alert about it.
+    monkeypatch.setenv("AIRCALL_API_URL", "http://api.aircall.io")
+    assert [s.name for s in configured_sinks()] == ["slack", "webhook"]
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError):
+        Alert(title="t", severity="error", kind="mystery", text="")  # type: ignore[arg-type]

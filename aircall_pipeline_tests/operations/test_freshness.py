@@ -1,0 +1,104 @@
+"""Freshness: the policy on the report asset, and the sensor alerting once per staleness episode."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from aircall_pipeline.operations.freshness import (
+    EVIDENCE_FRESHNESS_POLICY,
+    EVIDENCE_KEY,
+    apply_freshness,
+)
+from aircall_pipeline.operations.sensors import build_freshness_sensor
+
+HOUR = 3600.0
+
+
+@dg.asset(key=EVIDENCE_KEY)
+def evidence_report() -> int:
+    return 1
+
+
+@dg.asset(key=["aircall", "users"])
+def users() -> int:
+    return 1
+
+
+def test_policy_windows():
+    assert EVIDENCE_FRESHNESS_POLICY.fail_window.to_timedelta() == timedelta(hours=30)
+    assert EVIDENCE_FRESHNESS_POLICY.warn_window.to_timedelta() == timedelta(hours=26)
+
+
+def test_apply_freshness_targets_the_report_and_respects_existing_policies():
+    own = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=2))
+    custom = dg.asset(key=["aircall", "calls"], freshness_policy=own)(lambda: 1)
+    defs = apply_freshness(dg.Definitions(assets=[evidence_report, users, custom]))
+    graph = defs.resolve_asset_graph()
+    assert graph.get(EVIDENCE_KEY).freshness_policy == EVIDENCE_FRESHNESS_POLICY
+    assert graph.get(dg.AssetKey(["aircall", "users"])).freshness_policy is None
+
+    everything = apply_freshness(dg.Definitions(assets=[evidence_report, users, custom]),
+                                 selection=dg.AssetSelection.all())
+    graph = everything.resolve_asset_graph()
+    assert graph.get(dg.AssetKey(["aircall", "users"])).freshness_policy == EVIDENCE_FRESHNESS_POLICY
+    assert graph.get(dg.AssetKey(["aircall", "calls"])).freshness_policy == own
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _tick(sensor, instance, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    sensor(context)
+    return context.cursor
+
+
+def test_one_alert_per_staleness_episode(webhook):
+    with dg.instance_for_test() as instance:
+        dg.materialize([evidence_report], instance=instance)
+        written = instance.fetch_materializations(EVIDENCE_KEY, limit=1).records[0].timestamp
+        clock = Clock(written + 1 * HOUR)
+        sensor = build_freshness_sensor(clock=clock)
+
+        cursor = _tick(sensor, instance, None)  # fresh
+        clock.now = written + 29 * HOUR
+        cursor = _tick(sensor, instance, cursor)  # still within 30 h
+        assert webhook.received == []
+
+        clock.now = written + 31 * HOUR
+        cursor = _tick(sensor, instance, cursor)  # stale: alert
+        clock.now = written + 40 * HOUR
+        cursor = _tick(sensor, instance, cursor)  # same episode: silent
+        assert len(webhook.received) == 1
+        alert = webhook.payloads[0]
+        assert alert["kind"] == "stale"
+        assert "31 h" in alert["title"] and "limit 30 h" in alert["title"]
+        assert "aircall/evidence_report" in alert["text"]
+        assert alert["run_url"].startswith("http://127.0.0.1:3999/runs/")
+
+        # New evidence ends the episode; when that goes stale too, one more alert.
+        dg.materialize([evidence_report], instance=instance)
+        newer = instance.fetch_materializations(EVIDENCE_KEY, limit=1).records[0].timestamp
+        clock.now = newer + 2 * HOUR
+        cursor = _tick(sensor, instance, cursor)
+        clock.now = newer + 30.5 * HOUR
+        cursor = _tick(sensor, instance, cursor)
+        cursor = _tick(sensor, instance, cursor)
+        assert len(webhook.received) == 2
+
+
+def test_nothing_ever_written_alerts_once_after_the_window(webhook):
+    with dg.instance_for_test() as instance:
+        clock = Clock(1_800_000_000.0)
+        sensor = build_freshness_sensor(clock=clock)
+        cursor = _tick(sensor, instance, None)  # starts watching: no alert on a fresh deploy
+        clock.now += 31 * HOUR
+        cursor = _tick(sensor, instance, cursor)
+        cursor = _tick(sensor, instance, cursor)
+    assert len(webhook.received) == 1
+    assert "No evidence" in webhook.payloads[0]["text"]
