@@ -277,6 +277,10 @@ class SQLiteBudget(RequestBudget):
             )
         except sqlite3.Error as exc:
             raise ValueError(f"cannot open the limiter database {path}: {exc}") from exc
+        # filelock polls a contended lock every 50 ms by default; a waiter would then be admitted
+        # (and stamped) up to 50 ms after its slot freed. The lock is held for about a millisecond.
+        if hasattr(bucket.lock, "poll_interval"):
+            bucket.lock.poll_interval = 0.005
         super().__init__(bucket, **kwargs)
         self._pause_table = f"{name}_pause"
         with self._shared_lock():
