@@ -513,9 +513,15 @@ class AircallClient:
         try:
             self.budget.acquire(timeout=self.acquire_timeout)
         except BudgetTimeout as exc:
-            raise AircallRateLimitError(
-                f"not sending {endpoint}: {exc}", reset_at=self.budget.paused_until(), endpoint=endpoint
-            ) from None
+            paused = self.budget.paused_until()
+            if paused is not None:
+                raise AircallRateLimitError(
+                    f"not sending {endpoint}: a process sharing the request budget got a 429; every sharer "
+                    f"holds back until {_iso(paused)} ({SHARED_BUDGET_HINT})",
+                    reset_at=paused,
+                    endpoint=endpoint,
+                ) from None
+            raise AircallRateLimitError(f"not sending {endpoint}: {exc}", endpoint=endpoint) from None
 
 
 # -- small helpers --------------------------------------------------------------------------

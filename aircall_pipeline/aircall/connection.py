@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from datetime import UTC, datetime
 
 from aircall_pipeline.aircall.budget import RequestBudget
 from aircall_pipeline.aircall.client import AircallClient
@@ -67,6 +69,10 @@ def check(settings: Settings, api_id: str, api_token: str) -> tuple[int, str]:
         )
     except (ValueError, OSError) as exc:
         return EXIT_CONFIG, f"Cannot use AIRCALL_LIMITER_URL: {exc}"
+    paused = budget.paused_until()
+    if paused is not None and paused - time.time() > CHECK_BUDGET_WAIT:
+        budget.close()
+        return EXIT_RATE_LIMITED, _rate_limited_line(url, paused, seen_here=False)
     try:
         with AircallClient(
             api_id,
@@ -86,13 +92,8 @@ def check(settings: Settings, api_id: str, api_token: str) -> tuple[int, str]:
             f"wrong or the key was revoked. {NEW_KEY_ADVICE}"
         )
     except AircallRateLimitError as exc:
-        when = f" until {exc.reset_at_iso.replace('+00:00', 'Z')}" if exc.reset_at else ""
-        if exc.status == 429:
-            return EXIT_RATE_LIMITED, (
-                f"The key works but {url} is rate-limiting this account{when}: the API budget is shared with "
-                "every integration on the account. Try again after the reset, or lower "
-                "AIRCALL_RATE_LIMIT_PER_MINUTE / pause other integrations."
-            )
+        if exc.reset_at is not None:
+            return EXIT_RATE_LIMITED, _rate_limited_line(url, exc.reset_at, seen_here=exc.status == 429)
         return EXIT_RATE_LIMITED, (
             f"Not checked: the shared request budget ({budget.per_window_description}) is fully used by "
             "other processes of this pipeline right now. Try again in a minute."
@@ -114,6 +115,20 @@ def check(settings: Settings, api_id: str, api_token: str) -> tuple[int, str]:
     return EXIT_OK, (
         f'Connected to {url} as company "{company.get("name", "?")}" '
         f"({company.get('users_count', '?')} users, {company.get('numbers_count', '?')} numbers)."
+    )
+
+
+def _rate_limited_line(url: str, reset_at: float, *, seen_here: bool) -> str:
+    when = datetime.fromtimestamp(reset_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    source = (
+        f"{url} answers 429 Too Many Requests"
+        if seen_here
+        else "A process sharing this request budget got 429 Too Many Requests from Aircall"
+    )
+    return (
+        f"{source}: the account's API budget is exhausted until {when}. The budget is shared with every "
+        "integration on the account; try again after that time, or lower AIRCALL_RATE_LIMIT_PER_MINUTE / "
+        "pause other integrations."
     )
 
 
