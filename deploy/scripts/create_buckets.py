@@ -54,7 +54,9 @@ def wait_for_endpoint(client, seconds: float) -> None:
             return
         except EndpointConnectionError as error:
             if time.monotonic() >= deadline:
-                raise SystemExit(f"S3 endpoint {client.meta.endpoint_url} unreachable after {seconds:.0f}s: {error}")
+                raise SystemExit(
+                    f"S3 endpoint {client.meta.endpoint_url} unreachable after {seconds:.0f}s: {error}"
+                ) from None
             time.sleep(1)
         except ClientError:
             return  # reachable; ListBuckets may simply not be allowed
@@ -140,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                     Bucket=bucket,
                     ObjectLockConfiguration={
                         "ObjectLockEnabled": "Enabled",
-                        "Rule": {"DefaultRetention": {"Mode": args.retention_mode, "Days": args.retention_days}},
+                        "Rule": {
+                            "DefaultRetention": {"Mode": args.retention_mode, "Days": args.retention_days}
+                        },
                     },
                 )
         if is_evidence:
