@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -218,3 +219,31 @@ def test_csv_batches_share_one_timestamp_format(local_store: EvidenceStore, monk
     assert [r["at"] for r in rows] == ["2026-03-14T10:00:00.000000Z"] * 4 + ["2026-03-14T10:00:00.500000Z"]
     assert artifacts[1].rows == 5 == local_store.stored_artifact(artifacts[1].path).rows
     assert len(local_store.read_table("calls", DAY)) == 5
+
+
+def test_concurrent_writers_never_overwrite_each_other(store: EvidenceStore):
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [users_frame((f"writer{i}", "Grace")) for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda df: store.write_table("users", DAY, df), frames))
+    paths = sorted(a[0].path for a in results)
+    assert len(set(paths)) == 6  # six different contents, six attempts
+    for artifacts, df in zip(results, frames, strict=True):
+        assert store.stored_artifact(artifacts[0].path) == artifacts[0]
+        assert store.stored_artifact(artifacts[1].path) == artifacts[1]
+        with store.backend.open_seekable(artifacts[0].path) as fh:
+            pd.testing.assert_frame_equal(pd.read_parquet(fh), df)  # each writer's own content
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_folder_is_access_denied(tmp_path):
+    root = tmp_path / "evidence"
+    root.mkdir()
+    root.chmod(0o555)
+    try:
+        with pytest.raises(EvidenceStoreError, match="permission denied") as info:
+            EvidenceStore.from_uri(root).write_table("users", DAY, users_frame())
+        assert info.value.kind == "access_denied"
+    finally:
+        root.chmod(0o755)
