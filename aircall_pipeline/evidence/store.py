@@ -29,7 +29,8 @@ an endpoint that answers 501 NotImplemented to it gets head-then-put instead, wi
 that leaves a small race window between two writers.
 
 Determinism: Parquet is written by pyarrow without the pandas index, in the frame's column order,
-with zstd compression and no timestamps in its metadata, so identical frames give identical bytes.
+with zstd compression and no timestamps in its metadata, so identical frames give identical bytes
+(with the same pyarrow/pandas versions: both name themselves in the file's metadata).
 Rows are stored in the order given: callers that want byte-identical reruns sort their frames.
 CSV is UTF-8, comma-separated, quoted only where needed, with timestamps as ISO-8601 UTC
 (`2026-01-02T03:04:05Z`, or with six fractional digits when a column has sub-second values) and
