@@ -1,7 +1,6 @@
 """Helpers for the Aircall client tests: real sandbox servers on loopback, fast retry policies.
 
-The project-wide `sandbox` fixtures live in aircall_pipeline_tests/fixtures/sandbox.py; these tests
-start `SandboxServer` directly because most of them need a specific account and fault settings.
+Servers come from the project's `make_sandbox` fixture (aircall_pipeline_tests/fixtures/sandbox.py).
 """
 
 from __future__ import annotations
@@ -20,20 +19,18 @@ FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.05, jitter_fraction=0.
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[..., SandboxServer]]:
-    """serve(account=None, **SandboxServer options) -> a started sandbox, stopped after the test."""
-    servers: list[SandboxServer] = []
+def serve(make_sandbox) -> Callable[..., SandboxServer]:
+    """serve(account=None, **SandboxServer options) -> a started sandbox (the project's make_sandbox),
+    with no practical rate limit unless one is asked for."""
 
     def start(account: SandboxAccount | None = None, **options) -> SandboxServer:
         options.setdefault("rate_limit", 100_000)
         options.setdefault("window_seconds", 60)
-        server = SandboxServer(account or SandboxAccount(), **options).start()
-        servers.append(server)
-        return server
+        if account is not None:
+            options["account"] = account
+        return make_sandbox(**options)
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
