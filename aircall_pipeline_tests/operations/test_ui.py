@@ -1,0 +1,185 @@
+"""End to end through the Dagster UI: `scripts/dev.py` (the `make dev` entry point) starts a sandbox
+and `dagster dev` in a temporary DAGSTER_HOME; headless Chromium (Debian's, driven by Playwright)
+checks the asset graph, launches the daily job for yesterday's partition from the UI, waits for the
+run to succeed and reads the check results in the UI. A screenshot is saved on failure."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCATION = "aircall_pipeline"
+JOB = "aircall_daily_evidence"
+RAW_ASSETS = ["company", "users", "teams", "team_members", "numbers", "number_users", "calls", "call_windows"]
+COMPLIANCE_ASSETS = ["ac01_user_inventory", "ac02_privileged_access", "ac03_offboarding", "ac04_unmatched_accounts",
+                     "ac05_shared_accounts", "ac06_dormant_accounts", "ac07_access_changes", "ac08_team_coverage",
+                     "ac09_number_inventory", "ac10_recording_posture", "ac14_calls_completeness", "evidence_report"]
+RUN_TIMEOUT = 150.0
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing in CI: `make system-deps` (scripts/install-system-deps.sh) installs it")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); the UI test needs Debian's Chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(ui: str, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"{ui}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())["data"]
+
+
+def _wait_for_location(ui: str, dev: subprocess.Popen, timeout: float = 120.0) -> None:
+    query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus " \
+            "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        assert dev.poll() is None, "scripts/dev.py exited early"
+        try:
+            entries = _graphql(ui, query)["workspaceOrError"]["locationEntries"]
+            last = entries
+            if any(e["name"] == LOCATION and e["loadStatus"] == "LOADED" for e in entries):
+                error = next(e["locationOrLoadError"] for e in entries if e["name"] == LOCATION)
+                assert error["__typename"] == "RepositoryLocation", error
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"code location never loaded: {last}")
+
+
+def _run_status(ui: str, run_id: str) -> str:
+    data = _graphql(ui, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id})
+    return data["runOrError"]["status"]
+
+
+@pytest.fixture
+def dev_server(tmp_path):
+    """`scripts/dev.py` on a free port; stopped (and checked to stop) at teardown."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AIRCALL_", "ALERT_", "DAGSTER_", "EVIDENCE_"))}
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    log = (tmp_path / "dev.log").open("w")
+    dev = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "scripts" / "dev.py"), "--port", str(port),
+         "--evidence", str(tmp_path / "evidence")],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    ui = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_location(ui, dev)
+        yield ui, tmp_path, dev
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        try:
+            assert dev.wait(timeout=60) == 0, "scripts/dev.py did not exit cleanly"
+        finally:
+            try:
+                os.killpg(dev.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            log.close()
+        # Everything dev.py started is gone: the UI no longer answers.
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"{ui}/server_info", timeout=2)  # noqa: S310 - loopback
+
+
+@pytest.mark.timeout(300)
+def test_launch_the_daily_job_from_the_ui_and_see_the_checks(dev_server):
+    _require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    ui, tmp_path, dev = dev_server
+    day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()  # AIRCALL_TIMEZONE defaults to UTC
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        # Tall enough that the graphs lay out (and so render) every node of a group.
+        page = browser.new_page(viewport={"width": 1600, "height": 4000})
+        page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)  # a shared 2-core machine renders slowly at times
+        # A fresh instance greets the first visitor with a newsletter dialog; dismiss it whenever it shows.
+        page.add_locator_handler(page.get_by_text("Join the Dagster community"),
+                                 lambda _: page.get_by_role("button", name="Skip").click())
+        try:
+            # 1. The asset graph of each group shows its assets (a tall viewport renders every node).
+            page.goto(f"{ui}/locations/{LOCATION}/asset-groups/aircall_raw")
+            for name in RAW_ASSETS:
+                expect(page.get_by_text(name, exact=True).first).to_be_visible()
+            page.goto(f"{ui}/locations/{LOCATION}/asset-groups/aircall_compliance")
+            for name in COMPLIANCE_ASSETS:
+                expect(page.get_by_text(name, exact=True).first).to_be_visible()
+
+            # 2. Launch the job for one partition: Materialize all… -> type the partition -> Launch 1 run.
+            page.set_viewport_size({"width": 1600, "height": 1000})
+            page.goto(f"{ui}/locations/{LOCATION}/jobs/{JOB}")
+            page.get_by_role("button", name="Materialize all…").click()
+            dialog = page.get_by_role("dialog")
+            partitions = dialog.get_by_placeholder("No matching partitions")
+            partitions.fill(day)
+            partitions.press("Enter")
+            expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+            dialog.get_by_role("button", name="Launch 1 run").click()
+            expect(page.get_by_text("Launched run")).to_be_visible()
+            page.get_by_role("link", name="View").or_(page.get_by_role("button", name="View")).first.click()
+            page.wait_for_url("**/runs/*")
+            run_id = page.url.rstrip("/").split("/runs/")[1].split("?")[0]
+
+            # 3. The run succeeds (polled over GraphQL), and the run page says so.
+            deadline = time.monotonic() + RUN_TIMEOUT
+            status = _run_status(ui, run_id)
+            while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() < deadline:
+                time.sleep(2)
+                status = _run_status(ui, run_id)
+            assert status == "SUCCESS", f"run {run_id} ended {status}"
+            page.reload()
+            expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+            expect(page.get_by_text(day).first).to_be_visible()
+
+            # 4. The checks' results in the UI: AC-01 is blocking, so a successful run means it passed;
+            #    AC-06 ran too (pass, or a WARN failure such as "not enough call history").
+            page.goto(f"{ui}/assets/aircall/ac01_user_inventory?view=checks")
+            expect(page.get_by_text("user_inventory").first).to_be_visible()
+            expect(page.get_by_text("Latest execution")).to_be_visible()
+            expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
+            page.goto(f"{ui}/assets/aircall/ac06_dormant_accounts?view=checks")
+            expect(page.get_by_text("dormant_accounts").first).to_be_visible()
+            expect(page.get_by_text("Evaluation result")).to_be_visible()
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'failure.png'}\n--- dev.log ---\n"
+                  + (tmp_path / "dev.log").read_text()[-5000:])
+            raise
+        finally:
+            browser.close()
+
+    # The run wrote the day's evidence where dev.py said it would.
+    manifest = tmp_path / "evidence" / "aircall" / "reports" / f"date={day}" / "manifest.json"
+    assert manifest.exists(), sorted(p.name for p in (tmp_path / "evidence").rglob("*"))[:50]
