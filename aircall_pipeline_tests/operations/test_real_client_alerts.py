@@ -1,0 +1,39 @@
+"""The alert path with the project's real asset, resource and client against the sandbox: a key the
+API rejects becomes one `auth` alert, raised once (never retried), with no secret in it."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from aircall_pipeline.ingest.assets import users
+from aircall_pipeline.ingest.resource import AircallResource
+from aircall_pipeline.operations.sensors import run_failure_alert_sensor
+from aircall_pipeline.sandbox.server import SANDBOX_API_ID
+from aircall_pipeline_tests.operations.jobs import SECRET_TOKEN
+
+
+def test_rejected_key_through_the_real_client_alerts_auth_once(sandbox, webhook, tmp_path):
+    day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()  # a snapshot date still collectable
+    resource = AircallResource(api_id=SANDBOX_API_ID, api_token=SECRET_TOKEN, api_url=sandbox.url,
+                               limiter_url=f"sqlite:///{tmp_path / 'limiter.sqlite'}")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([users], instance=instance, partition_key=day, raise_on_error=False,
+                                resources={"aircall": resource})
+        assert not result.success
+        steps = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+        retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+        assert len(steps) == 1 and retries == []  # the RetryPolicy never re-ran the rejected key
+
+        failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0].dagster_event
+        context = dg.build_run_status_sensor_context(
+            sensor_name=run_failure_alert_sensor.name, dagster_event=failure, dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+        ).for_run_failure()
+        run_failure_alert_sensor(context)
+
+    assert len(webhook.received) == 1
+    alert = webhook.payloads[0]
+    assert alert["kind"] == "auth"
+    assert "create a new key in the Aircall Dashboard" in alert["text"]
+    assert day in alert["title"]
+    assert SECRET_TOKEN not in webhook.raw
