@@ -18,6 +18,7 @@ from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.operations.jobs import daily_evidence_job
 from aircall_pipeline.settings import API_ID_VAR, API_TOKEN_VAR, Settings
 
+
 def build_resources(settings: Settings) -> dict:
     """The resources for one environment; tests call this with their own settings."""
     # A local evidence folder is pinned to an absolute path here, so the code server, run workers and

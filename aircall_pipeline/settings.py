@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_API_URL = "https://api.aircall.io"
 API_ID_VAR = "AIRCALL_API_ID"
-API_TOKEN_VAR = "AIRCALL_API_TOKEN"
+API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
 
 
 class SettingsError(ValueError):

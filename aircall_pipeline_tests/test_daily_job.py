@@ -165,14 +165,14 @@ def test_call_days_backfill_but_old_snapshots_are_refused(env):
     instance = dg.DagsterInstance.ephemeral()
     days = [(date.fromisoformat(YESTERDAY) - timedelta(days=n)).isoformat() for n in (3, 4, 5)]
     for day in days:
-        result = dg.materialize(ASSETS, selection="key:aircall/calls key:aircall/call_windows", partition_key=day,
+        result = dg.materialize(ASSETS, selection=[dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])], partition_key=day,
                                 resources=resources, instance=instance)
         assert result.success
     store = store_for_env()
     assert [d for d in store.dates("calls") if d in days] == sorted(days)
     assert all(len(store.read_table("calls", d)) > 0 for d in days)
 
-    old = dg.materialize(ASSETS, selection="key:aircall/users", partition_key=days[0], resources=resources,
+    old = dg.materialize(ASSETS, selection=[dg.AssetKey(["aircall", "users"])], partition_key=days[0], resources=resources,
                          instance=instance, raise_on_error=False)
     assert not old.success
     assert "can no longer be taken" in root_cause(old)
@@ -209,6 +209,7 @@ def test_cli_run_then_verify_detects_tampering(env, tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
     users_csv = Path(env["EVIDENCE_URI"]) / "aircall" / "users" / f"date={YESTERDAY}" / "users.csv"
+    users_csv.chmod(0o644)  # published evidence is read-only; the tamperer makes it writable first
     users_csv.write_text(users_csv.read_text().replace("@", "#", 1))
     tampered = subprocess.run(verify, capture_output=True, text=True, timeout=120)
     assert tampered.returncode != 0

@@ -7,12 +7,12 @@ compliance asset, always runs after every verdict is known; AC-01 and AC-14 are 
 incomplete day stops before the report and never becomes evidence.
 """
 
-from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
@@ -28,6 +28,7 @@ from aircall_pipeline.ingest.partitions import daily_partitions
 
 COMPLIANCE_GROUP = "aircall_compliance"
 MAX_ITEMS_IN_METADATA = 100
+ONE_SECOND = timedelta(seconds=1)
 
 
 @dataclass
@@ -35,6 +36,7 @@ class RuleInputs:
     """What a rule may need beyond the day's tables: the policy, history, and the clock."""
 
     date: str
+    day_start: datetime
     day_end: datetime
     now: datetime
     policy: CompliancePolicy
@@ -75,7 +77,9 @@ def _call_activity(i: RuleInputs) -> tuple[pd.DataFrame, datetime | None, dateti
         if date.fromisoformat(d) != expected:
             break
         covered_from, expected = d, expected - timedelta(days=1)
-    start = datetime.combine(date.fromisoformat(covered_from), datetime.min.time(), UTC) if covered_from else None
+    # Partition days start at midnight in the partitions' timezone, not necessarily UTC.
+    tz = ZoneInfo(daily_partitions.timezone or "UTC")
+    start = datetime.combine(date.fromisoformat(covered_from), datetime.min.time(), tz) if covered_from else None
     return activity, start, i.day_end
 
 
@@ -94,7 +98,7 @@ RULES: tuple[Rule, ...] = (
     Rule(catalogue.AC_01, ("users", "company"), lambda i: rules.user_inventory(i.tables["users"], i.tables["company"])),
     Rule(catalogue.AC_02, ("users",), lambda i: rules.privileged_access(
         i.tables["users"], i.compliance.roles(i.policy), min_admins=i.policy.min_admins,
-        max_admins=i.policy.max_admins)),
+        max_admins=i.policy.max_admins, privileged_roles=i.policy.privileged_roles)),
     Rule(catalogue.AC_03, ("users",), lambda i: rules.offboarding(
         i.tables["users"], i.compliance.roster(i.policy), as_of=i.now, sla_hours=i.policy.offboarding_sla_hours)),
     Rule(catalogue.AC_04, ("users",), lambda i: rules.unmatched_accounts(
@@ -107,10 +111,13 @@ RULES: tuple[Rule, ...] = (
         i.tables["users"], i.tables["teams"], i.tables["team_members"])),
     Rule(catalogue.AC_09, ("numbers", "number_users", "company"), lambda i: rules.number_inventory(
         i.tables["numbers"], i.tables["number_users"], i.tables["company"])),
-    Rule(catalogue.AC_10, ("calls", "numbers"), lambda i: rules.recording_posture(
+    Rule(catalogue.AC_10, ("calls", "numbers", "teams"), lambda i: rules.recording_posture(
         i.tables["calls"], policy=i.policy.recording_policy, min_share=i.policy.recording_min_share,
-        numbers=i.tables["numbers"])),
-    Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(i.tables["call_windows"])),
+        numbers=i.tables["numbers"], teams=i.tables["teams"], tz=daily_partitions.timezone)),
+    # call_windows hold the API's own query bounds, `from` exclusive and `to` inclusive, so the day
+    # [start, end) is the API window (start - 1 s, end - 1 s].
+    Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(
+        i.tables["call_windows"], period_from=i.day_start - ONE_SECOND, period_to=i.day_end - ONE_SECOND)),
 )
 
 
@@ -152,15 +159,6 @@ def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict) -> 
     )
 
 
-def _error_outcome(spec: CheckSpec, exc: Exception) -> rules.CheckOutcome:
-    """An input the rule needs is broken (e.g. an unreadable roster): the check says `error`, the
-    rest of the day's evidence still completes."""
-    findings = pd.DataFrame([{"check_id": spec.check_id, "status": catalogue.ERROR, "item_type": "input",
-                              "item_id": type(exc).__name__, "item_label": "", "reason": str(exc)}])
-    return rules.CheckOutcome(spec.check_id, spec.name, catalogue.ERROR, None, "inputs readable",
-                              spec.controls, f"The check could not run: {exc}", findings)
-
-
 def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
     spec = rule.spec
     asset_key = key(rule.asset_name)
@@ -183,13 +181,16 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
         window = context.partition_time_window
         try:
             policy = compliance.policy()
-            inputs = RuleInputs(date=context.partition_key, day_end=window.end.astimezone(UTC),
+            inputs = RuleInputs(date=context.partition_key, day_start=window.start.astimezone(UTC),
+                                day_end=window.end.astimezone(UTC),
                                 now=datetime.now(UTC), policy=policy, compliance=compliance,
                                 store=evidence.store(), tables=tables)
             outcome = rule.evaluate(inputs)
         except (OSError, ValueError, KeyError) as exc:
+            # An input the rule needs is broken (e.g. an unreadable roster): the check says `error`
+            # and the rest of the day's evidence still completes.
             context.log.error(f"{spec.check_id} could not run: {exc}")
-            outcome = _error_outcome(spec, exc)
+            outcome = rules.error_outcome(spec, exc)
         record = outcome_record(outcome)
         yield dg.Output(outcome.findings, metadata={
             "check": dg.MetadataValue.json(record),

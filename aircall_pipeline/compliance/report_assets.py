@@ -5,7 +5,6 @@ from those assets' materializations of the same partition (the Dagster event log
 the manifest itself is built from what is actually in the evidence store, re-read and re-hashed.
 """
 
-from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime

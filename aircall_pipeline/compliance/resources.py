@@ -1,7 +1,6 @@
 """The compliance policy as a Dagster resource: thresholds from AIRCALL_POLICY_FILE, and the two
 inputs the Aircall API cannot give (who is an admin, who has left) from files the owner provides."""
 
-from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path

@@ -1,11 +1,11 @@
 """Dagster access to the evidence store for assets that read history or write the day's report
 (the IO manager covers plain table outputs)."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from aircall_pipeline.evidence.io_manager import s3_client_from_resource
 from aircall_pipeline.evidence.store import EvidenceStore
 
 
@@ -16,5 +16,6 @@ class EvidenceResource(dg.ConfigurableResource):
     s3: dg.ResourceDependency[S3Resource]
 
     def store(self) -> EvidenceStore:
-        client = self.s3.get_client() if self.evidence_uri.startswith("s3://") else None
+        # The same bounded retries and timeouts as the IO manager: a dead endpoint fails in seconds.
+        client = s3_client_from_resource(self.s3) if self.evidence_uri.startswith("s3://") else None
         return EvidenceStore.from_uri(self.evidence_uri, s3_client=client)

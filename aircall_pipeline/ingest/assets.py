@@ -6,8 +6,7 @@ evidence IO manager, and calls Aircall only through `AircallResource`. They shar
 budget is spent by one step at a time.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Dagster reads the context type hints at definition time.
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -17,8 +16,8 @@ from aircall_pipeline.ingest import normalize
 from aircall_pipeline.ingest.partitions import daily_partitions
 from aircall_pipeline.ingest.pii import hash_key
 from aircall_pipeline.ingest.resource import AircallResource
-from aircall_pipeline.ingest.timing import ensure_day_over, ensure_snapshot_allowed
-from aircall_pipeline.operations.retry import API_RETRY_POLICY, no_retry_on_auth_error
+from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_day_over, ensure_snapshot_allowed
+from aircall_pipeline.operations.retry import API_RETRY_POLICY, no_retry_on_auth_error, raise_without_retry
 
 RAW_GROUP = "aircall_raw"
 API_POOL = "aircall_api"
@@ -37,7 +36,19 @@ def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
 
 def _snapshot_guard(context: dg.AssetExecutionContext, label: str) -> None:
     start, end = _window(context)
-    ensure_snapshot_allowed(start, end, datetime.now(UTC), label=label)
+    try:
+        ensure_snapshot_allowed(start, end, datetime.now(UTC), label=label)
+    except CollectionTimingError as exc:
+        raise_without_retry(exc)  # waiting will not make an old day collectable
+
+
+def _calls_guard(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
+    start, end = _window(context)
+    try:
+        ensure_day_over(start, end, datetime.now(UTC))
+    except CollectionTimingError as exc:
+        raise_without_retry(exc)  # the schedule will ask again once the day is over
+    return start, end
 
 
 def _api_metadata(client, **extra) -> dict:
@@ -79,13 +90,13 @@ def users(context: dg.AssetExecutionContext, aircall: AircallResource) -> dg.Out
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(key("teams"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+    outs={
+        "aircall__teams": dg.AssetOut(key=key("teams"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
                      description="Teams (`GET /v1/teams`) with their member counts, as of the run."),
-        dg.AssetSpec(key("team_members"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+        "aircall__team_members": dg.AssetOut(key=key("team_members"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
                      description="Who is in which team, one row per membership, as of the run. Teams route "
                                  "calls; they are not a permission boundary."),
-    ],
+    },
     partitions_def=daily_partitions,
     pool=API_POOL,
     retry_policy=API_RETRY_POLICY,
@@ -101,13 +112,13 @@ def teams(context: dg.AssetExecutionContext, aircall: AircallResource):
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(key("numbers"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+    outs={
+        "aircall__numbers": dg.AssetOut(key=key("numbers"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
                      description="The account's phone numbers (`GET /v1/numbers`, then `/v1/numbers/:id` for "
                                  "the users each one rings), as of the run."),
-        dg.AssetSpec(key("number_users"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+        "aircall__number_users": dg.AssetOut(key=key("number_users"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
                      description="Which user can take calls on which number, as of the run."),
-    ],
+    },
     partitions_def=daily_partitions,
     pool=API_POOL,
     retry_policy=API_RETRY_POLICY,
@@ -126,23 +137,22 @@ def numbers(context: dg.AssetExecutionContext, aircall: AircallResource):
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(key("calls"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+    outs={
+        "aircall__calls": dg.AssetOut(key=key("calls"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
                      description="Calls started during the day (`GET /v1/calls`), fetched in time windows "
                                  "below the API's 10,000-result cap. Minimised: no recording or voicemail "
                                  "URL, no comment text, the external number as country code + keyed hash."),
-        dg.AssetSpec(key("call_windows"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+        "aircall__call_windows": dg.AssetOut(key=key("call_windows"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
                      description="Each time window fetched for the day, with the API's `meta.total` and "
                                  "the number of calls received: the completeness evidence of AC-14."),
-    ],
+    },
     partitions_def=daily_partitions,
     pool=API_POOL,
     retry_policy=API_RETRY_POLICY,
 )
 @no_retry_on_auth_error
 def calls(context: dg.AssetExecutionContext, aircall: AircallResource):
-    start, end = _window(context)
-    ensure_day_over(start, end, datetime.now(UTC))
+    start, end = _calls_guard(context)
     normalizer = normalize.CallNormalizer(hash_key(aircall.account))
     with aircall.client(context.log) as client:
         for page in client.iter_call_pages(start, end):

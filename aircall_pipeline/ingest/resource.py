@@ -1,6 +1,5 @@
 """The one Dagster resource through which every asset talks to Aircall."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
