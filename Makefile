@@ -15,12 +15,17 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
+# Dagster reads its instance config from DAGSTER_HOME once that is set, so the project's local
+# dagster.yaml (run and pool limits) is linked there, unless that home already has its own.
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	[ -e $@ ] || ln -s $(CURDIR)/dagster.yaml $@
+
 # Debian packages the test suite runs for real: PostgreSQL, Redis, Chromium (for the UI test).
 system-deps:
 	scripts/install-system-deps.sh
 
 test: $(STAMP) system-deps
-	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/ruff check aircall_pipeline aircall_pipeline_tests scripts
 	$(BIN)/pytest
 
@@ -28,17 +33,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check aircall_pipeline aircall_pipeline_tests scripts
 
 # The whole daily job against the built-in sandbox, into ./evidence, then verified.
-demo: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python scripts/demo.py
 
 # dagster dev against a sandbox started alongside it.
-dev: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python scripts/dev.py
 
-bench: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
+bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python scripts/bench.py
 
 clean:

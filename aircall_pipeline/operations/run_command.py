@@ -22,6 +22,8 @@ def register(subparsers) -> None:
                     "AIRCALL_API_URL, write to EVIDENCE_URI, and print the check results.",
     )
     parser.add_argument("--date", type=_parse_date, help="evidence date YYYY-MM-DD (default: yesterday)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="Dagster log level on the console (DEBUG shows every step event)")
     parser.set_defaults(func=run)
 
 
@@ -64,7 +66,10 @@ def run(args) -> int:
     print(f"Collecting Aircall evidence for {day} from {settings.api_url} into {settings.evidence_uri} ...")
     try:
         with _instance() as instance:
-            result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
+            result = job.execute_in_process(
+                partition_key=day, instance=instance, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
+            )
             return _report(result)
     except dg.DagsterInvalidConfigError as exc:
         missing = [v for v in ("AIRCALL_API_ID", "AIRCALL_API_TOKEN") if not os.environ.get(v)]
@@ -84,6 +89,7 @@ def _report(result) -> int:
             meta = ev.metadata
             status = meta["status"].value if "status" in meta else ("pass" if ev.passed else "fail")
             observed = meta["observed"].value if "observed" in meta else ""
+            observed = "-" if observed in ("", "None") else observed
             print(f"{ev.asset_key.path[-1]:<34} {status:<6}  {observed}")
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
