@@ -800,7 +800,8 @@ def access_changes(users: pd.DataFrame, previous_users: pd.DataFrame | None, *, 
     removals is AC-03. A `warn` here would fire on every normal hire and teach people to ignore warns.
     """
     spec = AC_07
-    threshold = (f"informational: changes since the users snapshot of {previous_date}; "
+    since = f"the users snapshot of {previous_date}" if previous_date else "the previous users snapshot"
+    threshold = (f"informational: changes since {since}; "
                  "each joiner/leaver is sampled against its ticket")
     specifics = {"change": "str", "email": "str", "previous_email": "str", "name": "str", "created_at": UTC_DTYPE}
     if previous_users is None:
