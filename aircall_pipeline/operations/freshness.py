@@ -17,6 +17,7 @@ Wiring, in aircall_pipeline/definitions.py::
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from datetime import timedelta
 
 import dagster as dg
@@ -34,21 +35,33 @@ EVIDENCE_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
 
 
 def apply_freshness(
-    defs: dg.Definitions,
+    target: dg.Definitions | Sequence[dg.AssetsDefinition | dg.AssetSpec],
     *,
     selection: dg.AssetSelection | None = None,
     policy: dg.FreshnessPolicy = EVIDENCE_FRESHNESS_POLICY,
-) -> dg.Definitions:
-    """`defs` with `policy` on the selected assets (default: the evidence report only).
+):
+    """`target` (a Definitions, or a list of assets/specs) with `policy` on the selected assets
+    (default: the evidence report only); returns the same kind of object it was given.
 
     Applied with overwrite_existing=False: an asset that declares its own policy keeps it.
     """
-    target = selection if selection is not None else dg.AssetSelection.assets(EVIDENCE_KEY)
+
+    def with_policy(spec: dg.AssetSpec) -> dg.AssetSpec:
+        return dg.apply_freshness_policy(spec, policy, overwrite_existing=False)
+
+    selection = selection if selection is not None else dg.AssetSelection.assets(EVIDENCE_KEY)
     # map_resolved_asset_specs is marked "preview" in 1.13 (DOP applies its global policy the same
     # way); the warning is expected here and nowhere else.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return defs.map_resolved_asset_specs(
-            func=lambda spec: dg.apply_freshness_policy(spec, policy, overwrite_existing=False),
-            selection=target,
-        )
+        if isinstance(target, dg.Definitions):
+            return target.map_resolved_asset_specs(func=with_policy, selection=selection)
+        keys = selection.resolve([t for t in target if isinstance(t, dg.AssetsDefinition)]) | {
+            t.key for t in target if isinstance(t, dg.AssetSpec) and t.key in _spec_keys(selection)
+        }
+        return list(dg.map_asset_specs(lambda spec: with_policy(spec) if spec.key in keys else spec, target))
+
+
+def _spec_keys(selection: dg.AssetSelection) -> set[dg.AssetKey]:
+    """Keys a selection names explicitly (enough for bare AssetSpecs, which have no graph to resolve)."""
+    return set(getattr(selection, "selected_keys", None) or [])

@@ -515,8 +515,11 @@ def evaluate_freshness(
     age = now - reference
     hours = max_age.total_seconds() / 3600
     if age <= max_age.total_seconds():
-        return None, FreshnessCursor(state.watch_since, state.alerted).dump(), (
-            f"{asset_key.to_user_string()} is fresh ({age / 3600:.1f} h old, limit {hours:g} h)")
+        status = (f"{asset_key.to_user_string()} is fresh ({age / 3600:.1f} h old, limit {hours:g} h)"
+                  if record is not None else
+                  f"no {asset_key.to_user_string()} yet; watching since {_iso(state.watch_since)}, "
+                  f"alerting if none by {_iso(state.watch_since + max_age.total_seconds())}")
+        return None, state.dump(), status
     if state.alerted == episode:
         return None, state.dump(), f"still stale ({age / 3600:.1f} h), already alerted"
 

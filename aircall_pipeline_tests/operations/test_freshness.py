@@ -102,3 +102,12 @@ def test_nothing_ever_written_alerts_once_after_the_window(webhook):
         cursor = _tick(sensor, instance, cursor)
     assert len(webhook.received) == 1
     assert "No evidence" in webhook.payloads[0]["text"]
+
+
+def test_apply_freshness_on_a_list_of_assets_and_specs():
+    spec = dg.AssetSpec(["aircall", "evidence_report_external"])
+    out = apply_freshness([evidence_report, users, spec])
+    policies = {a.key.to_user_string(): a.specs_by_key[a.key].freshness_policy
+                for a in out if isinstance(a, dg.AssetsDefinition)}
+    assert policies == {"aircall/evidence_report": EVIDENCE_FRESHNESS_POLICY, "aircall/users": None}
+    assert out[2].freshness_policy is None

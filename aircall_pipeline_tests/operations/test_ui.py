@@ -79,6 +79,16 @@ def _run_status(ui: str, run_id: str) -> str:
     return data["runOrError"]["status"]
 
 
+def _automation(ui: str) -> dict:
+    query = "{ repositoriesOrError { ... on RepositoryConnection { nodes { " \
+            "schedules { name scheduleState { status } } sensors { name sensorState { status } } } } } }"
+    nodes = _graphql(ui, query)["repositoriesOrError"]["nodes"]
+    return {
+        "schedules": {s["name"]: s["scheduleState"]["status"] for n in nodes for s in n["schedules"]},
+        "sensors": {s["name"]: s["sensorState"]["status"] for n in nodes for s in n["sensors"]},
+    }
+
+
 @pytest.fixture
 def dev_server(tmp_path):
     """`scripts/dev.py` on a free port; stopped (and checked to stop) at teardown."""
@@ -172,6 +182,17 @@ def test_launch_the_daily_job_from_the_ui_and_see_the_checks(dev_server):
             page.goto(f"{ui}/assets/aircall/ac06_dormant_accounts?view=checks")
             expect(page.get_by_text("dormant_accounts").first).to_be_visible()
             expect(page.get_by_text("Evaluation result")).to_be_visible()
+
+            # 5. Once the root definitions merge operations/definitions.py, the schedule and the alert
+            #    sensors are listed as running on the Automation page.
+            if _automation(ui)["schedules"]:
+                page.goto(f"{ui}/automation")
+                for name in ("aircall_daily_evidence_schedule", "aircall_run_failure_alert",
+                             "aircall_failed_check_alert", "aircall_evidence_freshness"):
+                    expect(page.get_by_text(name, exact=True).first).to_be_visible()
+                states = _automation(ui)
+                assert states["schedules"] == {"aircall_daily_evidence_schedule": "RUNNING"}
+                assert set(states["sensors"].values()) == {"RUNNING"}
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             print(f"screenshot: {tmp_path / 'failure.png'}\n--- dev.log ---\n"
