@@ -351,6 +351,8 @@ def alert_for_failed_run(
                                   "every retry; see https://status.aircall.io and re-run the partition",
             "AircallRequestError": "Aircall refused a request (4xx); the API's explanation is below",
             "AircallResponseError": "Aircall answered something unusable; the details are below",
+            # ingest/timing.py: a snapshot asked for a past day, or calls for a day not over yet.
+            "CollectionTimingError": "the day cannot be collected at this time; the reason is below",
         }
         headline = explanations.get(cls, cls).split(";")[0]
         text = (explanations[cls] + ".") if cls in explanations else "The run failed."

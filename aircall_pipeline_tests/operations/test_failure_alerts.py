@@ -189,3 +189,23 @@ def test_a_failing_sink_does_not_break_the_sensor(instance, webhook, monkeypatch
     result = _materialize(instance, [jobs.revoked_key_users])
     _invoke_failure_sensor(instance, result.run_id)
     assert _one_alert(webhook)["kind"] == "auth"
+
+
+def test_a_refused_collection_date_is_explained(instance, webhook):
+    """The real snapshot guard (ingest/timing.py) refusing an old date, through raise_without_retry."""
+    from aircall_pipeline.ingest.timing import CollectionTimingError
+    from aircall_pipeline.operations.retry import raise_without_retry
+
+    @dg.asset(key=["aircall", "users"], partitions_def=jobs.PARTITIONS, retry_policy=jobs.FAST_RETRY)
+    def old_users(context: dg.AssetExecutionContext) -> int:
+        try:
+            raise CollectionTimingError("The users snapshot for 2026-03-09 can no longer be taken.")
+        except CollectionTimingError as exc:
+            raise_without_retry(exc)
+
+    result = _materialize(instance, [old_users])
+    _invoke_failure_sensor(instance, result.run_id)
+    alert = _one_alert(webhook)
+    assert alert["kind"] == "other"
+    assert "cannot be collected" in alert["title"]
+    assert "can no longer be taken" in alert["text"]
