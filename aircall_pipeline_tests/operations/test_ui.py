@@ -31,9 +31,11 @@ RUN_TIMEOUT = 150.0
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _require_chromium() -> None:
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium; checked before anything is started. Missing: skip locally, fail in CI."""
     if CHROMIUM.exists():
-        return
+        return CHROMIUM
     if os.environ.get("CI"):
         pytest.fail(f"{CHROMIUM} is missing in CI: `make system-deps` (scripts/install-system-deps.sh) installs it")
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); the UI test needs Debian's Chromium")
@@ -123,14 +125,13 @@ def dev_server(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_launch_the_daily_job_from_the_ui_and_see_the_checks(dev_server):
-    _require_chromium()
+def test_launch_the_daily_job_from_the_ui_and_see_the_checks(chromium, dev_server):
     from playwright.sync_api import expect, sync_playwright
 
     ui, tmp_path, dev = dev_server
     day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()  # AIRCALL_TIMEZONE defaults to UTC
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         # Tall enough that the graphs lay out (and so render) every node of a group.
         page = browser.new_page(viewport={"width": 1600, "height": 4000})
         page.set_default_timeout(30_000)
