@@ -90,7 +90,7 @@ def ensure_instance_config(home: Path) -> None:
         print(f"dev: keeping your {target} (it differs from ./dagster.yaml).", flush=True)
 
 
-def pipeline_env(home: Path, sandbox_url: str, evidence: Path, port: int, seed: int) -> dict[str, str]:
+def pipeline_env(home: Path, sandbox_url: str, evidence: str, port: int, seed: int) -> dict[str, str]:
     from aircall_pipeline.sandbox.data import SandboxAccount
     from aircall_pipeline.sandbox.owner_files import write_owner_files
     from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN
@@ -103,7 +103,7 @@ def pipeline_env(home: Path, sandbox_url: str, evidence: Path, port: int, seed: 
         "AIRCALL_API_URL": sandbox_url,
         "AIRCALL_API_ID": SANDBOX_API_ID,
         "AIRCALL_API_TOKEN": SANDBOX_API_TOKEN,
-        "EVIDENCE_URI": str(evidence),
+        "EVIDENCE_URI": evidence,
         "DAGSTER_WEBSERVER_URL": os.environ.get("DAGSTER_WEBSERVER_URL") or f"http://127.0.0.1:{port}",
         **owner_files,
     }
@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("DAGSTER_PORT", "3000")),
                         help="UI port on 127.0.0.1 (default: %(default)s, or $DAGSTER_PORT)")
-    parser.add_argument("--evidence", type=Path, default=Path(os.environ.get("EVIDENCE_URI", "evidence")),
-                        help="local evidence folder (default: ./evidence, or $EVIDENCE_URI)")
+    parser.add_argument("--evidence", default=os.environ.get("EVIDENCE_URI", "evidence"),
+                        help="evidence folder or s3://bucket/prefix (default: ./evidence, or $EVIDENCE_URI)")
     parser.add_argument("--seed", type=int, default=7, help="the sandbox account's seed (default: %(default)s)")
     parser.add_argument("--smoke", action="store_true",
                         help="start everything, wait until the UI answers, then stop (a self-test)")
@@ -136,8 +136,13 @@ def main(argv: list[str] | None = None) -> int:
 
     home = Path(os.environ.get("DAGSTER_HOME") or ROOT / ".dagster_home").resolve()
     ensure_instance_config(home)
-    evidence = args.evidence if args.evidence.is_absolute() else (ROOT / args.evidence).resolve()
-    evidence.mkdir(parents=True, exist_ok=True)
+    if "://" in args.evidence:
+        evidence = args.evidence
+    else:
+        folder = Path(args.evidence).expanduser()
+        folder = folder if folder.is_absolute() else (ROOT / folder).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        evidence = str(folder)
 
     sandbox = dagster = None
     stopping = False
