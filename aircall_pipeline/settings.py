@@ -1,8 +1,9 @@
 """Every environment variable the pipeline reads, in one place.
 
-Credentials are deliberately absent: they reach the Dagster resource as `EnvVar`s so that the UI and
-run metadata only ever show the variable names (see ingest/resource.py), and the CLI reads them in
-exactly one function (`credentials_from_env`).
+Secrets are deliberately absent from `Settings`: the credentials reach the Dagster resource as
+`EnvVar`s so that the UI and run metadata only ever show the variable names (see
+ingest/resource.py); the CLI reads them in exactly one function (`credentials_from_env`), and the
+phone-number hash key in another (`pii_hash_secret`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 DEFAULT_API_URL = "https://api.aircall.io"
 API_ID_VAR = "AIRCALL_API_ID"
 API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
+PII_HASH_KEY_VAR = "AIRCALL_PII_HASH_KEY"
 
 
 class SettingsError(ValueError):
@@ -118,3 +120,9 @@ def credentials_from_env() -> tuple[str, str]:
             "(Integrations & API -> API keys, Admin or Owner only) and export both variables."
         )
     return api_id, api_token
+
+
+def pii_hash_secret() -> str | None:
+    """The secret behind the keyed hash of external phone numbers (see ingest/pii.py). Production
+    must set it: every run pod has to hash with the same key for hashes to stay comparable."""
+    return os.environ.get(PII_HASH_KEY_VAR) or None

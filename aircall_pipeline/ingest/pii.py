@@ -2,7 +2,8 @@
 
 The hash must be stable within an account (so the same caller is recognisable across days) and
 useless without the key (a phone number space is small enough to brute-force an unkeyed hash).
-The key comes from AIRCALL_PII_HASH_KEY, or is generated once and kept under DAGSTER_HOME.
+The key comes from AIRCALL_PII_HASH_KEY, or, for a single host, is generated once and kept under
+DAGSTER_HOME (several hosts or pods must share AIRCALL_PII_HASH_KEY instead).
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 import os
 import secrets
 
-from aircall_pipeline.settings import dagster_home
-
-ENV_VAR = "AIRCALL_PII_HASH_KEY"
+from aircall_pipeline.settings import dagster_home, pii_hash_secret
 
 
 def hash_key(account: str) -> bytes:
     """Per-account key: the secret combined with the account id, so two accounts never share hashes."""
-    secret = os.environ.get(ENV_VAR)
+    secret = pii_hash_secret()
     if not secret:
         path = dagster_home() / "aircall_pii_hash.key"
         path.parent.mkdir(parents=True, exist_ok=True)
