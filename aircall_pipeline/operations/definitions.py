@@ -8,11 +8,19 @@ Cross-cutting policy that the root applies to the assets (not held here, because
 
 import dagster as dg
 
-from aircall_pipeline.operations.schedules import call_history_job, evidence_schedule
+from aircall_pipeline.operations.schedules import build_call_history_job, build_evidence_schedule
 from aircall_pipeline.operations.sensors import sensors
+from aircall_pipeline.settings import Settings
 
-defs = dg.Definitions(
-    jobs=[call_history_job],
-    schedules=[evidence_schedule],
-    sensors=sensors,
-)
+
+def build_operations_defs(settings: Settings | None = None) -> dg.Definitions:
+    """Schedule (cron and default status from `settings`), history job and sensors."""
+    settings = settings or Settings.from_env()
+    return dg.Definitions(
+        jobs=[build_call_history_job(settings)],
+        schedules=[build_evidence_schedule(settings=settings)],
+        sensors=sensors,
+    )
+
+
+defs = build_operations_defs()

@@ -99,5 +99,3 @@ def build_call_history_job(settings: Settings | None = None) -> dg.UnresolvedAss
     )
 
 
-evidence_schedule = build_evidence_schedule()
-call_history_job = build_call_history_job()
