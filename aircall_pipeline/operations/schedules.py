@@ -97,5 +97,3 @@ def build_call_history_job(settings: Settings | None = None) -> dg.UnresolvedAss
         description="Backfill call history: calls and their fetch windows for past days, one run per "
                     "day, behind the per-account run limit and the aircall_api pool.",
     )
-
-
