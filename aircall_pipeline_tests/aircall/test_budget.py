@@ -98,13 +98,23 @@ def test_redis_budget_is_shared_and_uses_the_servers_clock(redis_server, budgets
 
 def test_margin_and_rates():
     assert default_margin_ms(60) == 600
-    assert default_margin_ms(6) == 250
+    assert default_margin_ms(6) == 200
     budget = RequestBudget.from_url("memory://", per_minute=60, window_seconds=6)
     assert isinstance(budget, MemoryBudget)
-    assert budget.margin_ms == 250
+    assert budget.margin_ms == 200
     assert "60 requests per 6 s" in repr(budget)
-    (rate,) = RequestBudget.rates(60, 6, 250)
-    assert (rate.limit, rate.interval) == (60, 6250)
+    smooth, window = RequestBudget.rates(60, 6, 250)
+    assert (window.limit, window.interval) == (60, 6250)
+    assert (smooth.limit, smooth.interval) == (10, 1041)  # a sixth of the window, never sparser
+    assert RequestBudget.rates(60, 60, 600)[0].interval == 10100
+    assert len(RequestBudget.rates(5, 60, 600)) == 1  # nothing to smooth
+
+
+def test_requests_are_spread_over_the_window_not_burst(tmp_path, budgets):
+    budget = budgets(f"sqlite:///{tmp_path}/l.sqlite", per_minute=60, window_seconds=60)
+    fill(budget, 10)
+    with pytest.raises(BudgetTimeout):  # the first sixth of the window is used up
+        budget.acquire(timeout=0.05)
 
 
 @pytest.mark.parametrize(
