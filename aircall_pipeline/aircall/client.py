@@ -453,12 +453,22 @@ class AircallClient:
                     response = self._session.get(
                         target, params=params, timeout=self.timeout, allow_redirects=False
                     )
+                except requests.exceptions.SSLError as exc:
+                    # A certificate problem does not heal in seconds: say so at once.
+                    raise AircallServerError(
+                        f"could not reach {self.api_url} ({endpoint}): TLS failed: {_network_reason(exc)}",
+                        endpoint=endpoint,
+                    ) from exc
                 except _TRANSIENT_NETWORK_ERRORS as exc:
                     raise _retryable(
                         AircallServerError(
                             f"could not reach {self.api_url} ({endpoint}): {_network_reason(exc)}",
                             endpoint=endpoint,
                         )
+                    ) from exc
+                except requests.RequestException as exc:
+                    raise AircallServerError(
+                        f"could not send {endpoint} to {self.api_url}: {_network_reason(exc)}", endpoint=endpoint
                     ) from exc
                 try:
                     return interpret(response, endpoint)
@@ -487,6 +497,8 @@ class AircallClient:
                 time.sleep(wait.seconds)
                 rate_limit_waited += wait.seconds
             except AircallServerError as exc:
+                if not getattr(exc, "retryable", False):
+                    raise
                 if not self.retry.should_retry(transient):
                     attempts = transient + 1
                     raise type(exc)(

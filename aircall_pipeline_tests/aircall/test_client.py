@@ -270,3 +270,16 @@ def test_plain_http_to_a_remote_host_is_refused():
 
 def test_fast_retry_is_what_these_tests_use():
     assert FAST_RETRY.backoff_cap < 1
+
+
+def test_a_tls_failure_is_reported_at_once_not_retried(serve, connect):
+    server = serve()
+
+    class TlsToPlainHttp:
+        url = server.url.replace("http://", "https://")  # the sandbox speaks plain HTTP
+
+    client = connect(TlsToPlainHttp())
+    with pytest.raises(AircallServerError, match="TLS failed") as caught:
+        client.ping()
+    assert caught.value.status is None
+    assert client.stats.totals() == {"requests": 1, "rate_limited": 0, "retries": 0}
