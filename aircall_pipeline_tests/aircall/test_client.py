@@ -283,3 +283,41 @@ def test_a_tls_failure_is_reported_at_once_not_retried(serve, connect):
         client.ping()
     assert caught.value.status is None
     assert client.stats.totals() == {"requests": 1, "rate_limited": 0, "retries": 0}
+
+
+def test_pages_by_counts_when_meta_has_no_link_keys(connect):
+    """Some endpoints (e.g. /v1/webhooks) omit next_page_link altogether: page by total instead."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs as qs
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            query = qs(urlsplit(self.path).query)
+            page, per_page = int(query["page"][0]), int(query["per_page"][0])
+            ids = list(range(1, 121))[(page - 1) * per_page : page * per_page]
+            body = json.dumps(
+                {"teams": [{"id": i} for i in ids], "meta": {"total": 120, "per_page": per_page, "current_page": page}}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+
+        class Bare:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}"
+
+        client = connect(Bare())
+        assert [t["id"] for t in client.iter_teams()] == list(range(1, 121))
+        assert client.stats.as_dict()["/v1/teams"]["requests"] == 3
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
