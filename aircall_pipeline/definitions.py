@@ -15,7 +15,9 @@ from aircall_pipeline.evidence.io_manager import EvidenceIOManager
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.ingest.assets import raw_assets
 from aircall_pipeline.ingest.resource import AircallResource
-from aircall_pipeline.operations.jobs import daily_evidence_job
+from aircall_pipeline.operations.definitions import build_operations_defs
+from aircall_pipeline.operations.freshness import apply_freshness
+from aircall_pipeline.operations.jobs import build_daily_job
 from aircall_pipeline.settings import API_ID_VAR, API_TOKEN_VAR, Settings
 
 
@@ -48,7 +50,9 @@ ASSETS = [*raw_assets, *compliance_assets, evidence_report]
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(assets=ASSETS, jobs=[daily_evidence_job], resources=build_resources(settings))
+    pipeline = dg.Definitions(assets=ASSETS, jobs=[build_daily_job(settings)], resources=build_resources(settings))
+    # Cross-cutting policy in one place: the evidence must be younger than its freshness policy.
+    return apply_freshness(dg.Definitions.merge(pipeline, build_operations_defs(settings)))
 
 
 defs = build_defs(Settings.from_env())

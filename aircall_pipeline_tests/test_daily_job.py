@@ -35,7 +35,8 @@ def account() -> SandboxAccount:
 
 @pytest.fixture
 def server(make_sandbox, account):
-    return make_sandbox(account=account, api_id=API_ID, api_token=TOKEN)
+    # Time-compressed budget (600 per 6 s, the real shape a hundred times faster) on both sides.
+    return make_sandbox(account=account, api_id=API_ID, api_token=TOKEN, rate_limit=600, window_seconds=6)
 
 
 @pytest.fixture
@@ -48,6 +49,8 @@ def env(monkeypatch, tmp_path, server, account) -> dict[str, str]:
         "EVIDENCE_URI": str(tmp_path / "evidence"),
         "DAGSTER_HOME": str(tmp_path / "home"),
         "AIRCALL_LIMITER_URL": f"sqlite:///{tmp_path / 'limiter.sqlite'}",
+        "AIRCALL_RATE_LIMIT_PER_MINUTE": "600",
+        "AIRCALL_RATE_LIMIT_WINDOW_SECONDS": "6",
         **write_owner_files(account, tmp_path / "inputs"),
     }
     (tmp_path / "home").mkdir()
@@ -146,6 +149,7 @@ def test_missing_bucket_fails_clearly_and_writes_no_manifest(env, s3_env, monkey
     result = run_day()
     assert not result.success
     assert "does not exist" in root_cause(result)
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)  # retrying cannot help
     assert not any(e.event_type_value == "ASSET_MATERIALIZATION" and "evidence_report" in str(e.asset_key)
                    for e in result.all_events)
 

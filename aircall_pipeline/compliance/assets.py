@@ -142,7 +142,9 @@ def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict) -> 
     severity = (dg.AssetCheckSeverity.ERROR
                 if outcome.status in (catalogue.FAIL, catalogue.ERROR) and spec.severity == catalogue.SEVERITY_ERROR
                 else dg.AssetCheckSeverity.WARN)
-    ids = [str(item.get("item_id")) for item in record["items"][:MAX_ITEMS_IN_METADATA]]
+    shown = record["items"][:MAX_ITEMS_IN_METADATA]
+    ids = [str(item.get("item_id")) for item in shown]
+    labels = [str(item.get("item_label") or item.get("item_id")) for item in shown]
     return dg.AssetCheckResult(
         check_name=spec.name,
         passed=passed,
@@ -155,6 +157,7 @@ def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict) -> 
             "controls": dg.MetadataValue.text(", ".join(outcome.controls)),
             "items_flagged": record["items_total"],
             "item_ids": dg.MetadataValue.json(ids),
+            "item_labels": dg.MetadataValue.json(labels),
         },
     )
 

@@ -125,7 +125,15 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
         date = self._partition_date(context, context.asset_partition_key, asset)
         table = context.asset_key.path[-1]
         store = self._store()
-        artifacts = store.write_table(table, date, obj)
+        try:
+            artifacts = store.write_table(table, date, obj)
+        except EvidenceStoreError as exc:
+            if exc.retryable:
+                raise
+            # A missing bucket or a denied write will not fix itself: fail now rather than after
+            # the step's retries, keeping the store's error (and its advice) as the cause.
+            raise dg.Failure(description=str(exc), metadata={"error_class": type(exc).__name__,
+                                                             "kind": exc.kind}, allow_retries=False) from exc
         parquet, csv = artifacts
         context.add_output_metadata(
             {

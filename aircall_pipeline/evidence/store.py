@@ -115,10 +115,18 @@ class EvidenceStoreError(RuntimeError):
     incomplete, conflict, invalid_input, storage. Messages never contain credentials.
     """
 
+    # Faults that time may heal (an endpoint restarting, a transient storage error); the others
+    # (missing bucket, denied access, bad URI or input) give the same answer on every retry.
+    TRANSIENT_KINDS = frozenset({"endpoint_unreachable", "storage", "conflict"})
+
     def __init__(self, message: str, *, kind: str = "storage", uri: str | None = None):
         super().__init__(message)
         self.kind = kind
         self.uri = uri
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in self.TRANSIENT_KINDS
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from aircall_pipeline.operations.definitions import defs as operations_defs
-from aircall_pipeline.operations.freshness import EVIDENCE_FRESHNESS_POLICY, EVIDENCE_KEY, apply_freshness
+from aircall_pipeline.operations.freshness import EVIDENCE_FRESHNESS_POLICY, EVIDENCE_KEY
 from aircall_pipeline.operations.schedules import CALL_HISTORY_JOB_NAME
 from aircall_pipeline.operations.sensors import (
     EVIDENCE_JOB_NAME,
@@ -27,14 +27,14 @@ def test_operations_defs_hold_the_schedule_sensors_and_history_job():
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def project_defs() -> dg.Definitions:
-    """The root definitions, with the operations merged in if the root does not merge them yet."""
-    from aircall_pipeline.definitions import defs
+    """The root definitions, built afresh: contexts built on a Definitions object bind a weak
+    reference to their instance, so the module-level `defs` is not shared with instance-bound tests."""
+    from aircall_pipeline.definitions import build_defs
+    from aircall_pipeline.settings import Settings
 
-    if any(s.name == EVIDENCE_SCHEDULE_NAME for s in defs.schedules or []):
-        return defs
-    return apply_freshness(dg.Definitions.merge(defs, operations_defs))
+    return build_defs(Settings.from_env())
 
 
 def test_merged_definitions_are_loadable(project_defs):
