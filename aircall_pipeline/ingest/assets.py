@@ -55,13 +55,24 @@ def _api_metadata(client, **extra) -> dict:
     return {"api_requests": dg.MetadataValue.json(client.stats.as_dict()), **extra}
 
 
-_common = dict(
-    partitions_def=daily_partitions,
-    group_name=RAW_GROUP,
-    owners=OWNERS,
-    pool=API_POOL,
-    retry_policy=API_RETRY_POLICY,
-)
+# What every raw asset shares: the evidence date, the one API pool, the step retry policy.
+_API_STEP = dict(partitions_def=daily_partitions, pool=API_POOL, retry_policy=API_RETRY_POLICY)
+_common = dict(**_API_STEP, group_name=RAW_GROUP, owners=OWNERS)
+
+
+def out(table: str) -> str:
+    """The output name of a raw table inside a multi-asset."""
+    return f"aircall__{table}"
+
+
+def raw_multi_asset(**descriptions: str):
+    """A multi-asset for raw tables that come from one API sweep, one output per table."""
+    return dg.multi_asset(
+        outs={out(table): dg.AssetOut(key=key(table), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+                                      description=description)
+              for table, description in descriptions.items()},
+        **_API_STEP,
+    )
 
 
 @dg.asset(key=key("company"), kinds=KINDS, **_common)
@@ -89,17 +100,10 @@ def users(context: dg.AssetExecutionContext, aircall: AircallResource) -> dg.Out
         return dg.Output(df, metadata=_api_metadata(client, rows=len(df)))
 
 
-@dg.multi_asset(
-    outs={
-        "aircall__teams": dg.AssetOut(key=key("teams"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
-                     description="Teams (`GET /v1/teams`) with their member counts, as of the run."),
-        "aircall__team_members": dg.AssetOut(key=key("team_members"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
-                     description="Who is in which team, one row per membership, as of the run. Teams route "
-                                 "calls; they are not a permission boundary."),
-    },
-    partitions_def=daily_partitions,
-    pool=API_POOL,
-    retry_policy=API_RETRY_POLICY,
+@raw_multi_asset(
+    teams="Teams (`GET /v1/teams`) with their member counts, as of the run.",
+    team_members="Who is in which team, one row per membership, as of the run. Teams route calls; they "
+                 "are not a permission boundary.",
 )
 @no_retry_on_auth_error
 def teams(context: dg.AssetExecutionContext, aircall: AircallResource):
@@ -107,21 +111,14 @@ def teams(context: dg.AssetExecutionContext, aircall: AircallResource):
     with aircall.client(context.log) as client:
         teams_df, members_df = normalize.teams_frames(client.iter_teams())
         meta = _api_metadata(client)
-    yield dg.Output(teams_df, output_name="aircall__teams", metadata={**meta, "rows": len(teams_df)})
-    yield dg.Output(members_df, output_name="aircall__team_members", metadata={"rows": len(members_df)})
+    yield dg.Output(teams_df, output_name=out("teams"), metadata={**meta, "rows": len(teams_df)})
+    yield dg.Output(members_df, output_name=out("team_members"), metadata={"rows": len(members_df)})
 
 
-@dg.multi_asset(
-    outs={
-        "aircall__numbers": dg.AssetOut(key=key("numbers"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
-                     description="The account's phone numbers (`GET /v1/numbers`, then `/v1/numbers/:id` for "
-                                 "the users each one rings), as of the run."),
-        "aircall__number_users": dg.AssetOut(key=key("number_users"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
-                     description="Which user can take calls on which number, as of the run."),
-    },
-    partitions_def=daily_partitions,
-    pool=API_POOL,
-    retry_policy=API_RETRY_POLICY,
+@raw_multi_asset(
+    numbers="The account's phone numbers (`GET /v1/numbers`, then `/v1/numbers/:id` for the users each "
+            "one rings), as of the run.",
+    number_users="Which user can take calls on which number, as of the run.",
 )
 @no_retry_on_auth_error
 def numbers(context: dg.AssetExecutionContext, aircall: AircallResource):
@@ -132,23 +129,16 @@ def numbers(context: dg.AssetExecutionContext, aircall: AircallResource):
         detailed = [client.number(n["id"]) for n in client.iter_numbers()]
         numbers_df, links_df = normalize.numbers_frames(detailed)
         meta = _api_metadata(client)
-    yield dg.Output(numbers_df, output_name="aircall__numbers", metadata={**meta, "rows": len(numbers_df)})
-    yield dg.Output(links_df, output_name="aircall__number_users", metadata={"rows": len(links_df)})
+    yield dg.Output(numbers_df, output_name=out("numbers"), metadata={**meta, "rows": len(numbers_df)})
+    yield dg.Output(links_df, output_name=out("number_users"), metadata={"rows": len(links_df)})
 
 
-@dg.multi_asset(
-    outs={
-        "aircall__calls": dg.AssetOut(key=key("calls"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
-                     description="Calls started during the day (`GET /v1/calls`), fetched in time windows "
-                                 "below the API's 10,000-result cap. Minimised: no recording or voicemail "
-                                 "URL, no comment text, the external number as country code + keyed hash."),
-        "aircall__call_windows": dg.AssetOut(key=key("call_windows"), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
-                     description="Each time window fetched for the day, with the API's `meta.total` and "
-                                 "the number of calls received: the completeness evidence of AC-14."),
-    },
-    partitions_def=daily_partitions,
-    pool=API_POOL,
-    retry_policy=API_RETRY_POLICY,
+@raw_multi_asset(
+    calls="Calls started during the day (`GET /v1/calls`), fetched in time windows below the API's "
+          "10,000-result cap. Minimised: no recording or voicemail URL, no comment text, the external "
+          "number as country code + keyed hash.",
+    call_windows="Each time window fetched for the day, with the API's `meta.total` and the number of "
+                 "calls received: the completeness evidence of AC-14.",
 )
 @no_retry_on_auth_error
 def calls(context: dg.AssetExecutionContext, aircall: AircallResource):
@@ -161,8 +151,8 @@ def calls(context: dg.AssetExecutionContext, aircall: AircallResource):
         windows_df = normalize.call_windows_frame(client.call_windows)
         meta = _api_metadata(client)
     context.log.info(f"{len(calls_df)} calls for {context.partition_key} in {len(windows_df)} window(s).")
-    yield dg.Output(calls_df, output_name="aircall__calls", metadata={**meta, "rows": len(calls_df)})
-    yield dg.Output(windows_df, output_name="aircall__call_windows",
+    yield dg.Output(calls_df, output_name=out("calls"), metadata={**meta, "rows": len(calls_df)})
+    yield dg.Output(windows_df, output_name=out("call_windows"),
                     metadata={"rows": len(windows_df), "calls_expected": int(windows_df["meta_total"].sum())})
 
 
