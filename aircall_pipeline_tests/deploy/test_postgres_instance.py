@@ -180,9 +180,8 @@ def test_compose_topology_runs_the_daily_job_into_postgres(
     host = server.url.split("://", 1)[-1]
     account_tag = f"{host}/{sandbox_env(server)['AIRCALL_API_ID']}"  # what the schedule tags runs with
     tags = {"dagster/partition": yesterday, ACCOUNT_TAG: account_tag}
-    # One process per run keeps this test inside its time budget on two cores; storage, queue,
-    # launcher and code server are exercised the same way as with the multiprocess executor.
-    run_config = {"execution": {"config": {"in_process": {}}}}
+    # The job itself runs in one process (operations/jobs.py), so no executor config is needed.
+    run_config: dict = {}
 
     # Run 1: the operator's CLI.
     run_ids = [str(uuid.uuid4())]
