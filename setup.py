@@ -31,6 +31,7 @@ setup(
         "redis==8.1.0",  # the limiter's multi-host backend (AIRCALL_LIMITER_URL=redis://...)
         "pandas==3.1.1",  # never add dagster-pandas: it pins pandas<3
         "pyarrow==26.0.1",
+        "pyyaml==6.0.4",  # the compliance policy file (also a Dagster dependency, pinned here since we import it)
     ],
     extras_require={
         "postgres": [f"dagster-postgres=={DAGSTER_LIBS}", "psycopg2-binary==2.9.13"],
