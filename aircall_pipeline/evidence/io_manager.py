@@ -14,14 +14,8 @@ import dagster as dg
 import pandas as pd
 from dagster_aws.s3 import S3Resource
 
-from aircall_pipeline.evidence.store import (
-    S3_CONNECT_TIMEOUT,
-    S3_MAX_ATTEMPTS,
-    S3_READ_TIMEOUT,
-    EvidenceStore,
-    EvidenceStoreError,
-    check_date,
-)
+from aircall_pipeline.evidence.backends import S3_CONNECT_TIMEOUT, S3_MAX_ATTEMPTS, S3_READ_TIMEOUT
+from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, check_date
 
 PREVIEW_ROWS = 5
 PREVIEW_CELL_CHARS = 60

@@ -35,6 +35,10 @@ Rows are stored in the order given: callers that want byte-identical reruns sort
 CSV is UTF-8, comma-separated, quoted only where needed, with timestamps as ISO-8601 UTC
 (`2026-01-02T03:04:05Z`, or with six fractional digits when a column has sub-second values) and
 integers written exactly (int64 ids above 2**53 survive). Naive timestamps are taken to be UTC.
+
+Modules: `layout.py` (names and folders), `errors.py` (EvidenceStoreError), `backends.py` (local
+folder and S3), `formats.py` (Parquet and CSV bytes); this module is the store that ties them
+together and re-exports the names callers import from here.
 """
 
 from __future__ import annotations
@@ -46,23 +50,41 @@ import logging
 import os
 import posixpath
 import re
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date as date_cls
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from aircall_pipeline import __version__
+from aircall_pipeline.evidence.backends import (
+    WHOLE_OBJECT_LIMIT,
+    Backend,
+    Blob,
+    LocalBackend,
+    S3Backend,
+    default_s3_client,
+)
+from aircall_pipeline.evidence.errors import EvidenceStoreError, ObjectMissing
+from aircall_pipeline.evidence.formats import arrow_table, count_csv_rows, csv_blob, parquet_bytes
+from aircall_pipeline.evidence.layout import (
+    DATE_FOLDER,
+    REPORT_BASES,
+    REPORTS,
+    ROOT,
+    attempt_name,
+    check_date,
+    check_table,
+    parse_attempt_name,
+    reports_folder,
+    safe_relpath,
+    self_attempt,
+    table_folder,
+)
 from aircall_pipeline.evidence.manifest import (
     FILE_ALTERED,
     FILE_MISSING,
@@ -90,729 +112,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ROOT = "aircall"
-REPORTS = "reports"
-TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-ATTEMPT_FILE = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*)(?:\.attempt-(?P<n>[1-9][0-9]*))?\.(?P<ext>[a-z]+)$")
-CHUNK = 8 * 1024 * 1024
-# S3 objects up to this size are fetched in one GET; larger Parquet files are read with ranged GETs so
-# that a column subset of a big call history only transfers the footer and the columns asked for.
-WHOLE_OBJECT_LIMIT = 32 * 1024 * 1024
 MAX_ATTEMPT_RACES = 20
-
-# Bounded retries and timeouts for the clients this module builds: a dead endpoint must fail in
-# seconds. Dagster's RetryPolicy (or the next scheduled run) is the place for longer waits.
-S3_MAX_ATTEMPTS = 3
-S3_CONNECT_TIMEOUT = 5.0
-S3_READ_TIMEOUT = 60.0
-
-
-class EvidenceStoreError(RuntimeError):
-    """Storage is unusable or the evidence is incomplete; the message says what to do.
-
-    `kind` is one of: invalid_uri, missing_bucket, access_denied, credentials, endpoint_unreachable,
-    incomplete, conflict, invalid_input, storage. Messages never contain credentials.
-    """
-
-    # Faults that time may heal (an endpoint restarting, a transient storage error); the others
-    # (missing bucket, denied access, bad URI or input) give the same answer on every retry.
-    TRANSIENT_KINDS = frozenset({"endpoint_unreachable", "storage", "conflict"})
-
-    def __init__(self, message: str, *, kind: str = "storage", uri: str | None = None):
-        super().__init__(message)
-        self.kind = kind
-        self.uri = uri
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind in self.TRANSIENT_KINDS
-
-
-# --------------------------------------------------------------------------------------------------
-# Names
-
-
-def attempt_name(stem: str, ext: str, attempt: int) -> str:
-    """`users.parquet` for attempt 1, `users.attempt-2.parquet` for attempt 2, and so on."""
-    if attempt < 1:
-        raise ValueError("attempts start at 1")
-    return f"{stem}.{ext}" if attempt == 1 else f"{stem}.attempt-{attempt}.{ext}"
-
-
-def parse_attempt_name(name: str) -> tuple[str, int, str] | None:
-    match = ATTEMPT_FILE.match(name)
-    if not match:
-        return None
-    return match["stem"], int(match["n"] or 1), match["ext"]
-
-
-def check_date(value: Any) -> str:
-    """Evidence dates are `YYYY-MM-DD` strings (Dagster daily partition keys); dates are accepted too."""
-    if isinstance(value, date_cls):
-        return value.isoformat()
-    text = str(value)
-    try:
-        if len(text) == 10 and date_cls.fromisoformat(text).isoformat() == text:
-            return text
-    except ValueError:
-        pass
-    raise EvidenceStoreError(
-        f"evidence date {text!r} is not a YYYY-MM-DD day; evidence is filed per day "
-        "(use a daily partition key such as 2026-01-31)",
-        kind="invalid_input",
-    )
-
-
-def check_table(name: str) -> str:
-    if not isinstance(name, str) or not TABLE_NAME.match(name) or name == REPORTS:
-        raise EvidenceStoreError(
-            f"table name {name!r} is not usable in the evidence layout: use lowercase letters, digits "
-            f"and underscores, starting with a letter (and not {REPORTS!r})",
-            kind="invalid_input",
-        )
-    return name
-
-
-def table_folder(table: str, date: str) -> str:
-    return f"{ROOT}/{table}/date={date}"
-
-
-def reports_folder(date: str) -> str:
-    return f"{ROOT}/{REPORTS}/date={date}"
-
-
-def safe_relpath(path: str) -> str:
-    """A `/`-separated path inside the evidence root (refuses `..`, absolute paths, backslashes)."""
-    parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
-        raise EvidenceStoreError(f"{path!r} is not a path inside the evidence root", kind="invalid_input")
-    return path
-
-
-# --------------------------------------------------------------------------------------------------
-# Backends
-
-
-class Backend(Protocol):
-    """The few operations the store needs. Keys are `/`-separated and relative to the evidence root."""
-
-    uri: str
-
-    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
-        """Create `key` with `data`; False (and nothing written) when it already exists."""
-
-    def get(self, key: str) -> bytes: ...
-
-    def iter_chunks(self, key: str) -> Iterator[bytes]: ...
-
-    def open_seekable(self, key: str) -> BinaryIO: ...
-
-    def head(self, key: str) -> int | None:
-        """The object's size, or None when it does not exist."""
-
-    def list(self, prefix: str) -> list[str]:
-        """Every key under `prefix` (a folder path without trailing slash), sorted."""
-
-    def full_uri(self, key: str) -> str: ...
-
-
-class ObjectMissing(EvidenceStoreError):
-    def __init__(self, uri: str):
-        super().__init__(f"{uri} does not exist", kind="incomplete", uri=uri)
-
-
-class Blob:
-    """Content to store: small bytes, or a spooled temporary file for big CSVs, with its sha256 and
-    size computed once while it was produced."""
-
-    def __init__(self, *, data: bytes | None = None, file: BinaryIO | None = None, sha256: str, size: int):
-        self._data, self._file, self.sha256, self.size = data, file, sha256, size
-
-    @classmethod
-    def of(cls, data: bytes | Blob) -> Blob:
-        if isinstance(data, Blob):
-            return data
-        return cls(data=data, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-
-    def open(self) -> BinaryIO:
-        """A readable file positioned at the start (the same object each time for spooled content)."""
-        if self._file is None:
-            return io.BytesIO(self._data or b"")
-        self._file.seek(0)
-        return self._file
-
-    def bytes(self) -> bytes:
-        return self._data if self._file is None else self.open().read()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-
-class _HashingWriter(io.RawIOBase):
-    """A write-only file that hashes and counts what passes through into `target`."""
-
-    def __init__(self, target: BinaryIO):
-        self.target, self.digest, self.size = target, hashlib.sha256(), 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        self.digest.update(view)
-        self.target.write(view)
-        self.size += len(view)
-        return len(view)
-
-
-class LocalBackend:
-    def __init__(self, root: Path):
-        self.root = root
-        self.uri = str(root)
-
-    def _path(self, key: str) -> Path:
-        return self.root.joinpath(*safe_relpath(key).split("/"))
-
-    def full_uri(self, key: str) -> str:
-        return str(self._path(key))
-
-    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
-        blob = Blob.of(data)
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.exists():
-                return False
-            tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-            with open(tmp, "xb") as fh:
-                shutil.copyfileobj(blob.open(), fh, CHUNK)
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)  # atomic and exclusive: fails if the name exists
-            except FileExistsError:
-                return False
-            except OSError:
-                # Hard links unsupported here (some network/FUSE filesystems): exclusive create.
-                try:
-                    with open(path, "xb") as fh:
-                        shutil.copyfileobj(blob.open(), fh, CHUNK)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                except FileExistsError:
-                    return False
-            finally:
-                tmp.unlink(missing_ok=True)
-            # A reminder to humans and tools that evidence is not edited in place.
-            os.chmod(path, 0o444)
-            return True
-        except (NotADirectoryError, FileExistsError) as exc:
-            raise EvidenceStoreError(
-                f"cannot create {path}: a parent of it is a file, not a folder ({exc.strerror}); "
-                "fix EVIDENCE_URI or move that file away",
-                kind="access_denied",
-                uri=str(path),
-            ) from None
-        except PermissionError:
-            raise EvidenceStoreError(
-                f"permission denied writing {path}: give the pipeline's user write access to "
-                f"{self.root} (or fix EVIDENCE_URI)",
-                kind="access_denied",
-                uri=str(path),
-            ) from None
-        except OSError as exc:
-            raise EvidenceStoreError(
-                f"cannot write {path}: {exc.strerror or exc}", kind="storage", uri=str(path)
-            ) from None
-
-    def get(self, key: str) -> bytes:
-        with self.open_seekable(key) as fh:
-            return fh.read()
-
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
-        with self.open_seekable(key) as fh:
-            while chunk := fh.read(CHUNK):
-                yield chunk
-
-    def open_seekable(self, key: str) -> BinaryIO:
-        path = self._path(key)
-        try:
-            return open(path, "rb")
-        except (FileNotFoundError, NotADirectoryError):
-            raise ObjectMissing(str(path)) from None
-        except PermissionError:
-            raise EvidenceStoreError(
-                f"permission denied reading {path}: give the pipeline's user read access",
-                kind="access_denied",
-                uri=str(path),
-            ) from None
-
-    def head(self, key: str) -> int | None:
-        path = self._path(key)
-        try:
-            return path.stat().st_size if path.is_file() else None
-        except OSError:
-            return None
-
-    def list(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
-        if base.is_file():
-            raise EvidenceStoreError(
-                f"{base} is a file where the evidence layout needs a folder; fix EVIDENCE_URI",
-                kind="invalid_uri",
-                uri=str(base),
-            )
-        if not base.is_dir():
-            return []
-        keys = []
-        for dirpath, _dirnames, filenames in os.walk(base):
-            rel = Path(dirpath).relative_to(self.root).as_posix()
-            keys.extend(f"{rel}/{name}" for name in filenames if not name.startswith("."))
-        return sorted(keys)
-
-
-def _strip_userinfo(url: str | None) -> str:
-    if not url:
-        return "the AWS default endpoint"
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-# IAM action for each S3 API call, for "access denied" advice.
-_IAM_ACTION = {
-    "put_object": "s3:PutObject",
-    "get_object": "s3:GetObject",
-    "head_object": "s3:GetObject",
-    "list_objects_v2": "s3:ListBucket",
-}
-
-
-class S3Backend:
-    def __init__(self, client: Any, bucket: str, prefix: str):
-        self.client = client
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self._conditional_put = True
-
-    def _key(self, key: str) -> str:
-        key = safe_relpath(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def full_uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self._key(key)}"
-
-    def _error(self, exc: Exception, operation: str, key: str | None) -> EvidenceStoreError:
-        """Translate a boto3/botocore failure into advice. Never includes credentials."""
-        from botocore import exceptions as bx
-
-        where = f"s3://{self.bucket}/{self._key(key)}" if key else f"s3://{self.bucket}/{self.prefix}"
-        endpoint = _strip_userinfo(getattr(getattr(self.client, "meta", None), "endpoint_url", None))
-        if isinstance(exc, bx.ClientError):
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code == "NoSuchBucket":
-                return EvidenceStoreError(
-                    f"bucket {self.bucket} does not exist: create it or fix EVIDENCE_URI ({self.uri})",
-                    kind="missing_bucket",
-                    uri=self.uri,
-                )
-            if code in (
-                "InvalidAccessKeyId",
-                "SignatureDoesNotMatch",
-                "ExpiredToken",
-                "InvalidToken",
-                "TokenRefreshRequired",
-                "InvalidClientTokenId",
-            ):
-                return EvidenceStoreError(
-                    f"S3 rejected the AWS credentials ({code}) on {operation} {where}: check "
-                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (or the role/profile) "
-                    f"for the endpoint {endpoint}",
-                    kind="credentials",
-                    uri=where,
-                )
-            if code in ("AccessDenied", "Forbidden", "403", "AllAccessDisabled") or status == 403:
-                action = _IAM_ACTION.get(operation, f"s3:{operation}")
-                return EvidenceStoreError(
-                    f"access denied: {action} on {where} was refused. Grant the pipeline's IAM identity "
-                    f"{action} on arn:aws:s3:::{self.bucket}"
-                    + ("" if action == "s3:ListBucket" else f"/{self.prefix + '/' if self.prefix else ''}*")
-                    + " (it needs s3:PutObject, s3:GetObject and s3:ListBucket), and check the bucket "
-                    "policy and any KMS key policy",
-                    kind="access_denied",
-                    uri=where,
-                )
-            message = err.get("Message") or code or str(status)
-            return EvidenceStoreError(
-                f"S3 {operation} on {where} failed: {code} {message}", kind="storage", uri=where
-            )
-        if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
-            return EvidenceStoreError(
-                "no usable AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
-                "AWS_PROFILE, or give the pod/instance a role)",
-                kind="credentials",
-                uri=self.uri,
-            )
-        if isinstance(exc, bx.ConnectionError | bx.HTTPClientError):
-            return EvidenceStoreError(
-                f"cannot reach the S3 endpoint {endpoint} ({type(exc).__name__}) for {operation} {where}: "
-                "check AWS_ENDPOINT_URL_S3 (unset it for AWS itself), the network, and that the S3 "
-                "server is running",
-                kind="endpoint_unreachable",
-                uri=self.uri,
-            )
-        return EvidenceStoreError(
-            f"S3 {operation} on {where} failed: {type(exc).__name__}", kind="storage", uri=where
-        )
-
-    def _call(self, operation: str, key: str | None, **kwargs: Any) -> Any:
-        from botocore import exceptions as bx
-
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except (bx.ClientError, bx.BotoCoreError) as exc:
-            raise self._error(exc, operation, key) from exc
-
-    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
-        from botocore import exceptions as bx
-
-        blob = Blob.of(data)
-        kwargs = {
-            "Bucket": self.bucket,
-            "Key": self._key(key),
-            "ContentType": _content_type(key),
-            "ContentLength": blob.size,
-            "Metadata": {"sha256": blob.sha256},
-        }
-        if self._conditional_put:
-            try:
-                self.client.put_object(IfNoneMatch="*", Body=blob.open(), **kwargs)
-                return True
-            except bx.ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if code == "PreconditionFailed" or status == 412:
-                    return False
-                if code == "ConditionalRequestConflict" or status == 409:
-                    # Another writer is creating the same key right now; whoever finishes owns it.
-                    return False
-                if code == "NotImplemented" or status == 501:
-                    log.warning(
-                        "S3 endpoint %s does not support conditional writes (If-None-Match); "
-                        "falling back to head-then-put, which two simultaneous writers could race",
-                        _strip_userinfo(self.client.meta.endpoint_url),
-                    )
-                    self._conditional_put = False
-                else:
-                    raise self._error(exc, "put_object", key) from exc
-            except bx.BotoCoreError as exc:
-                raise self._error(exc, "put_object", key) from exc
-        if self.head(key) is not None:
-            return False
-        self._call("put_object", key, Body=blob.open(), **kwargs)
-        return True
-
-    def _get_object(self, key: str, **extra: Any) -> Any:
-        from botocore import exceptions as bx
-
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
-        except bx.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectMissing(self.full_uri(key)) from None
-            raise self._error(exc, "get_object", key) from exc
-        except bx.BotoCoreError as exc:
-            raise self._error(exc, "get_object", key) from exc
-
-    def get(self, key: str) -> bytes:
-        return b"".join(self.iter_chunks(key))
-
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
-        from botocore import exceptions as bx
-
-        body = self._get_object(key)["Body"]
-        try:
-            yield from body.iter_chunks(CHUNK)
-        except bx.BotoCoreError as exc:
-            raise self._error(exc, "get_object", key) from exc
-        finally:
-            body.close()
-
-    def open_seekable(self, key: str) -> BinaryIO:
-        size = self.head(key)
-        if size is None:
-            raise ObjectMissing(self.full_uri(key))
-        if size <= WHOLE_OBJECT_LIMIT:
-            return io.BytesIO(self.get(key))
-        return _S3RangeReader(self, key, size)  # type: ignore[return-value]
-
-    def head(self, key: str) -> int | None:
-        from botocore import exceptions as bx
-
-        try:
-            response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except bx.ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise self._error(exc, "head_object", key) from exc
-        except bx.BotoCoreError as exc:
-            raise self._error(exc, "head_object", key) from exc
-        return int(response["ContentLength"])
-
-    def list(self, prefix: str) -> list[str]:
-        from botocore import exceptions as bx
-
-        full = self._key(prefix) + "/"
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        keys: list[str] = []
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full
-            ):
-                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
-        except (bx.ClientError, bx.BotoCoreError) as exc:
-            raise self._error(exc, "list_objects_v2", prefix) from exc
-        return sorted(keys)
-
-
-class _S3RangeReader(io.RawIOBase):
-    """A seekable read-only view of one S3 object that fetches only the byte ranges asked for."""
-
-    def __init__(self, backend: S3Backend, key: str, size: int):
-        self._backend, self._key, self._size, self._pos = backend, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        end = min(self._pos + len(view), self._size)
-        if end <= self._pos:
-            return 0
-        body = self._backend._get_object(self._key, Range=f"bytes={self._pos}-{end - 1}")["Body"]
-        try:
-            data = body.read()
-        finally:
-            body.close()
-        view[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-
-def _content_type(key: str) -> str:
-    return {
-        "parquet": "application/vnd.apache.parquet",
-        "csv": "text/csv; charset=utf-8",
-        "json": "application/json",
-        "html": "text/html; charset=utf-8",
-    }.get(key.rsplit(".", 1)[-1], "application/octet-stream")
-
-
-def default_s3_client() -> Any:
-    """A boto3 S3 client from the standard AWS_* environment (AWS_ENDPOINT_URL_S3 included), with
-    bounded retries and timeouts."""
-    import boto3
-
-    return boto3.session.Session().client("s3", config=bounded_s3_config())
-
-
-def bounded_s3_config(max_attempts: int = S3_MAX_ATTEMPTS) -> Any:
-    from botocore.config import Config
-
-    return Config(
-        retries={"total_max_attempts": max(1, min(max_attempts, S3_MAX_ATTEMPTS)), "mode": "standard"},
-        connect_timeout=S3_CONNECT_TIMEOUT,
-        read_timeout=S3_READ_TIMEOUT,
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Serialisation
-
-
-def _iso_timestamp_array(column: pa.Array) -> pa.Array:
-    """Timestamps -> ISO-8601 UTC strings at the column's unit (s: `...T03:04:05Z`, us: six digits).
-
-    Arrow's tz-aware timestamps hold UTC instants, so dropping the zone keeps the UTC wall clock,
-    and Arrow's own timestamp-to-string cast is far faster than strftime on a million rows."""
-    naive = column.cast(pa.timestamp(column.type.unit))
-    text = pc.replace_substring(naive.cast(pa.string()), " ", "T", max_replacements=1)
-    return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
-
-
-def _arrow_table(df: pd.DataFrame) -> pa.Table:
-    if not isinstance(df, pd.DataFrame):
-        raise EvidenceStoreError(
-            f"evidence tables are pandas DataFrames, got {type(df).__name__}", kind="invalid_input"
-        )
-    if df.columns.duplicated().any() or not all(isinstance(c, str) for c in df.columns):
-        raise EvidenceStoreError(
-            f"evidence tables need unique string column names, got {list(df.columns)!r}",
-            kind="invalid_input",
-        )
-    try:
-        table = pa.Table.from_pandas(df, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise EvidenceStoreError(
-            f"cannot store this frame as Parquet ({exc}); give every column one type", kind="invalid_input"
-        ) from None
-    # Naive timestamps are UTC by the project's convention; store them as such.
-    for i, fld in enumerate(table.schema):
-        if pa.types.is_timestamp(fld.type) and fld.type.tz is None:
-            table = table.set_column(
-                i,
-                pa.field(fld.name, pa.timestamp(fld.type.unit, tz="UTC")),
-                table.column(i).cast(pa.timestamp(fld.type.unit, tz="UTC")),
-            )
-    # The "creator" entry of the pandas metadata names library versions; keep the rest (it restores
-    # nullable Int64 and similar dtypes on read) and nothing time-dependent is written.
-    return table
-
-
-def parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        sink,
-        compression="zstd",
-        use_dictionary=True,
-        write_statistics=True,
-        store_schema=True,
-    )
-    return sink.getvalue().to_pybytes()
-
-
-CSV_BATCH_ROWS = 100_000
-SPOOL_LIMIT = 16 * 1024 * 1024
-
-
-def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
-    columns = []
-    for column in batch.columns:
-        if pa.types.is_timestamp(column.type):
-            column = _iso_timestamp_array(column)
-        elif pa.types.is_date(column.type):
-            column = column.cast(pa.string())
-        elif not _csv_writable(column.type):
-            column = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-
-
-def csv_blob(table: pa.Table) -> Blob:
-    """The table as CSV, converted a batch at a time into a spooled temporary file (memory up to
-    SPOOL_LIMIT, then disk), hashed on the way: a big table never exists twice as CSV text in memory.
-
-    A column whose sub-second check differs between batches would get two timestamp formats, so the
-    seconds-or-microseconds choice is made once per column over the whole table first."""
-    precise = {
-        name
-        for name, column in zip(table.column_names, table.columns, strict=True)
-        if pa.types.is_timestamp(column.type) and _has_subseconds(column)
-    }
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
-    writer_sink = _HashingWriter(spool)
-    sink = pa.PythonFile(writer_sink, mode="w")
-    options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
-    batches = table.to_batches(max_chunksize=CSV_BATCH_ROWS) or [
-        pa.RecordBatch.from_pylist([], schema=table.schema)
-    ]
-    writer = None
-    for batch in batches:
-        ready = _csv_ready(_with_precision(batch, precise))
-        if writer is None:
-            writer = pa_csv.CSVWriter(sink, ready.schema, write_options=options)
-        writer.write_batch(ready)
-    writer.close()
-    return Blob(file=spool, sha256=writer_sink.digest.hexdigest(), size=writer_sink.size)
-
-
-def _has_subseconds(column: pa.ChunkedArray) -> bool:
-    unit = column.type.unit
-    if unit == "s":
-        return False
-    naive = column.cast(pa.timestamp(unit))
-    whole = naive.cast(pa.timestamp("s"), safe=False).cast(pa.timestamp(unit))
-    return pc.all(pc.equal(naive, whole)).as_py() is False
-
-
-def _with_precision(batch: pa.RecordBatch, precise: set[str]) -> pa.RecordBatch:
-    """Timestamp columns cast to us (sub-second values present) or s (none): one format per column."""
-    columns = []
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        if pa.types.is_timestamp(column.type):
-            column = column.cast(pa.timestamp("us" if name in precise else "s", tz="UTC"), safe=False)
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-
-
-def _csv_writable(typ: pa.DataType) -> bool:
-    return (
-        pa.types.is_integer(typ)
-        or pa.types.is_floating(typ)
-        or pa.types.is_boolean(typ)
-        or pa.types.is_string(typ)
-        or pa.types.is_large_string(typ)
-        or pa.types.is_null(typ)
-        or pa.types.is_decimal(typ)
-        or (pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type))
-    )
-
-
-def count_csv_rows(chunks: Iterator[bytes]) -> int | None:
-    """Data rows of a CSV (header excluded), honouring quoted newlines; None when it cannot be parsed.
-
-    Arrow's streaming reader, converting only the first column and only as text, counts a
-    million-row file in a fraction of a second without inferring any types."""
-    source = pa.PythonFile(io.BufferedReader(_ChunkReader(chunks), CHUNK), mode="r")
-    try:
-        reader = pa_csv.open_csv(
-            source,
-            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, block_size=4 * 1024 * 1024),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}),
-        )
-        return max(0, sum(batch.num_rows for batch in reader) - 1)
-    except pa.ArrowInvalid as exc:
-        return 0 if "Empty CSV file" in str(exc) else None
-
-
-class _ChunkReader(io.RawIOBase):
-    def __init__(self, chunks: Iterator[bytes]):
-        self._chunks, self._pending = iter(chunks), b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
 
 
 def _hashing(chunks: Iterator[bytes], into: Any, counter: list[int]) -> Iterator[bytes]:
@@ -824,8 +124,6 @@ def _hashing(chunks: Iterator[bytes], into: Any, counter: list[int]) -> Iterator
 
 # --------------------------------------------------------------------------------------------------
 # Report helpers
-
-REPORT_BASES = ("checks.json", "report.html", "manifest.json")
 
 
 def _sha(data: bytes) -> str:
@@ -845,11 +143,6 @@ def _iso(value: Any) -> str:
         return iso_utc(value)
     except (TypeError, ValueError):
         return str(value)
-
-
-def self_attempt(path: str) -> int:
-    parsed = parse_attempt_name(posixpath.basename(path))
-    return parsed[1] if parsed else 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1018,7 +311,7 @@ class EvidenceStore:
         Returns the Parquet and CSV artifacts of the attempt that now holds this content.
         """
         table, date = check_table(table), check_date(date)
-        arrow = _arrow_table(df)
+        arrow = arrow_table(df)
         rows = arrow.num_rows
         parquet = Blob.of(parquet_bytes(arrow))
         csv_data = csv_blob(arrow)

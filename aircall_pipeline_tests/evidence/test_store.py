@@ -189,12 +189,12 @@ def test_uri_that_is_a_file_is_refused(tmp_path):
 
 
 def test_big_s3_objects_are_read_by_byte_ranges(s3_store: EvidenceStore, monkeypatch):
-    import aircall_pipeline.evidence.store as store_module
+    import aircall_pipeline.evidence.backends as backends_module
 
     df = pd.DataFrame({"call_id": range(50_000), "user_id": [i % 97 for i in range(50_000)],
                        "note": ["x" * 40] * 50_000})
     s3_store.write_table("calls", DAY, df)
-    monkeypatch.setattr(store_module, "WHOLE_OBJECT_LIMIT", 1024)
+    monkeypatch.setattr(backends_module, "WHOLE_OBJECT_LIMIT", 1024)
     ranges = []
     original = s3_store.backend._get_object
 
@@ -209,9 +209,9 @@ def test_big_s3_objects_are_read_by_byte_ranges(s3_store: EvidenceStore, monkeyp
 
 
 def test_csv_batches_share_one_timestamp_format(local_store: EvidenceStore, monkeypatch):
-    import aircall_pipeline.evidence.store as store_module
+    import aircall_pipeline.evidence.formats as formats_module
 
-    monkeypatch.setattr(store_module, "CSV_BATCH_ROWS", 2)
+    monkeypatch.setattr(formats_module, "CSV_BATCH_ROWS", 2)
     stamps = ["2026-03-14T10:00:00Z"] * 4 + ["2026-03-14T10:00:00.5Z"]
     df = pd.DataFrame({"at": pd.to_datetime(stamps, utc=True, format="ISO8601"), "n": range(5)})
     artifacts = local_store.write_table("calls", DAY, df)

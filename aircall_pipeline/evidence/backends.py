@@ -1,0 +1,466 @@
+"""Where the evidence bytes live: a local folder (`LocalBackend`) or an S3 bucket (`S3Backend`).
+
+Both offer the few operations the store needs (`Backend`): an exclusive create that never replaces
+anything, whole and chunked reads, a seekable view for Parquet, a size probe and a listing. How
+exclusive creation works on each, and why, is in the docstring of `store.py`. S3 failures become
+`EvidenceStoreError`s whose messages say what to do; the S3 clients built here have bounded retries
+and timeouts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from aircall_pipeline.evidence.errors import EvidenceStoreError, ObjectMissing
+from aircall_pipeline.evidence.layout import safe_relpath
+
+log = logging.getLogger(__name__)
+
+CHUNK = 8 * 1024 * 1024
+# S3 objects up to this size are fetched in one GET; larger Parquet files are read with ranged GETs so
+# that a column subset of a big call history only transfers the footer and the columns asked for.
+WHOLE_OBJECT_LIMIT = 32 * 1024 * 1024
+
+# Bounded retries and timeouts for the clients this module builds: a dead endpoint must fail in
+# seconds. Dagster's RetryPolicy (or the next scheduled run) is the place for longer waits.
+S3_MAX_ATTEMPTS = 3
+S3_CONNECT_TIMEOUT = 5.0
+S3_READ_TIMEOUT = 60.0
+
+
+class Backend(Protocol):
+    """The few operations the store needs. Keys are `/`-separated and relative to the evidence root."""
+
+    uri: str
+
+    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
+        """Create `key` with `data`; False (and nothing written) when it already exists."""
+
+    def get(self, key: str) -> bytes: ...
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]: ...
+
+    def open_seekable(self, key: str) -> BinaryIO: ...
+
+    def head(self, key: str) -> int | None:
+        """The object's size, or None when it does not exist."""
+
+    def list(self, prefix: str) -> list[str]:
+        """Every key under `prefix` (a folder path without trailing slash), sorted."""
+
+    def full_uri(self, key: str) -> str: ...
+
+
+class Blob:
+    """Content to store: small bytes, or a spooled temporary file for big CSVs, with its sha256 and
+    size computed once while it was produced."""
+
+    def __init__(self, *, data: bytes | None = None, file: BinaryIO | None = None, sha256: str, size: int):
+        self._data, self._file, self.sha256, self.size = data, file, sha256, size
+
+    @classmethod
+    def of(cls, data: bytes | Blob) -> Blob:
+        if isinstance(data, Blob):
+            return data
+        return cls(data=data, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+    def open(self) -> BinaryIO:
+        """A readable file positioned at the start (the same object each time for spooled content)."""
+        if self._file is None:
+            return io.BytesIO(self._data or b"")
+        self._file.seek(0)
+        return self._file
+
+    def bytes(self) -> bytes:
+        return self._data if self._file is None else self.open().read()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class LocalBackend:
+    def __init__(self, root: Path):
+        self.root = root
+        self.uri = str(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*safe_relpath(key).split("/"))
+
+    def full_uri(self, key: str) -> str:
+        return str(self._path(key))
+
+    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
+        blob = Blob.of(data)
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                return False
+            tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+            with open(tmp, "xb") as fh:
+                shutil.copyfileobj(blob.open(), fh, CHUNK)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)  # atomic and exclusive: fails if the name exists
+            except FileExistsError:
+                return False
+            except OSError:
+                # Hard links unsupported here (some network/FUSE filesystems): exclusive create.
+                try:
+                    with open(path, "xb") as fh:
+                        shutil.copyfileobj(blob.open(), fh, CHUNK)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                except FileExistsError:
+                    return False
+            finally:
+                tmp.unlink(missing_ok=True)
+            # A reminder to humans and tools that evidence is not edited in place.
+            os.chmod(path, 0o444)
+            return True
+        except (NotADirectoryError, FileExistsError) as exc:
+            raise EvidenceStoreError(
+                f"cannot create {path}: a parent of it is a file, not a folder ({exc.strerror}); "
+                "fix EVIDENCE_URI or move that file away",
+                kind="access_denied",
+                uri=str(path),
+            ) from None
+        except PermissionError:
+            raise EvidenceStoreError(
+                f"permission denied writing {path}: give the pipeline's user write access to "
+                f"{self.root} (or fix EVIDENCE_URI)",
+                kind="access_denied",
+                uri=str(path),
+            ) from None
+        except OSError as exc:
+            raise EvidenceStoreError(
+                f"cannot write {path}: {exc.strerror or exc}", kind="storage", uri=str(path)
+            ) from None
+
+    def get(self, key: str) -> bytes:
+        with self.open_seekable(key) as fh:
+            return fh.read()
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        with self.open_seekable(key) as fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+
+    def open_seekable(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return open(path, "rb")
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectMissing(str(path)) from None
+        except PermissionError:
+            raise EvidenceStoreError(
+                f"permission denied reading {path}: give the pipeline's user read access",
+                kind="access_denied",
+                uri=str(path),
+            ) from None
+
+    def head(self, key: str) -> int | None:
+        path = self._path(key)
+        try:
+            return path.stat().st_size if path.is_file() else None
+        except OSError:
+            return None
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if base.is_file():
+            raise EvidenceStoreError(
+                f"{base} is a file where the evidence layout needs a folder; fix EVIDENCE_URI",
+                kind="invalid_uri",
+                uri=str(base),
+            )
+        if not base.is_dir():
+            return []
+        keys = []
+        for dirpath, _dirnames, filenames in os.walk(base):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            keys.extend(f"{rel}/{name}" for name in filenames if not name.startswith("."))
+        return sorted(keys)
+
+
+def _strip_userinfo(url: str | None) -> str:
+    if not url:
+        return "the AWS default endpoint"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+# IAM action for each S3 API call, for "access denied" advice.
+_IAM_ACTION = {
+    "put_object": "s3:PutObject",
+    "get_object": "s3:GetObject",
+    "head_object": "s3:GetObject",
+    "list_objects_v2": "s3:ListBucket",
+}
+
+
+class S3Backend:
+    def __init__(self, client: Any, bucket: str, prefix: str):
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._conditional_put = True
+
+    def _key(self, key: str) -> str:
+        key = safe_relpath(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def full_uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def _error(self, exc: Exception, operation: str, key: str | None) -> EvidenceStoreError:
+        """Translate a boto3/botocore failure into advice. Never includes credentials."""
+        from botocore import exceptions as bx
+
+        where = f"s3://{self.bucket}/{self._key(key)}" if key else f"s3://{self.bucket}/{self.prefix}"
+        endpoint = _strip_userinfo(getattr(getattr(self.client, "meta", None), "endpoint_url", None))
+        if isinstance(exc, bx.ClientError):
+            err = exc.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "NoSuchBucket":
+                return EvidenceStoreError(
+                    f"bucket {self.bucket} does not exist: create it or fix EVIDENCE_URI ({self.uri})",
+                    kind="missing_bucket",
+                    uri=self.uri,
+                )
+            if code in (
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "ExpiredToken",
+                "InvalidToken",
+                "TokenRefreshRequired",
+                "InvalidClientTokenId",
+            ):
+                return EvidenceStoreError(
+                    f"S3 rejected the AWS credentials ({code}) on {operation} {where}: check "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (or the role/profile) "
+                    f"for the endpoint {endpoint}",
+                    kind="credentials",
+                    uri=where,
+                )
+            if code in ("AccessDenied", "Forbidden", "403", "AllAccessDisabled") or status == 403:
+                action = _IAM_ACTION.get(operation, f"s3:{operation}")
+                return EvidenceStoreError(
+                    f"access denied: {action} on {where} was refused. Grant the pipeline's IAM identity "
+                    f"{action} on arn:aws:s3:::{self.bucket}"
+                    + ("" if action == "s3:ListBucket" else f"/{self.prefix + '/' if self.prefix else ''}*")
+                    + " (it needs s3:PutObject, s3:GetObject and s3:ListBucket), and check the bucket "
+                    "policy and any KMS key policy",
+                    kind="access_denied",
+                    uri=where,
+                )
+            message = err.get("Message") or code or str(status)
+            return EvidenceStoreError(
+                f"S3 {operation} on {where} failed: {code} {message}", kind="storage", uri=where
+            )
+        if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+            return EvidenceStoreError(
+                "no usable AWS credentials for S3: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+                "AWS_PROFILE, or give the pod/instance a role)",
+                kind="credentials",
+                uri=self.uri,
+            )
+        if isinstance(exc, bx.ConnectionError | bx.HTTPClientError):
+            return EvidenceStoreError(
+                f"cannot reach the S3 endpoint {endpoint} ({type(exc).__name__}) for {operation} {where}: "
+                "check AWS_ENDPOINT_URL_S3 (unset it for AWS itself), the network, and that the S3 "
+                "server is running",
+                kind="endpoint_unreachable",
+                uri=self.uri,
+            )
+        return EvidenceStoreError(
+            f"S3 {operation} on {where} failed: {type(exc).__name__}", kind="storage", uri=where
+        )
+
+    def _call(self, operation: str, key: str | None, **kwargs: Any) -> Any:
+        from botocore import exceptions as bx
+
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except (bx.ClientError, bx.BotoCoreError) as exc:
+            raise self._error(exc, operation, key) from exc
+
+    def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
+        from botocore import exceptions as bx
+
+        blob = Blob.of(data)
+        kwargs = {
+            "Bucket": self.bucket,
+            "Key": self._key(key),
+            "ContentType": _content_type(key),
+            "ContentLength": blob.size,
+            "Metadata": {"sha256": blob.sha256},
+        }
+        if self._conditional_put:
+            try:
+                self.client.put_object(IfNoneMatch="*", Body=blob.open(), **kwargs)
+                return True
+            except bx.ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code == "PreconditionFailed" or status == 412:
+                    return False
+                if code == "ConditionalRequestConflict" or status == 409:
+                    # Another writer is creating the same key right now; whoever finishes owns it.
+                    return False
+                if code == "NotImplemented" or status == 501:
+                    log.warning(
+                        "S3 endpoint %s does not support conditional writes (If-None-Match); "
+                        "falling back to head-then-put, which two simultaneous writers could race",
+                        _strip_userinfo(self.client.meta.endpoint_url),
+                    )
+                    self._conditional_put = False
+                else:
+                    raise self._error(exc, "put_object", key) from exc
+            except bx.BotoCoreError as exc:
+                raise self._error(exc, "put_object", key) from exc
+        if self.head(key) is not None:
+            return False
+        self._call("put_object", key, Body=blob.open(), **kwargs)
+        return True
+
+    def _get_object(self, key: str, **extra: Any) -> Any:
+        from botocore import exceptions as bx
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
+        except bx.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectMissing(self.full_uri(key)) from None
+            raise self._error(exc, "get_object", key) from exc
+        except bx.BotoCoreError as exc:
+            raise self._error(exc, "get_object", key) from exc
+
+    def get(self, key: str) -> bytes:
+        return b"".join(self.iter_chunks(key))
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        from botocore import exceptions as bx
+
+        body = self._get_object(key)["Body"]
+        try:
+            yield from body.iter_chunks(CHUNK)
+        except bx.BotoCoreError as exc:
+            raise self._error(exc, "get_object", key) from exc
+        finally:
+            body.close()
+
+    def open_seekable(self, key: str) -> BinaryIO:
+        size = self.head(key)
+        if size is None:
+            raise ObjectMissing(self.full_uri(key))
+        if size <= WHOLE_OBJECT_LIMIT:
+            return io.BytesIO(self.get(key))
+        return _S3RangeReader(self, key, size)  # type: ignore[return-value]
+
+    def head(self, key: str) -> int | None:
+        from botocore import exceptions as bx
+
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except bx.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._error(exc, "head_object", key) from exc
+        except bx.BotoCoreError as exc:
+            raise self._error(exc, "head_object", key) from exc
+        return int(response["ContentLength"])
+
+    def list(self, prefix: str) -> list[str]:
+        from botocore import exceptions as bx
+
+        full = self._key(prefix) + "/"
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            ):
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        except (bx.ClientError, bx.BotoCoreError) as exc:
+            raise self._error(exc, "list_objects_v2", prefix) from exc
+        return sorted(keys)
+
+
+class _S3RangeReader(io.RawIOBase):
+    """A seekable read-only view of one S3 object that fetches only the byte ranges asked for."""
+
+    def __init__(self, backend: S3Backend, key: str, size: int):
+        self._backend, self._key, self._size, self._pos = backend, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._pos + len(view), self._size)
+        if end <= self._pos:
+            return 0
+        body = self._backend._get_object(self._key, Range=f"bytes={self._pos}-{end - 1}")["Body"]
+        try:
+            data = body.read()
+        finally:
+            body.close()
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def _content_type(key: str) -> str:
+    return {
+        "parquet": "application/vnd.apache.parquet",
+        "csv": "text/csv; charset=utf-8",
+        "json": "application/json",
+        "html": "text/html; charset=utf-8",
+    }.get(key.rsplit(".", 1)[-1], "application/octet-stream")
+
+
+def default_s3_client() -> Any:
+    """A boto3 S3 client from the standard AWS_* environment (AWS_ENDPOINT_URL_S3 included), with
+    bounded retries and timeouts."""
+    import boto3
+
+    return boto3.session.Session().client("s3", config=bounded_s3_config())
+
+
+def bounded_s3_config(max_attempts: int = S3_MAX_ATTEMPTS) -> Any:
+    from botocore.config import Config
+
+    return Config(
+        retries={"total_max_attempts": max(1, min(max_attempts, S3_MAX_ATTEMPTS)), "mode": "standard"},
+        connect_timeout=S3_CONNECT_TIMEOUT,
+        read_timeout=S3_READ_TIMEOUT,
+    )

@@ -1,0 +1,32 @@
+"""The evidence store's exceptions, in a module of their own so that the layout checks, the backends,
+the serialisers and the store can all raise them without importing each other. `EvidenceStoreError`
+is re-exported by `store.py`, where callers import it from.
+"""
+
+from __future__ import annotations
+
+
+class EvidenceStoreError(RuntimeError):
+    """Storage is unusable or the evidence is incomplete; the message says what to do.
+
+    `kind` is one of: invalid_uri, missing_bucket, access_denied, credentials, endpoint_unreachable,
+    incomplete, conflict, invalid_input, storage. Messages never contain credentials.
+    """
+
+    # Faults that time may heal (an endpoint restarting, a transient storage error); the others
+    # (missing bucket, denied access, bad URI or input) give the same answer on every retry.
+    TRANSIENT_KINDS = frozenset({"endpoint_unreachable", "storage", "conflict"})
+
+    def __init__(self, message: str, *, kind: str = "storage", uri: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.uri = uri
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in self.TRANSIENT_KINDS
+
+
+class ObjectMissing(EvidenceStoreError):
+    def __init__(self, uri: str):
+        super().__init__(f"{uri} does not exist", kind="incomplete", uri=uri)

@@ -1,0 +1,205 @@
+"""DataFrames as evidence files: the Arrow table, deterministic Parquet bytes, CSV, and CSV row counts.
+
+What "deterministic" means here (and which CSV conventions auditors can rely on) is described in the
+docstring of `store.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from aircall_pipeline.evidence.backends import CHUNK, Blob
+from aircall_pipeline.evidence.errors import EvidenceStoreError
+
+
+def _iso_timestamp_array(column: pa.Array) -> pa.Array:
+    """Timestamps -> ISO-8601 UTC strings at the column's unit (s: `...T03:04:05Z`, us: six digits).
+
+    Arrow's tz-aware timestamps hold UTC instants, so dropping the zone keeps the UTC wall clock,
+    and Arrow's own timestamp-to-string cast is far faster than strftime on a million rows."""
+    naive = column.cast(pa.timestamp(column.type.unit))
+    text = pc.replace_substring(naive.cast(pa.string()), " ", "T", max_replacements=1)
+    return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
+
+
+def arrow_table(df: pd.DataFrame) -> pa.Table:
+    if not isinstance(df, pd.DataFrame):
+        raise EvidenceStoreError(
+            f"evidence tables are pandas DataFrames, got {type(df).__name__}", kind="invalid_input"
+        )
+    if df.columns.duplicated().any() or not all(isinstance(c, str) for c in df.columns):
+        raise EvidenceStoreError(
+            f"evidence tables need unique string column names, got {list(df.columns)!r}",
+            kind="invalid_input",
+        )
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise EvidenceStoreError(
+            f"cannot store this frame as Parquet ({exc}); give every column one type", kind="invalid_input"
+        ) from None
+    # Naive timestamps are UTC by the project's convention; store them as such.
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_timestamp(fld.type) and fld.type.tz is None:
+            table = table.set_column(
+                i,
+                pa.field(fld.name, pa.timestamp(fld.type.unit, tz="UTC")),
+                table.column(i).cast(pa.timestamp(fld.type.unit, tz="UTC")),
+            )
+    # The "creator" entry of the pandas metadata names library versions; keep the rest (it restores
+    # nullable Int64 and similar dtypes on read) and nothing time-dependent is written.
+    return table
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=True,
+        write_statistics=True,
+        store_schema=True,
+    )
+    return sink.getvalue().to_pybytes()
+
+
+CSV_BATCH_ROWS = 100_000
+SPOOL_LIMIT = 16 * 1024 * 1024
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_timestamp(column.type):
+            column = _iso_timestamp_array(column)
+        elif pa.types.is_date(column.type):
+            column = column.cast(pa.string())
+        elif not _csv_writable(column.type):
+            column = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes and counts what passes through into `target`."""
+
+    def __init__(self, target: BinaryIO):
+        self.target, self.digest, self.size = target, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.digest.update(view)
+        self.target.write(view)
+        self.size += len(view)
+        return len(view)
+
+
+def csv_blob(table: pa.Table) -> Blob:
+    """The table as CSV, converted a batch at a time into a spooled temporary file (memory up to
+    SPOOL_LIMIT, then disk), hashed on the way: a big table never exists twice as CSV text in memory.
+
+    A column whose sub-second check differs between batches would get two timestamp formats, so the
+    seconds-or-microseconds choice is made once per column over the whole table first."""
+    precise = {
+        name
+        for name, column in zip(table.column_names, table.columns, strict=True)
+        if pa.types.is_timestamp(column.type) and _has_subseconds(column)
+    }
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
+    writer_sink = _HashingWriter(spool)
+    sink = pa.PythonFile(writer_sink, mode="w")
+    options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+    batches = table.to_batches(max_chunksize=CSV_BATCH_ROWS) or [
+        pa.RecordBatch.from_pylist([], schema=table.schema)
+    ]
+    writer = None
+    for batch in batches:
+        ready = _csv_ready(_with_precision(batch, precise))
+        if writer is None:
+            writer = pa_csv.CSVWriter(sink, ready.schema, write_options=options)
+        writer.write_batch(ready)
+    writer.close()
+    return Blob(file=spool, sha256=writer_sink.digest.hexdigest(), size=writer_sink.size)
+
+
+def _has_subseconds(column: pa.ChunkedArray) -> bool:
+    unit = column.type.unit
+    if unit == "s":
+        return False
+    naive = column.cast(pa.timestamp(unit))
+    whole = naive.cast(pa.timestamp("s"), safe=False).cast(pa.timestamp(unit))
+    return pc.all(pc.equal(naive, whole)).as_py() is False
+
+
+def _with_precision(batch: pa.RecordBatch, precise: set[str]) -> pa.RecordBatch:
+    """Timestamp columns cast to us (sub-second values present) or s (none): one format per column."""
+    columns = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("us" if name in precise else "s", tz="UTC"), safe=False)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _csv_writable(typ: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(typ)
+        or pa.types.is_floating(typ)
+        or pa.types.is_boolean(typ)
+        or pa.types.is_string(typ)
+        or pa.types.is_large_string(typ)
+        or pa.types.is_null(typ)
+        or pa.types.is_decimal(typ)
+        or (pa.types.is_dictionary(typ) and pa.types.is_string(typ.value_type))
+    )
+
+
+def count_csv_rows(chunks: Iterator[bytes]) -> int | None:
+    """Data rows of a CSV (header excluded), honouring quoted newlines; None when it cannot be parsed.
+
+    Arrow's streaming reader, converting only the first column and only as text, counts a
+    million-row file in a fraction of a second without inferring any types."""
+    source = pa.PythonFile(io.BufferedReader(_ChunkReader(chunks), CHUNK), mode="r")
+    try:
+        reader = pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, block_size=4 * 1024 * 1024),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}),
+        )
+        return max(0, sum(batch.num_rows for batch in reader) - 1)
+    except pa.ArrowInvalid as exc:
+        return 0 if "Empty CSV file" in str(exc) else None
+
+
+class _ChunkReader(io.RawIOBase):
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks, self._pending = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n

@@ -1,0 +1,84 @@
+"""Names in the evidence layout: folders, table names, dates, and attempt file names.
+
+The layout itself (`<root>/aircall/<table>/date=<YYYY-MM-DD>/...`, attempts, reports) is described in
+the docstring of `store.py`. Everything here is pure string handling; keys are `/`-separated and
+relative to the evidence root.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from datetime import date as date_cls
+from typing import Any
+
+from aircall_pipeline.evidence.errors import EvidenceStoreError
+
+ROOT = "aircall"
+REPORTS = "reports"
+TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+ATTEMPT_FILE = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*)(?:\.attempt-(?P<n>[1-9][0-9]*))?\.(?P<ext>[a-z]+)$")
+REPORT_BASES = ("checks.json", "report.html", "manifest.json")
+
+
+def attempt_name(stem: str, ext: str, attempt: int) -> str:
+    """`users.parquet` for attempt 1, `users.attempt-2.parquet` for attempt 2, and so on."""
+    if attempt < 1:
+        raise ValueError("attempts start at 1")
+    return f"{stem}.{ext}" if attempt == 1 else f"{stem}.attempt-{attempt}.{ext}"
+
+
+def parse_attempt_name(name: str) -> tuple[str, int, str] | None:
+    match = ATTEMPT_FILE.match(name)
+    if not match:
+        return None
+    return match["stem"], int(match["n"] or 1), match["ext"]
+
+
+def check_date(value: Any) -> str:
+    """Evidence dates are `YYYY-MM-DD` strings (Dagster daily partition keys); dates are accepted too."""
+    if isinstance(value, date_cls):
+        return value.isoformat()
+    text = str(value)
+    try:
+        if len(text) == 10 and date_cls.fromisoformat(text).isoformat() == text:
+            return text
+    except ValueError:
+        pass
+    raise EvidenceStoreError(
+        f"evidence date {text!r} is not a YYYY-MM-DD day; evidence is filed per day "
+        "(use a daily partition key such as 2026-01-31)",
+        kind="invalid_input",
+    )
+
+
+def check_table(name: str) -> str:
+    if not isinstance(name, str) or not TABLE_NAME.match(name) or name == REPORTS:
+        raise EvidenceStoreError(
+            f"table name {name!r} is not usable in the evidence layout: use lowercase letters, digits "
+            f"and underscores, starting with a letter (and not {REPORTS!r})",
+            kind="invalid_input",
+        )
+    return name
+
+
+def table_folder(table: str, date: str) -> str:
+    return f"{ROOT}/{table}/date={date}"
+
+
+def reports_folder(date: str) -> str:
+    return f"{ROOT}/{REPORTS}/date={date}"
+
+
+def safe_relpath(path: str) -> str:
+    """A `/`-separated path inside the evidence root (refuses `..`, absolute paths, backslashes)."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
+        raise EvidenceStoreError(f"{path!r} is not a path inside the evidence root", kind="invalid_input")
+    return path
+
+
+def self_attempt(path: str) -> int:
+    parsed = parse_attempt_name(posixpath.basename(path))
+    return parsed[1] if parsed else 1
