@@ -51,7 +51,6 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -147,12 +146,6 @@ def _iso(value: Any) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # The store
-
-
-@dataclass(frozen=True)
-class _Attempt:
-    number: int
-    names: frozenset[str]  # file names (no folder) present for this attempt
 
 
 class EvidenceStore:
