@@ -72,12 +72,21 @@ def run(args) -> int:
             )
             return _report(result)
     except dg.DagsterInvalidConfigError as exc:
-        missing = [v for v in ("AIRCALL_API_ID", "AIRCALL_API_TOKEN") if not os.environ.get(v)]
-        if missing:
-            print(f"Cannot start: {' and '.join(missing)} not set. Create an API key in the Aircall Dashboard "
-                  "(Integrations & API -> API keys) and export both variables.")
+        # The run could not even start (an EnvVar unset, invalid config): classified like the alert's
+        # `config` kind, with advice for a shell rather than for a deployment.
+        from aircall_pipeline.operations.alerts import scrub
+        from aircall_pipeline.operations.failures import diagnose, facts_from_exception
+
+        diagnosis = diagnose(facts_from_exception(exc))
+        missing = diagnosis.details.get("missing_variables") or []
+        if any(name.startswith("AIRCALL_API_") for name in missing):
+            print(f"Cannot start: {diagnosis.headline}. Create an API key in the Aircall Dashboard "
+                  "(Integrations & API -> API keys) and export both AIRCALL_API_ID and AIRCALL_API_TOKEN.")
+        elif missing:
+            print(f"Cannot start: {diagnosis.headline}. Export {'it' if len(missing) == 1 else 'them'} "
+                  "and run again.")
         else:
-            print(f"Cannot start: invalid configuration: {exc}")
+            print(scrub(f"Cannot start: {diagnosis.headline}: {exc}"))
         return 2
 
 
@@ -99,20 +108,21 @@ def _report(result) -> int:
     if result.success:
         return 0
     print("\nThe run failed; no manifest was written for this day.")
-    for line in failure_causes(result.all_events):
-        print(f"  - {line}")
+    for line in failure_report(result):
+        print(line)
     return 1
 
 
-def failure_causes(events) -> list[str]:
-    """The root cause of each failed step, in the words of the exception that started it (the
-    Aircall and evidence-store errors carry what to do; Dagster's wrappers do not)."""
-    lines = []
-    for event in events:
-        if event.event_type_value != "STEP_FAILURE":
-            continue
-        error = event.event_specific_data.error
-        while error.cause is not None:
-            error = error.cause
-        lines.append(f"{event.step_key}: {error.message.strip()}")
-    return lines
+def failure_report(result) -> list[str]:
+    """What the run-failure alert would say about this run (failures.py classifies both): its
+    title, what to do, then the root cause; the failed steps last. Scrubbed like an alert."""
+    from aircall_pipeline.operations.alerts import scrub
+    from aircall_pipeline.operations.failures import diagnose, facts_from_events
+
+    facts = facts_from_events(result.all_events)
+    diagnosis = diagnose(facts)
+    lines = [diagnosis.title(result.dagster_run.tags.get("dagster/partition"))]
+    lines += [f"  {line}" for line in diagnosis.text.splitlines() if line.strip()]
+    if facts.failed_steps:
+        lines.append(f"  Failed steps: {', '.join(facts.failed_steps)}")
+    return [scrub(line) for line in lines]
