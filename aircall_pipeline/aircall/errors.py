@@ -1,7 +1,7 @@
 """The typed errors of the Aircall client.
 
 Their class names are an interface: the failure sensor runs in another process and only sees
-class-name strings along the error's cause chain (see operations/sensors.py), so renaming one of
+class-name strings along the error's cause chain (see operations/failures.py), so renaming one of
 these is a breaking change for alerting.
 """
 

@@ -40,7 +40,7 @@ API_RETRY_DELAY_SECONDS = 30.0
 # (revoked or wrong key) and any other 4xx (the request itself is wrong) are never retried.
 NON_RETRYABLE_ERRORS: tuple[type[AircallError], ...] = (AircallAuthError, AircallRequestError)
 
-# Metadata keys on the Failure; the failure sensor reads them (operations/sensors.py).
+# Metadata keys on the Failure; the failure classification reads them (operations/failures.py).
 ERROR_CLASS_KEY = "error_class"
 STATUS_KEY = "status"
 ENDPOINT_KEY = "endpoint"
