@@ -18,9 +18,8 @@ from aircall_pipeline.definitions import ASSETS, build_defs, build_resources
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
 from aircall_pipeline.sandbox.data import SandboxAccount
-from aircall_pipeline.sandbox.owner_files import write_owner_files
 from aircall_pipeline.settings import Settings
-from aircall_pipeline_tests.fixtures.sandbox import sandbox_env
+from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 
 TOKEN = "tok-7f3a-SECRET-e91c"  # distinctive, so a leak anywhere is found by a plain search
 API_ID = "id-4242"
@@ -42,18 +41,7 @@ def server(make_sandbox, account):
 @pytest.fixture
 def env(monkeypatch, tmp_path, server, account) -> dict[str, str]:
     """The environment of a deployment pointed at the sandbox, with a local evidence folder."""
-    values = {
-        **sandbox_env(server),
-        "AIRCALL_API_ID": API_ID,
-        "AIRCALL_API_TOKEN": TOKEN,
-        "EVIDENCE_URI": str(tmp_path / "evidence"),
-        "DAGSTER_HOME": str(tmp_path / "home"),
-        "AIRCALL_LIMITER_URL": f"sqlite:///{tmp_path / 'limiter.sqlite'}",
-        "AIRCALL_RATE_LIMIT_PER_MINUTE": "600",
-        "AIRCALL_RATE_LIMIT_WINDOW_SECONDS": "6",
-        **write_owner_files(account, tmp_path / "inputs"),
-    }
-    (tmp_path / "home").mkdir()
+    values = deployment_env(server, account, tmp_path, api_id=API_ID, api_token=TOKEN)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values

@@ -14,8 +14,7 @@ from aircall_pipeline.operations.alerts import scrub
 from aircall_pipeline.operations.run_command import failure_report
 from aircall_pipeline.operations.sensors import alert_for_failed_run
 from aircall_pipeline.sandbox.data import SandboxAccount
-from aircall_pipeline.sandbox.owner_files import write_owner_files
-from aircall_pipeline_tests.fixtures.sandbox import sandbox_env
+from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.operations import jobs
 from aircall_pipeline_tests.operations.jobs import BASIC, PARTITION, SECRET_TOKEN
 
@@ -31,19 +30,7 @@ def cli_env(make_sandbox, tmp_path) -> dict[str, str]:
     account = SandboxAccount(seed=11, calls=60, days=3)
     # The real budget's shape, time-compressed (600 per 6 s) on both sides, as in test_daily_job.py.
     server = make_sandbox(account=account, api_id=API_ID, api_token=TOKEN, rate_limit=600, window_seconds=6)
-    (tmp_path / "home").mkdir()
-    return {
-        **os.environ,
-        **sandbox_env(server),
-        "AIRCALL_API_ID": API_ID,
-        "AIRCALL_API_TOKEN": TOKEN,
-        "EVIDENCE_URI": str(tmp_path / "evidence"),
-        "DAGSTER_HOME": str(tmp_path / "home"),
-        "AIRCALL_LIMITER_URL": f"sqlite:///{tmp_path / 'limiter.sqlite'}",
-        "AIRCALL_RATE_LIMIT_PER_MINUTE": "600",
-        "AIRCALL_RATE_LIMIT_WINDOW_SECONDS": "6",
-        **write_owner_files(account, tmp_path / "inputs"),
-    }
+    return {**os.environ, **deployment_env(server, account, tmp_path, api_id=API_ID, api_token=TOKEN)}
 
 
 def _cli_run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
