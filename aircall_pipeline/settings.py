@@ -48,6 +48,14 @@ def validate_api_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def account_label(api_url: str, api_id: str | None) -> str:
+    """`<api host>/<api id>` (the host alone without an id): the one non-secret name of an Aircall
+    account, used in run tags and to key the external-number hash. The API id is the Basic user
+    name, not the secret."""
+    host = api_url.split("://", 1)[-1]
+    return f"{host}/{api_id}" if api_id else host
+
+
 def _int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name)
     if raw in (None, ""):

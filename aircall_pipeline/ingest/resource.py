@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from aircall_pipeline.aircall import AircallClient, RequestBudget
-from aircall_pipeline.settings import DEFAULT_API_URL, validate_api_url
+from aircall_pipeline.settings import DEFAULT_API_URL, account_label, validate_api_url
 
 
 class AircallResource(dg.ConfigurableResource):
@@ -27,13 +27,16 @@ class AircallResource(dg.ConfigurableResource):
     @property
     def account(self) -> str:
         """A non-secret label for the account, used in run tags and the evidence."""
-        return f"{self.api_url.split('://', 1)[-1]}/{self.api_id}"
+        return account_label(self.api_url, self.api_id)
+
+    def _new_budget(self) -> RequestBudget:
+        return RequestBudget.from_url(
+            self.limiter_url, per_minute=self.rate_limit_per_minute, window_seconds=self.rate_limit_window_seconds
+        )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         validate_api_url(self.api_url)
-        self._budget = RequestBudget.from_url(
-            self.limiter_url, per_minute=self.rate_limit_per_minute, window_seconds=self.rate_limit_window_seconds
-        )
+        self._budget = self._new_budget()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         close = getattr(self._budget, "close", None)
@@ -42,9 +45,7 @@ class AircallResource(dg.ConfigurableResource):
 
     @contextmanager
     def client(self, logger=None) -> Iterator[AircallClient]:
-        budget = self._budget or RequestBudget.from_url(
-            self.limiter_url, per_minute=self.rate_limit_per_minute, window_seconds=self.rate_limit_window_seconds
-        )
+        budget = self._budget or self._new_budget()  # direct use, outside a Dagster step
         client = AircallClient(self.api_id, self.api_token, api_url=self.api_url, budget=budget, logger=logger)
         try:
             yield client

@@ -31,19 +31,16 @@ import dagster as dg
 
 from aircall_pipeline.ingest.partitions import daily_partitions
 from aircall_pipeline.operations.sensors import ACCOUNT_TAG, EVIDENCE_JOB_NAME, EVIDENCE_SCHEDULE_NAME
-from aircall_pipeline.settings import API_ID_VAR, Settings
+from aircall_pipeline.settings import API_ID_VAR, Settings, account_label
 
 CALL_HISTORY_JOB_NAME = "aircall_call_history"
 CALL_HISTORY_KEYS = [dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])]
 
 
 def account_tag_value(settings: Settings | None = None) -> str:
-    """`<api host>/<AIRCALL_API_ID>` (or the host alone when the id is unset): the same label as
-    `AircallResource.account`. The API id is the Basic user name, not the secret."""
+    """The `aircall/account` tag: the same label as `AircallResource.account`."""
     settings = settings or Settings.from_env()
-    host = settings.api_url.split("://", 1)[-1]
-    api_id = os.environ.get(API_ID_VAR, "").strip()
-    return f"{host}/{api_id}" if api_id else host
+    return account_label(settings.api_url, os.environ.get(API_ID_VAR, "").strip())
 
 
 def previous_completed_partition(
