@@ -8,12 +8,13 @@ import argparse
 import importlib
 import sys
 
-# name -> module exposing `register(subparsers)`, which adds the subparser and sets `func(args) -> int`.
+# name -> module exposing `register(subparsers)`, which adds its subparsers and sets `func(args) -> int`.
 COMMANDS = {
     "check-connection": "aircall_pipeline.aircall.connection",
     "run": "aircall_pipeline.operations.run_command",
     "sandbox": "aircall_pipeline.sandbox.cli",
     "verify": "aircall_pipeline.evidence.cli",
+    "keygen": "aircall_pipeline.evidence.cli",
 }
 
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Aircall account -> daily, verifiable compliance evidence (Dagster).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMANDS.values():
+    for module_name in dict.fromkeys(COMMANDS.values()):  # a module may register several commands
         importlib.import_module(module_name).register(subparsers)
     return parser
 

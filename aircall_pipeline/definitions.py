@@ -29,6 +29,13 @@ def build_resources(settings: Settings) -> dict:
     evidence_uri = uri if "://" in uri else str(Path(uri).expanduser().resolve())
     # boto3 defaults: AWS_ENDPOINT_URL_S3, AWS_REGION and credentials come from the usual AWS_* variables.
     s3 = S3Resource(max_attempts=3)
+    evidence = EvidenceResource(
+        evidence_uri=evidence_uri,
+        s3=s3,
+        signing_key=settings.signing_key,
+        retention_days=settings.retention_days,
+        retention_mode=settings.retention_mode,
+    )
     return {
         "aircall": AircallResource(
             api_id=dg.EnvVar(API_ID_VAR),
@@ -38,8 +45,8 @@ def build_resources(settings: Settings) -> dict:
             rate_limit_window_seconds=settings.rate_limit_window_seconds,
             limiter_url=settings.limiter_url,
         ),
-        "io_manager": EvidenceIOManager(evidence_uri=evidence_uri, s3=s3),
-        "evidence": EvidenceResource(evidence_uri=evidence_uri, s3=s3),
+        "io_manager": EvidenceIOManager(evidence=evidence),
+        "evidence": evidence,
         "compliance": ComplianceResource(
             policy_file=settings.policy_file, roles_uri=settings.roles_uri, roster_uri=settings.roster_uri, s3=s3
         ),

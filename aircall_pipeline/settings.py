@@ -18,6 +18,10 @@ DEFAULT_API_URL = "https://api.aircall.io"
 API_ID_VAR = "AIRCALL_API_ID"
 API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
 PII_HASH_KEY_VAR = "AIRCALL_PII_HASH_KEY"
+SIGNING_KEY_VAR = "EVIDENCE_SIGNING_KEY"
+PUBLIC_KEY_VAR = "EVIDENCE_PUBLIC_KEY"
+RETENTION_DAYS_VAR = "EVIDENCE_RETENTION_DAYS"
+RETENTION_MODE_VAR = "EVIDENCE_RETENTION_MODE"
 
 
 class SettingsError(ValueError):
@@ -93,6 +97,11 @@ class Settings:
     slack_channel: str | None
     webhook_url: str | None
     webserver_url: str
+    # Evidence integrity: `file:PATH` or `awskms:KEY` (a reference to a key, never key material), and
+    # the S3 Object Lock retention written on every object (None: no retention).
+    signing_key: str | None = None
+    retention_days: int | None = None
+    retention_mode: str = "compliance"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -115,7 +124,35 @@ class Settings:
             slack_channel=env("ALERT_SLACK_CHANNEL") or None,
             webhook_url=env("ALERT_WEBHOOK_URL") or None,
             webserver_url=(env("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            signing_key=_signing_key(env(SIGNING_KEY_VAR)),
+            retention_days=_int(RETENTION_DAYS_VAR, 0) or None,
+            retention_mode=_retention_mode(env(RETENTION_MODE_VAR)),
         )
+
+
+def _signing_key(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    kind, _, ref = value.partition(":")
+    if kind not in ("file", "awskms") or not ref:
+        raise SettingsError(
+            f"{SIGNING_KEY_VAR} must be file:PATH (an Ed25519 PEM key, see `aircall-pipeline keygen`) or "
+            "awskms:KEY_ID_OR_ARN (an ECC_NIST_P256 signing key)."
+        )
+    return value
+
+
+def _retention_mode(value: str | None) -> str:
+    mode = (value or "compliance").strip().lower()
+    if mode not in ("compliance", "governance"):
+        raise SettingsError(f"{RETENTION_MODE_VAR}={value!r}: use compliance or governance.")
+    return mode
+
+
+def evidence_public_key() -> str | None:
+    """The trusted public key `verify` uses when no --public-key / --kms-key-id is given."""
+    return os.environ.get(PUBLIC_KEY_VAR) or None
 
 
 def credentials_from_env() -> tuple[str, str]:

@@ -22,7 +22,7 @@ from aircall_pipeline.compliance.catalogue import CheckSpec
 from aircall_pipeline.compliance.policy import CompliancePolicy
 from aircall_pipeline.compliance.resources import ComplianceResource
 from aircall_pipeline.evidence.resource import EvidenceResource
-from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.evidence.store import READ_FROM, EvidenceStore
 from aircall_pipeline.ingest.assets import OWNERS, key
 from aircall_pipeline.ingest.partitions import daily_partitions
 
@@ -195,6 +195,8 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
             context.log.error(f"{spec.check_id} could not run: {exc}")
             outcome = rules.error_outcome(spec, exc)
         record = outcome_record(outcome)
+        # The exact stored files this verdict was reached on: the day's report lists nothing else.
+        record["judged"] = {t: f.attrs[READ_FROM] for t, f in tables.items() if READ_FROM in f.attrs}
         yield dg.Output(outcome.findings, metadata={
             "check": dg.MetadataValue.json(record),
             "status": outcome.status,

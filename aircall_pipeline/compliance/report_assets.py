@@ -1,8 +1,15 @@
-"""The day's report: checks.json, report.html and, last, manifest.json.
+"""The day's report: checks.json, report.html, manifest.json and its signature.
 
 It runs after every raw and compliance asset of the day. The verdicts and API request counts come
-from those assets' materializations of the same partition (the Dagster event log is their record);
-the manifest itself is built from what is actually in the evidence store, re-read and re-hashed.
+from those assets' materializations of the same partition *in this run* (or the run it re-executes):
+the Dagster event log is their record. The manifest itself is built from what is actually in the
+evidence store, re-read and re-hashed.
+
+The gate lives here, not only in step order: the report refuses to seal a day unless this run's
+blocking checks (AC-01, AC-14) passed, and unless the files it is about to list are exactly those the
+checks judged (their SHA-256 is recorded in every check's outcome). So materializing the report alone,
+or a concurrent run writing a new `calls` attempt between the checks and the report, never produces
+a manifest.
 """
 
 
@@ -14,6 +21,7 @@ import dagster as dg
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.assets import COMPLIANCE_GROUP, RULES
 from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.evidence.store import EvidenceStoreError
 from aircall_pipeline.ingest.assets import OWNERS, key
 from aircall_pipeline.ingest.partitions import daily_partitions
 
@@ -23,11 +31,52 @@ RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_us
 EVIDENCE_TABLES = RAW_TABLES + tuple(rule.asset_name for rule in RULES)
 
 
-def _latest_metadata(context: dg.AssetExecutionContext, table: str) -> dict:
+# How far back in the partition's materializations to look for this run's: reruns of a day are few.
+RECENT_MATERIALIZATIONS = 50
+
+
+def _run_lineage(context: dg.AssetExecutionContext) -> set[str]:
+    """This run and the runs it re-executes (re-execution "from failure" runs only the failed steps,
+    so the verdicts it seals were reached by its parent runs)."""
+    ids, run = {context.run_id}, context.run
+    while run is not None and run.parent_run_id and run.parent_run_id not in ids:
+        ids.add(run.parent_run_id)
+        run = context.instance.get_run_by_id(run.parent_run_id)
+    return ids
+
+
+def _metadata_in_runs(context: dg.AssetExecutionContext, table: str, runs: set[str]) -> dict:
+    """The newest materialization metadata of `table` for this partition made by one of `runs`."""
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key(table), asset_partitions=[context.partition_key]), limit=1
+        dg.AssetRecordsFilter(asset_key=key(table), asset_partitions=[context.partition_key]),
+        limit=RECENT_MATERIALIZATIONS,
     ).records
-    return records[0].asset_materialization.metadata if records else {}
+    for record in records:
+        if record.run_id in runs:
+            return record.asset_materialization.metadata
+    return {}
+
+
+def _refuse(day: str, why: str) -> dg.Failure:
+    return dg.Failure(
+        description=f"The {day} evidence was not sealed: {why}",
+        metadata={"kind": "not_sealed"},
+        allow_retries=False,  # the same inputs give the same refusal
+    )
+
+
+def judged_files(checks: list[dict], findings: dict[str, dict]) -> dict[str, dict]:
+    """table -> {path, sha256} that this run's checks evaluated (raw tables) or wrote (findings)."""
+    judged: dict[str, dict] = {}
+    for check in checks:
+        for table, seen in (check.get("judged") or {}).items():
+            if judged.setdefault(table, seen) != seen:
+                raise ValueError(
+                    f"two checks of this run judged different files of {table} ({judged[table]['path']} and "
+                    f"{seen['path']}): another run wrote {table} while the checks ran"
+                )
+    judged.update(findings)
+    return judged
 
 
 def _value(metadata: dict, name: str, default=None):
@@ -66,24 +115,51 @@ def _missing_check(rule) -> dict:
 def evidence_report(context: dg.AssetExecutionContext, evidence: EvidenceResource) -> dg.MaterializeResult:
     day = context.partition_key
     store = evidence.store()
-    checks = []
+    runs = _run_lineage(context)
+    checks, findings = [], {}
     for rule in RULES:
-        record = _value(_latest_metadata(context, rule.asset_name), "check")
+        metadata = _metadata_in_runs(context, rule.asset_name, runs)
+        record = _value(metadata, "check")
         checks.append(record if record else _missing_check(rule))
-    requests = request_counts([_value(_latest_metadata(context, t), "api_requests", {}) for t in API_ASSETS])
+        parquet = [a for a in _value(metadata, "artifacts", []) if a["path"].endswith(".parquet")]
+        if parquet:
+            findings[rule.asset_name] = {"path": parquet[0]["path"], "sha256": parquet[0]["sha256"]}
+    blocked = [c for c, rule in zip(checks, RULES, strict=True) if rule.spec.blocking and c["status"] != catalogue.PASS]
+    if blocked:
+        raise _refuse(day, "the blocking check(s) " + ", ".join(f"{c['id']} ({c['status']})" for c in blocked)
+                      + " did not pass in this run. A day is sealed only by the run that judged it complete: run "
+                      "the whole job for this day (not the report alone) once the cause is fixed.")
+    try:
+        judged = judged_files(checks, findings)
+    except ValueError as exc:
+        raise _refuse(day, f"{exc}. Run the whole job for this day again.") from None
+    signer = evidence.signer()
+    if signer is None:
+        context.log.warning(
+            "EVIDENCE_SIGNING_KEY is not set: this day's manifest is marked unsigned, and `aircall-pipeline "
+            "verify` cannot prove it authentic. Create a key with `aircall-pipeline keygen PATH`."
+        )
+    requests = request_counts([_value(_metadata_in_runs(context, t, runs), "api_requests", {}) for t in API_ASSETS])
     company = store.read_table("company", day)
-    manifest = store.write_report(
-        day,
-        checks=checks,
-        tables=list(EVIDENCE_TABLES),
-        manifest_fields={
-            "run_id": context.run_id,
-            "api_url": str(company["api_url"].iloc[0]) if len(company) else None,
-            "company": str(company["name"].iloc[0]) if len(company) else None,
-            "requests": requests,
-            "collected_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
-    )
+    try:
+        manifest = store.write_report(
+            day,
+            checks=checks,
+            tables=list(EVIDENCE_TABLES),
+            signer=signer,
+            judged=judged,
+            manifest_fields={
+                "run_id": context.run_id,
+                "api_url": str(company["api_url"].iloc[0]) if len(company) else None,
+                "company": str(company["name"].iloc[0]) if len(company) else None,
+                "requests": requests,
+                "collected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+    except EvidenceStoreError as exc:
+        if exc.kind == "not_judged":
+            raise _refuse(day, str(exc)) from None
+        raise
     statuses = defaultdict(int)
     for check in checks:
         statuses[check["status"]] += 1
@@ -92,6 +168,7 @@ def evidence_report(context: dg.AssetExecutionContext, evidence: EvidenceResourc
     return dg.MaterializeResult(metadata={
         "manifest": dg.MetadataValue.path(manifest.uri),
         "manifest_sha256": manifest.sha256,
+        "signed": manifest.data["signing"]["status"] == "signed",
         "artifacts": len(manifest.artifacts),
         "statuses": dg.MetadataValue.json(dict(statuses)),
         "requests": dg.MetadataValue.json(requests),

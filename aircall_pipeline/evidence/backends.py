@@ -16,6 +16,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -48,6 +50,12 @@ class Backend(Protocol):
     def get(self, key: str) -> bytes: ...
 
     def iter_chunks(self, key: str) -> Iterator[bytes]: ...
+
+    def read(self, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
+        """The object's size and lock state, and its bytes in chunks, from one request."""
+
+    def stat(self, key: str) -> ObjectInfo:
+        """The object's info without its bytes; raises ObjectMissing."""
 
     def open_seekable(self, key: str) -> BinaryIO: ...
 
@@ -88,10 +96,61 @@ class Blob:
             self._file.close()
 
 
+@dataclass(frozen=True)
+class Retention:
+    """S3 Object Lock retention written on every object: `mode` is compliance (nobody, not even the
+    root user, can shorten it) or governance (users with s3:BypassGovernanceRetention can)."""
+
+    days: int
+    mode: str = "compliance"
+
+    def __post_init__(self) -> None:
+        if self.mode not in RETENTION_MODES:
+            raise EvidenceStoreError(
+                f"EVIDENCE_RETENTION_MODE={self.mode!r}: use one of {', '.join(RETENTION_MODES)}",
+                kind="invalid_input",
+            )
+        if self.days < 1:
+            raise EvidenceStoreError("EVIDENCE_RETENTION_DAYS must be at least 1", kind="invalid_input")
+
+    def until(self) -> datetime:
+        return datetime.now(UTC) + timedelta(days=self.days)
+
+
+RETENTION_MODES = ("compliance", "governance")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What storage says about one object besides its bytes: its size and its Object Lock state."""
+
+    size: int
+    lock_mode: str | None = None
+    retain_until: str | None = None  # ISO-8601 UTC
+    recorded_sha256: str | None = None  # the SHA-256 the writer recorded in the object's metadata (S3)
+
+    def lock_summary(self) -> str:
+        if not self.lock_mode:
+            return "not locked"
+        return f"{self.lock_mode.lower()} lock until {self.retain_until}"
+
+
 class LocalBackend:
     def __init__(self, root: Path):
         self.root = root
         self.uri = str(root)
+
+    def read(self, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
+        """The object's info and its bytes in chunks, from one open (a local file has no lock)."""
+        fh = self.open_seekable(key)
+        size = os.fstat(fh.fileno()).st_size
+
+        def chunks() -> Iterator[bytes]:
+            with fh:
+                while chunk := fh.read(CHUNK):
+                    yield chunk
+
+        return ObjectInfo(size), chunks()
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*safe_relpath(key).split("/"))
@@ -157,6 +216,10 @@ class LocalBackend:
             while chunk := fh.read(CHUNK):
                 yield chunk
 
+    def stat(self, key: str) -> ObjectInfo:
+        with self.open_seekable(key) as fh:
+            return ObjectInfo(os.fstat(fh.fileno()).st_size)
+
     def open_seekable(self, key: str) -> BinaryIO:
         path = self._path(key)
         try:
@@ -210,16 +273,47 @@ _IAM_ACTION = {
     "get_object": "s3:GetObject",
     "head_object": "s3:GetObject",
     "list_objects_v2": "s3:ListBucket",
+    "get_object_lock_configuration": "s3:GetBucketObjectLockConfiguration",
 }
 
 
 class S3Backend:
-    def __init__(self, client: Any, bucket: str, prefix: str):
+    def __init__(self, client: Any, bucket: str, prefix: str, retention: Retention | None = None):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self.retention = retention
         self._conditional_put = True
+        self._lock_checked = False
+
+    def _check_object_lock(self) -> None:
+        """With a retention configured, the bucket must have Object Lock: checked once, before the
+        first write, so that a bucket without it fails at once instead of storing unlocked evidence."""
+        from botocore import exceptions as bx
+
+        if self.retention is None or self._lock_checked:
+            return
+        try:
+            config = self.client.get_object_lock_configuration(Bucket=self.bucket)
+            enabled = config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+        except bx.ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) != "ObjectLockConfigurationNotFoundError":
+                raise self._error(exc, "get_object_lock_configuration", None) from exc
+            enabled = False
+        except bx.BotoCoreError as exc:
+            raise self._error(exc, "get_object_lock_configuration", None) from exc
+        if not enabled:
+            raise EvidenceStoreError(
+                f"bucket {self.bucket} has no S3 Object Lock, but EVIDENCE_RETENTION_DAYS="
+                f"{self.retention.days} asks for locked evidence. Enable Object Lock on the bucket (it needs "
+                "versioning; `aws s3api put-object-lock-configuration --bucket "
+                f"{self.bucket} --object-lock-configuration ObjectLockEnabled=Enabled`), or unset "
+                "EVIDENCE_RETENTION_DAYS",
+                kind="object_lock",
+                uri=self.uri,
+            )
+        self._lock_checked = True
 
     def _key(self, key: str) -> str:
         key = safe_relpath(key)
@@ -305,6 +399,7 @@ class S3Backend:
         from botocore import exceptions as bx
 
         blob = Blob.of(data)
+        self._check_object_lock()
         kwargs = {
             "Bucket": self.bucket,
             "Key": self._key(key),
@@ -312,6 +407,13 @@ class S3Backend:
             "ContentLength": blob.size,
             "Metadata": {"sha256": blob.sha256},
         }
+        if self.retention is not None:
+            # Object Lock requires an integrity checksum on the upload; SHA-256 is the one we record.
+            kwargs.update(
+                ObjectLockMode=self.retention.mode.upper(),
+                ObjectLockRetainUntilDate=self.retention.until(),
+                ChecksumAlgorithm="SHA256",
+            )
         if self._conditional_put:
             try:
                 self.client.put_object(IfNoneMatch="*", Body=blob.open(), **kwargs)
@@ -347,7 +449,10 @@ class S3Backend:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
         except bx.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectMissing(self.full_uri(key)) from None
+                headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+                raise ObjectMissing(
+                    self.full_uri(key), delete_marker=headers.get("x-amz-delete-marker") == "true"
+                ) from None
             raise self._error(exc, "get_object", key) from exc
         except bx.BotoCoreError as exc:
             raise self._error(exc, "get_object", key) from exc
@@ -366,6 +471,23 @@ class S3Backend:
         finally:
             body.close()
 
+    def read(self, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
+        from botocore import exceptions as bx
+
+        response = self._get_object(key)
+        info = _object_info(response)
+
+        def chunks() -> Iterator[bytes]:
+            body = response["Body"]
+            try:
+                yield from body.iter_chunks(CHUNK)
+            except bx.BotoCoreError as exc:
+                raise self._error(exc, "get_object", key) from exc
+            finally:
+                body.close()
+
+        return info, chunks()
+
     def open_seekable(self, key: str) -> BinaryIO:
         size = self.head(key)
         if size is None:
@@ -374,7 +496,17 @@ class S3Backend:
             return io.BytesIO(self.get(key))
         return _S3RangeReader(self, key, size)  # type: ignore[return-value]
 
+    def stat(self, key: str) -> ObjectInfo:
+        response = self._head(key)
+        if response is None:
+            raise ObjectMissing(self.full_uri(key))
+        return _object_info(response)
+
     def head(self, key: str) -> int | None:
+        response = self._head(key)
+        return None if response is None else int(response["ContentLength"])
+
+    def _head(self, key: str) -> dict | None:
         from botocore import exceptions as bx
 
         try:
@@ -386,7 +518,7 @@ class S3Backend:
             raise self._error(exc, "head_object", key) from exc
         except bx.BotoCoreError as exc:
             raise self._error(exc, "head_object", key) from exc
-        return int(response["ContentLength"])
+        return response
 
     def list(self, prefix: str) -> list[str]:
         from botocore import exceptions as bx
@@ -402,6 +534,17 @@ class S3Backend:
         except (bx.ClientError, bx.BotoCoreError) as exc:
             raise self._error(exc, "list_objects_v2", prefix) from exc
         return sorted(keys)
+
+
+def _object_info(response: dict) -> ObjectInfo:
+    """Size, lock state and recorded hash from a GET or HEAD response."""
+    until = response.get("ObjectLockRetainUntilDate")
+    return ObjectInfo(
+        size=int(response["ContentLength"]),
+        lock_mode=response.get("ObjectLockMode"),
+        retain_until=until.astimezone(UTC).isoformat().replace("+00:00", "Z") if until else None,
+        recorded_sha256=(response.get("Metadata") or {}).get("sha256"),
+    )
 
 
 class _S3RangeReader(io.RawIOBase):

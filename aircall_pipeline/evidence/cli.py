@@ -1,13 +1,21 @@
-"""`aircall-pipeline verify EVIDENCE_URI --date YYYY-MM-DD`: is the day's evidence complete and untampered?
+"""`aircall-pipeline verify` and `aircall-pipeline keygen`.
 
-Prints one line per file the manifest lists (ok / ALTERED / MISSING), the hash-chain links, and a
-verdict. Exit status: 0 complete and untampered, 1 incomplete or tampered, 2 the evidence could not be
-read at all (bad URI, missing bucket, access denied, endpoint down).
+verify EVIDENCE_URI --date D [--to D2] [--public-key PATH | --kms-key-id ID] [--json]
+    For every day of the range: each manifest attempt's signature against the trusted key given here
+    (never a key found in the evidence), the attempt chain, every listed file's hash, files no
+    manifest lists, listed files that are gone, gaps, and the day-to-day chain. Exit status: 0 every
+    day valid and signed by the trusted key; 1 anything tampered, missing, unlisted, unsigned, signed
+    by another key, or no trusted key given; 2 usage or access errors (bad URI, missing bucket, access
+    denied, endpoint down, unreadable key).
+
+keygen PATH
+    A new Ed25519 signing key: PATH (PKCS#8 PEM, mode 0600) and PATH.pub; prints the fingerprint.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 EXIT_OK, EXIT_NOT_VERIFIED, EXIT_UNREADABLE = 0, 1, 2
@@ -16,23 +24,45 @@ EXIT_OK, EXIT_NOT_VERIFIED, EXIT_UNREADABLE = 0, 1, 2
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "verify",
-        help="re-hash every file of a day's manifest and say whether the evidence is complete and untampered",
+        help="check a day (or range) of evidence: signatures, attempt and day chains, every file's hash",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("evidence_uri", metavar="EVIDENCE_URI", help="s3://bucket/prefix or a local folder")
     parser.add_argument(
-        "--date",
-        metavar="YYYY-MM-DD",
-        help="the evidence day to verify (default: the newest day that has a manifest)",
+        "--date", metavar="YYYY-MM-DD", help="the first (or only) day to verify (default: the newest sealed day)"
     )
+    parser.add_argument("--to", metavar="YYYY-MM-DD", help="verify every day from --date to this day")
+    key = parser.add_mutually_exclusive_group()
+    key.add_argument("--public-key", metavar="PATH", help="the trusted public key (PEM; default EVIDENCE_PUBLIC_KEY)")
+    key.add_argument("--kms-key-id", metavar="ID", help="trust this KMS key (kms:GetPublicKey)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per day")
     parser.set_defaults(func=run)
+
+    keygen = subparsers.add_parser(
+        "keygen",
+        help="create an Ed25519 evidence signing key (PATH, mode 0600) and its public key (PATH.pub)",
+    )
+    keygen.add_argument("path", metavar="PATH")
+    keygen.set_defaults(func=run_keygen)
+
+
+def _trusted_key(args: argparse.Namespace):
+    from aircall_pipeline.evidence.signing import TrustedKey
+    from aircall_pipeline.settings import evidence_public_key
+
+    if args.kms_key_id:
+        return TrustedKey.from_kms(args.kms_key_id)
+    path = args.public_key or evidence_public_key()
+    return TrustedKey.from_pem_file(path) if path else None
 
 
 def run(args: argparse.Namespace) -> int:
+    from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
 
     try:
+        trusted = _trusted_key(args)
         store = EvidenceStore.from_uri(args.evidence_uri)
         day = args.date
         if day is None:
@@ -41,10 +71,33 @@ def run(args: argparse.Namespace) -> int:
                 print(f"no manifest found under {store.uri}: nothing has been sealed as evidence yet")
                 return EXIT_NOT_VERIFIED
             day = days[-1]
-        verification = store.verify(day)
-    except EvidenceStoreError as exc:
+        result = store.verify(day, trusted=trusted, to=args.to or day)
+    except (EvidenceStoreError, SigningError) as exc:
         print(f"cannot verify: {exc}", file=sys.stderr)
-        print("verdict:  NOT VERIFIED (the evidence could not be read)")
+        if not args.json:
+            print("verdict:  NOT VERIFIED (the evidence or the key could not be read)")
         return EXIT_UNREADABLE
-    print(verification.summary())
-    return EXIT_OK if verification.ok else EXIT_NOT_VERIFIED
+    for i, verification in enumerate(result.days):
+        if args.json:
+            print(json.dumps(verification.as_dict(), sort_keys=True))
+        else:
+            print(("\n" if i else "") + verification.summary())
+    if not args.json and len(result.days) > 1:
+        good = sum(d.authenticated for d in result.days)
+        print(f"\nrange:    {good} of {len(result.days)} days valid ({result.days[0].date} .. {result.days[-1].date})")
+    return EXIT_OK if result.authenticated else EXIT_NOT_VERIFIED
+
+
+def run_keygen(args: argparse.Namespace) -> int:
+    from aircall_pipeline.evidence.signing import SigningError, keygen
+
+    try:
+        fp = keygen(args.path)
+    except (SigningError, OSError) as exc:
+        print(f"keygen: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    print(f"wrote {args.path} (private, mode 0600) and {args.path}.pub")
+    print(f"fingerprint: {fp}")
+    print(f"sign with:   EVIDENCE_SIGNING_KEY=file:{args.path}")
+    print(f"verify with: aircall-pipeline verify EVIDENCE_URI --date D --public-key {args.path}.pub")
+    return EXIT_OK

@@ -10,7 +10,7 @@ class EvidenceStoreError(RuntimeError):
     """Storage is unusable or the evidence is incomplete; the message says what to do.
 
     `kind` is one of: invalid_uri, missing_bucket, access_denied, credentials, endpoint_unreachable,
-    incomplete, conflict, invalid_input, storage. Messages never contain credentials.
+    incomplete, conflict, invalid_input, storage, object_lock, not_judged. Messages never contain credentials.
     """
 
     # Faults that time may heal (an endpoint restarting, a transient storage error); the others
@@ -28,5 +28,10 @@ class EvidenceStoreError(RuntimeError):
 
 
 class ObjectMissing(EvidenceStoreError):
-    def __init__(self, uri: str):
-        super().__init__(f"{uri} does not exist", kind="incomplete", uri=uri)
+    """The object does not exist; `delete_marker` when S3 says a delete marker hides it (versioned
+    buckets keep the deleted bytes as an older version)."""
+
+    def __init__(self, uri: str, *, delete_marker: bool = False):
+        what = "was deleted (a delete marker hides it)" if delete_marker else "does not exist"
+        super().__init__(f"{uri} {what}", kind="incomplete", uri=uri)
+        self.delete_marker = delete_marker

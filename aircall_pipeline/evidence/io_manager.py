@@ -12,48 +12,12 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
-from dagster_aws.s3 import S3Resource
 
-from aircall_pipeline.evidence.backends import S3_CONNECT_TIMEOUT, S3_MAX_ATTEMPTS, S3_READ_TIMEOUT
+from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, check_date
 
 PREVIEW_ROWS = 5
 PREVIEW_CELL_CHARS = 60
-
-
-def s3_client_from_resource(s3: S3Resource) -> Any:
-    """A boto3 client configured like `s3.get_client()` but with bounded retries (at most
-    S3_MAX_ATTEMPTS, fewer if the resource says so) and connect/read timeouts, so that a dead
-    endpoint fails a step in seconds; Dagster's RetryPolicy is the place for longer waits."""
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
-
-    config = Config(
-        retries={"total_max_attempts": max(1, min(s3.max_attempts, S3_MAX_ATTEMPTS)), "mode": "standard"},
-        connect_timeout=S3_CONNECT_TIMEOUT,
-        read_timeout=S3_READ_TIMEOUT,
-        signature_version=UNSIGNED if s3.use_unsigned_session else None,
-    )
-    session = boto3.session.Session(profile_name=s3.profile_name)
-    return session.client(
-        "s3",
-        region_name=s3.region_name,
-        endpoint_url=s3.endpoint_url,
-        use_ssl=s3.use_ssl,
-        verify=s3.verify,
-        aws_access_key_id=s3.aws_access_key_id,
-        aws_secret_access_key=s3.aws_secret_access_key,
-        aws_session_token=s3.aws_session_token,
-        config=config,
-    )
-
-
-def store_for(evidence_uri: str, s3: S3Resource | None) -> EvidenceStore:
-    client = (
-        s3_client_from_resource(s3) if s3 is not None and evidence_uri.strip().startswith("s3://") else None
-    )
-    return EvidenceStore.from_uri(evidence_uri, s3_client=client)
 
 
 def markdown_preview(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
@@ -79,15 +43,13 @@ def markdown_preview(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
 class EvidenceIOManager(dg.ConfigurableIOManager):
     """Stores daily-partitioned DataFrame outputs as write-once Parquet + CSV evidence.
 
-    `evidence_uri`: `s3://bucket/prefix` or a local folder. `s3`: the S3Resource whose settings
-    (endpoint, region, credentials, profile) reach the bucket; unused for a local folder.
+    `evidence`: the EvidenceResource that says where the evidence lives (and how it is locked).
     """
 
-    evidence_uri: str
-    s3: dg.ResourceDependency[S3Resource]
+    evidence: dg.ResourceDependency[EvidenceResource]
 
     def _store(self) -> EvidenceStore:
-        return store_for(self.evidence_uri, self.s3)
+        return self.evidence.store()
 
     @staticmethod
     def _partition_date(context: dg.OutputContext | dg.InputContext, key: str, asset: str) -> str:

@@ -20,6 +20,8 @@ TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 ATTEMPT_FILE = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*)(?:\.attempt-(?P<n>[1-9][0-9]*))?\.(?P<ext>[a-z]+)$")
 REPORT_BASES = ("checks.json", "report.html", "manifest.json")
+# The detached signature of a manifest attempt: `manifest.sig`, `manifest.attempt-2.sig`, ...
+SIGNATURE_BASE = "manifest.sig"
 
 
 def attempt_name(stem: str, ext: str, attempt: int) -> str:
@@ -69,6 +71,19 @@ def table_folder(table: str, date: str) -> str:
 
 def reports_folder(date: str) -> str:
     return f"{ROOT}/{REPORTS}/date={date}"
+
+
+def date_of_key(key: str) -> str | None:
+    """The evidence date of a root-relative key `aircall/<folder>/date=D/<file>`, or None."""
+    parts = key.split("/")
+    if len(parts) == 4 and parts[0] == ROOT and (m := DATE_FOLDER.match(parts[2])):
+        return m[1]
+    return None
+
+
+def signature_path(manifest_path: str) -> str:
+    """`.../manifest.attempt-2.json` -> `.../manifest.attempt-2.sig`."""
+    return manifest_path[: -len(".json")] + ".sig"
 
 
 def safe_relpath(path: str) -> str:

@@ -2,22 +2,25 @@
 
 `manifest.json` is the index an auditor starts from: it names every file that is the day's evidence
 with its SHA-256, size and row count, records how and when the data was collected, summarises the
-checks, and links to the previous day's manifest by hash, so that altering or deleting an older day
-breaks the chain at the next one.
+checks, links to the previous day's manifest by hash (altering or deleting an older day breaks the
+chain at the next one) and to this day's previous attempt (a rerun cannot silently replace what was
+sealed), and hashes every other file present in the day's folders when it was sealed. Its detached
+signature (`signing.py`) is what makes all of that authentic.
 
-Plain data and pure functions only; reading and writing storage is `store.EvidenceStore`'s job.
+Plain data and pure functions only; reading and writing storage is `store.EvidenceStore`'s job,
+checking it is `verify.py`'s.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: attempt chain, other_files, signing, sealed_at
 CHECK_STATUSES = ("pass", "fail", "warn", "skip", "error")
 # The keys of `manifest_fields` that `write_report` requires; any other key is copied into the
 # manifest as is (for example query parameters or call-window counts), unless it would replace one
@@ -31,6 +34,11 @@ COMPUTED_MANIFEST_FIELDS = (
     "checks",
     "previous_manifest",
     "attempt",
+    "previous_attempt",
+    "reason",
+    "other_files",
+    "signing",
+    "sealed_at",
 )
 
 
@@ -198,9 +206,16 @@ def build_manifest_data(
     manifest_fields: dict[str, Any],
     artifacts: list[Artifact],
     checks: list[dict[str, Any]],
-    previous: Artifact | None,
-    previous_date: str | None,
+    previous: dict[str, Any] | None,
+    previous_attempt: dict[str, Any] | None = None,
+    reason: dict[str, Any] | None = None,
+    other_files: list[dict[str, Any]] | None = None,
+    signing: dict[str, Any] | None = None,
+    sealed_at: datetime | None = None,
 ) -> dict[str, Any]:
+    """The manifest's content. `previous` links the previous sealed day's newest attempt (day chain);
+    `previous_attempt` links this day's previous sealed attempt (attempt chain); `other_files` hashes
+    every other file present in the day's folders when sealing; `signing` says how it is signed."""
     missing = [k for k in REQUIRED_MANIFEST_FIELDS if k not in manifest_fields]
     if missing:
         raise ValueError(f"manifest_fields lacks {', '.join(missing)}")
@@ -217,16 +232,12 @@ def build_manifest_data(
         api_url=strip_userinfo(str(manifest_fields["api_url"])),
         artifacts=[a.as_dict() for a in artifacts],
         checks=[check_summary(c) for c in checks],
-        previous_manifest=(
-            None
-            if previous is None
-            else {
-                "path": previous.path,
-                "sha256": previous.sha256,
-                "bytes": previous.bytes,
-                "date": previous_date,
-            }
-        ),
+        previous_manifest=previous,
+        previous_attempt=previous_attempt,
+        reason=reason or {},
+        other_files=list(other_files or []),
+        signing=signing or {"status": "unsigned"},
+        sealed_at=iso_utc(sealed_at or datetime.now(UTC)),
     )
     return to_jsonable(data)
 
@@ -242,69 +253,3 @@ def strip_userinfo(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
-FILE_OK, FILE_ALTERED, FILE_MISSING = "ok", "ALTERED", "MISSING"
-
-
-@dataclass(frozen=True)
-class FileCheck:
-    """The verdict on one file the manifest lists."""
-
-    path: str
-    status: str  # ok | ALTERED | MISSING
-    expected: Artifact
-    actual_sha256: str | None = None
-    actual_bytes: int | None = None
-    actual_rows: int | None = None
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == FILE_OK
-
-
-@dataclass
-class Verification:
-    """What `EvidenceStore.verify(date)` found. `ok` only when the day is complete and untampered."""
-
-    date: str
-    uri: str
-    manifest_path: str | None = None
-    manifest_sha256: str | None = None
-    files: list[FileCheck] = field(default_factory=list)
-    previous: str = ""  # one line about the previous-manifest link
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.manifest_path is not None and not self.problems and all(f.ok for f in self.files)
-
-    def lines(self) -> list[str]:
-        out = [f"evidence: {self.uri}", f"date:     {self.date}"]
-        if self.manifest_path:
-            out.append(f"manifest: {self.manifest_path} (sha256 {self.manifest_sha256})")
-        for f in self.files:
-            line = f"{f.status:<8} {f.path}"
-            if f.ok:
-                rows = "" if f.expected.rows is None else f", {f.expected.rows} rows"
-                line += f"  ({f.expected.bytes} bytes{rows}, sha256 {f.expected.sha256[:16]}…)"
-            elif f.detail:
-                line += f"  ({f.detail})"
-            out.append(line)
-        if self.previous:
-            out.append(f"previous: {self.previous}")
-        out.extend(f"problem:  {p}" for p in self.problems)
-        out.extend(f"note:     {n}" for n in self.notes)
-        out.append(f"verdict:  {self.verdict()}")
-        return out
-
-    def verdict(self) -> str:
-        if self.ok:
-            return f"COMPLETE AND UNTAMPERED ({len(self.files)} files match the manifest)"
-        bad = sum(1 for f in self.files if not f.ok)
-        return f"NOT VERIFIED ({bad} file(s) altered or missing, {len(self.problems)} problem(s))"
-
-    def summary(self) -> str:
-        return "\n".join(self.lines())

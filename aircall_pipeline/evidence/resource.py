@@ -1,21 +1,45 @@
-"""Dagster access to the evidence store for assets that read history or write the day's report
-(the IO manager covers plain table outputs)."""
-
+"""Dagster access to the evidence store: one resource holds where the evidence lives, how it is
+locked and how manifests are signed; the IO manager and the assets that read history or write the
+day's report all go through it."""
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
+from pydantic import PrivateAttr
 
-from aircall_pipeline.evidence.io_manager import s3_client_from_resource
+from aircall_pipeline.evidence.backends import Retention
+from aircall_pipeline.evidence.s3_client import s3_client_from_resource
+from aircall_pipeline.evidence.signing import Signer, cached_signer
 from aircall_pipeline.evidence.store import EvidenceStore
 
 
 class EvidenceResource(dg.ConfigurableResource):
-    """The write-once evidence store at EVIDENCE_URI: `s3://bucket/prefix` or a local folder."""
+    """The write-once evidence store at EVIDENCE_URI: `s3://bucket/prefix` or a local folder.
+
+    `signing_key`: `file:PATH` or `awskms:KEY_ID_OR_ARN` (EVIDENCE_SIGNING_KEY), a reference to the
+    key, never the key itself. `retention_days` / `retention_mode`: S3 Object Lock on every object.
+    """
 
     evidence_uri: str
     s3: dg.ResourceDependency[S3Resource]
+    signing_key: str | None = None
+    retention_days: int | None = None
+    retention_mode: str = "compliance"
+    _signer: Signer | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A key that is missing, malformed, of the wrong type or not allowed to sign fails the run
+        # here, when its first step starts, before any evidence is written.
+        self._signer = cached_signer(self.signing_key) if self.signing_key else None
+
+    def signer(self) -> Signer | None:
+        if self._signer is None and self.signing_key:
+            self._signer = cached_signer(self.signing_key)
+        return self._signer
 
     def store(self) -> EvidenceStore:
-        # The same bounded retries and timeouts as the IO manager: a dead endpoint fails in seconds.
-        client = s3_client_from_resource(self.s3) if self.evidence_uri.startswith("s3://") else None
-        return EvidenceStore.from_uri(self.evidence_uri, s3_client=client)
+        # The same bounded retries and timeouts everywhere: a dead endpoint fails a step in seconds.
+        is_s3 = self.evidence_uri.strip().startswith("s3://")
+        retention = Retention(self.retention_days, self.retention_mode) if self.retention_days else None
+        return EvidenceStore.from_uri(
+            self.evidence_uri, s3_client=s3_client_from_resource(self.s3) if is_s3 else None, retention=retention
+        )

@@ -51,6 +51,8 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -60,11 +62,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aircall_pipeline import __version__
+from aircall_pipeline.evidence import backends
 from aircall_pipeline.evidence.backends import (
-    WHOLE_OBJECT_LIMIT,
     Backend,
     Blob,
     LocalBackend,
+    ObjectInfo,
+    Retention,
     S3Backend,
     default_s3_client,
 )
@@ -80,24 +84,20 @@ from aircall_pipeline.evidence.layout import (
     check_table,
     parse_attempt_name,
     reports_folder,
-    safe_relpath,
     self_attempt,
+    signature_path,
     table_folder,
 )
 from aircall_pipeline.evidence.manifest import (
-    FILE_ALTERED,
-    FILE_MISSING,
-    FILE_OK,
     Artifact,
-    FileCheck,
     Manifest,
-    Verification,
     build_manifest_data,
     iso_utc,
     json_bytes,
     normalise_check,
 )
 from aircall_pipeline.evidence.report import render_report
+from aircall_pipeline.evidence.signing import Signature, Signer, SigningError, TrustedKey, sign_manifest
 
 __all__ = [
     "Artifact",
@@ -112,6 +112,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPT_RACES = 20
+# DataFrame.attrs key under which `read_table` records the stored file a frame was read from.
+READ_FROM = "evidence_read_from"
 
 
 def _hashing(chunks: Iterator[bytes], into: Any, counter: list[int]) -> Iterator[bytes]:
@@ -151,8 +153,10 @@ def _iso(value: Any) -> str:
 class EvidenceStore:
     """Write-once evidence over a backend; see the module docstring for layout and attempts."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, clock: Callable[[], datetime] | None = None):
         self.backend = backend
+        # When manifests say they were sealed; tests inject a clock to replay a day's history.
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     @property
     def uri(self) -> str:
@@ -162,10 +166,13 @@ class EvidenceStore:
         return f"EvidenceStore({self.uri!r})"
 
     @classmethod
-    def from_uri(cls, uri: str | os.PathLike[str], s3_client: Any = None) -> EvidenceStore:
+    def from_uri(
+        cls, uri: str | os.PathLike[str], s3_client: Any = None, retention: Retention | None = None
+    ) -> EvidenceStore:
         """`s3://bucket[/prefix]`, `file:///abs/path`, or a local folder (relative paths are resolved
         against the current directory). Without `s3_client`, boto3's defaults are used (they honour
-        AWS_ENDPOINT_URL_S3 and the usual AWS_* variables) with bounded retries."""
+        AWS_ENDPOINT_URL_S3 and the usual AWS_* variables) with bounded retries. `retention` writes
+        every S3 object with an Object Lock retention date (S3 only)."""
         text = os.fspath(uri).strip() if uri is not None else ""
         if not text:
             raise EvidenceStoreError(
@@ -173,6 +180,12 @@ class EvidenceStore:
             )
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
+        if retention is not None and scheme != "s3":
+            raise EvidenceStoreError(
+                f"EVIDENCE_RETENTION_DAYS is set but EVIDENCE_URI {text!r} is not an s3:// bucket: Object Lock "
+                "retention needs a bucket with Object Lock enabled (or unset EVIDENCE_RETENTION_DAYS)",
+                kind="invalid_uri",
+            )
         if scheme == "s3":
             bucket = parts.netloc
             if not bucket or "@" in bucket or not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
@@ -191,7 +204,7 @@ class EvidenceStore:
                 raise EvidenceStoreError(
                     f"EVIDENCE_URI prefix {prefix!r} has empty, '.' or '..' segments", kind="invalid_uri"
                 )
-            return cls(S3Backend(s3_client or default_s3_client(), bucket, prefix))
+            return cls(S3Backend(s3_client or default_s3_client(), bucket, prefix, retention=retention))
         if scheme == "file":
             if parts.netloc not in ("", "localhost"):
                 raise EvidenceStoreError(
@@ -356,13 +369,27 @@ class EvidenceStore:
                 kind="incomplete",
                 uri=self.backend.full_uri(table_folder(check_table(table), check_date(date))),
             )
-        with self.backend.open_seekable(paths[0]) as fh:
+        info = self.backend.stat(paths[0])
+        if info.size <= backends.WHOLE_OBJECT_LIMIT:
+            data = self.backend.get(paths[0])
+            sha256 = _sha(data)
+            source: Any = io.BytesIO(data)
+        else:
+            # Read only the columns asked for, with ranged reads; the hash is the one recorded when the
+            # file was written (or computed, where storage keeps none), not a second full download.
+            sha256 = info.recorded_sha256 or self.stored_artifact(paths[0]).sha256
+            source = self.backend.open_seekable(paths[0])
+        with source as fh:
             try:
-                return pd.read_parquet(fh, columns=list(columns) if columns is not None else None)
+                frame = pd.read_parquet(fh, columns=list(columns) if columns is not None else None)
             except (pa.ArrowInvalid, KeyError, ValueError) as exc:
                 raise EvidenceStoreError(
                     f"cannot read {self.backend.full_uri(paths[0])}: {exc}", kind="storage"
                 ) from None
+        # Which stored file these rows came from, so a check can record what it judged and the day's
+        # report can refuse to list anything else (see `write_report(judged=...)`).
+        frame.attrs[READ_FROM] = {"path": paths[0], "sha256": sha256}
+        return frame
 
     def dates(self, table: str) -> list[str]:
         """Evidence dates (sorted, oldest first) holding a complete attempt of `table`."""
@@ -388,30 +415,25 @@ class EvidenceStore:
 
     # ---- hashing stored files ---------------------------------------------------------------
 
-    def stored_artifact(self, path: str) -> Artifact:
-        """Re-read `path` from storage: its sha256, size and row count (Parquet footer, CSV records,
-        number of checks in a checks JSON). Raises ObjectMissing when absent."""
+    def stored_object(self, path: str) -> tuple[Artifact, ObjectInfo]:
+        """Re-read `path` from storage in one GET: its sha256, size and row count (Parquet footer, CSV
+        records, number of checks in a checks JSON), and its lock state. Raises ObjectMissing."""
         digest, counter = hashlib.sha256(), [0]
         ext = path.rsplit(".", 1)[-1]
-        chunks = _hashing(self.backend.iter_chunks(path), digest, counter)
+        info, raw = self.backend.read(path)
+        chunks = _hashing(raw, digest, counter)
         rows: int | None = None
         parquet_data: bytes | None = None
-        if ext == "parquet":
-            size = self.backend.head(path)
-            if size is not None and size <= WHOLE_OBJECT_LIMIT:
-                parquet_data = b"".join(chunks)  # small enough: read the footer from memory
-        if ext == "csv":
+        if ext == "parquet" and info.size <= backends.WHOLE_OBJECT_LIMIT:
+            parquet_data = b"".join(chunks)  # small enough: read the footer from memory
+        elif ext == "csv":
             rows = count_csv_rows(chunks)
         elif ext == "json" and posixpath.basename(path).startswith("checks."):
-            data = b"".join(chunks)
             try:
-                parsed = json.loads(data)
+                parsed = json.loads(b"".join(chunks))
                 rows = len(parsed) if isinstance(parsed, list) else None
             except ValueError:
                 rows = None
-        else:
-            for _ in chunks:
-                pass
         for _ in chunks:  # drain whatever a row counter left unread
             pass
         if ext == "parquet":
@@ -423,9 +445,12 @@ class EvidenceStore:
                     rows = pq.ParquetFile(fh).metadata.num_rows
             except (pa.ArrowInvalid, OSError):
                 rows = None  # not a readable Parquet file: the hash already tells the story
-        return Artifact(path, digest.hexdigest(), counter[0], rows)
+        return Artifact(path, digest.hexdigest(), counter[0], rows), info
 
-    # ---- reports, manifest, verification ---------------------------------------------------
+    def stored_artifact(self, path: str) -> Artifact:
+        return self.stored_object(path)[0]
+
+    # ---- reports and manifests --------------------------------------------------------------
 
     def write_report(
         self,
@@ -434,14 +459,20 @@ class EvidenceStore:
         checks: list[dict[str, Any]],
         manifest_fields: dict[str, Any],
         tables: list[str],
+        signer: Signer | None = None,
+        judged: dict[str, dict[str, str]] | None = None,
     ) -> Manifest:
-        """Write the day's checks.json, report.html and, last, manifest.json (write-once, see module doc).
+        """Write the day's checks.json, report.html and manifest.json, then the manifest's detached
+        signature (write-once attempts, see the module doc).
 
         `checks`: dicts {id, name, status, observed, threshold, controls, reason, items: [...]}, status in
         pass|fail|warn|skip|error. `manifest_fields`: run_id, api_url, company, requests ({endpoint:
         {requests, rate_limited, retries}}), collected_at, plus any extra JSON-able fields to record.
         `tables`: every table that is part of the day; the newest attempt of each is re-read from storage
         and re-hashed for the manifest. Raises EvidenceStoreError (and writes nothing) when any is missing.
+        `judged`: table -> {path, sha256} of the file the checks evaluated; the report refuses
+        (kind `not_judged`) when the newest attempt of such a table is another file, so a manifest never
+        lists data that no check judged. `signer`: signs the manifest; without one it is marked unsigned.
         """
         date = check_date(date)
         table_names = list(dict.fromkeys(check_table(t) for t in tables))
@@ -468,10 +499,14 @@ class EvidenceStore:
                 uri=self.uri,
             )
         table_artifacts = {t: [self.stored_artifact(p) for p in paths[t]] for t in table_names}
-        previous = self._previous_manifest_artifact(date)
+        if judged is not None:
+            self._refuse_unjudged(date, table_artifacts, judged)
+        listed = [a for t in table_names for a in table_artifacts[t]]
+        previous = self._previous_manifest_link(date)
         checks_data = json_bytes(checks_norm)
         folder = reports_folder(date)
         company = manifest_fields.get("company")
+        trusted_self = TrustedKey(signer.public_key, source="signer") if signer is not None else None
         built: dict[int, tuple[list[tuple[str, bytes]], dict[str, Any]]] = {}
 
         def build(number: int) -> list[tuple[str, bytes]]:
@@ -492,11 +527,15 @@ class EvidenceStore:
                     checks_path=checks_path,
                     attempt=number,
                 ).encode("utf-8")
-                artifacts = [a for t in table_names for a in table_artifacts[t]]
-                artifacts += [
+                artifacts = listed + [
                     Artifact(checks_path, _sha(checks_data), len(checks_data), len(checks_norm)),
                     Artifact(report_path, _sha(html_data), len(html_data), None),
                 ]
+                own = {a.path for a in artifacts} | {
+                    self._key(folder, "manifest.json", number),
+                    signature_path(self._key(folder, "manifest.json", number)),
+                }
+                prior = self._prior_attempt(folder, number, trusted_self)
                 try:
                     data = build_manifest_data(
                         date=date,
@@ -505,8 +544,12 @@ class EvidenceStore:
                         manifest_fields=manifest_fields,
                         artifacts=artifacts,
                         checks=checks_norm,
-                        previous=previous[0] if previous else None,
-                        previous_date=previous[1] if previous else None,
+                        previous=previous,
+                        previous_attempt=prior.link if prior else None,
+                        reason=attempt_reason(prior.artifacts if prior else None, listed),
+                        other_files=self._other_files(date, table_names, own),
+                        signing=signing_note(signer, self._key(folder, "manifest.json", number)),
+                        sealed_at=self.clock(),
                     )
                 except ValueError as exc:
                     raise EvidenceStoreError(
@@ -526,11 +569,17 @@ class EvidenceStore:
         files, data = built[number]
         manifest_bytes = files[2][1]
         path = self._key(folder, "manifest.json", number)
+        if signer is not None:
+            # Written after the manifest: a failure here leaves the attempt unsigned, which `verify`
+            # reports, never a manifest that looks signed.
+            signature = sign_manifest(signer, path, manifest_bytes)
+            self.backend.put_if_absent(signature_path(path), signature.to_json())
         log.info(
-            "%s the %s report (attempt %d) in %s",
+            "%s the %s report (attempt %d, %s) in %s",
             "wrote" if wrote else "kept",
             date,
             number,
+            "signed" if signer is not None else "UNSIGNED",
             self.backend.full_uri(folder),
         )
         return Manifest(
@@ -540,6 +589,65 @@ class EvidenceStore:
             uri=self.backend.full_uri(path),
             bytes=len(manifest_bytes),
         )
+
+    def _refuse_unjudged(
+        self, date: str, table_artifacts: dict[str, list[Artifact]], judged: dict[str, dict[str, str]]
+    ) -> None:
+        wrong = []
+        for table, seen in sorted(judged.items()):
+            if table not in table_artifacts:
+                continue
+            current = table_artifacts[table][0]  # the Parquet file: the one the checks read
+            if current.path != seen.get("path") or current.sha256 != seen.get("sha256"):
+                wrong.append(f"{table} (judged {seen.get('path')}, newest is {current.path})")
+        if wrong:
+            raise EvidenceStoreError(
+                f"the {date} report was not written: the files it would list are not the ones the checks "
+                f"judged: {'; '.join(wrong)}. Another run wrote them after the checks ran; run the whole "
+                "job for this day again so the checks judge what the manifest will list",
+                kind="not_judged",
+                uri=self.uri,
+            )
+
+    def _prior_attempt(self, folder: str, number: int, trusted: TrustedKey | None) -> PriorAttempt | None:
+        """The newest sealed attempt below `number` in `folder`: what attempt `number` chains to."""
+        attempts = self._attempts(folder, REPORT_BASES)
+        below = [n for n, names in attempts.items() if n < number and "manifest.json" in names]
+        if not below:
+            return None
+        path = self._key(folder, "manifest.json", max(below))
+        raw = self.backend.get(path)
+        try:
+            artifacts = [Artifact.from_dict(a) for a in json.loads(raw).get("artifacts", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            artifacts = []
+        link = {"path": path, "sha256": _sha(raw), "bytes": len(raw), "attempt": max(below)}
+        if trusted is not None:
+            link["signature"] = self._signature_state(path, raw, trusted)
+        return PriorAttempt(link, artifacts)
+
+    def _signature_state(self, path: str, raw: bytes, trusted: TrustedKey) -> str:
+        """valid | missing | invalid: the prior attempt's signature, checked with our own key when sealing."""
+        try:
+            signature = Signature.from_json(self.backend.get(signature_path(path)))
+        except ObjectMissing:
+            return "missing"
+        except SigningError:
+            return "invalid"
+        if signature.path != path or signature.sha256 != _sha(raw):
+            return "invalid"
+        try:
+            trusted.verify(signature)
+        except SigningError:
+            return "invalid"
+        return "valid"
+
+    def _other_files(self, date: str, tables: list[str], own: set[str]) -> list[dict[str, Any]]:
+        """Every other file in the day's folders when sealing (earlier attempts, interrupted runs),
+        hashed, so that the newest manifest accounts for everything and a file added later stands out."""
+        keys = [k for t in tables for k in self.backend.list(table_folder(t, date))]
+        keys += self.backend.list(reports_folder(date))
+        return [self.stored_artifact(k).as_dict() for k in sorted(set(keys) - own)]
 
     def _report_dates(self) -> dict[str, dict[int, set[str]]]:
         """Every report date -> attempt number -> base names present."""
@@ -561,14 +669,21 @@ class EvidenceStore:
         numbers = [n for n, names in attempts.items() if "manifest.json" in names]
         return self._key(folder, "manifest.json", max(numbers)) if numbers else None
 
-    def _previous_manifest_artifact(self, date: str) -> tuple[Artifact, str] | None:
-        """The newest manifest of the most recent earlier date that has one, re-hashed."""
+    def _previous_manifest_link(self, date: str) -> dict[str, Any] | None:
+        """The day-to-day link: the newest attempt, at this moment, of the most recent earlier sealed day."""
         for earlier, attempts in sorted(self._report_dates().items(), reverse=True):
             if earlier >= date:
                 continue
             path = self._manifest_path(earlier, attempts)
             if path:
-                return self.stored_artifact(path), earlier
+                stored = self.stored_artifact(path)
+                return {
+                    "path": stored.path,
+                    "sha256": stored.sha256,
+                    "bytes": stored.bytes,
+                    "date": earlier,
+                    "attempt": self_attempt(path),
+                }
         return None
 
     def report_dates(self) -> list[str]:
@@ -596,137 +711,52 @@ class EvidenceStore:
             data=data, path=path, sha256=_sha(raw), uri=self.backend.full_uri(path), bytes=len(raw)
         )
 
-    def verify(self, date: Any) -> Verification:
-        """Re-read every file the day's newest manifest lists, re-hash it, compare size and rows, and
-        check both hash-chain links: this manifest's link to the previous day, and the next day's link
-        to this manifest. `Verification.ok` only when the day is complete and untampered."""
-        date = check_date(date)
-        folder = reports_folder(date)
-        v = Verification(date=date, uri=self.uri)
-        attempts = self._attempts(folder, REPORT_BASES)
-        path = self._manifest_path(date, attempts)
-        if path is None:
-            v.problems.append(
-                f"no manifest.json for {date} in {self.backend.full_uri(folder)}: the day's evidence is "
-                "incomplete (the report step did not finish) or was never written"
-            )
-            return v
-        raw = self.backend.get(path)
-        v.manifest_path, v.manifest_sha256 = path, _sha(raw)
-        try:
-            data = json.loads(raw)
-            entries = [Artifact.from_dict(a) for a in data["artifacts"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            v.problems.append(f"{path} is not a readable manifest ({type(exc).__name__}: {exc})")
-            return v
-        if data.get("date") != date:
-            v.problems.append(f"{path} says it is the manifest of {data.get('date')!r}, not {date}")
-        if not entries:
-            v.problems.append(f"{path} lists no artifacts")
-        for expected in entries:
-            v.files.append(self._check_file(expected))
-        v.problems.extend(f"{f.status} {f.path}: {f.detail}" for f in v.files if not f.ok)
+    def verify(self, date: Any, trusted: TrustedKey | None = None, to: Any = None) -> Any:
+        """Verify one day (or the range `date`..`to`); see `evidence/verify.py`. Returns a
+        `DayVerification` for one day, a `RangeVerification` for a range."""
+        from aircall_pipeline.evidence.verify import verify_range
 
-        newest = max(attempts)
-        if newest > self_attempt(path):
-            v.notes.append(
-                f"report attempt {newest} in {folder} has no manifest: a later report run was interrupted; "
-                "it is not part of the evidence"
-            )
-        for table in sorted({e.path.split("/")[1] for e in entries if e.path.split("/")[1] != REPORTS}):
-            listed = {e.path for e in entries}
-            current = self.table_paths(table, date)
-            if current and current[0] not in listed:
-                v.notes.append(
-                    f"{table} has a newer attempt ({current[0]}) than the manifest lists: "
-                    "written after this report; not covered by any manifest"
-                )
+        result = verify_range(self, check_date(date), check_date(to) if to is not None else None, trusted)
+        return result if to is not None else result.days[0]
 
-        link = data.get("previous_manifest")
-        if link:
-            v.previous = self._check_link(link, f"{path} links to the previous manifest")
-            if not v.previous.startswith("ok"):
-                v.problems.append(v.previous)
-        else:
-            v.previous = "none (no earlier manifest when this day was sealed)"
-        self._check_next_link(date, path, v.manifest_sha256, v)
-        return v
 
-    def _check_link(self, link: dict[str, Any], what: str) -> str:
-        try:
-            target = safe_relpath(str(link["path"]))
-            expected_sha = str(link["sha256"])
-        except (KeyError, EvidenceStoreError):
-            return f"{what}, but the link is malformed: {link!r}"
-        try:
-            stored = self.stored_artifact(target)
-        except ObjectMissing:
-            return f"{what} {target}, which is missing: the hash chain to earlier days is broken"
-        if stored.sha256 != expected_sha:
-            return (
-                f"{what} {target}, which changed after it was linked (sha256 expected {expected_sha}, "
-                f"found {stored.sha256}): the hash chain is broken"
-            )
-        return f"ok {target} ({link.get('date') or '?'}, sha256 {expected_sha[:16]}…)"
+@dataclass(frozen=True)
+class PriorAttempt:
+    link: dict[str, Any]
+    artifacts: list[Artifact]
 
-    def _check_next_link(self, date: str, path: str, sha: str, v: Verification) -> None:
-        """The next later day's manifest recorded this day's manifest hash: check it still matches."""
-        later = [d for d in self.report_dates() if d > date]
-        if not later:
-            return
-        next_path = self._manifest_path(later[0])
-        try:
-            link = json.loads(self.backend.get(next_path)).get("previous_manifest") or {}
-        except (ValueError, EvidenceStoreError):
-            v.notes.append(f"the next day's manifest {next_path} is unreadable; verify {later[0]} too")
-            return
-        linked = link.get("path")
-        if not linked or not str(linked).startswith(reports_folder(date) + "/"):
-            return  # the next day was sealed before this one existed (a backfill); nothing to compare
-        if linked == path:
-            if link.get("sha256") != sha:
-                v.problems.append(
-                    f"{path} no longer matches the hash {later[0]}'s manifest recorded for it "
-                    f"({link.get('sha256')}, now {sha}): this manifest was altered after {later[0]} was sealed"
-                )
-            return
-        if self.backend.head(str(linked)) is None:
-            v.problems.append(
-                f"{later[0]}'s manifest links to {linked}, which is missing: a manifest of {date} was deleted"
-            )
-        else:
-            v.notes.append(
-                f"{later[0]}'s manifest links to {linked}; {path} was written after {later[0]} was sealed "
-                "(a rerun of this day)"
-            )
 
-    def _check_file(self, expected: Artifact) -> FileCheck:
-        try:
-            safe_relpath(expected.path)
-        except EvidenceStoreError:
-            return FileCheck(expected.path, FILE_ALTERED, expected, detail="path outside the evidence root")
-        try:
-            stored = self.stored_artifact(expected.path)
-        except ObjectMissing:
-            return FileCheck(
-                expected.path, FILE_MISSING, expected, detail="listed in the manifest, not in storage"
-            )
-        differences = []
-        if stored.sha256 != expected.sha256:
-            differences.append(f"sha256 {stored.sha256[:16]}… instead of {expected.sha256[:16]}…")
-        if stored.bytes != expected.bytes:
-            differences.append(f"{stored.bytes} bytes instead of {expected.bytes}")
-        if expected.rows is not None and stored.rows != expected.rows:
-            differences.append(f"{stored.rows} rows instead of {expected.rows}")
-        return FileCheck(
-            expected.path,
-            FILE_ALTERED if differences else FILE_OK,
-            expected,
-            actual_sha256=stored.sha256,
-            actual_bytes=stored.bytes,
-            actual_rows=stored.rows,
-            detail="; ".join(differences),
-        )
+def attempt_reason(prior: list[Artifact] | None, listed: list[Artifact]) -> dict[str, Any]:
+    """Why this attempt was written, for the auditor reading the chain."""
+    if prior is None:
+        return {"kind": "first", "text": "first sealed attempt of this day", "changed_tables": []}
+    before = {posixpath.basename(posixpath.dirname(posixpath.dirname(a.path))): a.sha256 for a in prior
+              if a.path.endswith(".parquet")}
+    now = {posixpath.basename(posixpath.dirname(posixpath.dirname(a.path))): a.sha256 for a in listed
+           if a.path.endswith(".parquet")}
+    changed = sorted(t for t in now if before.get(t) != now[t])
+    if not changed:
+        return {"kind": "rerun", "text": "rerun over the same data (new run, same tables)", "changed_tables": []}
+    return {
+        "kind": "changed_data",
+        "text": f"new data since the previous attempt: {', '.join(changed)}",
+        "changed_tables": changed,
+    }
+
+
+def signing_note(signer: Signer | None, manifest_path: str) -> dict[str, Any]:
+    if signer is None:
+        return {
+            "status": "unsigned",
+            "note": "no EVIDENCE_SIGNING_KEY was configured: this manifest has no signature, so its "
+            "authenticity cannot be proven",
+        }
+    return {
+        "status": "signed",
+        "algorithm": signer.algorithm,
+        "key_fingerprint": signer.key_fingerprint,
+        "signature_file": posixpath.basename(signature_path(manifest_path)),
+    }
 
 
 def _redact_uri(text: str) -> str:

@@ -39,3 +39,37 @@ def s3_store(s3_client, s3_bucket) -> EvidenceStore:
 @pytest.fixture(params=["local", "s3"])
 def store(request) -> EvidenceStore:
     return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture(scope="session")
+def key_pair(tmp_path_factory) -> tuple[str, str]:
+    """An Ed25519 signing key made by the project's own keygen: (private key path, public key path)."""
+    from aircall_pipeline.evidence.signing import keygen
+
+    path = tmp_path_factory.mktemp("keys") / "evidence.key"
+    keygen(path)
+    return str(path), f"{path}.pub"
+
+
+@pytest.fixture(scope="session")
+def other_key_pair(tmp_path_factory) -> tuple[str, str]:
+    """A second key: an insider's, or a key that is simply not the trusted one."""
+    from aircall_pipeline.evidence.signing import keygen
+
+    path = tmp_path_factory.mktemp("other-keys") / "other.key"
+    keygen(path)
+    return str(path), f"{path}.pub"
+
+
+@pytest.fixture
+def signer(key_pair):
+    from aircall_pipeline.evidence.signing import load_signer
+
+    return load_signer(f"file:{key_pair[0]}")
+
+
+@pytest.fixture
+def trusted(key_pair):
+    from aircall_pipeline.evidence.signing import TrustedKey
+
+    return TrustedKey.from_pem_file(key_pair[1])

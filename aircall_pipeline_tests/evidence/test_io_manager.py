@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from aircall_pipeline.evidence.io_manager import EvidenceIOManager, markdown_preview, s3_client_from_resource
+from aircall_pipeline.evidence.io_manager import EvidenceIOManager, markdown_preview
+from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.evidence.s3_client import s3_client_from_resource
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
 from aircall_pipeline_tests.evidence.conftest import BIG_ID, users_frame
 
@@ -68,7 +70,7 @@ def check_run(result, store: EvidenceStore, uri_prefix: str) -> None:
 
 def test_materialize_to_a_local_folder(tmp_path):
     root = tmp_path / "evidence"
-    io_manager = EvidenceIOManager(evidence_uri=str(root), s3=S3Resource())
+    io_manager = EvidenceIOManager(evidence=EvidenceResource(evidence_uri=str(root), s3=S3Resource()))
     result = materialize(io_manager)
     check_run(result, EvidenceStore.from_uri(root), str(root))
     # A rerun of the same partition with the same content is a no-op; files are never replaced.
@@ -78,7 +80,7 @@ def test_materialize_to_a_local_folder(tmp_path):
 
 
 def test_materialize_to_s3_over_http(s3_env, s3_bucket, s3_client):
-    io_manager = EvidenceIOManager(evidence_uri=f"s3://{s3_bucket}/prod", s3=S3Resource())
+    io_manager = EvidenceIOManager(evidence=EvidenceResource(evidence_uri=f"s3://{s3_bucket}/prod", s3=S3Resource()))
     result = materialize(io_manager)
     check_run(result, EvidenceStore.from_uri(f"s3://{s3_bucket}/prod", s3_client=s3_client), f"s3://{s3_bucket}/prod")
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
@@ -86,7 +88,7 @@ def test_materialize_to_s3_over_http(s3_env, s3_bucket, s3_client):
 
 
 def test_missing_bucket_fails_the_step_clearly(s3_env):
-    io_manager = EvidenceIOManager(evidence_uri="s3://no-such-bucket-here/prod", s3=S3Resource())
+    io_manager = EvidenceIOManager(evidence=EvidenceResource(evidence_uri="s3://no-such-bucket-here/prod", s3=S3Resource()))
     result = materialize(io_manager, assets=(users,), raise_on_error=False)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -99,7 +101,7 @@ def test_missing_bucket_fails_the_step_clearly(s3_env):
 
 
 def test_unpartitioned_asset_is_refused(tmp_path):
-    io_manager = EvidenceIOManager(evidence_uri=str(tmp_path), s3=S3Resource())
+    io_manager = EvidenceIOManager(evidence=EvidenceResource(evidence_uri=str(tmp_path), s3=S3Resource()))
     with pytest.raises(EvidenceStoreError, match="not partitioned"):
         dg.materialize([unpartitioned], resources={"io_manager": io_manager})
 
