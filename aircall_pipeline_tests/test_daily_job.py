@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from aircall_pipeline.compliance.report_assets import REPORT_KEY
 from aircall_pipeline.definitions import ASSETS, build_defs, build_resources
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
@@ -196,9 +197,10 @@ def test_cli_run_then_verify_detects_tampering(env, tmp_path):
     assert "user_inventory" in proc.stdout and "Evidence written" in proc.stdout
     assert TOKEN not in proc.stdout + proc.stderr
 
-    verify = cli + ["verify", env["EVIDENCE_URI"], "--date", YESTERDAY]
+    verify = cli + ["verify", env["EVIDENCE_URI"], "--date", YESTERDAY]  # trusts EVIDENCE_PUBLIC_KEY
     ok = subprocess.run(verify, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "VALID: complete and untampered" in ok.stdout
 
     users_csv = Path(env["EVIDENCE_URI"]) / "aircall" / "users" / f"date={YESTERDAY}" / "users.csv"
     users_csv.chmod(0o644)  # published evidence is read-only; the tamperer makes it writable first
@@ -214,3 +216,69 @@ def test_cli_run_without_credentials_says_what_to_do(env, monkeypatch):
                           env=os.environ.copy(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "AIRCALL_API_TOKEN" in proc.stdout
+
+
+# ---- the gate lives in the report asset ---------------------------------------------------------
+
+
+def manifests(env) -> list[Path]:
+    reports = Path(env["EVIDENCE_URI"]) / "aircall" / "reports" / f"date={YESTERDAY}"
+    return sorted(reports.glob("manifest*.json"))
+
+
+def materialize_report_alone(instance):
+    return dg.materialize(ASSETS, selection=[REPORT_KEY], partition_key=YESTERDAY,
+                          resources=build_resources(Settings.from_env()), instance=instance, raise_on_error=False)
+
+
+def test_the_report_alone_never_seals_a_day(env):
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_day(instance=instance).success
+    assert len(manifests(env)) == 1
+    alone = materialize_report_alone(instance)
+    assert not alone.success
+    assert "not sealed" in root_cause(alone) and "AC-01" in root_cause(alone)
+    assert len(manifests(env)) == 1  # no second attempt from a run that judged nothing
+
+
+def test_the_report_after_a_failed_ac14_writes_no_manifest(env, server):
+    server.control(phantom_calls=3)  # the API counts calls it never serves: the day is incomplete
+    instance = dg.DagsterInstance.ephemeral()
+    failed = run_day(instance=instance)
+    assert not failed.success
+    checks = [e for e in failed.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert any(e.event_specific_data.check_name == "calls_completeness" and not e.event_specific_data.passed
+               for e in checks)
+    alone = materialize_report_alone(instance)
+    assert not alone.success
+    assert "AC-14" in root_cause(alone)
+    assert manifests(env) == []
+
+
+def test_a_concurrent_calls_writer_between_checks_and_report_gets_no_manifest(env, monkeypatch):
+    original = EvidenceStore.write_report
+
+    def racing(self, day, **kwargs):
+        # Another run (the UI, `aircall-pipeline run`) lands a new calls attempt just before sealing.
+        calls = self.read_table("calls", day)
+        self.write_table("calls", day, calls.iloc[:-1])
+        return original(self, day, **kwargs)
+
+    monkeypatch.setattr(EvidenceStore, "write_report", racing)
+    result = run_day()
+    assert not result.success
+    cause = root_cause(result)
+    assert "not the ones the checks judged" in cause and "calls" in cause
+    assert manifests(env) == []
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_checks_record_the_files_they_judged(env):
+    assert run_day().success
+    reports = Path(env["EVIDENCE_URI"]) / "aircall" / "reports" / f"date={YESTERDAY}"
+    checks = {c["id"]: c for c in json.loads((reports / "checks.json").read_text())}
+    manifest = json.loads(manifests(env)[0].read_text())
+    listed = {a["path"]: a["sha256"] for a in manifest["artifacts"]}
+    judged = checks["AC-14"]["judged"]["call_windows"]
+    assert listed[judged["path"]] == judged["sha256"]
+    assert manifest["signing"]["status"] == "signed"

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aircall_pipeline.evidence.signing import keygen
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.owner_files import write_owner_files
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN, SandboxServer
@@ -22,6 +23,11 @@ def main() -> int:
     home = Path(os.environ.get("DAGSTER_HOME") or ROOT / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    # The demo signs every manifest with its own Ed25519 key, made once under DAGSTER_HOME, and
+    # verifies with the public half, as an auditor would.
+    key = home / "keys" / "evidence.key"
+    if not key.exists():
+        print(f"Signing key: {keygen(key)} ({key}, public key {key}.pub)\n", flush=True)
     account = SandboxAccount(seed=7)
     with SandboxServer(account) as server:
         env = {
@@ -31,11 +37,12 @@ def main() -> int:
             "AIRCALL_API_ID": SANDBOX_API_ID,
             "AIRCALL_API_TOKEN": SANDBOX_API_TOKEN,
             "EVIDENCE_URI": os.environ.get("EVIDENCE_URI", str(ROOT / "evidence")),
+            "EVIDENCE_SIGNING_KEY": f"file:{key}",
             **write_owner_files(account, home / "demo-inputs"),
         }
         cli = [sys.executable, "-m", "aircall_pipeline.cli"]
         print(f"Sandbox Aircall API at {server.url} (company {account.company()['name']!r}).\n", flush=True)
-        for argv in (["check-connection"], ["run", "--date", day], ["verify", env["EVIDENCE_URI"], "--date", day]):
+        for argv in (["check-connection"], ["run", "--date", day], ["verify", env["EVIDENCE_URI"], "--date", day, "--public-key", f"{key}.pub"]):
             print(f"$ aircall-pipeline {' '.join(argv)}", flush=True)
             code = subprocess.call(cli + argv, env=env, cwd=ROOT)
             print(flush=True)

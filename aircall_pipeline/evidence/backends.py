@@ -449,13 +449,28 @@ class S3Backend:
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
         except bx.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-                raise ObjectMissing(
-                    self.full_uri(key), delete_marker=headers.get("x-amz-delete-marker") == "true"
-                ) from None
+                raise ObjectMissing(self.full_uri(key), delete_marker=self._delete_marker(key, exc)) from None
             raise self._error(exc, "get_object", key) from exc
         except bx.BotoCoreError as exc:
             raise self._error(exc, "get_object", key) from exc
+
+    def _delete_marker(self, key: str, exc: Any) -> bool:
+        """Whether a missing object is hidden by a delete marker (a versioned bucket keeps its bytes).
+        AWS says so on the GET; some S3-compatible servers only on a HEAD, so ask that too."""
+        from botocore import exceptions as bx
+
+        def says(response: dict) -> bool:
+            return response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-delete-marker") == "true"
+
+        if says(exc.response):
+            return True
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except bx.ClientError as head_exc:
+            return says(head_exc.response)
+        except bx.BotoCoreError:
+            return False
+        return False
 
     def get(self, key: str) -> bytes:
         return b"".join(self.iter_chunks(key))

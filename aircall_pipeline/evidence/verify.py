@@ -356,7 +356,7 @@ def _check_signature(
     except ObjectMissing:
         claimed = (data.get("signing") or {}).get("status") == "signed"
         if claimed:
-            v.problems.append(f"{path} says it is signed, but {signature_path(path)} is missing")
+            v.problems.append(f"{path} is UNSIGNED: it says it is signed, but {signature_path(path)} is missing")
         elif trusted is not None:
             v.problems.append(f"{path} is UNSIGNED: its authenticity cannot be proven")
         else:
@@ -401,9 +401,9 @@ def _accept_superseded_unsigned(v: DayVerification, data_by_attempt: dict[int, d
         successor = by_number[min(later)]
         link = (data_by_attempt.get(successor.attempt) or {}).get("previous_attempt") or {}
         if successor.signature == SIG_VALID and link.get("path") == a.path and link.get("signature") == "missing":
-            message = f"{a.path} is UNSIGNED: its authenticity cannot be proven"
-            if message in v.problems:
-                v.problems.remove(message)
+            unsigned = [p for p in v.problems if p.startswith(f"{a.path} is UNSIGNED")]
+            if unsigned:
+                v.problems.remove(unsigned[0])
                 v.notes.append(
                     f"{a.path} was never signed (its signature write failed); attempt {successor.attempt}, "
                     "validly signed, records that and supersedes it"

@@ -107,6 +107,8 @@ class FaultSettings:
     malformed_json_next: int = 0
     foreign_next_link: bool = False
     unknown_fields: bool = True
+    # Calls the API counts in meta.total but never serves (deleted while paging): AC-14 must fail.
+    phantom_calls: int = 0
 
     def validate(self) -> None:
         if self.rate_limit < 1 or self.window_seconds <= 0:
@@ -481,7 +483,9 @@ class SandboxServer:
         low, high = _window_params(params)
         indexes = self.account.call_range(low, high)
         render = self._call_renderer(params)
-        return self._page("calls", "/v1/calls", params, indexes, render)
+        status, body, headers = self._page("calls", "/v1/calls", params, indexes, render)
+        body["meta"]["total"] += self._settings.phantom_calls
+        return status, body, headers
 
     def _get_call(self, params: dict[str, str], key: str) -> Response:
         index = self.account.call_index(int(key)) if key.isdigit() else None
