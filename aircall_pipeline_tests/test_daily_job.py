@@ -282,3 +282,17 @@ def test_checks_record_the_files_they_judged(env):
     judged = checks["AC-14"]["judged"]["call_windows"]
     assert listed[judged["path"]] == judged["sha256"]
     assert manifest["signing"]["status"] == "signed"
+
+
+def test_an_unusable_signing_key_fails_the_run_at_once(env, monkeypatch, tmp_path):
+    from aircall_pipeline.operations.failures import diagnose, facts_from_events
+
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("-----BEGIN PRIVATE KEY-----\nTHISISNOTAKEY\n-----END PRIVATE KEY-----\n")
+    monkeypatch.setenv("EVIDENCE_SIGNING_KEY", f"file:{wrong}")
+    result = run_day()
+    assert not result.success
+    diagnosis = diagnose(facts_from_events(result.all_events))
+    assert diagnosis.kind == "config"
+    assert "EVIDENCE_SIGNING_KEY" in diagnosis.text and "THISISNOTAKEY" not in diagnosis.text
+    assert files_under(Path(env["EVIDENCE_URI"])) == []  # failed before anything was written

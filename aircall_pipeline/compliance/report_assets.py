@@ -38,7 +38,8 @@ RECENT_MATERIALIZATIONS = 50
 def _run_lineage(context: dg.AssetExecutionContext) -> set[str]:
     """This run and the runs it re-executes (re-execution "from failure" runs only the failed steps,
     so the verdicts it seals were reached by its parent runs)."""
-    ids, run = {context.run_id}, context.run
+    run = context.run
+    ids = {run.run_id}
     while run is not None and run.parent_run_id and run.parent_run_id not in ids:
         ids.add(run.parent_run_id)
         run = context.instance.get_run_by_id(run.parent_run_id)
@@ -149,7 +150,7 @@ def evidence_report(context: dg.AssetExecutionContext, evidence: EvidenceResourc
             signer=signer,
             judged=judged,
             manifest_fields={
-                "run_id": context.run_id,
+                "run_id": context.run.run_id,
                 "api_url": str(company["api_url"].iloc[0]) if len(company) else None,
                 "company": str(company["name"].iloc[0]) if len(company) else None,
                 "requests": requests,

@@ -45,7 +45,7 @@ S3_ERRORS = frozenset({
     "EvidenceStoreError", "ClientError", "EndpointConnectionError", "NoCredentialsError",
     "PartialCredentialsError", "NoSuchBucket", "S3UploadFailedError", "CredentialRetrievalError",
 })
-CONFIG_ERRORS = frozenset({"DagsterInvalidConfigError", "PostProcessingError", "SettingsError"})
+CONFIG_ERRORS = frozenset({"DagsterInvalidConfigError", "PostProcessingError", "SettingsError", "SigningError"})
 CHECK_ERRORS = frozenset({"DagsterAssetCheckFailedError"})
 # Dagster's wrappers around user code: their own message is never the interesting one.
 WRAPPER_ERRORS = frozenset({
