@@ -15,6 +15,7 @@ COMMANDS = {
     "sandbox": "aircall_pipeline.sandbox.cli",
     "verify": "aircall_pipeline.evidence.cli",
     "keygen": "aircall_pipeline.evidence.cli",
+    "review": "aircall_pipeline.compliance.review_cli",
 }
 
 

@@ -6,6 +6,7 @@ from dagster._core.storage.defs_state.base import set_defs_state_storage
 pytest_plugins = [
     "aircall_pipeline_tests.fixtures.sandbox",  # the Aircall sandbox server on loopback
     "aircall_pipeline_tests.fixtures.s3",  # moto's S3 server on loopback
+    "aircall_pipeline_tests.fixtures.evidence",  # evidence stores (local, S3) and signing keys
     "aircall_pipeline_tests.fixtures.servers",  # PostgreSQL and Redis servers on loopback
 ]
 

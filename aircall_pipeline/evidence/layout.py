@@ -16,10 +16,12 @@ from aircall_pipeline.evidence.errors import EvidenceStoreError
 
 ROOT = "aircall"
 REPORTS = "reports"
+REVIEWS = "reviews"  # access reviews (AC-16): their own signed manifests, one folder per reviewed day
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 ATTEMPT_FILE = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*)(?:\.attempt-(?P<n>[1-9][0-9]*))?\.(?P<ext>[a-z]+)$")
 REPORT_BASES = ("checks.json", "report.html", "manifest.json")
+REVIEW_BASES = ("review.parquet", "review.csv", "attestation.json", "manifest.json")
 # The detached signature of a manifest attempt: `manifest.sig`, `manifest.attempt-2.sig`, ...
 SIGNATURE_BASE = "manifest.sig"
 
@@ -56,7 +58,7 @@ def check_date(value: Any) -> str:
 
 
 def check_table(name: str) -> str:
-    if not isinstance(name, str) or not TABLE_NAME.match(name) or name == REPORTS:
+    if not isinstance(name, str) or not TABLE_NAME.match(name) or name in (REPORTS, REVIEWS):
         raise EvidenceStoreError(
             f"table name {name!r} is not usable in the evidence layout: use lowercase letters, digits "
             f"and underscores, starting with a letter (and not {REPORTS!r})",
@@ -71,6 +73,10 @@ def table_folder(table: str, date: str) -> str:
 
 def reports_folder(date: str) -> str:
     return f"{ROOT}/{REPORTS}/date={date}"
+
+
+def reviews_folder(date: str) -> str:
+    return f"{ROOT}/{REVIEWS}/date={date}"
 
 
 def date_of_key(key: str) -> str | None:

@@ -78,23 +78,28 @@ from aircall_pipeline.evidence.layout import (
     DATE_FOLDER,
     REPORT_BASES,
     REPORTS,
+    REVIEW_BASES,
+    REVIEWS,
     ROOT,
     attempt_name,
     check_date,
     check_table,
     parse_attempt_name,
     reports_folder,
+    reviews_folder,
     self_attempt,
     signature_path,
     table_folder,
 )
 from aircall_pipeline.evidence.manifest import (
+    MANIFEST_VERSION,
     Artifact,
     Manifest,
     build_manifest_data,
     iso_utc,
     json_bytes,
     normalise_check,
+    to_jsonable,
 )
 from aircall_pipeline.evidence.report import render_report
 from aircall_pipeline.evidence.signing import Signature, Signer, SigningError, TrustedKey, sign_manifest
@@ -609,9 +614,11 @@ class EvidenceStore:
                 uri=self.uri,
             )
 
-    def _prior_attempt(self, folder: str, number: int, trusted: TrustedKey | None) -> PriorAttempt | None:
+    def _prior_attempt(
+        self, folder: str, number: int, trusted: TrustedKey | None, bases: tuple[str, ...] = REPORT_BASES
+    ) -> PriorAttempt | None:
         """The newest sealed attempt below `number` in `folder`: what attempt `number` chains to."""
-        attempts = self._attempts(folder, REPORT_BASES)
+        attempts = self._attempts(folder, bases)
         below = [n for n, names in attempts.items() if n < number and "manifest.json" in names]
         if not below:
             return None
@@ -710,6 +717,86 @@ class EvidenceStore:
         return Manifest(
             data=data, path=path, sha256=_sha(raw), uri=self.backend.full_uri(path), bytes=len(raw)
         )
+
+    # ---- access reviews (AC-16) ------------------------------------------------------------
+
+    def write_review(
+        self, date: Any, review: pd.DataFrame, attestation: dict[str, Any], signer: Signer
+    ) -> Manifest:
+        """Store a completed access review of `date` under `aircall/reviews/date=D/`: review.parquet,
+        review.csv, attestation.json and a review manifest listing them, then the signatures of the
+        attestation and of the manifest (write-once attempts, like reports)."""
+        date = check_date(date)
+        folder = reviews_folder(date)
+        arrow = arrow_table(review)
+        parquet = parquet_bytes(arrow)
+        csv_data = csv_blob(arrow).bytes()
+        attestation_data = json_bytes(attestation)
+        built: dict[int, tuple[list[tuple[str, bytes]], dict[str, Any]]] = {}
+
+        def build(number: int) -> list[tuple[str, bytes]]:
+            if number not in built:
+                files = [("review.parquet", parquet), ("review.csv", csv_data), ("attestation.json", attestation_data)]
+                artifacts = [
+                    Artifact(self._key(folder, base, number), _sha(data), len(data),
+                             arrow.num_rows if base.startswith("review.") else None)
+                    for base, data in files
+                ]
+                prior = self._prior_attempt(folder, number, TrustedKey(signer.public_key, source="signer"),
+                                            bases=REVIEW_BASES)
+                data = to_jsonable({
+                    "manifest_version": MANIFEST_VERSION,
+                    "kind": "access_review",
+                    "date": date,
+                    "attempt": number,
+                    "artifacts": [a.as_dict() for a in artifacts],
+                    "snapshot": attestation.get("snapshot"),
+                    "previous_attempt": prior.link if prior else None,
+                    "signing": signing_note(signer, self._key(folder, "manifest.json", number)),
+                    "sealed_at": iso_utc(self.clock()),
+                })
+                built[number] = (files + [("manifest.json", json_bytes(data))], data)
+            return built[number][0]
+
+        number, _ = self._write_attempt(folder, REVIEW_BASES, build)
+        files, data = built[number]
+        for base, content in files:
+            if base in ("attestation.json", "manifest.json"):
+                path = self._key(folder, base, number)
+                self.backend.put_if_absent(signature_path(path), sign_manifest(signer, path, content).to_json())
+        manifest_bytes = files[-1][1]
+        path = self._key(folder, "manifest.json", number)
+        return Manifest(data=data, path=path, sha256=_sha(manifest_bytes), uri=self.backend.full_uri(path),
+                        bytes=len(manifest_bytes))
+
+    def review_dates(self) -> list[str]:
+        prefix = f"{ROOT}/{REVIEWS}"
+        dates = set()
+        for key in self.backend.list(prefix):
+            parts = key[len(prefix) + 1:].split("/")
+            if len(parts) == 2 and (m := DATE_FOLDER.match(parts[0])) and parts[1].startswith("manifest."):
+                dates.add(m[1])
+        return sorted(dates)
+
+    def latest_review(self, on_or_before: Any, trusted: TrustedKey | None) -> dict[str, Any] | None:
+        """The newest review attestation of a day on or before `on_or_before`, with `date`, `path` and
+        `signature` (valid | missing | invalid against `trusted`, or None when no key is given)."""
+        day = check_date(on_or_before)
+        for review_date in reversed([d for d in self.review_dates() if d <= day]):
+            folder = reviews_folder(review_date)
+            attempts = self._attempts(folder, REVIEW_BASES)
+            sealed = [n for n, names in attempts.items() if {"manifest.json", "attestation.json"} <= names]
+            if not sealed:
+                continue
+            path = self._key(folder, "attestation.json", max(sealed))
+            raw = self.backend.get(path)
+            try:
+                attestation = json.loads(raw)
+            except ValueError:
+                attestation = {}
+            signature = self._signature_state(path, raw, trusted) if trusted is not None else None
+            return {**attestation, "date": review_date, "path": path, "signature": signature}
+        return None
 
     def verify(self, date: Any, trusted: TrustedKey | None = None, to: Any = None) -> Any:
         """Verify one day (or the range `date`..`to`); see `evidence/verify.py`. Returns a

@@ -34,6 +34,7 @@ from aircall_pipeline.evidence.layout import (
     date_of_key,
     parse_attempt_name,
     reports_folder,
+    reviews_folder,
     safe_relpath,
     signature_path,
 )
@@ -227,9 +228,9 @@ def verify_range(
     return RangeVerification(days)
 
 
-def _manifests(day: str, keys: list[str]) -> dict[int, str]:
-    """attempt -> manifest path, for the day's report folder."""
-    folder = reports_folder(day)
+def _manifests(day: str, keys: list[str], folder: str | None = None) -> dict[int, str]:
+    """attempt -> manifest path, for the day's report folder (or another folder of the day)."""
+    folder = folder or reports_folder(day)
     out = {}
     for key in keys:
         if key.startswith(folder + "/"):
@@ -257,15 +258,17 @@ def _verify_day(
     trusted: TrustedKey | None,
 ) -> DayVerification:
     v = DayVerification(date=day, uri=store.uri, trusted_key=trusted.key_fingerprint if trusted else None)
-    keys = sorted(by_date.get(day, []))
+    review_folder = reviews_folder(day) + "/"
+    keys = sorted(k for k in by_date.get(day, []) if not k.startswith(review_folder))
+    _verify_reviews(v, reader, day, sorted(k for k in by_date.get(day, []) if k.startswith(review_folder)), trusted)
     manifests = _manifests(day, keys)
     if not manifests:
         v.problems.append(
             f"no manifest for {day} in {store.full_uri(reports_folder(day))}: a gap in the evidence (the day "
             "was never sealed, or its manifests were deleted)"
         )
-        v.files = [FileCheck(k, FILE_UNLISTED, detail="in the day's folders, but no manifest vouches for it")
-                   for k in keys]
+        v.files += [FileCheck(k, FILE_UNLISTED, detail="in the day's folders, but no manifest vouches for it")
+                    for k in keys]
         return v
 
     claims: dict[str, list[tuple[Artifact, str]]] = {}
@@ -309,21 +312,66 @@ def _verify_day(
     v.manifest_path, v.manifest_sha256 = manifests[newest], previous[2] if previous else None
     _accept_superseded_unsigned(v, data_by_attempt)
 
-    for path in sorted(claims):
-        v.files.append(_check_file(reader, path, claims[path]))
-    for key in keys:
-        if key not in claims and key not in exempt:
-            v.files.append(FileCheck(
-                key, FILE_UNLISTED,
-                detail="in the day's folders, but no manifest lists it: added after sealing, by hand or by a "
-                       "run that never sealed",
-            ))
-    v.problems.extend(f"{f.status} {f.path}: {f.detail}" for f in v.files if not f.ok)
+    _check_files(v, reader, keys, claims, exempt)
 
     newest_data = data_by_attempt.get(newest, {})
     _check_previous_day(v, reader, day, newest_data.get("previous_manifest"), sealed)
     _check_next_day(v, reader, day, manifests, newest_data, by_date, sealed)
     return v
+
+
+def _check_files(
+    v: DayVerification, reader: _Reader, keys: list[str], claims: dict[str, list[tuple[Artifact, str]]], exempt: set[str]
+) -> None:
+    files = [_check_file(reader, path, claims[path]) for path in sorted(claims)]
+    files += [
+        FileCheck(key, FILE_UNLISTED, detail="in the day's folders, but no manifest lists it: added after sealing, "
+                                             "by hand or by a run that never sealed")
+        for key in keys if key not in claims and key not in exempt
+    ]
+    v.files.extend(files)
+    v.problems.extend(f"{f.status} {f.path}: {f.detail}" for f in files if not f.ok)
+
+
+def _verify_reviews(
+    v: DayVerification, reader: _Reader, day: str, keys: list[str], trusted: TrustedKey | None
+) -> None:
+    """The day's access reviews (AC-16): each review manifest and attestation signed, chained, and
+    every file they list intact; anything else in the folder is unlisted."""
+    if not keys:
+        return
+    manifests = _manifests(day, keys, reviews_folder(day))
+    claims: dict[str, list[tuple[Artifact, str]]] = {}
+    exempt: set[str] = set()
+    previous: tuple[int, str, str] | None = None
+    for number in sorted(manifests):
+        path = manifests[number]
+        exempt |= {path, signature_path(path)}
+        raw, data = _load(reader, path)
+        sha = hashlib.sha256(raw).hexdigest()
+        if data is None:
+            v.problems.append(f"{path} is not a readable review manifest")
+            previous = (number, path, sha)
+            continue
+        if data.get("attempt") != number:
+            v.problems.append(f"{path} says it is attempt {data.get('attempt')!r}, not {number}")
+        _check_attempt_link(v, path, data.get("previous_attempt"), previous)
+        state, fp = _check_signature(v, reader, path, raw, sha, data, trusted)
+        v.attempts.append(AttemptCheck(number, path, sha, state, fp, str(data.get("sealed_at") or ""), "access review"))
+        for entry in data.get("artifacts") or []:
+            artifact = Artifact.from_dict(entry)
+            claims.setdefault(artifact.path, []).append((artifact, f"review attempt {number}"))
+            if artifact.path.rsplit("/", 1)[-1].startswith("attestation."):
+                exempt.add(signature_path(artifact.path))
+                attestation_raw = reader.raw(artifact.path) if artifact.path in keys else b""
+                if attestation_raw:
+                    _check_signature(v, reader, artifact.path, attestation_raw,
+                                     hashlib.sha256(attestation_raw).hexdigest(), {"signing": {"status": "signed"}},
+                                     trusted)
+        previous = (number, path, sha)
+    if not manifests:
+        v.problems.append(f"{reviews_folder(day)} holds files but no review manifest")
+    _check_files(v, reader, keys, claims, exempt)
 
 
 def _check_attempt_link(v: DayVerification, path: str, link: Any, previous: tuple[int, str, str] | None) -> None:

@@ -1,11 +1,9 @@
-"""Shared helpers for the evidence tests: one local and one S3 store, and a small users frame."""
+"""Shared helpers for the evidence tests: a small users frame (the stores and keys are in
+fixtures/evidence.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
-import pytest
-
-from aircall_pipeline.evidence.store import EvidenceStore
 
 BIG_ID = 2**62 + 7  # far above 2**53: a float64 round trip would change it
 
@@ -24,52 +22,3 @@ def users_frame(names: tuple[str, ...] = ("Ada", "Grace")) -> pd.DataFrame:
             "available": [True] * n,
         }
     )
-
-
-@pytest.fixture
-def local_store(tmp_path) -> EvidenceStore:
-    return EvidenceStore.from_uri(tmp_path / "evidence")
-
-
-@pytest.fixture
-def s3_store(s3_client, s3_bucket) -> EvidenceStore:
-    return EvidenceStore.from_uri(f"s3://{s3_bucket}/audit/evidence", s3_client=s3_client)
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request) -> EvidenceStore:
-    return request.getfixturevalue(f"{request.param}_store")
-
-
-@pytest.fixture(scope="session")
-def key_pair(tmp_path_factory) -> tuple[str, str]:
-    """An Ed25519 signing key made by the project's own keygen: (private key path, public key path)."""
-    from aircall_pipeline.evidence.signing import keygen
-
-    path = tmp_path_factory.mktemp("keys") / "evidence.key"
-    keygen(path)
-    return str(path), f"{path}.pub"
-
-
-@pytest.fixture(scope="session")
-def other_key_pair(tmp_path_factory) -> tuple[str, str]:
-    """A second key: an insider's, or a key that is simply not the trusted one."""
-    from aircall_pipeline.evidence.signing import keygen
-
-    path = tmp_path_factory.mktemp("other-keys") / "other.key"
-    keygen(path)
-    return str(path), f"{path}.pub"
-
-
-@pytest.fixture
-def signer(key_pair):
-    from aircall_pipeline.evidence.signing import load_signer
-
-    return load_signer(f"file:{key_pair[0]}")
-
-
-@pytest.fixture
-def trusted(key_pair):
-    from aircall_pipeline.evidence.signing import TrustedKey
-
-    return TrustedKey.from_pem_file(key_pair[1])

@@ -1,0 +1,117 @@
+"""`aircall-pipeline review export|import`: the periodic access review (AC-16).
+
+review export EVIDENCE_URI --date D --out review.csv
+    One row per user of day D's sealed snapshot, for a reviewer to fill in (keep | remove).
+review import EVIDENCE_URI --date D review.csv --reviewer EMAIL
+    Validates the completed file against the snapshot and stores it with a signed attestation under
+    aircall/reviews/date=D/. Needs EVIDENCE_SIGNING_KEY: an unsigned sign-off proves nothing.
+
+Exit status: 0 done; 1 the file was refused (each offending row is listed); 2 usage, configuration or
+storage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "review", help="export a sealed day's users for an access review, or import the signed-off decisions",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="review_action", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="write the review file for a sealed day")
+    export.add_argument("evidence_uri", metavar="EVIDENCE_URI")
+    export.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    export.add_argument("--out", required=True, metavar="FILE", help="the CSV to write (never over an existing file)")
+    export.set_defaults(func=run_export)
+    imp = actions.add_parser("import", help="validate a completed review and store it with a signed attestation")
+    imp.add_argument("evidence_uri", metavar="EVIDENCE_URI")
+    imp.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    imp.add_argument("file", metavar="REVIEW_CSV")
+    imp.add_argument("--reviewer", required=True, metavar="EMAIL", help="who reviewed and signs off")
+    imp.set_defaults(func=run_import)
+
+
+def _roles():
+    """The roles file the pipeline uses (AIRCALL_ROLES_URI / the policy's), or None."""
+    from aircall_pipeline.compliance.policy import CompliancePolicy, load_roles
+    from aircall_pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    policy = CompliancePolicy.from_file(settings.policy_file) if settings.policy_file else CompliancePolicy()
+    uri = settings.roles_uri or policy.roles_uri
+    return load_roles(uri) if uri and "://" not in uri else None
+
+
+def _activity(store, day: str):
+    from datetime import date, timedelta
+
+    from aircall_pipeline.compliance.rules import activity_from_calls
+
+    first = (date.fromisoformat(day) - timedelta(days=90)).isoformat()
+    days = [d for d in store.dates("calls") if first <= d <= day]
+    return activity_from_calls(store.read_table("calls", d, columns=["user_id", "started_at"]) for d in days)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from aircall_pipeline.compliance.review import ReviewError, export_csv, load_snapshot, review_frame
+    from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+
+    out = Path(args.out)
+    try:
+        store = EvidenceStore.from_uri(args.evidence_uri)
+        snapshot = load_snapshot(store, args.date)
+        frame = review_frame(snapshot, _roles(), _activity(store, args.date))
+        with out.open("xb") as fh:
+            fh.write(export_csv(frame, snapshot))
+    except FileExistsError:
+        print(f"review export: {out} already exists; choose another --out", file=sys.stderr)
+        return EXIT_ERROR
+    except (ReviewError, EvidenceStoreError, ValueError, OSError) as exc:
+        print(f"review export: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"wrote {out}: {len(frame)} users of {args.date} (snapshot {snapshot.manifest_path}, "
+          f"sha256 {snapshot.manifest_sha256}). Fill in decision (keep | remove) and comment, then run "
+          f"`aircall-pipeline review import {args.evidence_uri} --date {args.date} {out} --reviewer EMAIL`.")
+    return EXIT_OK
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from aircall_pipeline.compliance.review import (
+        ReviewError,
+        attestation,
+        load_snapshot,
+        parse_review,
+        validate_review,
+    )
+    from aircall_pipeline.evidence.signing import SigningError, load_signer
+    from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+    from aircall_pipeline.settings import SIGNING_KEY_VAR, Settings, SettingsError
+
+    try:
+        setting = Settings.from_env().signing_key
+        if not setting:
+            print(f"review import: {SIGNING_KEY_VAR} is not set: a review attestation must be signed with the "
+                  "evidence key", file=sys.stderr)
+            return EXIT_ERROR
+        signer = load_signer(setting)
+        store = EvidenceStore.from_uri(args.evidence_uri)
+        snapshot = load_snapshot(store, args.date)
+        completed = validate_review(parse_review(Path(args.file).read_bytes()), snapshot)
+        statement = attestation(snapshot, completed, args.reviewer)
+        manifest = store.write_review(args.date, completed, statement, signer)
+    except ReviewError as exc:
+        print(f"review import: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (SettingsError, SigningError, EvidenceStoreError, OSError) as exc:
+        print(f"review import: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"stored the {args.date} access review: {statement['keep']} keep, {statement['remove']} remove, "
+          f"reviewed by {args.reviewer}; signed manifest {manifest.uri}")
+    return EXIT_OK
