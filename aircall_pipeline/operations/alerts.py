@@ -127,21 +127,37 @@ def run_url(run_id: str, settings: AlertSettings | None = None) -> str:
 _SECRET_VARS = (API_TOKEN_VAR, SLACK_TOKEN_VAR, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _MIN_SECRET_LEN = 4  # below this, replacing the value would mangle ordinary words
 
+# A name that says its value is secret: `AIRCALL_API_TOKEN`, `"api_token"`, `password`,
+# `AWS_SECRET_ACCESS_KEY`, `client_secret`, `x-api-key`... A bare `key` is not one (`partition_key`).
+_SECRET_NAME = (r"[A-Za-z0-9_.-]*?(?:token|secret|password|passwd|pwd|credentials?|"
+                r"(?:api|access|secret|private|signing|hash|master|account)[_-]?key)")
+# A quoted value runs to its closing quote; a bare one to a space or a delimiter.
+_SECRET_VALUE = r"(?:\"[^\"]*\"|'[^']*'|[^\s\"',;}&]+)"
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization headers and the like, whatever the scheme.
-    (re.compile(r"(?i)\b(authorization|proxy-authorization|x-api-key|api[_-]?token)(\s*[:=]\s*)(\"|')?[^\s\"',}]+( [^\s\"',}]+)?"),
+    # Authorization headers and the like, whatever the scheme: the scheme and the credential go.
+    (re.compile(r"(?i)\b(authorization|proxy-authorization)([\"']?\s*[:=]\s*)(\"|')?[^\s\"',}]+( [^\s\"',}]+)?"),
      rf"\1\2{REDACTED}"),
-    (re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/_-]{6,}={0,2}"), f"Basic {REDACTED}"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{6,}=*"), f"Bearer {REDACTED}"),
-    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{6,}"), REDACTED),  # Slack tokens
+    # name=value, name: value, "name": "value" (environment dumps, JSON, logfmt, prose).
+    (re.compile(rf"(?i)(?<![A-Za-z0-9_.-])({_SECRET_NAME})([\"']?\s*[:=]\s*){_SECRET_VALUE}"),
+     rf"\1\2{REDACTED}"),
+    (re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]{6,}"), REDACTED),  # Slack bot/user/app tokens
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),  # AWS access key ids
 )
+# `Basic <base64 of id:secret>` and `Bearer <token>`; the credential is checked in code (below) so
+# that prose such as "basic authentication" or "bearer tokens" is left alone.
+_AUTH_SCHEME = re.compile(r"(?i)\b(basic|bearer)(\s+)([A-Za-z0-9+/_.~-]{6,}=*)")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>`]+")
 # A query parameter *name* that marks a signed or credential-bearing URL (S3 presigned URLs, SAS
 # tokens, Aircall's short-lived recording links, ?api_key=...).
 _SIGNED_QUERY = re.compile(
     r"(?i)(?:^|&)[^=&]*(?:sig|signature|token|credential|expires|key|auth|secret|password)[^=&]*="
 )
+# Incoming-webhook URLs whose path *is* the secret: on these hosts the whole path goes (Slack's
+# /services/T…/B…/secret, Teams' webhookb2/…, Discord's /api/webhooks/id/token); elsewhere whatever
+# follows a /hooks/ or /webhooks/ segment (Mattermost, Rocket.Chat, GitLab and most self-hosted ones).
+_WEBHOOK_HOSTS = ("hooks.slack.com", "webhook.office.com", "discord.com", "discordapp.com")
+_WEBHOOK_PATH = re.compile(r"(?i)(/(?:hooks|webhooks?|webhookb2)/).+")
 
 
 def _secret_values() -> list[str]:
@@ -154,6 +170,26 @@ def _secret_values() -> list[str]:
     return sorted(set(values), key=len, reverse=True)  # longest first: no partial leftovers
 
 
+def _is_basic_credential(value: str) -> bool:
+    """True when `value` decodes as Basic credentials do: base64 of printable `user:password`."""
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=False).decode()
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return ":" in decoded and decoded.isprintable()
+
+
+def _looks_like_token(value: str) -> bool:
+    """A bearer token, not an English word: a digit or token punctuation in it, or a long string."""
+    return bool(re.search(r"[0-9._~+/=]", value)) or len(value) >= 24
+
+
+def _scrub_auth_scheme(match: re.Match[str]) -> str:
+    scheme, space, value = match.groups()
+    secret = _is_basic_credential(value) if scheme.lower() == "basic" else _looks_like_token(value)
+    return f"{scheme.capitalize()}{space}{REDACTED}" if secret else match.group(0)
+
+
 def _scrub_url(match: re.Match[str]) -> str:
     url = match.group(0)
     try:
@@ -163,10 +199,16 @@ def _scrub_url(match: re.Match[str]) -> str:
     netloc = parts.netloc
     if "@" in netloc:  # user:password@host
         netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    path = parts.path
+    host = (parts.hostname or "").lower()
+    if any(host == h or host.endswith("." + h) for h in _WEBHOOK_HOSTS) and path.strip("/"):
+        path = f"/{REDACTED}"
+    else:
+        path = _WEBHOOK_PATH.sub(rf"\1{REDACTED}", path)
     query = parts.query
     if query and _SIGNED_QUERY.search(query):
         query = REDACTED
-    rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
+    rebuilt = f"{parts.scheme}://{netloc}{path}"
     if query:
         rebuilt += f"?{query}"
     if parts.fragment:
@@ -183,7 +225,7 @@ def scrub(text: str) -> str:
     text = _URL.sub(_scrub_url, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _AUTH_SCHEME.sub(_scrub_auth_scheme, text)
 
 
 def _scrub_value(value: Any) -> Any:

@@ -41,6 +41,34 @@ def test_scrub_removes_token_basic_headers_signed_urls_and_slack_tokens(alert_en
     assert "AIRCALL_API_TOKEN by name" in out
 
 
+@pytest.mark.parametrize("leak, secret", [
+    ("env: AIRCALL_API_TOKEN=tok-abc-12345 AIRCALL_API_ID=ac-1", "tok-abc-12345"),
+    ('config {"api_id": "ac-1", "api_token": "tok abc 12345"}', "tok abc 12345"),
+    ("retrying with token=opaque1234 after a 401", "opaque1234"),
+    ("login failed for admin password=hunter2-x", "hunter2-x"),
+    ("db password: correct-horse", "correct-horse"),
+    ("posted to https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX failed", "XXXXsecretXXXX"),
+    ("posted to https://hooks.slack.com/workflows/T1/A1/123/SeCrEt42 failed", "SeCrEt42"),
+    ("mattermost https://chat.example.com/hooks/abc123secret refused", "abc123secret"),
+    ("socket mode token xapp-1-A0123456789-1234567890-abcdef", "xapp-1-A0123456789"),
+    ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCY", "wJalrXUtnFEMI"),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY", "wJalrXUtnFEMI"),
+    ("X-Api-Key: k-998877", "k-998877"),
+])
+def test_scrub_catches_named_secrets_webhook_paths_and_app_tokens(alert_env, leak, secret):
+    out = scrub(leak)
+    assert secret not in out and "[redacted]" in out
+
+
+@pytest.mark.parametrize("prose", [
+    "The Aircall API uses basic authentication with the api_id and api_token.",
+    "HTTP Basic Authentication failed; bearer tokens are not supported.",
+    "keeps AIRCALL_API_TOKEN by name, and partition_key=2026-03-09 and https://hooks.example.com/status",
+])
+def test_scrub_leaves_prose_about_credentials_alone(alert_env, prose):
+    assert scrub(prose) == prose
+
+
 def test_scrub_catches_a_basic_header_built_from_the_current_credentials(alert_env):
     header_value = base64.b64encode(f"{API_ID}:{SECRET_TOKEN}".encode()).decode()
     assert header_value not in scrub(f"echoed {header_value} back")
