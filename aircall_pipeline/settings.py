@@ -18,6 +18,10 @@ DEFAULT_API_URL = "https://api.aircall.io"
 API_ID_VAR = "AIRCALL_API_ID"
 API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
 PII_HASH_KEY_VAR = "AIRCALL_PII_HASH_KEY"
+ALERT_MIN_SEVERITY_VAR = "ALERT_MIN_SEVERITY"
+# Alert severities, most severe first, and the external sinks a minimum can be set for.
+SEVERITIES = ("critical", "error", "warning", "info")
+ALERT_SINKS = ("slack", "webhook")
 
 
 class SettingsError(ValueError):
@@ -69,6 +73,28 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def parse_min_severity(raw: str | None) -> dict[str, str]:
+    """ALERT_MIN_SEVERITY -> {sink: lowest severity it receives}; "*" is every external sink.
+
+    `warning` applies to every sink; `slack:error,webhook:info` sets each sink; `warning,slack:error`
+    sets a default and an exception. Empty: every sink receives every severity."""
+    minimums: dict[str, str] = {}
+    for part in (raw or "").split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        sink, _, severity = part.rpartition(":")
+        sink = sink.strip() or "*"
+        severity = severity.strip()
+        if severity not in SEVERITIES or sink not in ("*", *ALERT_SINKS):
+            raise SettingsError(
+                f"{ALERT_MIN_SEVERITY_VAR}={raw!r} is not understood: give one of {', '.join(SEVERITIES)}, "
+                f"optionally per sink ({', '.join(ALERT_SINKS)}), e.g. 'warning' or 'warning,slack:error'."
+            )
+        minimums[sink] = severity
+    return minimums
+
+
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home")
 
@@ -93,6 +119,7 @@ class Settings:
     slack_channel: str | None
     webhook_url: str | None
     webserver_url: str
+    alert_min_severity: dict[str, str]  # see parse_min_severity
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -115,6 +142,7 @@ class Settings:
             slack_channel=env("ALERT_SLACK_CHANNEL") or None,
             webhook_url=env("ALERT_WEBHOOK_URL") or None,
             webserver_url=(env("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            alert_min_severity=parse_min_severity(env(ALERT_MIN_SEVERITY_VAR)),
         )
 
 
