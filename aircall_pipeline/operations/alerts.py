@@ -202,17 +202,17 @@ _MIN_SECRET_LEN = 4  # below this, replacing the value would mangle ordinary wor
 
 # A name that says its value is secret: `AIRCALL_API_TOKEN`, `"api_token"`, `password`,
 # `AWS_SECRET_ACCESS_KEY`, `client_secret`, `x-api-key`... A bare `key` is not one (`partition_key`).
-_SECRET_NAME = (r"[A-Za-z0-9_.-]*?(?:token|secret|password|passwd|pwd|credentials?|"
+_CREDENTIAL_NAME = (r"[A-Za-z0-9_.-]*?(?:token|secret|password|passwd|pwd|credentials?|"
                 r"(?:api|access|secret|private|signing|hash|master|account)[_-]?key)")
 # A quoted value runs to its closing quote; a bare one to a space or a delimiter.
-_SECRET_VALUE = r"(?:\"[^\"]*\"|'[^']*'|[^\s\"',;}&]+)"
+_CREDENTIAL_VALUE = r"(?:\"[^\"]*\"|'[^']*'|[^\s\"',;}&]+)"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization headers and the like, whatever the scheme: the scheme and the credential go.
     (re.compile(r"(?i)\b(authorization|proxy-authorization)([\"']?\s*[:=]\s*)(\"|')?[^\s\"',}]+( [^\s\"',}]+)?"),
      rf"\1\2{REDACTED}"),
     # name=value, name: value, "name": "value" (environment dumps, JSON, logfmt, prose).
-    (re.compile(rf"(?i)(?<![A-Za-z0-9_.-])({_SECRET_NAME})([\"']?\s*[:=]\s*){_SECRET_VALUE}"),
+    (re.compile(rf"(?i)(?<![A-Za-z0-9_.-])({_CREDENTIAL_NAME})([\"']?\s*[:=]\s*){_CREDENTIAL_VALUE}"),
      rf"\1\2{REDACTED}"),
     (re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]{6,}"), REDACTED),  # Slack bot/user/app tokens
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),  # AWS access key ids
