@@ -186,3 +186,19 @@ def test_a_refused_collection_date_is_explained(instance, webhook):
     assert alert["kind"] == "other"
     assert "cannot be collected" in alert["title"]
     assert "can no longer be taken" in alert["text"]
+
+
+def test_text_from_the_api_in_a_failure_alert_is_escaped(instance, webhook):
+    """The API's own error text reaches the alert (AircallRequestError carries it): it must not ping."""
+    from aircall_pipeline.aircall.errors import AircallRequestError
+
+    @dg.asset(key=["aircall", "teams"], partitions_def=jobs.PARTITIONS)
+    def teams_refused(context: dg.AssetExecutionContext) -> int:
+        raise AircallRequestError("400 from GET /v1/teams: <!channel> key expired, sign in again at "
+                                  "<https://evil.invalid/login|app.aircall.io>", status=400, endpoint="/v1/teams")
+
+    result = _materialize(instance, [teams_refused])
+    _invoke_failure_sensor(instance, result.run_id)
+    alert = _one_alert(webhook)
+    assert "&lt;!channel&gt; key expired" in alert["text"]
+    assert "<!channel>" not in webhook.raw and "<https://" not in webhook.raw
