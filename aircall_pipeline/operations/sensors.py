@@ -162,7 +162,9 @@ class CheckAlertCursor:
     def parse(cls, raw: str | None) -> CheckAlertCursor | None:
         try:
             data = json.loads(raw) if raw else None
-            return cls(int(data["after"]), {str(k): float(v) for k, v in dict(data.get("reminded") or {}).items()})
+            # `record_id`: the cursor the run-status sensor of the same name left before this one.
+            after = data["after"] if "after" in data else data["record_id"]
+            return cls(int(after), {str(k): float(v) for k, v in dict(data.get("reminded") or {}).items()})
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -195,15 +197,13 @@ def evaluate_check_results(
 ) -> tuple[list[Alert], str, str]:
     """(the alerts to send, the new cursor, a one-line status) for the runs that succeeded since
     the cursor. The first evaluation starts from now rather than alerting on history."""
-    from dagster._core.storage.event_log.base import RunStatusChangeRecordsFilter
-
     state = CheckAlertCursor.parse(cursor)
     if state is None:
         latest = instance.fetch_run_status_changes(DagsterEventType.RUN_SUCCESS, limit=1).records
         start = CheckAlertCursor(latest[0].storage_id if latest else -1)
         return [], start.dump(), f"watching runs that succeed after event {start.after}"
     records = instance.fetch_run_status_changes(
-        RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_SUCCESS, after_storage_id=state.after),
+        dg.RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_SUCCESS, after_storage_id=state.after),
         limit=limit, ascending=True,
     ).records
     settings = settings or alert_settings()

@@ -138,3 +138,15 @@ def test_min_severity_keeps_reminders_out_of_the_webhook(instance, ticker, webho
     _run(instance, jobs.a_normal_day)
     ticker()
     assert len(webhook.received) == 1
+
+
+def test_the_previous_run_status_sensor_cursor_is_taken_over(instance, clock, webhook):
+    """After an upgrade the daemon still holds the cursor of the run-status sensor this one replaced."""
+    from dagster._core.definitions.run_status_sensor_definition import RunStatusSensorCursor
+
+    latest = instance.fetch_run_status_changes(dg.DagsterEventType.RUN_SUCCESS, limit=1).records
+    old = RunStatusSensorCursor(record_id=latest[0].storage_id if latest else -1, record_timestamp=None).to_json()
+    _run(instance, jobs.a_normal_day)  # succeeds between the old sensor's last tick and the new one's first
+    sensor = build_failed_check_alert_sensor(clock=clock)
+    sensor(dg.build_sensor_context(instance=instance, cursor=old))
+    assert len(webhook.received) == 1
