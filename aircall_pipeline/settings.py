@@ -22,6 +22,10 @@ SIGNING_KEY_VAR = "EVIDENCE_SIGNING_KEY"
 PUBLIC_KEY_VAR = "EVIDENCE_PUBLIC_KEY"
 RETENTION_DAYS_VAR = "EVIDENCE_RETENTION_DAYS"
 RETENTION_MODE_VAR = "EVIDENCE_RETENTION_MODE"
+ALERT_MIN_SEVERITY_VAR = "ALERT_MIN_SEVERITY"
+# Alert severities, most severe first, and the external sinks a minimum can be set for.
+SEVERITIES = ("critical", "error", "warning", "info")
+ALERT_SINKS = ("slack", "webhook")
 
 
 class SettingsError(ValueError):
@@ -73,6 +77,28 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def parse_min_severity(raw: str | None) -> dict[str, str]:
+    """ALERT_MIN_SEVERITY -> {sink: lowest severity it receives}; "*" is every external sink.
+
+    `warning` applies to every sink; `slack:error,webhook:info` sets each sink; `warning,slack:error`
+    sets a default and an exception. Empty: every sink receives every severity."""
+    minimums: dict[str, str] = {}
+    for part in (raw or "").split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        sink, _, severity = part.rpartition(":")
+        sink = sink.strip() or "*"
+        severity = severity.strip()
+        if severity not in SEVERITIES or sink not in ("*", *ALERT_SINKS):
+            raise SettingsError(
+                f"{ALERT_MIN_SEVERITY_VAR}={raw!r} is not understood: give one of {', '.join(SEVERITIES)}, "
+                f"optionally per sink ({', '.join(ALERT_SINKS)}), e.g. 'warning' or 'warning,slack:error'."
+            )
+        minimums[sink] = severity
+    return minimums
+
+
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home")
 
@@ -97,6 +123,7 @@ class Settings:
     slack_channel: str | None
     webhook_url: str | None
     webserver_url: str
+    alert_min_severity: dict[str, str]  # see parse_min_severity
     # Evidence integrity: `file:PATH` or `awskms:KEY` (a reference to a key, never key material), and
     # the S3 Object Lock retention written on every object (None: no retention).
     signing_key: str | None = None
@@ -127,6 +154,7 @@ class Settings:
             signing_key=_signing_key(env(SIGNING_KEY_VAR)),
             retention_days=_int(RETENTION_DAYS_VAR, 0) or None,
             retention_mode=_retention_mode(env(RETENTION_MODE_VAR)),
+            alert_min_severity=parse_min_severity(env(ALERT_MIN_SEVERITY_VAR)),
         )
 
 

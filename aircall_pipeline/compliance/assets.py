@@ -51,6 +51,7 @@ class Rule:
     tables: tuple[str, ...]  # the day's tables, loaded through the IO manager
     evaluate: Callable[[RuleInputs], rules.CheckOutcome]
     history: tuple[str, ...] = ()  # tables read from earlier evidence days (ordering-only deps)
+    configured_by: tuple[str, ...] = ()  # CompliancePolicy fields the owner must set, or the rule skips
 
     @property
     def asset_name(self) -> str:
@@ -98,11 +99,14 @@ RULES: tuple[Rule, ...] = (
     Rule(catalogue.AC_01, ("users", "company"), lambda i: rules.user_inventory(i.tables["users"], i.tables["company"])),
     Rule(catalogue.AC_02, ("users",), lambda i: rules.privileged_access(
         i.tables["users"], i.compliance.roles(i.policy), min_admins=i.policy.min_admins,
-        max_admins=i.policy.max_admins, privileged_roles=i.policy.privileged_roles)),
+        max_admins=i.policy.max_admins, privileged_roles=i.policy.privileged_roles),
+        configured_by=("roles_uri",)),
     Rule(catalogue.AC_03, ("users",), lambda i: rules.offboarding(
-        i.tables["users"], i.compliance.roster(i.policy), as_of=i.now, sla_hours=i.policy.offboarding_sla_hours)),
+        i.tables["users"], i.compliance.roster(i.policy), as_of=i.now, sla_hours=i.policy.offboarding_sla_hours),
+        configured_by=("roster_uri",)),
     Rule(catalogue.AC_04, ("users",), lambda i: rules.unmatched_accounts(
-        i.tables["users"], i.compliance.roster(i.policy), exceptions=i.policy.exceptions)),
+        i.tables["users"], i.compliance.roster(i.policy), exceptions=i.policy.exceptions),
+        configured_by=("roster_uri",)),
     Rule(catalogue.AC_05, ("users",), lambda i: rules.shared_accounts(
         i.tables["users"], patterns=i.policy.shared_patterns, exceptions=i.policy.exceptions)),
     Rule(catalogue.AC_06, ("users",), _dormant, history=("calls",)),
@@ -136,7 +140,9 @@ def outcome_record(outcome: rules.CheckOutcome) -> dict:
     })
 
 
-def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict) -> dg.AssetCheckResult:
+def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict,
+                 unconfigured: tuple[str, ...] = ()) -> dg.AssetCheckResult:
+    """The asset check of `outcome`. `unconfigured`: the policy fields the rule needs that are unset."""
     # skip is reported as a WARN failure on purpose: a check that could not run must never look green.
     passed = outcome.status == catalogue.PASS
     severity = (dg.AssetCheckSeverity.ERROR
@@ -145,13 +151,19 @@ def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict) -> 
     shown = record["items"][:MAX_ITEMS_IN_METADATA]
     ids = [str(item.get("item_id")) for item in shown]
     labels = [str(item.get("item_label") or item.get("item_id")) for item in shown]
+    cause = {}
+    if outcome.status == catalogue.SKIP and unconfigured:
+        cause = {catalogue.SKIP_CAUSE: catalogue.MISSING_CONFIGURATION,
+                 catalogue.MISSING_CONFIGURATION: dg.MetadataValue.json(list(unconfigured))}
     return dg.AssetCheckResult(
         check_name=spec.name,
         passed=passed,
         severity=severity,
         description=f"{outcome.status.upper()}: {outcome.reason}",
         metadata={
+            "check_id": spec.check_id,
             "status": outcome.status,
+            **cause,
             "observed": dg.MetadataValue.text(str(outcome.observed)),
             "threshold": dg.MetadataValue.text(outcome.threshold),
             "controls": dg.MetadataValue.text(", ".join(outcome.controls)),
@@ -182,6 +194,7 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext, compliance: ComplianceResource, evidence: EvidenceResource,
                **tables: pd.DataFrame) -> Iterator:
         window = context.partition_time_window
+        unconfigured: tuple[str, ...] = ()
         try:
             policy = compliance.policy()
             inputs = RuleInputs(date=context.partition_key, day_start=window.start.astimezone(UTC),
@@ -189,6 +202,7 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
                                 now=datetime.now(UTC), policy=policy, compliance=compliance,
                                 store=evidence.store(), tables=tables)
             outcome = rule.evaluate(inputs)
+            unconfigured = tuple(name for name in rule.configured_by if not getattr(policy, name, None))
         except (OSError, ValueError, KeyError) as exc:
             # An input the rule needs is broken (e.g. an unreadable roster): the check says `error`
             # and the rest of the day's evidence still completes.
@@ -203,7 +217,7 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
             "observed": dg.MetadataValue.text(str(outcome.observed)),
             "rows": len(outcome.findings),
         })
-        yield check_result(spec, outcome, record)
+        yield check_result(spec, outcome, record, unconfigured)
 
     return _asset
 

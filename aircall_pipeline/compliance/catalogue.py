@@ -23,6 +23,12 @@ SKIP = "skip"
 ERROR = "error"
 STATUSES = (PASS, FAIL, WARN, SKIP, ERROR)
 
+# Why a check skipped, when the reason is that the owner has not configured an input (no roles file,
+# no roster): the check's metadata says so under SKIP_CAUSE, and the check alert then reminds of it
+# weekly instead of daily. Other skips (not enough history yet) carry no cause.
+SKIP_CAUSE = "skip_cause"
+MISSING_CONFIGURATION = "missing_configuration"
+
 # Dagster asset-check severities (the names of dagster.AssetCheckSeverity members), kept as plain
 # strings so that this module stays free of Dagster imports.
 SEVERITY_ERROR = "ERROR"

@@ -20,6 +20,7 @@ import dagster as dg
 
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.assets import COMPLIANCE_GROUP, RULES
+from aircall_pipeline.evidence.io_manager import markdown_text
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStoreError
 from aircall_pipeline.ingest.assets import OWNERS, key
@@ -164,8 +165,8 @@ def evidence_report(context: dg.AssetExecutionContext, evidence: EvidenceResourc
     statuses = defaultdict(int)
     for check in checks:
         statuses[check["status"]] += 1
-    table = "\n".join(f"| {c['id']} | {c['name']} | **{c['status']}** | {c['observed']} | {c['threshold']} |"
-                      for c in checks)
+    table = "\n".join(f"| {c['id']} | {c['name']} | **{c['status']}** | {markdown_text(c['observed'])} | "
+                      f"{markdown_text(c['threshold'])} |" for c in checks)
     return dg.MaterializeResult(metadata={
         "manifest": dg.MetadataValue.path(manifest.uri),
         "manifest_sha256": manifest.sha256,

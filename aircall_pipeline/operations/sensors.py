@@ -7,9 +7,11 @@ What went wrong with a run, and what to do about it, is worked out in failures.p
   by `failures.diagnose` from the run's events (kinds `config`, `auth`, `rate_limit`, `s3`,
   `check_failed`, `other`). Runs tagged `dagster/will_retry=true` are skipped: the run-retry daemon
   will try again and the last attempt alerts.
-- `aircall_failed_check_alert` (SUCCESS run-status sensor): a run whose *non-blocking* checks
-  failed still succeeds, so the run-failure sensor never sees it; this one reads the run's
-  ASSET_CHECK_EVALUATION records and sends one alert per failed check, with its failing items.
+- `aircall_failed_check_alert` (plain sensor over successful runs): a run whose *non-blocking*
+  checks failed still succeeds, so the run-failure sensor never sees it; this one reads the run's
+  ASSET_CHECK_EVALUATION records and sends one alert for the whole run (check_alerts.py). It is a
+  plain sensor rather than a run-status sensor because it keeps state of its own in its cursor
+  (when each configuration skip was last reminded), and Dagster owns a run-status sensor's cursor.
 - `aircall_evidence_freshness` (plain sensor): the newest evidence report is older than the
   freshness policy -> one `stale` alert per staleness episode (the cursor remembers it).
 - `aircall_schedule_failure_alert` (plain sensor): a tick of the daily schedule that failed. When a
@@ -21,15 +23,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import dagster as dg
-from dagster import DagsterEventType, DagsterRunStatus
+from dagster import DagsterEventType
 
 from aircall_pipeline.operations.alerts import Alert, AlertSettings, alert_settings, run_url, send_alert
+from aircall_pipeline.operations.check_alerts import (
+    check_alert,
+    check_id_of,
+    due_findings,
+    finding_from_evaluation,
+)
 from aircall_pipeline.operations.failures import (  # noqa: F401 - re-exported: sensors.py was their home
     AUTH_ERRORS,
     CHECK_ERRORS,
@@ -105,44 +113,115 @@ def alert_for_failed_run(
     )
 
 
-def alerts_for_failed_checks(
-    instance: dg.DagsterInstance, run: Any, *, settings: AlertSettings | None = None
-) -> list[Alert]:
-    """One alert per failed (non-blocking) check of a run that otherwise succeeded."""
+def _evidence_manifest(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """Where the run's report put the day's manifest (the evidence_report materialization's metadata)."""
+    records = instance.get_records_for_run(run_id=run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    for record in records:
+        materialization = record.event_log_entry.asset_materialization
+        if materialization is not None and materialization.asset_key == EVIDENCE_KEY:
+            value = metadata_values(materialization.metadata).get("manifest")
+            return str(value) if value else None
+    return None
+
+
+def report_url(partition: str, settings: AlertSettings) -> str:
+    """The day's report (evidence_report partition) in the Dagster UI."""
+    return f"{settings.webserver_url}/assets/{'/'.join(EVIDENCE_KEY.path)}?partition={partition}"
+
+
+def alert_for_check_results(
+    instance: dg.DagsterInstance, run: Any, *, reminded: Mapping[str, float], now: float,
+    settings: AlertSettings | None = None,
+) -> tuple[Alert | None, dict[str, float]]:
+    """The one alert for the non-passing checks of a run that succeeded (None: nothing to say), and
+    the configuration-skip reminder state after it (see check_alerts.py)."""
     settings = settings or alert_settings()
     records = instance.get_records_for_run(
         run_id=run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
     ).records
-    partition_tag, base_details = _run_context(run)
-    alerts = []
+    evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+    evaluations = [e for e in evaluations if e is not None]
+    findings = [f for f in map(finding_from_evaluation, evaluations) if f is not None]
+    shown, state = due_findings(findings, reminded, evaluated=[check_id_of(e) for e in evaluations],
+                                account=run.tags.get(ACCOUNT_TAG), now=now)
+    partition, details = _run_context(run)
+    alert = check_alert(
+        shown, partition=partition, run_id=run.run_id, run_url=run_url(run.run_id, settings),
+        report_url=report_url(partition, settings) if partition else None,
+        evidence=_evidence_manifest(instance, run.run_id) if shown else None, details=details,
+    )
+    return alert, state
+
+
+@dataclass(frozen=True)
+class CheckAlertCursor:
+    after: int  # storage id of the last RUN_SUCCESS event handled
+    reminded: dict[str, float] = field(default_factory=dict)  # check_alerts.reminder_key -> time
+
+    @classmethod
+    def parse(cls, raw: str | None) -> CheckAlertCursor | None:
+        try:
+            data = json.loads(raw) if raw else None
+            # `record_id`: the cursor the run-status sensor of the same name left before this one.
+            after = data["after"] if "after" in data else data["record_id"]
+            return cls(int(after), {str(k): float(v) for k, v in dict(data.get("reminded") or {}).items()})
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def dump(self) -> str:
+        return json.dumps({"after": self.after, "reminded": self.reminded}, sort_keys=True)
+
+
+CHECK_ALERT_RUNS_PER_TICK = 25
+
+
+def _same_code_location(run: Any, location: str | None, repository: str | None) -> bool:
+    """Whether `run` belongs to the sensor's own code location (both None in-process, as in tests),
+    as Dagster's run-status sensors decide it."""
+    origin = getattr(run, "remote_job_origin", None)
+    run_location = origin.repository_origin.code_location_origin.location_name if origin else None
+    run_repository = origin.repository_origin.repository_name if origin else None
+    return (run_location, run_repository) == (location, repository)
+
+
+def evaluate_check_results(
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+    now: float,
+    *,
+    location: str | None = None,
+    repository: str | None = None,
+    job_names: Sequence[str] | None = None,
+    settings: AlertSettings | None = None,
+    limit: int = CHECK_ALERT_RUNS_PER_TICK,
+) -> tuple[list[Alert], str, str]:
+    """(the alerts to send, the new cursor, a one-line status) for the runs that succeeded since
+    the cursor. The first evaluation starts from now rather than alerting on history."""
+    state = CheckAlertCursor.parse(cursor)
+    if state is None:
+        latest = instance.fetch_run_status_changes(DagsterEventType.RUN_SUCCESS, limit=1).records
+        start = CheckAlertCursor(latest[0].storage_id if latest else -1)
+        return [], start.dump(), f"watching runs that succeed after event {start.after}"
+    records = instance.fetch_run_status_changes(
+        dg.RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_SUCCESS, after_storage_id=state.after),
+        limit=limit, ascending=True,
+    ).records
+    settings = settings or alert_settings()
+    alerts: list[Alert] = []
+    after, reminded = state.after, dict(state.reminded)
     for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if evaluation is None or evaluation.passed:
+        after = record.storage_id
+        run = instance.get_run_by_id(record.event_log_entry.run_id)
+        if run is None or not _same_code_location(run, location, repository):
             continue
-        severity = "error" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warning"
-        items, total = format_items(evaluation.metadata)
-        status = metadata_values(evaluation.metadata).get("status")
-        partition = getattr(evaluation, "partition", None) or partition_tag
-        on_date = f" for {partition}" if partition else ""
-        alerts.append(Alert(
-            title=(f"Compliance check {evaluation.check_name} "
-                   f"{'failed' if not status else str(status).upper()}{on_date}"),
-            severity=severity,
-            kind="check_failed",
-            text=check_text(evaluation) or "The check did not pass; see the run.",
-            run_id=run.run_id,
-            run_url=run_url(run.run_id, settings),
-            details={
-                **base_details,
-                "check": evaluation.check_name,
-                "asset": evaluation.asset_key.to_user_string(),
-                "severity": evaluation.severity.value,
-                "blocking": bool(getattr(evaluation, "blocking", False)),
-                "items": items,
-                "items_total": total,
-            },
-        ))
-    return alerts
+        if job_names is not None and run.job_name not in job_names:
+            continue
+        alert, reminded = alert_for_check_results(instance, run, reminded=reminded, now=now, settings=settings)
+        if alert is not None:
+            alerts.append(alert)
+    status = (f"{len(records)} run(s) succeeded, {len(alerts)} check alert(s)" if records
+              else "no run succeeded since the last tick")
+    return alerts, CheckAlertCursor(after, reminded).dump(), status
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,23 +265,30 @@ def build_failed_check_alert_sensor(
     monitored_jobs: Sequence[Any] | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 30,
+    clock: Callable[[], float] = time.time,
 ) -> dg.SensorDefinition:
-    @dg.run_status_sensor(
-        run_status=DagsterRunStatus.SUCCESS,
+    """One alert per successful run whose non-blocking checks did not all pass. `monitored_jobs=None`
+    watches every job of this code location, as the run-failure sensor does."""
+    job_names = [job.name for job in monitored_jobs] if monitored_jobs else None
+
+    @dg.sensor(
         name=name,
-        monitored_jobs=monitored_jobs,
         default_status=default_status,
         minimum_interval_seconds=minimum_interval_seconds,
         description="A run whose non-blocking compliance checks failed still succeeds; this sends one "
-                    "alert per failed check, with the failing items.",
+                    "alert per such run, naming the checks, with their top items and links to the run "
+                    "and the report. A skip for missing configuration is reminded once a week.",
     )
-    def _sensor(context: dg.RunStatusSensorContext):
-        alerts = alerts_for_failed_checks(context.instance, context.dagster_run)
+    def _sensor(context: dg.SensorEvaluationContext):
+        origin = context.code_location_origin
+        alerts, cursor, status = evaluate_check_results(
+            context.instance, context.cursor, clock(), location=origin.location_name if origin else None,
+            repository=context.repository_name if origin else None, job_names=job_names,
+        )
         for alert in alerts:
             send_alert(alert, log=context.log)
-        if not alerts:
-            return dg.SkipReason(f"every check of run {context.dagster_run.run_id} passed")
-        return None
+        context.update_cursor(cursor)
+        return dg.SkipReason(status)
 
     return _sensor
 

@@ -40,6 +40,10 @@ def register(subparsers: Any) -> None:
     account.add_argument("--busy-day-calls", type=int, default=0,
                          help="how many of --calls are concentrated on the day before the anchor date, "
                               "on top of its ordinary share (e.g. 15000 of 30000 for a day past the 10k cap)")
+    account.add_argument("--hostile-names", action="store_true",
+                         help="name users, teams and numbers with spreadsheet formulas, Slack pings and "
+                              "Markdown links (=HYPERLINK(...), <!channel>, [x](https://evil.invalid)), "
+                              "to test what the evidence and the alerts do with them")
     account.add_argument("--anchor-date", type=date.fromisoformat, help="YYYY-MM-DD; history ends the day before (default: today UTC)")
     limits = parser.add_argument_group("rate limit and faults")
     limits.add_argument("--rate-limit", type=int, default=60,
@@ -63,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         account = SandboxAccount(
             seed=args.seed, users=args.users, teams=args.teams, numbers=args.numbers, calls=args.calls,
             days=args.days, busy_day_calls=args.busy_day_calls, anchor=args.anchor_date,
+            hostile_names=args.hostile_names,
         )
         server = SandboxServer(
             account, host=args.host, port=args.port, rate_limit=args.rate_limit,

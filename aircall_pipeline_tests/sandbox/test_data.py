@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from aircall_pipeline.sandbox.data import CALL_EXTRA_FIELD, USER_EXTRA_FIELD, SandboxAccount
+from aircall_pipeline.sandbox.data import CALL_EXTRA_FIELD, HOSTILE_NAMES, USER_EXTRA_FIELD, SandboxAccount
 
 ANCHOR = date(2026, 3, 15)
 RAW_DIGITS = re.compile(r"^(anonymous|\+33 \d( \d\d){4}|\+1 \d{3}-\d{3}-\d{4}|\+44 \d{4} \d{6}|\+49 \d{3} \d{7})$")
@@ -133,3 +133,17 @@ def test_invalid_parameters_are_refused() -> None:
 def test_tiny_accounts_still_build() -> None:
     tiny = SandboxAccount(users=1, teams=0, numbers=1, calls=5, days=1)
     assert tiny.call_count == 5 and len(tiny.users) == 1 and tiny.roles_rows()
+
+
+def test_hostile_names_change_only_names(account: SandboxAccount) -> None:
+    hostile = SandboxAccount(anchor=ANCHOR, hostile_names=True)
+    names = {u["name"] for u in hostile.users} | {t["name"] for t in hostile.teams} | {n["name"] for n in hostile.numbers}
+    assert set(HOSTILE_NAMES) <= names
+    # The empty team and the unassigned number, which the checks report, carry the Slack ping.
+    assert hostile.teams[-1]["name"] == HOSTILE_NAMES[0] and hostile.numbers[-1]["name"] == HOSTILE_NAMES[0]
+    assert hostile.users[0]["name"] == account.users[0]["name"]  # the declared admins stay ordinary
+    assert [u["email"] for u in hostile.users] == [u["email"] for u in account.users]
+    assert [u["id"] for u in hostile.users] == [u["id"] for u in account.users]
+    assert [c["id"] for c in hostile.iter_calls()] == [c["id"] for c in account.iter_calls()]
+    assert hostile.roles_rows() == account.roles_rows()
+    assert {r["name"] for r in hostile.roster_rows()} & set(HOSTILE_NAMES)  # the HR file carries them too
