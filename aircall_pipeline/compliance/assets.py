@@ -21,7 +21,9 @@ from aircall_pipeline.compliance import catalogue, rules
 from aircall_pipeline.compliance.catalogue import CheckSpec
 from aircall_pipeline.compliance.policy import CompliancePolicy
 from aircall_pipeline.compliance.resources import ComplianceResource
+from aircall_pipeline.compliance.review import access_review
 from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import READ_FROM, EvidenceStore
 from aircall_pipeline.ingest.assets import OWNERS, key
 from aircall_pipeline.ingest.partitions import daily_partitions
@@ -43,6 +45,8 @@ class RuleInputs:
     compliance: ComplianceResource
     store: EvidenceStore
     tables: dict[str, pd.DataFrame]
+    # The evidence key's public half: AC-16 counts only reviews this key signed.
+    trusted: TrustedKey | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,12 @@ def _dormant(i: RuleInputs) -> rules.CheckOutcome:
                                   covered_to=covered_to, days=i.policy.dormant_days)
 
 
+def _access_review(i: RuleInputs) -> rules.CheckOutcome:
+    review = i.store.latest_review(i.date, i.trusted)
+    return access_review(i.tables["users"], review, as_of=i.day_end, max_age_days=i.policy.access_review_max_age_days,
+                         signature=review.get("signature") if review else None)
+
+
 def _access_changes(i: RuleInputs) -> rules.CheckOutcome:
     previous, previous_date = _previous_users(i)
     return rules.access_changes(i.tables["users"], previous, previous_date=previous_date)
@@ -122,6 +132,7 @@ RULES: tuple[Rule, ...] = (
     # [start, end) is the API window (start - 1 s, end - 1 s].
     Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(
         i.tables["call_windows"], period_from=i.day_start - ONE_SECOND, period_to=i.day_end - ONE_SECOND)),
+    Rule(catalogue.AC_16, ("users",), _access_review),
 )
 
 
@@ -174,6 +185,11 @@ def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict,
     )
 
 
+def _trusted(evidence: EvidenceResource) -> TrustedKey | None:
+    signer = evidence.signer()
+    return TrustedKey(signer.public_key, source="the evidence signing key") if signer else None
+
+
 def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
     spec = rule.spec
     asset_key = key(rule.asset_name)
@@ -200,7 +216,7 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
             inputs = RuleInputs(date=context.partition_key, day_start=window.start.astimezone(UTC),
                                 day_end=window.end.astimezone(UTC),
                                 now=datetime.now(UTC), policy=policy, compliance=compliance,
-                                store=evidence.store(), tables=tables)
+                                store=evidence.store(), tables=tables, trusted=_trusted(evidence))
             outcome = rule.evaluate(inputs)
             unconfigured = tuple(name for name in rule.configured_by if not getattr(policy, name, None))
         except (OSError, ValueError, KeyError) as exc:

@@ -189,8 +189,17 @@ AC_15 = CheckSpec(
     SEVERITY_ERROR,
 )
 
+AC_16 = CheckSpec(
+    "AC-16",
+    "access_review",
+    "A signed periodic access review is recent and its removals are carried out",
+    ("PCI:7.2.4", "SOC2:CC6.2", "SOC2:CC6.3", "ISO27001:A.5.18"),
+    # An overdue review, or a user signed off for removal and still present, is a control failure.
+    SEVERITY_ERROR,
+)
+
 CHECKS: tuple[CheckSpec, ...] = (
-    AC_01, AC_02, AC_03, AC_04, AC_05, AC_06, AC_07, AC_08, AC_09, AC_10, AC_14, AC_15,
+    AC_01, AC_02, AC_03, AC_04, AC_05, AC_06, AC_07, AC_08, AC_09, AC_10, AC_14, AC_15, AC_16,
 )
 BY_ID: dict[str, CheckSpec] = {spec.check_id: spec for spec in CHECKS}
 BY_NAME: dict[str, CheckSpec] = {spec.name: spec for spec in CHECKS}

@@ -12,6 +12,7 @@ key is an error (a typo such as `max_admin: 3` must not silently leave the defau
     recording_policy: required                 # report | required | forbidden
     recording_min_share: 1.0
     freshness_max_age_hours: 30
+    access_review_max_age_days: 90
     exceptions:
       support@acme.example: {owner: jane.doe@acme.example, reason: "Support queue handset (TICKET-123)"}
 
@@ -78,6 +79,8 @@ class CompliancePolicy:
     recording_policy: str = "report"
     recording_min_share: float = 1.0
     freshness_max_age_hours: float = 30.0
+    # AC-16: PCI DSS 7.2.4 asks for at least every six months; quarterly is what SOC 2 auditors sample.
+    access_review_max_age_days: int = 90
     # email (lower-cased) -> AccountException; read-only.
     exceptions: Mapping[str, AccountException] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -152,7 +155,7 @@ def _validate(policy: CompliancePolicy, source: str) -> None:
         value = getattr(policy, key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             fail(key, "must be a non-empty string (a path or URI) or absent.")
-    for key in ("min_admins", "max_admins", "dormant_days"):
+    for key in ("min_admins", "max_admins", "dormant_days", "access_review_max_age_days"):
         value = getattr(policy, key)
         if isinstance(value, bool) or not isinstance(value, int):
             fail(key, "must be a whole number.")
@@ -162,6 +165,8 @@ def _validate(policy: CompliancePolicy, source: str) -> None:
         fail("max_admins", f"must be at least 1 and at least min_admins ({policy.min_admins}).")
     if policy.dormant_days < 1:
         fail("dormant_days", "must be at least 1.")
+    if policy.access_review_max_age_days < 1:
+        fail("access_review_max_age_days", "must be at least 1.")
     for key in ("offboarding_sla_hours", "recording_min_share", "freshness_max_age_hours"):
         value = getattr(policy, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):

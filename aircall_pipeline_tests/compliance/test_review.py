@@ -91,7 +91,7 @@ def test_export_names_the_snapshot_and_neutralises_formulas(sealed):
     assert header == "user_id,email,name,teams,role,numbers,last_call_at,flags,decision,comment"
     parsed = list(csv.DictReader(io.StringIO("\n".join([header, *rows]))))
     assert [r["user_id"] for r in parsed] == ["101", "102", "103"]
-    assert parsed[0]["teams"] == "Sales" and parsed[0]["role"] == "admin" and parsed[0]["numbers"] == "+33 1 23 45 67 89"
+    assert parsed[0]["teams"] == "Sales" and parsed[0]["role"] == "admin" and parsed[0]["numbers"] == "'+33 1 23 45 67 89"
     assert parsed[1]["name"].startswith("'=")  # a spreadsheet shows it as text
     assert parsed[2]["flags"] == "shared"
     assert all(r["decision"] == "" for r in parsed)
@@ -110,7 +110,7 @@ def test_import_refuses_with_row_numbers(sealed):
     snapshot = load_snapshot(sealed, DAY)
     data = exported(sealed).decode().splitlines()
     data[2] = data[2].replace("101,", "109,", 1)  # a changed user_id (row 3 of the file)
-    data[3] = data[3].rstrip(",") + "maybe,"  # an unknown decision for user 102 (row 4)
+    data[3] = data[3][:-2] + ",maybe,"  # an unknown decision for user 102 (row 4)
     data.append("555,eve@example.com,Eve,,,,,,keep,")  # an added user (row 6)
     data[4] = data[4][:-1] + "=cmd()"  # a formula in the comment of user 103, and no decision
     with pytest.raises(ReviewError) as info:
