@@ -112,7 +112,7 @@ def test_import_refuses_with_row_numbers(sealed):
     data[2] = data[2].replace("101,", "109,", 1)  # a changed user_id (row 3 of the file)
     data[3] = data[3][:-2] + ",maybe,"  # an unknown decision for user 102 (row 4)
     data.append("555,eve@example.com,Eve,,,,,,keep,")  # an added user (row 6)
-    data[4] = data[4][:-1] + "=cmd()"  # a formula in the comment of user 103, and no decision
+    data[4] = data[4] + "=cmd()"  # a formula in the comment of user 103, and no decision
     with pytest.raises(ReviewError) as info:
         validate_review(parse_review(("\n".join(data) + "\n").encode()), snapshot)
     problems = "\n".join(info.value.problems)
