@@ -218,6 +218,8 @@ class RequestBudget(ABC):
 
     def pause_until(self, until: float, reason: str = "") -> None:
         """Ask every sharer to send nothing before unix time `until` (a 429's reset)."""
+        if not math.isfinite(until):
+            raise ValueError(f"pause_until needs a finite unix time, got {until!r}")
         with self._thread_lock, self._shared_lock():
             self._write_pause(float(until), reason)
 

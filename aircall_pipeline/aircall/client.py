@@ -247,6 +247,11 @@ class AircallClient:
         self.stats = RequestStats()
         self.call_windows: list[CallWindow] = []
         self._session = requests.Session()
+        if parts.scheme == "http":
+            # Plain http:// is only accepted on loopback (settings.validate_api_url). A proxy taken
+            # from the environment (HTTP_PROXY, ALL_PROXY) would receive the Basic header in clear,
+            # so such a target is always reached directly, whatever NO_PROXY says.
+            self._session.trust_env = False
         self._session.auth = HTTPBasicAuth(api_id, api_token)
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._closed = False
