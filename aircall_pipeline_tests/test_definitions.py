@@ -7,11 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from aircall_pipeline.definitions import defs
+from aircall_pipeline.definitions import load_defs
 from aircall_pipeline.ingest.assets import API_POOL
 from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
+defs = load_defs()
 
 
 def test_definitions_load_and_job_resolves():

@@ -234,9 +234,7 @@ class AircallClient:
         if not api_id or not api_token:
             raise ValueError("AircallClient needs a non-empty api_id and api_token")
         self.api_url = validate_api_url(api_url)
-        parts = urlsplit(self.api_url)
-        if parts.username or parts.password:
-            raise ValueError("AIRCALL_API_URL must not contain credentials; use AIRCALL_API_ID/AIRCALL_API_TOKEN")
+        parts = urlsplit(self.api_url)  # validated: no credentials, https or loopback http
         self._origin = _origin(self.api_url)
         self.api_id = api_id
         self.budget = budget

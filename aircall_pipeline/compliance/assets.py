@@ -38,6 +38,7 @@ class RuleInputs:
     date: str
     day_start: datetime
     day_end: datetime
+    tz: str  # the partitions' timezone: evidence days start at midnight there
     now: datetime
     policy: CompliancePolicy
     compliance: ComplianceResource
@@ -78,7 +79,7 @@ def _call_activity(i: RuleInputs) -> tuple[pd.DataFrame, datetime | None, dateti
             break
         covered_from, expected = d, expected - timedelta(days=1)
     # Partition days start at midnight in the partitions' timezone, not necessarily UTC.
-    tz = ZoneInfo(daily_partitions.timezone or "UTC")
+    tz = ZoneInfo(i.tz)
     start = datetime.combine(date.fromisoformat(covered_from), datetime.min.time(), tz) if covered_from else None
     return activity, start, i.day_end
 
@@ -113,7 +114,7 @@ RULES: tuple[Rule, ...] = (
         i.tables["numbers"], i.tables["number_users"], i.tables["company"])),
     Rule(catalogue.AC_10, ("calls", "numbers", "teams"), lambda i: rules.recording_posture(
         i.tables["calls"], policy=i.policy.recording_policy, min_share=i.policy.recording_min_share,
-        numbers=i.tables["numbers"], teams=i.tables["teams"], tz=daily_partitions.timezone)),
+        numbers=i.tables["numbers"], teams=i.tables["teams"], tz=i.tz)),
     # call_windows hold the API's own query bounds, `from` exclusive and `to` inclusive, so the day
     # [start, end) is the API window (start - 1 s, end - 1 s].
     Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(
@@ -185,7 +186,7 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
         try:
             policy = compliance.policy()
             inputs = RuleInputs(date=context.partition_key, day_start=window.start.astimezone(UTC),
-                                day_end=window.end.astimezone(UTC),
+                                day_end=window.end.astimezone(UTC), tz=context.assets_def.partitions_def.timezone,
                                 now=datetime.now(UTC), policy=policy, compliance=compliance,
                                 store=evidence.store(), tables=tables)
             outcome = rule.evaluate(inputs)
