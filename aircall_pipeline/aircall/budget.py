@@ -412,4 +412,6 @@ def redact_url(url: str) -> str:
                          for k, eq, v in pairs)
     if (netloc, query) == (parts.netloc, parts.query):
         return url
-    return parts._replace(netloc=netloc, query=query).geturl()
+    # Rebuilt by hand: geturl() drops the empty authority of unix:///path.
+    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))
