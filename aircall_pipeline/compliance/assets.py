@@ -101,7 +101,9 @@ RULES: tuple[Rule, ...] = (
         i.tables["users"], i.compliance.roles(i.policy), min_admins=i.policy.min_admins,
         max_admins=i.policy.max_admins, privileged_roles=i.policy.privileged_roles)),
     Rule(catalogue.AC_03, ("users",), lambda i: rules.offboarding(
-        i.tables["users"], i.compliance.roster(i.policy), as_of=i.now, sla_hours=i.policy.offboarding_sla_hours)),
+        i.tables["users"], i.compliance.roster(i.policy), as_of=i.now, sla_hours=i.policy.offboarding_sla_hours,
+        active_statuses=i.policy.active_statuses, terminated_statuses=i.policy.terminated_statuses,
+        suspended_statuses=i.policy.suspended_statuses)),
     Rule(catalogue.AC_04, ("users",), lambda i: rules.unmatched_accounts(
         i.tables["users"], i.compliance.roster(i.policy), exceptions=i.policy.exceptions)),
     Rule(catalogue.AC_05, ("users",), lambda i: rules.shared_accounts(
