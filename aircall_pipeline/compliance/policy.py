@@ -41,7 +41,11 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 import yaml
 
-from aircall_pipeline.compliance.catalogue import DEFAULT_PRIVILEGED_ROLES, DEFAULT_SHARED_PATTERNS, status_key
+from aircall_pipeline.compliance.catalogue import (
+    DEFAULT_PRIVILEGED_ROLES,
+    DEFAULT_SHARED_PATTERNS,
+    status_key,
+)
 from aircall_pipeline.compliance.rules import RECORDING_POLICIES, UTC_DTYPE
 
 ReadBytes = Callable[[str], bytes]
