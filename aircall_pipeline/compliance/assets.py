@@ -25,6 +25,7 @@ from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.ingest.assets import OWNERS, key
 from aircall_pipeline.ingest.partitions import daily_partitions
+from aircall_pipeline.operations import freshness
 
 COMPLIANCE_GROUP = "aircall_compliance"
 MAX_ITEMS_IN_METADATA = 100
@@ -44,6 +45,7 @@ class RuleInputs:
     compliance: ComplianceResource
     store: EvidenceStore
     tables: dict[str, pd.DataFrame]
+    instance: dg.DagsterInstance | None = None  # where the freshness sensor also looks (AC-15)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,14 @@ def _dormant(i: RuleInputs) -> rules.CheckOutcome:
                                   covered_to=covered_to, days=i.policy.dormant_days)
 
 
+def _evidence_freshness(i: RuleInputs) -> rules.CheckOutcome:
+    """AC-15, as the freshness sensor sees it at this moment: the newest evidence report of the
+    instance (an earlier day's, or an earlier attempt of this one) against the policy's age."""
+    newest = freshness.newest_evidence(i.instance) if i.instance is not None else None
+    return freshness.evidence_freshness_check(newest.timestamp if newest else None, i.now.timestamp(),
+                                              timedelta(hours=i.policy.freshness_max_age_hours))
+
+
 def _access_changes(i: RuleInputs) -> rules.CheckOutcome:
     previous, previous_date = _previous_users(i)
     return rules.access_changes(i.tables["users"], previous, previous_date=previous_date)
@@ -121,6 +131,8 @@ RULES: tuple[Rule, ...] = (
     # [start, end) is the API window (start - 1 s, end - 1 s].
     Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(
         i.tables["call_windows"], period_from=i.day_start - ONE_SECOND, period_to=i.day_end - ONE_SECOND)),
+    # No table and no dependency: the report it reads about is downstream of every check.
+    Rule(catalogue.AC_15, (), _evidence_freshness),
 )
 
 
@@ -190,7 +202,7 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
             inputs = RuleInputs(date=context.partition_key, day_start=window.start.astimezone(UTC),
                                 day_end=window.end.astimezone(UTC), tz=context.assets_def.partitions_def.timezone,
                                 now=datetime.now(UTC), policy=policy, compliance=compliance,
-                                store=evidence.store(), tables=tables)
+                                store=evidence.store(), tables=tables, instance=context.instance)
             outcome = rule.evaluate(inputs)
         except (OSError, ValueError, KeyError) as exc:
             # An input the rule needs is broken (e.g. an unreadable roster): the check says `error`

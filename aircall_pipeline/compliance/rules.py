@@ -1196,17 +1196,19 @@ _CLOCK_SKEW = pd.Timedelta(minutes=5)
 def evidence_freshness(newest_collected_at: Any | None, *, as_of: Any, max_age_hours: float = 30) -> CheckOutcome:
     """The newest evidence's collected_at is at most `max_age_hours` old at `as_of`.
 
-    No evidence at all fails (that is exactly what this check exists to catch); a timestamp in the
-    future (beyond 5 minutes of clock skew) warns.
+    The one evaluation of evidence freshness: the AC-15 asset (compliance/assets.py) and the
+    freshness alert sensor both decide through it (operations/freshness.py). No earlier evidence at
+    all is a `skip` (a first run, or a throwaway instance; the sensor measures from when it started
+    watching instead); a timestamp in the future (beyond 5 minutes of clock skew) warns.
     """
     spec = AC_15
     as_of = to_utc(as_of)
     threshold = f"newest evidence collected at most {max_age_hours:g} h before {_iso(as_of)}"
     specifics = {"collected_at": UTC_DTYPE, "age_hours": "float64"}
     if newest_collected_at is None or pd.isna(newest_collected_at):
-        rows = _rows(1, status=FAIL, item_type="evidence", item_id="(none)", item_label="newest evidence",
-                     reason="No evidence has been collected.")
-        return _outcome(spec, FAIL, None, threshold, "No evidence has been collected.", _findings(spec, rows, specifics))
+        return _skip(spec, threshold, "No earlier evidence report is recorded (a first run, or a throwaway "
+                     "Dagster instance), so the age of the newest evidence cannot be measured.",
+                     specifics=specifics)
     collected = to_utc(newest_collected_at)
     age = (as_of - collected) / _HOUR
     if collected - as_of > _CLOCK_SKEW:

@@ -693,13 +693,13 @@ def test_evidence_freshness_passes_when_recent():
     assert (out.status, out.observed) == ("pass", 3.0)
 
 
-def test_evidence_freshness_fails_when_stale_or_absent():
+def test_evidence_freshness_fails_when_stale_and_skips_without_earlier_evidence():
     out = R.evidence_freshness("2026-02-27T00:00:00Z", as_of=AS_OF, max_age_hours=30)
     assert (out.status, out.observed) == ("fail", 48.0)
     none = R.evidence_freshness(None, as_of=AS_OF)
     check_shape(none, cat.AC_15)
-    assert none.status == "fail" and none.observed is None
-    assert R.evidence_freshness(pd.NaT, as_of=AS_OF).status == "fail"
+    assert none.status == "skip" and none.observed is None
+    assert R.evidence_freshness(pd.NaT, as_of=AS_OF).status == "skip"
 
 
 def test_evidence_freshness_time_zones_and_future_timestamps():
