@@ -8,15 +8,22 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from aircall_pipeline_tests.test_daily_job import (  # noqa: F401 - fixtures
-    YESTERDAY,
-    account,
-    env,
-    run_day,
-    server,
-    store_for_env,
-)
+from aircall_pipeline.sandbox.data import SandboxAccount
+from aircall_pipeline_tests.fixtures.sandbox import deployment_env
+from aircall_pipeline_tests.test_daily_job import API_ID, TOKEN, YESTERDAY, run_day, store_for_env
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path, make_sandbox) -> dict[str, str]:
+    """A deployment pointed at the sandbox (as in test_daily_job.py), owner files included."""
+    account = SandboxAccount(seed=11, calls=300, days=3)
+    server = make_sandbox(account=account, api_id=API_ID, api_token=TOKEN, rate_limit=600, window_seconds=6)
+    values = deployment_env(server, account, tmp_path, api_id=API_ID, api_token=TOKEN)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
 
 
 def _checks(env: dict[str, str]) -> dict[str, dict]:
