@@ -21,6 +21,8 @@ API_ID_VAR = "AIRCALL_API_ID"
 API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
 PII_HASH_KEY_VAR = "AIRCALL_PII_HASH_KEY"
 LIMITER_URL_VAR = "AIRCALL_LIMITER_URL"
+TIMEZONE_VAR = "AIRCALL_TIMEZONE"
+PARTITIONS_START_VAR = "AIRCALL_PARTITIONS_START"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PARTITIONS_START = "2026-01-01"
 DEFAULT_SCHEDULE_CRON = "15 2 * * *"
@@ -145,8 +147,8 @@ class Settings:
             rate_limit_window_seconds=_int("AIRCALL_RATE_LIMIT_WINDOW_SECONDS", 60),
             limiter_url=env(LIMITER_URL_VAR) or default_limiter_url(),
             evidence_uri=env("EVIDENCE_URI") or "./evidence",
-            timezone=_timezone("AIRCALL_TIMEZONE"),
-            partitions_start=_date("AIRCALL_PARTITIONS_START", DEFAULT_PARTITIONS_START),
+            timezone=_timezone(TIMEZONE_VAR),
+            partitions_start=_date(PARTITIONS_START_VAR, DEFAULT_PARTITIONS_START),
             schedule_cron=env("AIRCALL_SCHEDULE_CRON") or DEFAULT_SCHEDULE_CRON,
             schedule_running=(env("AIRCALL_SCHEDULE_DEFAULT_STATUS") or "running").lower() != "stopped",
             roles_uri=env("AIRCALL_ROLES_URI") or None,
