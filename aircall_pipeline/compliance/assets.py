@@ -131,8 +131,10 @@ RULES: tuple[Rule, ...] = (
     # [start, end) is the API window (start - 1 s, end - 1 s].
     Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(
         i.tables["call_windows"], period_from=i.day_start - ONE_SECOND, period_to=i.day_end - ONE_SECOND)),
-    # No table and no dependency: the report it reads about is downstream of every check.
-    Rule(catalogue.AC_15, (), _evidence_freshness),
+    # It reads no table of the day (the report it measures is downstream of every check); the
+    # ordering-only dependency on `company` keeps it, like every check, from writing evidence for a
+    # day whose collection failed (a rejected key writes nothing at all).
+    Rule(catalogue.AC_15, (), _evidence_freshness, history=("company",)),
 )
 
 
