@@ -11,8 +11,10 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_API_URL = "https://api.aircall.io"
 API_ID_VAR = "AIRCALL_API_ID"
@@ -26,6 +28,12 @@ ALERT_MIN_SEVERITY_VAR = "ALERT_MIN_SEVERITY"
 # Alert severities, most severe first, and the external sinks a minimum can be set for.
 SEVERITIES = ("critical", "error", "warning", "info")
 ALERT_SINKS = ("slack", "webhook")
+LIMITER_URL_VAR = "AIRCALL_LIMITER_URL"
+TIMEZONE_VAR = "AIRCALL_TIMEZONE"
+PARTITIONS_START_VAR = "AIRCALL_PARTITIONS_START"
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_PARTITIONS_START = "2026-01-01"
+DEFAULT_SCHEDULE_CRON = "15 2 * * *"
 
 
 class SettingsError(ValueError):
@@ -43,15 +51,30 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def validate_api_url(url: str) -> str:
-    """Refuse plain http:// except on loopback: the Basic credentials must never cross a network in clear."""
+def _shown_url(url: str) -> str:
+    """`url` fit for a message: no user:password@, query or fragment (they may hold a secret)."""
     parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else "(not a URL)"
+
+
+def validate_api_url(url: str) -> str:
+    """Refuse credentials in the URL, and plain http:// except on loopback: the Basic credentials
+    must never cross a network in clear, nor sit in a URL that run tags, logs and alerts repeat."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        raise SettingsError(
+            f"AIRCALL_API_URL ({_shown_url(url)}) contains credentials (user:password@). Remove them "
+            "from the URL: the key goes in AIRCALL_API_ID and AIRCALL_API_TOKEN only."
+        )
+    if parts.query or parts.fragment:
+        raise SettingsError(f"AIRCALL_API_URL ({_shown_url(url)}) must be the API root, without ?query or #fragment.")
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise SettingsError(f"AIRCALL_API_URL={url!r} is not an http(s) URL; use https://api.aircall.io.")
+        raise SettingsError(f"AIRCALL_API_URL ({_shown_url(url)}) is not an http(s) URL; use https://api.aircall.io.")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise SettingsError(
-            f"AIRCALL_API_URL={url!r} uses plain http:// on a non-loopback host; the API key would travel "
-            "unencrypted. Use https:// (http:// is only accepted for a sandbox on localhost)."
+            f"AIRCALL_API_URL ({_shown_url(url)}) uses plain http:// on a non-loopback host; the API key would "
+            "travel unencrypted. Use https:// (http:// is only accepted for a sandbox on localhost)."
         )
     return url.rstrip("/")
 
@@ -99,6 +122,26 @@ def parse_min_severity(raw: str | None) -> dict[str, str]:
     return minimums
 
 
+def _timezone(name: str) -> str:
+    raw = os.environ.get(name) or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name}={raw!r} is not an IANA timezone (e.g. Europe/Paris, UTC).") from None
+    return raw
+
+
+def _date(name: str, default: str) -> str:
+    raw = os.environ.get(name) or default
+    try:
+        if len(raw) != 10:  # fromisoformat also reads 20260101, which Dagster does not
+            raise ValueError(raw)
+        date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a date in the form YYYY-MM-DD.") from None
+    return raw
+
+
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home")
 
@@ -132,17 +175,17 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings of this environment; SettingsError names the first unusable variable."""
         env = os.environ.get
-        limiter_url = env("AIRCALL_LIMITER_URL") or f"sqlite:///{dagster_home() / 'aircall_rate_limit.sqlite'}"
         return cls(
             api_url=validate_api_url(env("AIRCALL_API_URL") or DEFAULT_API_URL),
             rate_limit_per_minute=_int("AIRCALL_RATE_LIMIT_PER_MINUTE", 60),
             rate_limit_window_seconds=_int("AIRCALL_RATE_LIMIT_WINDOW_SECONDS", 60),
-            limiter_url=limiter_url,
+            limiter_url=env(LIMITER_URL_VAR) or default_limiter_url(),
             evidence_uri=env("EVIDENCE_URI") or "./evidence",
-            timezone=env("AIRCALL_TIMEZONE") or "UTC",
-            partitions_start=env("AIRCALL_PARTITIONS_START") or "2026-01-01",
-            schedule_cron=env("AIRCALL_SCHEDULE_CRON") or "15 2 * * *",
+            timezone=_timezone(TIMEZONE_VAR),
+            partitions_start=_date(PARTITIONS_START_VAR, DEFAULT_PARTITIONS_START),
+            schedule_cron=env("AIRCALL_SCHEDULE_CRON") or DEFAULT_SCHEDULE_CRON,
             schedule_running=(env("AIRCALL_SCHEDULE_DEFAULT_STATUS") or "running").lower() != "stopped",
             roles_uri=env("AIRCALL_ROLES_URI") or None,
             roster_uri=env("AIRCALL_ROSTER_URI") or None,
@@ -156,6 +199,23 @@ class Settings:
             retention_mode=_retention_mode(env(RETENTION_MODE_VAR)),
             alert_min_severity=parse_min_severity(env(ALERT_MIN_SEVERITY_VAR)),
         )
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        """Every setting at its default, nothing read from the environment: what the definitions
+        are built from when the environment's settings are unusable (see definitions.py), so that
+        they still load and every run fails with the configuration error instead."""
+        return cls(
+            api_url=DEFAULT_API_URL, rate_limit_per_minute=60, rate_limit_window_seconds=60,
+            limiter_url=default_limiter_url(), evidence_uri="./evidence", timezone=DEFAULT_TIMEZONE,
+            partitions_start=DEFAULT_PARTITIONS_START, schedule_cron=DEFAULT_SCHEDULE_CRON, schedule_running=True,
+            roles_uri=None, roster_uri=None, policy_file=None, slack_token_set=False, slack_channel=None,
+            webhook_url=None, webserver_url="http://127.0.0.1:3000", alert_min_severity={},
+        )
+
+
+def default_limiter_url() -> str:
+    return f"sqlite:///{dagster_home() / 'aircall_rate_limit.sqlite'}"
 
 
 def _signing_key(value: str | None) -> str | None:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from aircall_pipeline.definitions import defs
+from aircall_pipeline.definitions import load_defs
 from aircall_pipeline.ingest.assets import API_POOL
 from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
+defs = load_defs()
 
 
 def test_definitions_load_and_job_resolves():
@@ -44,3 +45,18 @@ def test_dg_check_defs_passes_without_credentials():
     proc = subprocess.run([str(Path(sys.executable).parent / "dg"), "check", "defs", "--use-active-venv"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_limiter_password_is_in_no_configured_value_nor_the_stored_snapshot(monkeypatch):
+    """What the UI's Resources page and the instance's stored snapshot show comes from the
+    repository snapshot: it names the variable, never the password (userinfo or ?password=)."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    monkeypatch.setenv("AIRCALL_LIMITER_URL", "redis://:hunter2-pw@127.0.0.1:6390/0?password=query-pw")
+    repo = load_defs().get_repository_def()
+    snapshot = serialize_value(RepositorySnap.from_def(repo))
+    assert "hunter2-pw" not in snapshot and "query-pw" not in snapshot
+    assert "AIRCALL_LIMITER_URL" in snapshot
+    config = repo.get_top_level_resources()["aircall"]
+    assert "pw" not in str(getattr(config, "limiter_url", ""))

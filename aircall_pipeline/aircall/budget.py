@@ -55,7 +55,7 @@ import time
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pyrate_limiter import Duration, InMemoryBucket, Rate, RedisBucket, SQLiteBucket
 from pyrate_limiter.abstracts import AbstractBucket, RateItem
@@ -218,6 +218,8 @@ class RequestBudget(ABC):
 
     def pause_until(self, until: float, reason: str = "") -> None:
         """Ask every sharer to send nothing before unix time `until` (a 429's reset)."""
+        if not math.isfinite(until):
+            raise ValueError(f"pause_until needs a finite unix time, got {until!r}")
         with self._thread_lock, self._shared_lock():
             self._write_pause(float(until), reason)
 
@@ -348,9 +350,9 @@ class RedisBudget(RequestBudget):
         try:
             bucket = RedisBucket.init(rates, self._redis, f"{key}:requests")
         except redis.RedisError as exc:
-            raise ValueError(f"cannot reach the limiter's Redis at {_redact(limiter_url)}: {exc}") from exc
+            raise ValueError(f"cannot reach the limiter's Redis at {redact_url(limiter_url)}: {exc}") from exc
         super().__init__(bucket, **kwargs)
-        self._url = _redact(limiter_url)
+        self._url = redact_url(limiter_url)
         self._pause_key = f"{key}:pause"
         # pyrate's Lua script checks and inserts atomically, but the stamp is taken before the
         # script runs: without a lock, two processes could stamp t1 < t2, insert t2 first, and
@@ -392,10 +394,24 @@ def sqlite_path(limiter_url: str) -> Path:
     return Path(rest)
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+_SECRET_QUERY = re.compile(r"(?i)^(password|passwd|pwd|token|secret)$")
 
+
+def redact_url(url: str) -> str:
+    """A limiter URL fit to be shown: the password of `redis://user:password@host` and the value of
+    `?password=` (redis-py reads both) become `***`. Returns `url` itself when it holds no secret."""
+    parts = urlsplit(url)
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    if query:
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = "&".join(f"{k}{eq}***" if eq and _SECRET_QUERY.match(unquote(k)) else f"{k}{eq}{v}"
+                         for k, eq, v in pairs)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    # Rebuilt by hand: geturl() drops the empty authority of unix:///path.
+    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+            + (f"#{parts.fragment}" if parts.fragment else ""))

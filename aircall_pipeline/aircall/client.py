@@ -234,9 +234,7 @@ class AircallClient:
         if not api_id or not api_token:
             raise ValueError("AircallClient needs a non-empty api_id and api_token")
         self.api_url = validate_api_url(api_url)
-        parts = urlsplit(self.api_url)
-        if parts.username or parts.password:
-            raise ValueError("AIRCALL_API_URL must not contain credentials; use AIRCALL_API_ID/AIRCALL_API_TOKEN")
+        parts = urlsplit(self.api_url)  # validated: no credentials, https or loopback http
         self._origin = _origin(self.api_url)
         self.api_id = api_id
         self.budget = budget
@@ -247,6 +245,11 @@ class AircallClient:
         self.stats = RequestStats()
         self.call_windows: list[CallWindow] = []
         self._session = requests.Session()
+        if parts.scheme == "http":
+            # Plain http:// is only accepted on loopback (settings.validate_api_url). A proxy taken
+            # from the environment (HTTP_PROXY, ALL_PROXY) would receive the Basic header in clear,
+            # so such a target is always reached directly, whatever NO_PROXY says.
+            self._session.trust_env = False
         self._session.auth = HTTPBasicAuth(api_id, api_token)
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._closed = False

@@ -7,6 +7,7 @@ whole waiting policy is unit-tested without a clock or a server. The client hold
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -136,7 +137,7 @@ def parse_reset(value: str | None) -> float | None:
         number = float(str(value).strip())
     except ValueError:
         return None
-    if number != number or number <= 0:  # NaN or nonsense
+    if not math.isfinite(number) or number <= 0:  # NaN, infinity or nonsense
         return None
     if number > _MILLISECONDS_THRESHOLD:
         number /= 1000.0
@@ -149,9 +150,13 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     text = str(value).strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        # float() also reads "nan" and "inf": no wait can be computed from them, so they count as
+        # a missing header (sleeping NaN seconds would raise deep inside the client).
+        return seconds if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

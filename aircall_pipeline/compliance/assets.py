@@ -27,6 +27,7 @@ from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import READ_FROM, EvidenceStore
 from aircall_pipeline.ingest.assets import OWNERS, key
 from aircall_pipeline.ingest.partitions import daily_partitions
+from aircall_pipeline.operations import freshness
 
 COMPLIANCE_GROUP = "aircall_compliance"
 MAX_ITEMS_IN_METADATA = 100
@@ -40,6 +41,7 @@ class RuleInputs:
     date: str
     day_start: datetime
     day_end: datetime
+    tz: str  # the partitions' timezone: evidence days start at midnight there
     now: datetime
     policy: CompliancePolicy
     compliance: ComplianceResource
@@ -47,6 +49,7 @@ class RuleInputs:
     tables: dict[str, pd.DataFrame]
     # The evidence key's public half: AC-16 counts only reviews this key signed.
     trusted: TrustedKey | None = None
+    instance: dg.DagsterInstance | None = None  # where the freshness sensor also looks (AC-15)
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def _call_activity(i: RuleInputs) -> tuple[pd.DataFrame, datetime | None, dateti
             break
         covered_from, expected = d, expected - timedelta(days=1)
     # Partition days start at midnight in the partitions' timezone, not necessarily UTC.
-    tz = ZoneInfo(daily_partitions.timezone or "UTC")
+    tz = ZoneInfo(i.tz)
     start = datetime.combine(date.fromisoformat(covered_from), datetime.min.time(), tz) if covered_from else None
     return activity, start, i.day_end
 
@@ -99,6 +102,13 @@ def _access_review(i: RuleInputs) -> rules.CheckOutcome:
     return access_review(i.tables["users"], review, as_of=i.day_end, max_age_days=i.policy.access_review_max_age_days,
                          signature=review.get("signature") if review else None)
 
+def _evidence_freshness(i: RuleInputs) -> rules.CheckOutcome:
+    """AC-15, as the freshness sensor sees it at this moment: the newest evidence report of the
+    instance (an earlier day's, or an earlier attempt of this one) against the policy's age."""
+    newest = freshness.newest_evidence(i.instance) if i.instance is not None else None
+    return freshness.evidence_freshness_check(newest.timestamp if newest else None, i.now.timestamp(),
+                                              timedelta(hours=i.policy.freshness_max_age_hours))
+
 
 def _access_changes(i: RuleInputs) -> rules.CheckOutcome:
     previous, previous_date = _previous_users(i)
@@ -112,7 +122,9 @@ RULES: tuple[Rule, ...] = (
         max_admins=i.policy.max_admins, privileged_roles=i.policy.privileged_roles),
         configured_by=("roles_uri",)),
     Rule(catalogue.AC_03, ("users",), lambda i: rules.offboarding(
-        i.tables["users"], i.compliance.roster(i.policy), as_of=i.now, sla_hours=i.policy.offboarding_sla_hours),
+        i.tables["users"], i.compliance.roster(i.policy), as_of=i.now, sla_hours=i.policy.offboarding_sla_hours,
+        active_statuses=i.policy.active_statuses, terminated_statuses=i.policy.terminated_statuses,
+        suspended_statuses=i.policy.suspended_statuses),
         configured_by=("roster_uri",)),
     Rule(catalogue.AC_04, ("users",), lambda i: rules.unmatched_accounts(
         i.tables["users"], i.compliance.roster(i.policy), exceptions=i.policy.exceptions),
@@ -127,11 +139,15 @@ RULES: tuple[Rule, ...] = (
         i.tables["numbers"], i.tables["number_users"], i.tables["company"])),
     Rule(catalogue.AC_10, ("calls", "numbers", "teams"), lambda i: rules.recording_posture(
         i.tables["calls"], policy=i.policy.recording_policy, min_share=i.policy.recording_min_share,
-        numbers=i.tables["numbers"], teams=i.tables["teams"], tz=daily_partitions.timezone)),
+        numbers=i.tables["numbers"], teams=i.tables["teams"], tz=i.tz)),
     # call_windows hold the API's own query bounds, `from` exclusive and `to` inclusive, so the day
     # [start, end) is the API window (start - 1 s, end - 1 s].
     Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(
         i.tables["call_windows"], period_from=i.day_start - ONE_SECOND, period_to=i.day_end - ONE_SECOND)),
+    # It reads no table of the day (the report it measures is downstream of every check); the
+    # ordering-only dependency on `company` keeps it, like every check, from writing evidence for a
+    # day whose collection failed (a rejected key writes nothing at all).
+    Rule(catalogue.AC_15, (), _evidence_freshness, history=("company",)),
     Rule(catalogue.AC_16, ("users",), _access_review),
 )
 
@@ -214,9 +230,10 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
         try:
             policy = compliance.policy()
             inputs = RuleInputs(date=context.partition_key, day_start=window.start.astimezone(UTC),
-                                day_end=window.end.astimezone(UTC),
+                                day_end=window.end.astimezone(UTC), tz=context.assets_def.partitions_def.timezone,
                                 now=datetime.now(UTC), policy=policy, compliance=compliance,
-                                store=evidence.store(), tables=tables, trusted=_trusted(evidence))
+                                store=evidence.store(), tables=tables, instance=context.instance,
+                                trusted=_trusted(evidence))
             outcome = rule.evaluate(inputs)
             unconfigured = tuple(name for name in rule.configured_by if not getattr(policy, name, None))
         except (OSError, ValueError, KeyError) as exc:

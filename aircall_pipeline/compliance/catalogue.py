@@ -13,6 +13,7 @@ presented as evidence, so downstream evidence assets wait.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Result vocabulary (borrowed from Steampipe/Prowler, as in the design doc).
@@ -65,11 +66,37 @@ DEFAULT_SHARED_PATTERNS: tuple[str, ...] = (
 # Owner can manage users, numbers and integrations (including minting API keys), so they are privileged.
 DEFAULT_PRIVILEGED_ROLES: tuple[str, ...] = ("admin", "owner")
 
-# Roster statuses that mean "this person no longer works here" (HRIS and IdP vocabularies, lower-cased).
-# "suspended" is deliberately absent: a suspended IdP user may come back and is not a leaver.
-TERMINATED_STATUSES: frozenset[str] = frozenset(
-    {"terminated", "inactive", "offboarded", "former", "left", "deactivated", "deprovisioned", "leaver"}
-)
+# Roster statuses, as HRIS and IdP exports spell them (Workday, BambooHR, Okta, Entra ID, Google
+# Workspace, Rippling...), compared after `status_key()`: lower-cased, separators folded to one space,
+# so "Terminated - Voluntary" reads "terminated voluntary". A status is classified by the longest of
+# these phrases it starts with, word for word ("terminated voluntary" -> terminated, "leave of
+# absence loa" -> active). Anything else is reported as unknown, never silently taken as active; a
+# policy can name its own (policy.py: active_statuses, terminated_statuses, suspended_statuses).
+#
+# Leavers: this person no longer works here.
+TERMINATED_STATUSES: frozenset[str] = frozenset({
+    "terminated", "termed", "inactive", "offboarded", "former", "former employee", "left", "leaver",
+    "deactivated", "deprovisioned", "deleted", "resigned", "separated", "retired", "deceased", "dismissed",
+    "fired", "laid off", "layoff", "let go", "quit", "ended", "contract ended", "end of contract",
+    "no longer employed", "not employed", "withdrawn", "exited", "departed", "archived",
+})
+# Still works here: an account in Aircall is expected.
+ACTIVE_STATUSES: frozenset[str] = frozenset({
+    "active", "employed", "current", "hired", "rehired", "enabled", "provisioned", "staged", "pending",
+    "onboarding", "pre hire", "pre start", "new hire", "recovery", "password expired", "locked out",
+    "on leave", "leave", "leave of absence", "loa", "parental leave", "maternity leave", "paternity leave",
+    "medical leave", "sabbatical", "furloughed", "full time", "part time", "contractor", "contract",
+    "intern", "temporary", "seasonal", "probation", "notice period", "garden leave",
+})
+# Access paused in the IdP (a suspended Okta or Google Workspace user, a disabled Entra ID account):
+# not a leaver (they may come back), but an Aircall account that still works is worth a look.
+SUSPENDED_STATUSES: frozenset[str] = frozenset({"suspended", "disabled", "blocked", "locked", "on hold"})
+
+
+def status_key(status: str) -> str:
+    """A roster status as the vocabularies above spell it: "Terminated - Voluntary" -> "terminated voluntary"."""
+    return " ".join(re.split(r"[\s\-_/,.:;()]+", str(status).strip().lower())).strip()
+
 
 # The largest result set one Aircall list query can return (pages past it are refused with a 400).
 AIRCALL_RESULT_CAP = 10_000

@@ -11,8 +11,9 @@ key is an error (a typo such as `max_admin: 3` must not silently leave the defau
     dormant_days: 90
     recording_policy: required                 # report | required | forbidden
     recording_min_share: 1.0
-    freshness_max_age_hours: 30
-    access_review_max_age_days: 90
+    freshness_max_age_hours: 30                # AC-15 and the evidence freshness alert
+    terminated_statuses: [alumni]              # roster statuses beyond the built-in HRIS/IdP vocabularies
+    access_review_max_age_days: 90             # AC-16: the newest signed access review may be this old
     exceptions:
       support@acme.example: {owner: jane.doe@acme.example, reason: "Support queue handset (TICKET-123)"}
 
@@ -29,6 +30,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,10 +42,20 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 import yaml
 
-from aircall_pipeline.compliance.catalogue import DEFAULT_PRIVILEGED_ROLES, DEFAULT_SHARED_PATTERNS
+from aircall_pipeline.compliance.catalogue import (
+    DEFAULT_PRIVILEGED_ROLES,
+    DEFAULT_SHARED_PATTERNS,
+    status_key,
+)
 from aircall_pipeline.compliance.rules import RECORDING_POLICIES, UTC_DTYPE
 
 ReadBytes = Callable[[str], bytes]
+
+# Input files are read whole into memory: a roster of 100,000 people is a few MB, a policy a few KB.
+# Anything far larger is a wrong path (a log, a database dump) and is refused before it is parsed.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+MAX_POLICY_BYTES = 1024 * 1024
+_LIST_KEYS = ("privileged_roles", "shared_patterns", "active_statuses", "terminated_statuses", "suspended_statuses")
 
 
 class PolicyError(ValueError):
@@ -81,6 +93,10 @@ class CompliancePolicy:
     freshness_max_age_hours: float = 30.0
     # AC-16: PCI DSS 7.2.4 asks for at least every six months; quarterly is what SOC 2 auditors sample.
     access_review_max_age_days: int = 90
+    # Roster statuses of this organisation beyond the built-in vocabularies (catalogue.py).
+    active_statuses: tuple[str, ...] = ()
+    terminated_statuses: tuple[str, ...] = ()
+    suspended_statuses: tuple[str, ...] = ()
     # email (lower-cased) -> AccountException; read-only.
     exceptions: Mapping[str, AccountException] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -103,7 +119,7 @@ class CompliancePolicy:
         for key, value in data.items():
             if key == "exceptions":
                 kwargs[key] = _parse_exceptions(value, source)
-            elif key in ("privileged_roles", "shared_patterns"):
+            elif key in _LIST_KEYS:
                 if isinstance(value, str) or not isinstance(value, (list, tuple)):
                     raise PolicyError(f"{source}: {key} must be a list of strings, got {value!r}.")
                 kwargs[key] = tuple(value)
@@ -119,9 +135,16 @@ class CompliancePolicy:
         """Load a YAML (.yaml/.yml) or JSON (.json) policy file."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as fh:
+                data = fh.read(MAX_POLICY_BYTES + 1)
         except OSError as exc:
             raise PolicyError(f"policy file {path}: cannot be read ({exc.strerror or exc}).") from None
+        if len(data) > MAX_POLICY_BYTES:
+            raise PolicyError(f"policy file {path}: larger than {MAX_POLICY_BYTES // 1024} KiB; is it the right file?")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise PolicyError(f"policy file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
         suffix = path.suffix.lower()
         try:
             if suffix == ".json":
@@ -141,8 +164,8 @@ class CompliancePolicy:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable view: the policy in force is part of the evidence."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["privileged_roles"] = list(self.privileged_roles)
-        out["shared_patterns"] = list(self.shared_patterns)
+        for key in _LIST_KEYS:
+            out[key] = list(getattr(self, key))
         out["exceptions"] = {email: {"owner": e.owner, "reason": e.reason} for email, e in sorted(self.exceptions.items())}
         return out
 
@@ -171,6 +194,8 @@ def _validate(policy: CompliancePolicy, source: str) -> None:
         value = getattr(policy, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(key, "must be a number.")
+        if not math.isfinite(value):  # YAML's .nan and .inf are floats, and compare false with everything
+            fail(key, "must be a finite number.")
         object.__setattr__(policy, key, float(value))
     if policy.offboarding_sla_hours < 0:
         fail("offboarding_sla_hours", "must be 0 or more.")
@@ -180,11 +205,12 @@ def _validate(policy: CompliancePolicy, source: str) -> None:
         fail("recording_min_share", "must be between 0 and 1 (a share, e.g. 0.95).")
     if policy.recording_policy not in RECORDING_POLICIES:
         fail("recording_policy", f"must be one of {', '.join(RECORDING_POLICIES)}.")
-    for key in ("privileged_roles", "shared_patterns"):
+    for key in _LIST_KEYS:
         value = getattr(policy, key)
         if isinstance(value, str) or not all(isinstance(v, str) and v.strip() for v in value):
             fail(key, "must be a list of non-empty strings.")
-        object.__setattr__(policy, key, tuple(v.strip().lower() for v in value))
+        norm = status_key if key.endswith("_statuses") else (lambda v: v.strip().lower())
+        object.__setattr__(policy, key, tuple(norm(v) for v in value))
     if not policy.privileged_roles:
         fail("privileged_roles", "must name at least one role.")
     if not isinstance(policy.exceptions, Mapping):
@@ -251,6 +277,15 @@ def _header(name: Any) -> str:
 
 
 def _read(uri: str, read_bytes: ReadBytes | None) -> bytes:
+    data = _read_uncapped(uri, read_bytes)
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputFileError(f"{uri}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; is it the right file?")
+    return data
+
+
+def _read_uncapped(uri: str, read_bytes: ReadBytes | None) -> bytes:
+    """The file's bytes; at most MAX_INPUT_BYTES + 1 of a local one (readers of other schemes cap
+    their own reads, see ComplianceResource.read_bytes)."""
     if read_bytes is not None:
         try:
             return read_bytes(uri)
@@ -265,7 +300,8 @@ def _read(uri: str, read_bytes: ReadBytes | None) -> bytes:
     else:
         path = Path(uri)
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            return fh.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise InputFileError(f"{uri}: cannot be read ({exc.strerror or exc}).") from None
 
@@ -303,18 +339,22 @@ def _records(
                 raise InputFileError(f"{uri}: record {i} is not an object ({item!r}).")
             out.append((f"record {i}", {_header(k): v for k, v in item.items()}))
         return out, "JSON"
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
-        raise InputFileError(f"{uri}: empty file, expected a CSV header row.")
-    reader.fieldnames = [_header(h) for h in reader.fieldnames]
+    # strict: an unbalanced quote is an error, not a field that silently swallows the rows after it.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     out = []
-    for row in reader:
-        values = {k: v for k, v in row.items() if k is not None}
-        if None in row:
-            raise InputFileError(f"{uri}: line {reader.line_num} has more fields than the header.")
-        if all(v is None or not str(v).strip() for v in values.values()):
-            continue
-        out.append((f"line {reader.line_num}", values))
+    try:
+        if not reader.fieldnames:
+            raise InputFileError(f"{uri}: empty file, expected a CSV header row.")
+        reader.fieldnames = [_header(h) for h in reader.fieldnames]
+        for row in reader:
+            values = {k: v for k, v in row.items() if k is not None}
+            if None in row:
+                raise InputFileError(f"{uri}: line {reader.line_num} has more fields than the header.")
+            if all(v is None or not str(v).strip() for v in values.values()):
+                continue
+            out.append((f"line {reader.line_num}", values))
+    except csv.Error as exc:
+        raise InputFileError(f"{uri}: not valid CSV at line {reader.line_num} ({exc}); check the quotes.") from None
     return out, "CSV"
 
 

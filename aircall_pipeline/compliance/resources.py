@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 from dagster_aws.s3 import S3Resource
 
-from aircall_pipeline.compliance.policy import CompliancePolicy, load_roles, load_roster
+from aircall_pipeline.compliance.policy import MAX_INPUT_BYTES, CompliancePolicy, load_roles, load_roster
 
 
 class ComplianceResource(dg.ConfigurableResource):
@@ -27,11 +27,13 @@ class ComplianceResource(dg.ConfigurableResource):
                        roster_uri=self.roster_uri or policy.roster_uri)
 
     def read_bytes(self, uri: str) -> bytes:
+        """The file's bytes, at most one past the size cap (the loaders refuse larger files)."""
         parts = urlsplit(uri)
         if parts.scheme == "s3":
             body = self.s3.get_client().get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"]
-            return body.read()
-        return Path(uri).expanduser().read_bytes()
+            return body.read(MAX_INPUT_BYTES + 1)
+        with Path(uri).expanduser().open("rb") as fh:
+            return fh.read(MAX_INPUT_BYTES + 1)
 
     def roles(self, policy: CompliancePolicy) -> pd.DataFrame | None:
         return load_roles(policy.roles_uri, read_bytes=self.read_bytes) if policy.roles_uri else None

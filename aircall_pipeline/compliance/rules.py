@@ -34,6 +34,7 @@ from aircall_pipeline.compliance.catalogue import (
     AC_10,
     AC_14,
     AC_15,
+    ACTIVE_STATUSES,
     AIRCALL_RESULT_CAP,
     BY_ID,
     DEFAULT_PRIVILEGED_ROLES,
@@ -43,9 +44,11 @@ from aircall_pipeline.compliance.catalogue import (
     PASS,
     SKIP,
     STATUSES,
+    SUSPENDED_STATUSES,
     TERMINATED_STATUSES,
     WARN,
     CheckSpec,
+    status_key,
 )
 
 UTC_DTYPE = "datetime64[us, UTC]"
@@ -492,16 +495,59 @@ def _roster_view(roster: pd.DataFrame) -> pd.DataFrame:
     }).dropna(subset=["email"]).reset_index(drop=True)
 
 
+STATUS_TERMINATED, STATUS_ACTIVE, STATUS_SUSPENDED, STATUS_UNKNOWN = "terminated", "active", "suspended", "unknown"
+
+
+def roster_status_kinds(
+    statuses: pd.Series,
+    *,
+    active: Iterable[str] = (),
+    terminated: Iterable[str] = (),
+    suspended: Iterable[str] = (),
+) -> pd.Series:
+    """Each roster status as terminated | active | suspended | unknown: the longest known phrase
+    the status starts with, word for word (catalogue.py), the policy's own phrases included."""
+    phrases: dict[tuple[str, ...], str] = {}
+    for kind, builtin, extra in ((STATUS_ACTIVE, ACTIVE_STATUSES, active),
+                                 (STATUS_SUSPENDED, SUSPENDED_STATUSES, suspended),
+                                 (STATUS_TERMINATED, TERMINATED_STATUSES, terminated)):
+        for phrase in (*builtin, *extra):
+            phrases[tuple(status_key(phrase).split())] = kind
+
+    def kind_of(status: Any) -> str:
+        if status is None or pd.isna(status):
+            return STATUS_UNKNOWN
+        words = tuple(status_key(status).split())
+        for n in range(len(words), 0, -1):
+            if words[:n] in phrases:
+                return phrases[words[:n]]
+        return STATUS_UNKNOWN
+
+    kinds = {value: kind_of(value) for value in statuses.dropna().unique()}
+    return statuses.map(kinds).fillna(STATUS_UNKNOWN).astype("str")
+
+
 # --------------------------------------------------------------------------------------------------
 # AC-03 offboarding
 
 
-def offboarding(users: pd.DataFrame, roster: pd.DataFrame | None, *, as_of: Any, sla_hours: float = 24) -> CheckOutcome:
+def offboarding(
+    users: pd.DataFrame,
+    roster: pd.DataFrame | None,
+    *,
+    as_of: Any,
+    sla_hours: float = 24,
+    active_statuses: Iterable[str] = (),
+    terminated_statuses: Iterable[str] = (),
+    suspended_statuses: Iterable[str] = (),
+) -> CheckOutcome:
     """Aircall users whose roster entry is terminated: fail beyond the SLA, warn within it.
 
     A person is terminated when every roster entry for the email is terminated (a rehire has an active
     entry) — an entry is terminated when its terminated_at has passed, or, without a date, when its
     status is a terminated status. Without a date the SLA cannot be shown to be met, so that fails.
+    Also warn: Aircall users whose access is suspended in the roster (IdP), and every undated roster
+    entry whose status is in no known vocabulary (it is counted as still employed, so it is listed).
     """
     spec = AC_03
     as_of = to_utc(as_of)
@@ -518,7 +564,9 @@ def offboarding(users: pd.DataFrame, roster: pd.DataFrame | None, *, as_of: Any,
                      specifics=specifics)
     view = _users_view(users)
     dated = r["terminated_at"].notna()
-    terminated = (dated & (r["terminated_at"] <= as_of)) | (~dated & r["roster_status"].isin(TERMINATED_STATUSES))
+    kinds = roster_status_kinds(r["roster_status"], active=active_statuses, terminated=terminated_statuses,
+                                suspended=suspended_statuses)
+    terminated = (dated & (r["terminated_at"] <= as_of)) | (~dated & (kinds == STATUS_TERMINATED))
     any_active = (~terminated).groupby(r["email"]).any()
     leaver_emails = any_active.index[~any_active.to_numpy()]
     term = r[terminated & r["email"].isin(leaver_emails)]
@@ -545,12 +593,35 @@ def offboarding(users: pd.DataFrame, roster: pd.DataFrame | None, *, as_of: Any,
                  email=matched["email"], name=matched["name"], roster_status=matched["roster_status"],
                  terminated_at=matched["terminated_at"], deadline=deadline, hours_since_termination=since,
                  hours_overdue=over_hours, sla_hours=float(sla_hours))
+    # Suspended in the IdP, not a leaver, but the Aircall account still works.
+    paused = r[~terminated & (kinds == STATUS_SUSPENDED) & ~r["email"].isin(leaver_emails)].drop_duplicates("email")
+    paused = view.merge(paused, on="email", how="inner")
+    paused_rows = _rows(paused.index, status=WARN, item_type="user", item_id=_id_str(paused["user_id"]),
+                        item_label=_label(paused), email=paused["email"], name=paused["name"],
+                        roster_status=paused["roster_status"],
+                        reason="Access suspended in the roster (status " + paused["roster_status"].fillna("?")
+                        + ") but the Aircall account is still active: confirm the person should keep it.")
+    # A status in no known vocabulary counts as still employed: list it so that nobody is missed.
+    unknown = r[~dated & (kinds == STATUS_UNKNOWN)]
+    unknown_rows = _rows(unknown.index, status=WARN, item_type="roster_entry", item_id=unknown["email"],
+                         item_label=unknown["email"], email=unknown["email"], name=unknown["roster_name"],
+                         roster_status=unknown["roster_status"],
+                         reason="Roster status " + unknown["roster_status"].fillna("?").map(repr)
+                         + " is not a known HRIS/IdP status, so this person was counted as still employed. "
+                         "Name it in the policy (active_statuses, terminated_statuses or suspended_statuses).")
+    rows = _concat([rows, paused_rows, unknown_rows])
     n_over, n_within = int(overdue.sum()), int((~overdue).sum())
-    status = FAIL if n_over else (WARN if n_within else PASS)
+    n_unknown = len(unknown)
+    status = FAIL if n_over else (WARN if n_within or len(paused) or n_unknown else PASS)
     n_matched = int(view["email"].isin(set(r["email"])).sum())
     reason = (f"{_plural(n_over, 'account')} of terminated people past the {sla_hours:g} h SLA, {n_within} within it; "
               f"{n_matched} of {len(view)} Aircall users matched to {len(leaver_emails)} leavers and "
               f"{int(any_active.sum())} active people in the roster.")
+    if len(paused):
+        reason += f" {_plural(len(paused), 'Aircall user')} suspended in the roster."
+    if n_unknown:
+        values = ", ".join(repr(v) for v in sorted(unknown["roster_status"].dropna().unique())[:5])
+        reason += f" {_plural(n_unknown, 'roster entry', 'roster entries')} with an unknown status ({values})."
     return _outcome(spec, status, n_over, threshold, reason, _findings(spec, rows, specifics))
 
 
@@ -1125,17 +1196,19 @@ _CLOCK_SKEW = pd.Timedelta(minutes=5)
 def evidence_freshness(newest_collected_at: Any | None, *, as_of: Any, max_age_hours: float = 30) -> CheckOutcome:
     """The newest evidence's collected_at is at most `max_age_hours` old at `as_of`.
 
-    No evidence at all fails (that is exactly what this check exists to catch); a timestamp in the
-    future (beyond 5 minutes of clock skew) warns.
+    The one evaluation of evidence freshness: the AC-15 asset (compliance/assets.py) and the
+    freshness alert sensor both decide through it (operations/freshness.py). No earlier evidence at
+    all is a `skip` (a first run, or a throwaway instance; the sensor measures from when it started
+    watching instead); a timestamp in the future (beyond 5 minutes of clock skew) warns.
     """
     spec = AC_15
     as_of = to_utc(as_of)
     threshold = f"newest evidence collected at most {max_age_hours:g} h before {_iso(as_of)}"
     specifics = {"collected_at": UTC_DTYPE, "age_hours": "float64"}
     if newest_collected_at is None or pd.isna(newest_collected_at):
-        rows = _rows(1, status=FAIL, item_type="evidence", item_id="(none)", item_label="newest evidence",
-                     reason="No evidence has been collected.")
-        return _outcome(spec, FAIL, None, threshold, "No evidence has been collected.", _findings(spec, rows, specifics))
+        return _skip(spec, threshold, "No earlier evidence report is recorded (a first run, or a throwaway "
+                     "Dagster instance), so the age of the newest evidence cannot be measured.",
+                     specifics=specifics)
     collected = to_utc(newest_collected_at)
     age = (as_of - collected) / _HOUR
     if collected - as_of > _CLOCK_SKEW:

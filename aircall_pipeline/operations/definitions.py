@@ -8,19 +8,16 @@ Cross-cutting policy that the root applies to the assets (not held here, because
 
 import dagster as dg
 
+from aircall_pipeline.ingest.partitions import partitions_for
 from aircall_pipeline.operations.schedules import build_call_history_job, build_evidence_schedule
 from aircall_pipeline.operations.sensors import sensors
 from aircall_pipeline.settings import Settings
 
 
-def build_operations_defs(settings: Settings | None = None) -> dg.Definitions:
-    """Schedule (cron and default status from `settings`), history job and sensors."""
-    settings = settings or Settings.from_env()
+def build_operations_defs(settings: Settings) -> dg.Definitions:
+    """Schedule (cron, timezone and default status from `settings`), history job and sensors."""
     return dg.Definitions(
         jobs=[build_call_history_job(settings)],
-        schedules=[build_evidence_schedule(settings=settings)],
+        schedules=[build_evidence_schedule(partitions_for(settings), settings=settings)],
         sensors=sensors,
     )
-
-
-defs = build_operations_defs()

@@ -7,6 +7,12 @@ run gives the 30 h limit. The same windows drive two things:
   (health badges on the asset graph). OSS Dagster sends no alert for it, hence
 - the freshness sensor (sensors.py), which alerts once per staleness episode.
 
+What "stale" means is decided in one place, `compliance.rules.evidence_freshness` (AC-15), against
+the policy's `freshness_max_age_hours` (30 h by default): the sensor asks it through `is_stale()`,
+and the AC-15 asset of every daily run through `evidence_freshness_check()`, both about the newest
+evidence report this instance recorded (`newest_evidence()`). The `dg.FreshnessPolicy` of the UI
+badges keeps the default window (the definitions do not read the policy file when they load).
+
 Wiring, in aircall_pipeline/definitions.py::
 
     from aircall_pipeline.operations.freshness import apply_freshness
@@ -18,9 +24,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+
+from aircall_pipeline.compliance import catalogue, rules
+from aircall_pipeline.compliance.policy import CompliancePolicy, PolicyError
+from aircall_pipeline.settings import Settings, SettingsError
 
 # The asset whose latest materialization *is* "the newest evidence": the day's report, written
 # last, only when every other file of the day is in place.
@@ -32,6 +43,47 @@ EVIDENCE_WARN_WINDOW = timedelta(hours=26)
 EVIDENCE_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
     fail_window=EVIDENCE_FAIL_WINDOW, warn_window=EVIDENCE_WARN_WINDOW
 )
+
+
+@dataclass(frozen=True)
+class NewestEvidence:
+    """The latest materialization of the evidence report in this instance."""
+
+    timestamp: float  # unix seconds
+    storage_id: int
+    partition: str | None
+    run_id: str | None
+
+
+def newest_evidence(instance: dg.DagsterInstance, asset_key: dg.AssetKey = EVIDENCE_KEY) -> NewestEvidence | None:
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    if not records:
+        return None
+    record = records[0]
+    return NewestEvidence(record.timestamp, record.storage_id, record.partition_key, record.run_id or None)
+
+
+def evidence_freshness_check(reference: float | None, now: float, max_age: timedelta) -> rules.CheckOutcome:
+    """AC-15 for evidence last written at unix time `reference` (None: none ever), seen at `now`."""
+    collected = datetime.fromtimestamp(reference, UTC) if reference is not None else None
+    return rules.evidence_freshness(collected, as_of=datetime.fromtimestamp(now, UTC),
+                                    max_age_hours=max_age.total_seconds() / 3600)
+
+
+def is_stale(reference: float, now: float, max_age: timedelta) -> bool:
+    return evidence_freshness_check(reference, now, max_age).status == catalogue.FAIL
+
+
+def policy_max_age() -> timedelta:
+    """`freshness_max_age_hours` of the configured policy, read when asked (at each sensor tick).
+    An unusable setting or policy falls back to the default: the run-failure alert reports those,
+    and the staleness alert must keep working meanwhile."""
+    try:
+        policy_file = Settings.from_env().policy_file
+        policy = CompliancePolicy.from_file(policy_file) if policy_file else CompliancePolicy()
+    except (SettingsError, PolicyError):
+        return EVIDENCE_FAIL_WINDOW
+    return timedelta(hours=policy.freshness_max_age_hours)
 
 
 def apply_freshness(

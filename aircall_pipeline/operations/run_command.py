@@ -58,11 +58,11 @@ def run(args) -> int:
         return 2
     import dagster as dg
 
-    from aircall_pipeline.definitions import defs
+    from aircall_pipeline.definitions import build_defs
     from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
 
     day = (args.date or default_date(settings)).isoformat()
-    job = defs.resolve_job_def(DAILY_JOB_NAME)
+    job = build_defs(settings).resolve_job_def(DAILY_JOB_NAME)
     print(f"Collecting Aircall evidence for {day} from {settings.api_url} into {settings.evidence_uri} ...")
     try:
         with _instance() as instance:

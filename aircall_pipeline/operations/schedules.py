@@ -31,7 +31,7 @@ import dagster as dg
 
 from aircall_pipeline.ingest.partitions import daily_partitions
 from aircall_pipeline.operations.sensors import ACCOUNT_TAG, EVIDENCE_JOB_NAME, EVIDENCE_SCHEDULE_NAME
-from aircall_pipeline.settings import API_ID_VAR, Settings, account_label
+from aircall_pipeline.settings import API_ID_VAR, Settings, SettingsError, account_label
 
 CALL_HISTORY_JOB_NAME = "aircall_call_history"
 CALL_HISTORY_KEYS = [dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])]
@@ -64,25 +64,30 @@ def build_evidence_schedule(
 ) -> dg.ScheduleDefinition:
     settings = settings or Settings.from_env()
 
-    @dg.schedule(
-        name=name,
-        job_name=job_name,
-        cron_schedule=settings.schedule_cron,
-        execution_timezone=partitions_def.timezone,
-        default_status=(dg.DefaultScheduleStatus.RUNNING if settings.schedule_running
-                        else dg.DefaultScheduleStatus.STOPPED),
-        description=f"Collects yesterday's Aircall evidence ({settings.schedule_cron}, "
-                    f"{partitions_def.timezone}): the previous completed day's partition.",
-    )
     def _schedule(context: dg.ScheduleEvaluationContext):
         when = context.scheduled_execution_time or datetime.now(UTC)
         key = previous_completed_partition(partitions_def, when)
         if key is None:
             return dg.SkipReason(f"no completed partition before {when.isoformat()} (partitions start "
                                  f"{partitions_def.start.date()})")
+        # The settings are read again at each tick: when they are unusable, the tick fails with the
+        # SettingsError (the schedule-failure alert says `config`) rather than start a doomed run.
         return dg.RunRequest(run_key=key, partition_key=key, tags={ACCOUNT_TAG: account_tag_value()})
 
-    return _schedule
+    try:
+        return dg.schedule(
+            name=name,
+            job_name=job_name,
+            cron_schedule=settings.schedule_cron,
+            execution_timezone=partitions_def.timezone,
+            default_status=(dg.DefaultScheduleStatus.RUNNING if settings.schedule_running
+                            else dg.DefaultScheduleStatus.STOPPED),
+            description=f"Collects yesterday's Aircall evidence ({settings.schedule_cron}, "
+                        f"{partitions_def.timezone}): the previous completed day's partition.",
+        )(_schedule)
+    except dg.DagsterInvalidDefinitionError:
+        raise SettingsError(f"AIRCALL_SCHEDULE_CRON={settings.schedule_cron!r} is not a cron expression "
+                            "Dagster accepts (five fields, e.g. '15 2 * * *').") from None
 
 
 def build_call_history_job(settings: Settings | None = None) -> dg.UnresolvedAssetJobDefinition:

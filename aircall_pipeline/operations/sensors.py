@@ -61,7 +61,7 @@ from aircall_pipeline.operations.failures import (  # noqa: F401 - re-exported: 
     metadata_values,
     missing_variables,
 )
-from aircall_pipeline.operations.freshness import EVIDENCE_FAIL_WINDOW, EVIDENCE_KEY
+from aircall_pipeline.operations.freshness import EVIDENCE_KEY, is_stale, newest_evidence, policy_max_age
 
 EVIDENCE_JOB_NAME = "aircall_daily_evidence"
 EVIDENCE_SCHEDULE_NAME = f"{EVIDENCE_JOB_NAME}_schedule"
@@ -316,21 +316,22 @@ def evaluate_freshness(
     now: float,
     *,
     asset_key: dg.AssetKey = EVIDENCE_KEY,
-    max_age: timedelta = EVIDENCE_FAIL_WINDOW,
+    max_age: timedelta | None = None,
     settings: AlertSettings | None = None,
 ) -> tuple[Alert | None, str, str]:
-    """(the alert to send or None, the new cursor, a one-line status)."""
+    """(the alert to send or None, the new cursor, a one-line status). `max_age`: the policy's
+    freshness_max_age_hours unless given; staleness is decided by AC-15's rule (freshness.py)."""
     state = FreshnessCursor.parse(cursor, now)
-    records = instance.fetch_materializations(asset_key, limit=1).records
-    record = records[0] if records else None
+    max_age = max_age or policy_max_age()
+    record = newest_evidence(instance, asset_key)
     if record is not None:
         reference, episode = record.timestamp, f"m:{record.storage_id}"
-        partition = record.partition_key
+        partition = record.partition
     else:
         reference, episode, partition = state.watch_since, "none", None
     age = now - reference
     hours = max_age.total_seconds() / 3600
-    if age <= max_age.total_seconds():
+    if not is_stale(reference, now, max_age):
         status = (f"{asset_key.to_user_string()} is fresh ({age / 3600:.1f} h old, limit {hours:g} h)"
                   if record is not None else
                   f"no {asset_key.to_user_string()} yet; watching since {iso_utc(state.watch_since)}, "
@@ -371,7 +372,7 @@ def build_freshness_sensor(
     *,
     name: str = FRESHNESS_SENSOR_NAME,
     asset_key: dg.AssetKey = EVIDENCE_KEY,
-    max_age: timedelta = EVIDENCE_FAIL_WINDOW,
+    max_age: timedelta | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 15 * 60,
     clock: Callable[[], float] = time.time,
@@ -380,9 +381,9 @@ def build_freshness_sensor(
         name=name,
         default_status=default_status,
         minimum_interval_seconds=minimum_interval_seconds,
-        description=f"Alerts once when the newest {asset_key.to_user_string()} is older than "
-                    f"{max_age.total_seconds() / 3600:g} h (AC-15), and again only after fresh evidence "
-                    "has gone stale anew.",
+        description=f"Alerts once when the newest {asset_key.to_user_string()} is older than the "
+                    "policy's freshness_max_age_hours (30 h by default; AC-15), and again only after fresh "
+                    "evidence has gone stale anew.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
         alert, cursor, status = evaluate_freshness(

@@ -16,6 +16,7 @@ from aircall_pipeline.aircall.budget import (
     RequestBudget,
     SQLiteBudget,
     default_margin_ms,
+    redact_url,
     sqlite_path,
 )
 
@@ -142,3 +143,15 @@ def test_bad_numbers_and_names_are_refused():
 def test_sqlite_path_reading():
     assert str(sqlite_path("sqlite:////var/lib/x.sqlite")) == "/var/lib/x.sqlite"
     assert str(sqlite_path("sqlite:///rel/x.sqlite")) == "rel/x.sqlite"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:s3cret@redis:6379/0", "redis://:***@redis:6379/0"),
+    ("redis://app:s3cret@redis:6379/0", "redis://app:***@redis:6379/0"),
+    ("rediss://redis:6380/0?password=s3cret&ssl_cert_reqs=none", "rediss://redis:6380/0?password=***&ssl_cert_reqs=none"),
+    ("unix:///run/redis.sock?db=0&Password=s3cret", "unix:///run/redis.sock?db=0&Password=***"),
+    ("redis://redis:6379/0", "redis://redis:6379/0"),
+    ("sqlite:////var/lib/dagster/limiter.sqlite", "sqlite:////var/lib/dagster/limiter.sqlite"),
+])
+def test_redact_url_hides_every_password(url, shown):
+    assert redact_url(url) == shown

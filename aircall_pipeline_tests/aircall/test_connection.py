@@ -118,3 +118,11 @@ def test_a_429_seen_by_another_process_is_reported_without_asking_again(serve, e
     status, line = run_check(capsys)
     assert status == 4 and line.startswith("A process sharing this request budget got 429")
     assert server.stats()["rate_limited"] == 1  # the second check sent nothing
+
+
+def test_credentials_in_the_url_are_refused_without_echoing_them(env, capsys):
+    env("https://id-77:tok-SECRET-in-url@api.aircall.io")
+    status, line = run_check(capsys)
+    assert status == connection.EXIT_CONFIG == 2
+    assert "AIRCALL_API_URL" in line and "AIRCALL_API_TOKEN" in line
+    assert "tok-SECRET-in-url" not in line and "id-77" not in line

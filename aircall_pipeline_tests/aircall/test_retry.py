@@ -121,3 +121,11 @@ def test_invalid_policies_are_refused():
         RetryPolicy(max_retries=-1)
     with pytest.raises(ValueError):
         RetryPolicy(window_seconds=0)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "Infinity"])
+def test_a_non_finite_header_counts_as_missing(value):
+    assert parse_retry_after(value, NOW) is None
+    assert parse_reset(value) is None
+    wait = no_jitter(window_seconds=6).wait_after_429({"Retry-After": value, "X-AircallApi-Reset": value}, NOW)
+    assert wait.seconds == pytest.approx(6) and wait.reset_at == pytest.approx(NOW + 6)

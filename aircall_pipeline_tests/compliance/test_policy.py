@@ -254,3 +254,55 @@ def test_loaded_roster_drives_offboarding(tmp_path):
     path.write_text("email,status,terminated_at\nPERSON0@example.com,terminated,2026-02-20\n")
     out = R.offboarding(F.users(F.user_rows(2)), load_roster(str(path)), as_of="2026-03-01T00:00:00Z")
     assert out.status == "fail" and out.findings["email"].tolist() == ["person0@example.com"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile policy values and input files
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+@pytest.mark.parametrize("key", ["offboarding_sla_hours", "recording_min_share", "freshness_max_age_hours"])
+def test_nan_and_infinite_values_are_refused(tmp_path, key, value):
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"{key}: {value}\n")
+    with pytest.raises(PolicyError, match=rf"{path}.*{key}.*finite"):
+        CompliancePolicy.from_file(path)
+
+
+def test_a_non_utf8_policy_file_is_named(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_bytes("dormant_days: 30  # délai\n".encode("latin-1"))
+    with pytest.raises(PolicyError, match=rf"policy file {path}: not UTF-8"):
+        CompliancePolicy.from_file(path)
+
+
+def test_oversized_policy_and_input_files_are_refused_before_parsing(tmp_path, monkeypatch):
+    from aircall_pipeline.compliance import policy as P
+
+    monkeypatch.setattr(P, "MAX_POLICY_BYTES", 64)
+    monkeypatch.setattr(P, "MAX_INPUT_BYTES", 64)
+    big_policy = tmp_path / "policy.yaml"
+    big_policy.write_text("dormant_days: 30\n" * 10)
+    with pytest.raises(PolicyError, match=rf"{big_policy}: larger than"):
+        CompliancePolicy.from_file(big_policy)
+    big_roster = tmp_path / "roster.csv"
+    big_roster.write_text("email,status\n" + "a@x.com,active\n" * 10)
+    with pytest.raises(InputFileError, match=rf"{big_roster}: larger than"):
+        load_roster(str(big_roster))
+
+
+@pytest.mark.parametrize("loader, text", [
+    (load_roster, 'email,status\n"person0@example.com,active\nperson1@example.com,terminated\n'),
+    (load_roles, 'email,role\nperson0@example.com,"admin"x\n'),
+])
+def test_an_unbalanced_quote_is_an_input_error_naming_the_file(tmp_path, loader, text):
+    path = tmp_path / "owner.csv"
+    path.write_text(text)
+    with pytest.raises(InputFileError, match=rf"{path}: not valid CSV at line \d"):
+        loader(str(path))
+
+
+def test_policy_statuses_are_normalised_like_roster_statuses():
+    policy = CompliancePolicy.from_dict({"terminated_statuses": ["Alumni - Left"], "active_statuses": ["On_Bench"]})
+    assert policy.terminated_statuses == ("alumni left",) and policy.active_statuses == ("on bench",)
+    assert policy.to_dict()["terminated_statuses"] == ["alumni left"]

@@ -693,13 +693,13 @@ def test_evidence_freshness_passes_when_recent():
     assert (out.status, out.observed) == ("pass", 3.0)
 
 
-def test_evidence_freshness_fails_when_stale_or_absent():
+def test_evidence_freshness_fails_when_stale_and_skips_without_earlier_evidence():
     out = R.evidence_freshness("2026-02-27T00:00:00Z", as_of=AS_OF, max_age_hours=30)
     assert (out.status, out.observed) == ("fail", 48.0)
     none = R.evidence_freshness(None, as_of=AS_OF)
     check_shape(none, cat.AC_15)
-    assert none.status == "fail" and none.observed is None
-    assert R.evidence_freshness(pd.NaT, as_of=AS_OF).status == "fail"
+    assert none.status == "skip" and none.observed is None
+    assert R.evidence_freshness(pd.NaT, as_of=AS_OF).status == "skip"
 
 
 def test_evidence_freshness_time_zones_and_future_timestamps():
@@ -724,3 +724,47 @@ def test_bench_compliance_runs_on_a_small_history():
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("## Compliance derivations")
     assert "| **derivations over 20,000 calls**" in done.stdout and "met" in done.stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# AC-03 roster vocabularies (Workday, BambooHR, Okta, Entra ID, Google Workspace)
+
+
+@pytest.mark.parametrize("status", ["resigned", "Separated", "Retired", "Terminated - Voluntary",
+                                    "terminated_involuntary", "DEPROVISIONED", "Inactive", "Deleted", "Laid off",
+                                    "Contract ended"])
+def test_hris_and_idp_leaver_statuses_fail_offboarding(status):
+    out = R.offboarding(F.users(USERS_5), roster_for(("person0@example.com", status, None)), as_of=AS_OF)
+    assert out.status == "fail"
+    assert rows_of(out, status="fail")["email"].tolist() == ["person0@example.com"]
+
+
+@pytest.mark.parametrize("status", ["Active", "On Leave", "Leave of Absence (LOA)", "PASSWORD_EXPIRED", "Staged",
+                                    "Full-Time", "Pre-Hire", "LOCKED_OUT"])
+def test_hris_and_idp_working_statuses_pass(status):
+    roster = roster_for(*[(f"person{i}@example.com", status if i == 0 else "active", None) for i in range(5)])
+    assert R.offboarding(F.users(USERS_5), roster, as_of=AS_OF).status == "pass"
+
+
+@pytest.mark.parametrize("status", ["suspended", "Disabled"])
+def test_access_suspended_in_the_idp_warns_on_the_aircall_user(status):
+    roster = roster_for(*[(f"person{i}@example.com", status if i == 2 else "active", None) for i in range(5)])
+    out = R.offboarding(F.users(USERS_5), roster, as_of=AS_OF)
+    assert out.status == "warn" and out.observed == 0
+    assert rows_of(out, status="warn")["email"].tolist() == ["person2@example.com"]
+
+
+def test_an_unknown_status_warns_listing_the_rows_until_the_policy_names_it():
+    roster = roster_for(*[(f"person{i}@example.com", "active", None) for i in range(4)],
+                        ("person4@example.com", "Gone Fishing", None), ("nobody@example.com", "alumni", None))
+    out = R.offboarding(F.users(USERS_5), roster, as_of=AS_OF)
+    assert out.status == "warn"
+    unknown = rows_of(out, status="warn")
+    assert set(unknown["item_id"]) == {"person4@example.com", "nobody@example.com"}
+    assert set(unknown["item_type"]) == {"roster_entry"}
+    assert "gone fishing" in out.reason
+
+    named = R.offboarding(F.users(USERS_5), roster, as_of=AS_OF, terminated_statuses=["gone fishing"],
+                          active_statuses=["alumni"])
+    assert named.status == "fail" and rows_of(named, status="fail")["email"].tolist() == ["person4@example.com"]
+    assert rows_of(named, status="warn").empty

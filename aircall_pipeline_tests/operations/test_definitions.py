@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from aircall_pipeline.operations.definitions import defs as operations_defs
+from aircall_pipeline.operations.definitions import build_operations_defs
 from aircall_pipeline.operations.freshness import EVIDENCE_FRESHNESS_POLICY, EVIDENCE_KEY
 from aircall_pipeline.operations.schedules import CALL_HISTORY_JOB_NAME
 from aircall_pipeline.operations.sensors import (
@@ -16,9 +16,11 @@ from aircall_pipeline.operations.sensors import (
     RUN_FAILURE_SENSOR_NAME,
     SCHEDULE_FAILURE_SENSOR_NAME,
 )
+from aircall_pipeline.settings import Settings
 
 
 def test_operations_defs_hold_the_schedule_sensors_and_history_job():
+    operations_defs = build_operations_defs(Settings.defaults())
     assert [s.name for s in operations_defs.schedules] == [EVIDENCE_SCHEDULE_NAME]
     names = {s.name for s in operations_defs.sensors}
     assert names == {RUN_FAILURE_SENSOR_NAME, FAILED_CHECK_SENSOR_NAME, FRESHNESS_SENSOR_NAME,
@@ -32,7 +34,6 @@ def project_defs() -> dg.Definitions:
     """The root definitions, built afresh: contexts built on a Definitions object bind a weak
     reference to their instance, so the module-level `defs` is not shared with instance-bound tests."""
     from aircall_pipeline.definitions import build_defs
-    from aircall_pipeline.settings import Settings
 
     return build_defs(Settings.from_env())
 

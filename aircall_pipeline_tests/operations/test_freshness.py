@@ -111,3 +111,21 @@ def test_apply_freshness_on_a_list_of_assets_and_specs():
                 for a in out if isinstance(a, dg.AssetsDefinition)}
     assert policies == {"aircall/evidence_report": EVIDENCE_FRESHNESS_POLICY, "aircall/users": None}
     assert out[2].freshness_policy is None
+
+
+def test_the_policy_freshness_max_age_drives_the_sensor(webhook, tmp_path, monkeypatch):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("freshness_max_age_hours: 6\n")
+    monkeypatch.setenv("AIRCALL_POLICY_FILE", str(policy))
+    with dg.instance_for_test() as instance:
+        dg.materialize([evidence_report], instance=instance)
+        written = instance.fetch_materializations(EVIDENCE_KEY, limit=1).records[0].timestamp
+        clock = Clock(written + 5.5 * HOUR)
+        sensor = build_freshness_sensor(clock=clock)
+        cursor = _tick(sensor, instance, None)
+        assert webhook.received == []
+        clock.now = written + 7 * HOUR  # well within the default 30 h, beyond the policy's 6 h
+        _tick(sensor, instance, cursor)
+    assert len(webhook.received) == 1
+    assert "limit 6 h" in webhook.payloads[0]["title"]
+    assert webhook.payloads[0]["details"]["max_age_hours"] == 6
