@@ -493,3 +493,196 @@ def test_readme_covers_the_operator_topics():
     ):
         assert needle in text, f"deploy/README.md lacks {needle!r}"
     assert os.path.basename(str(DEPLOY / ".env.example")) in text
+
+
+# ------------------------------------------------------------------------------------------------
+# Evidence signing key: a file mounted from a secret, only where runs execute; never in deploy/
+# ------------------------------------------------------------------------------------------------
+
+SIGNING_SECRET = "evidence_signing_key"  # the Compose secret, and the key inside the Kubernetes Secret
+
+
+def _compose_default(value: str, name: str) -> str:
+    """`${NAME:-default}` -> default (what the container gets when deploy/.env leaves NAME empty)."""
+    match = re.fullmatch(rf"\$\{{{name}:-(.*)\}}", str(value))
+    assert match, f"{name} should be ${{{name}:-...}} so that deploy/.env can override it, got {value!r}"
+    return match.group(1)
+
+
+def test_compose_mounts_the_signing_key_as_a_secret_into_user_code_only():
+    from aircall_pipeline.settings import SIGNING_KEY_VAR, _signing_key
+
+    services = compose()["services"]
+    user_code = services["user_code"]
+    (mount,) = [s for s in user_code["secrets"] if s["source"] == SIGNING_SECRET]
+    # Runs execute inside user_code (DefaultRunLauncher): the variable names the mounted file.
+    value = _compose_default(user_code["environment"][SIGNING_KEY_VAR], SIGNING_KEY_VAR)
+    assert value == f"file:{mount['target']}" and mount["target"].startswith("/run/secrets/")
+    assert _signing_key(value) == value  # the form settings.py accepts
+    # The secret is a file kept out of git and out of every image build context.
+    source = compose()["secrets"][SIGNING_SECRET]["file"]
+    path = (DEPLOY / source).resolve()
+    relative = path.relative_to(REPO).as_posix()
+    assert f"/{Path(relative).parent.as_posix()}/" in (REPO / ".gitignore").read_text().splitlines()
+    for ignore in DEPLOY.glob("*.dockerignore"):
+        patterns = [p.strip() for p in ignore.read_text().splitlines() if p.strip() and not p.startswith("#")]
+        included = False
+        for pattern in patterns:
+            if fnmatch.fnmatch(relative, pattern.lstrip("!")):
+                included = pattern.startswith("!")
+        assert not included, f"{ignore.name} lets the signing key into the build context"
+    # Nobody else gets the private key: not the webserver, the daemon, or the bucket initialiser.
+    others = [name for name, s in services.items() if name != "user_code" and s.get("secrets")]
+    assert not others, f"services that do not run runs mount secrets: {others}"
+
+
+def _helm_key_path(volumes: list[dict], mounts: list[dict]) -> tuple[str, dict]:
+    """The file path the signing-key Secret appears at in a pod, and its volume."""
+    (volume,) = [
+        v for v in volumes if v.get("secret", {}).get("secretName") == "aircall-evidence-signing-key"
+    ]
+    (mount,) = [m for m in mounts if m["name"] == volume["name"]]
+    assert mount.get("readOnly") is True
+    (item,) = volume["secret"]["items"]
+    assert item["key"] == SIGNING_SECRET
+    return f"{mount['mountPath']}/{item['path']}", volume
+
+
+def test_helm_mounts_the_signing_key_secret_into_the_code_server_and_every_run_pod():
+    from aircall_pipeline.settings import SIGNING_KEY_VAR, _signing_key
+
+    values = helm_values()
+    deployment = values["dagster-user-deployments"]["deployments"][0]
+    path, volume = _helm_key_path(deployment["volumes"], deployment["volumeMounts"])
+    assert deployment["env"][SIGNING_KEY_VAR] == f"file:{path}"
+    assert _signing_key(deployment["env"][SIGNING_KEY_VAR])
+    # Group-readable for the image's group (fsGroup), never world-readable.
+    assert volume["secret"]["defaultMode"] == 0o440
+    # The launcher attaches the same file at the same path, for code locations deployed otherwise.
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    assert _helm_key_path(launcher["volumes"], launcher["volumeMounts"]) == (path, volume)
+    # Secret volume files are owned by root:fsGroup; the run pods run as 10001 and need that group.
+    pod_security = launcher["runK8sConfig"]["podSpecConfig"]["securityContext"]
+    assert pod_security["fsGroup"] == pod_security["runAsGroup"] == pod_security["runAsUser"] == 10001
+    assert deployment["podSecurityContext"]["fsGroup"] == 10001
+    # The README creates the Secret with the key name the volume expects.
+    assert f"--from-file={SIGNING_SECRET}=" in (DEPLOY / "README.md").read_text()
+
+
+def test_a_run_pod_gets_the_signing_key_once_when_dagster_merges_launcher_and_code_location():
+    """What the K8sRunLauncher does (K8sContainerContext.create_for_run): the launcher's config merged
+    with the code location's container context, which the chart builds from the user deployment
+    (volumes, volumeMounts, envSecrets). The same volume from both sides must become ONE volume in
+    the Job, or Kubernetes refuses the pod (duplicate volume name)."""
+    from dagster_k8s.container_context import K8sContainerContext
+    from dagster_k8s.job import DagsterK8sJobConfig, UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
+
+    values = helm_values()
+    deployment = values["dagster-user-deployments"]["deployments"][0]
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    run_config = launcher["runK8sConfig"]
+    from_launcher = K8sContainerContext(
+        env_secrets=[s["name"] for s in launcher["envSecrets"]],
+        volumes=launcher["volumes"],
+        volume_mounts=launcher["volumeMounts"],
+        run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(
+            {
+                "container_config": run_config["containerConfig"],
+                "pod_spec_config": run_config["podSpecConfig"],
+            }
+        ),
+    )
+    from_code_location = K8sContainerContext.create_from_config({"k8s": {  # the chart's k8sContainerContext
+        "env_secrets": [s["name"] for s in deployment["envSecrets"]],
+        "volume_mounts": deployment["volumeMounts"],
+        "volumes": deployment["volumes"],
+    }})  # fmt: skip
+    context = K8sContainerContext().merge(from_launcher).merge(from_code_location)
+    job = construct_dagster_k8s_job(
+        DagsterK8sJobConfig(job_image=f"registry.example.com/aircall-pipeline:{VERSION}", dagster_home="/opt/dagster/dagster_home",
+                            instance_config_map="dagster-instance", postgres_password_secret="aircall-postgresql"),
+        ["dagster", "api", "execute_run"],
+        "dagster-run-test",
+        user_defined_k8s_config=context.run_k8s_config,
+    )  # fmt: skip
+    pod = job.spec.template.spec
+    key_volumes = [
+        v for v in pod.volumes or [] if v.secret and v.secret.secret_name == "aircall-evidence-signing-key"
+    ]
+    assert len(key_volumes) == 1 and key_volumes[0].secret.default_mode == 0o440
+    mounts = [m for m in pod.containers[0].volume_mounts or [] if m.name == key_volumes[0].name]
+    assert len(mounts) == 1 and mounts[0].read_only
+    path, _ = _helm_key_path(deployment["volumes"], deployment["volumeMounts"])
+    assert path.startswith(mounts[0].mount_path + "/")
+    assert pod.security_context.fs_group == 10001
+
+
+KEY_MATERIAL = re.compile(
+    r"-----BEGIN [A-Z ]*(PRIVATE|PUBLIC) KEY-----|MC4CAQAwBQYDK2Vw"
+)  # PEM, or Ed25519 PKCS#8 DER in base64
+
+
+def test_no_key_material_in_deploy_files():
+    from aircall_pipeline.evidence.signing import keygen
+
+    for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file() and "secrets" not in p.parts):
+        text = path.read_text(errors="replace")
+        assert not KEY_MATERIAL.search(text), f"{path.relative_to(REPO)} holds key material"
+    # The pattern does catch what keygen writes (guards the scan itself).
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        keygen(Path(tmp) / "k")
+        assert KEY_MATERIAL.search((Path(tmp) / "k").read_text())
+        assert KEY_MATERIAL.search((Path(tmp) / "k.pub").read_text())
+    # .env.example names the variables only (checked above for every name); the key stays a reference.
+    assert env_example()["EVIDENCE_SIGNING_KEY"] == ""
+
+
+def _readme_policies() -> list[dict]:
+    """The JSON policy documents of deploy/README.md (each must be valid JSON: operators paste them)."""
+    import json
+
+    blocks = re.findall(r"```json\n(.*?)```", (DEPLOY / "README.md").read_text(), re.S)
+    return [json.loads(block) for block in blocks]
+
+
+def _actions(statement: dict) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def test_readme_policies_grant_what_the_code_calls_and_no_more():
+    from aircall_pipeline.evidence.backends import _IAM_ACTION
+
+    policies = _readme_policies()
+    kms = [p for p in policies if any("Principal" in s for s in p["Statement"])]
+    iam = [p for p in policies if p not in kms]
+    assert len(kms) == 1 and len(iam) == 2, (
+        "expected one KMS key policy, the pipeline's and the auditor's IAM policies"
+    )
+
+    # KMS: the pipeline's role signs and reads its public key; auditors never sign.
+    def granted(principal_part: str) -> set[str]:
+        return {
+            a
+            for s in kms[0]["Statement"]
+            if principal_part in s["Principal"]["AWS"] and s["Effect"] == "Allow"
+            for a in _actions(s)
+        }
+
+    assert {"kms:Sign", "kms:GetPublicKey"} <= granted("role/aircall-pipeline")
+    assert "kms:Sign" not in granted("role/external-auditor") and "kms:GetPublicKey" in granted(
+        "external-auditor"
+    )
+    signers = {s["Principal"]["AWS"] for s in kms[0]["Statement"] if "kms:Sign" in _actions(s)}
+    assert signers == {"arn:aws:iam::111122223333:role/aircall-pipeline"}
+
+    # S3: every action the evidence store calls (with Object Lock), never a delete or a bypass.
+    pipeline, auditor = iam
+    pipeline_actions = set().union(*(_actions(s) for s in pipeline["Statement"]))
+    assert set(_IAM_ACTION.values()) | {"s3:PutObjectRetention"} <= pipeline_actions
+    assert not {a for a in pipeline_actions if "Delete" in a or "Bypass" in a}
+    auditor_actions = set().union(*(_actions(s) for s in auditor["Statement"]))
+    assert {"s3:GetObject", "s3:ListBucket"} <= auditor_actions
+    assert not {a for a in auditor_actions if a.startswith("s3:Put") or "Delete" in a}

@@ -1,6 +1,6 @@
 """Create the S3 buckets aircall_pipeline writes to, if they do not exist yet. Idempotent.
 
-    python create_buckets.py [--wait SECONDS] [--retention-days N] [--retention-mode COMPLIANCE]
+    python create_buckets.py [--wait SECONDS] [--retention-days N] [--retention-mode COMPLIANCE|GOVERNANCE]
 
 Buckets, from the same variables the pipeline reads:
   EVIDENCE_URI=s3://bucket/prefix   created with Object Lock enabled (which also turns versioning on),
@@ -15,7 +15,11 @@ or created (missing permissions, wrong endpoint) with the reason.
 
 `--retention-days` sets a default retention on a NEWLY created evidence bucket (e.g. 2190 = 6 years
 for HIPAA documentation; COMPLIANCE mode cannot be shortened or removed by anyone, root included,
-so try it on a test bucket first). Without it, no default retention is set.
+so try it on a test bucket first). Without it, no default retention is set. Its defaults are the
+pipeline's own EVIDENCE_RETENTION_DAYS and EVIDENCE_RETENTION_MODE, which make the pipeline write every
+object with that retention: when they ask for a retention and the evidence bucket already exists
+WITHOUT Object Lock, the script exits non-zero with advice, since every write of the pipeline would be
+refused anyway.
 
 Endpoint and credentials are boto3's own: AWS_ENDPOINT_URL_S3 (MinIO / moto), AWS_ACCESS_KEY_ID, ...
 Used by deploy/docker-compose.yaml (service s3_init); runs anywhere boto3 is installed.
@@ -38,6 +42,21 @@ def evidence_bucket() -> str | None:
     if not bucket:
         raise SystemExit(f"EVIDENCE_URI={uri!r} has no bucket name (expected s3://bucket/prefix).")
     return bucket
+
+
+def retention_from_env() -> tuple[int | None, str]:
+    """EVIDENCE_RETENTION_DAYS / EVIDENCE_RETENTION_MODE, as the pipeline reads them (empty = unset)."""
+    raw_days = os.environ.get("EVIDENCE_RETENTION_DAYS", "").strip()
+    raw_mode = os.environ.get("EVIDENCE_RETENTION_MODE", "").strip() or "compliance"
+    try:
+        days = int(raw_days) if raw_days else None
+    except ValueError:
+        raise SystemExit(f"EVIDENCE_RETENTION_DAYS={raw_days!r} is not a whole number of days.") from None
+    if days is not None and days < 1:
+        raise SystemExit(f"EVIDENCE_RETENTION_DAYS={days} must be at least 1.")
+    if raw_mode.lower() not in ("compliance", "governance"):
+        raise SystemExit(f"EVIDENCE_RETENTION_MODE={raw_mode!r}: use compliance or governance.")
+    return days, raw_mode.upper()
 
 
 def _code(error) -> str:
@@ -109,10 +128,14 @@ def describe_protection(client, bucket: str) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    env_days, env_mode = retention_from_env()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the S3 endpoint")
-    parser.add_argument("--retention-days", type=int, default=None)
-    parser.add_argument("--retention-mode", choices=["COMPLIANCE", "GOVERNANCE"], default="COMPLIANCE")
+    parser.add_argument("--retention-days", type=int, default=env_days, help="default: EVIDENCE_RETENTION_DAYS")
+    parser.add_argument(
+        "--retention-mode", choices=["COMPLIANCE", "GOVERNANCE"], default=env_mode,
+        help="default: EVIDENCE_RETENTION_MODE, else COMPLIANCE",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     import boto3
@@ -131,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if logs and logs != evidence:
         wanted.append((logs, False))
 
+    status = 0
     for bucket, is_evidence in wanted:
         if bucket_exists(client, bucket):
             print(f"s3://{bucket}: exists, left as it is.")
@@ -156,7 +180,17 @@ def main(argv: list[str] | None = None) -> int:
                     "could not be recovered. See deploy/README.md (Backups).",
                     file=sys.stderr,
                 )
-    return 0
+            if args.retention_days and not lock.startswith("Enabled"):
+                print(
+                    f"ERROR: EVIDENCE_RETENTION_DAYS={args.retention_days} asks for locked evidence, but "
+                    f"s3://{bucket} has no Object Lock, so the pipeline would refuse to write there. Use a "
+                    "new bucket (this script creates it with Object Lock), enable Object Lock on this one "
+                    "(`aws s3api put-object-lock-configuration`, versioning must be on), or unset "
+                    "EVIDENCE_RETENTION_DAYS. See deploy/README.md (Evidence integrity).",
+                    file=sys.stderr,
+                )
+                status = 1
+    return status
 
 
 if __name__ == "__main__":
