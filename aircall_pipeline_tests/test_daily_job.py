@@ -26,7 +26,7 @@ TOKEN = "tok-7f3a-SECRET-e91c"  # distinctive, so a leak anywhere is found by a 
 API_ID = "id-4242"
 YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 CHECK_IDS = {"AC-01", "AC-02", "AC-03", "AC-04", "AC-05", "AC-06", "AC-07", "AC-08", "AC-09", "AC-10", "AC-14",
-             "AC-15"}
+             "AC-15", "AC-16"}
 
 
 @pytest.fixture

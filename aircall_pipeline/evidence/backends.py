@@ -128,11 +128,16 @@ class ObjectInfo:
     lock_mode: str | None = None
     retain_until: str | None = None  # ISO-8601 UTC
     recorded_sha256: str | None = None  # the SHA-256 the writer recorded in the object's metadata (S3)
+    lockable: bool = False  # S3 can lock objects; a local folder cannot
 
     def lock_summary(self) -> str:
-        if not self.lock_mode:
-            return "not locked"
-        return f"{self.lock_mode.lower()} lock until {self.retain_until}"
+        if self.lock_mode:
+            return f"{self.lock_mode.lower()} lock until {self.retain_until}"
+        if self.lockable:
+            # S3 leaves the lock headers out both for an unlocked object and for a caller without
+            # s3:GetObjectRetention, so "unlocked" cannot be told from "not allowed to see".
+            return "no Object Lock reported (seeing it needs s3:GetObjectRetention)"
+        return "local file (no Object Lock)"
 
 
 class LocalBackend:
@@ -355,6 +360,9 @@ class S3Backend:
                 )
             if code in ("AccessDenied", "Forbidden", "403", "AllAccessDisabled") or status == 403:
                 action = _IAM_ACTION.get(operation, f"s3:{operation}")
+                if operation == "put_object" and self.retention is not None:
+                    # Every upload carries its retention, which needs its own permission.
+                    action = "s3:PutObject and s3:PutObjectRetention"
                 return EvidenceStoreError(
                     f"access denied: {action} on {where} was refused. Grant the pipeline's IAM identity "
                     f"{action} on arn:aws:s3:::{self.bucket}"
@@ -559,6 +567,7 @@ def _object_info(response: dict) -> ObjectInfo:
         lock_mode=response.get("ObjectLockMode"),
         retain_until=until.astimezone(UTC).isoformat().replace("+00:00", "Z") if until else None,
         recorded_sha256=(response.get("Metadata") or {}).get("sha256"),
+        lockable=True,
     )
 
 
