@@ -16,6 +16,7 @@ COMMANDS = {
     "verify": "aircall_pipeline.evidence.cli",
     "keygen": "aircall_pipeline.evidence.cli",
     "review": "aircall_pipeline.compliance.review_cli",
+    "accounts": "aircall_pipeline.accounts_cli",
 }
 
 

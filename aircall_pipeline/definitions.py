@@ -16,18 +16,19 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from aircall_pipeline.aircall.budget import redact_url
-from aircall_pipeline.compliance.assets import compliance_assets
-from aircall_pipeline.compliance.report_assets import evidence_report
+from aircall_pipeline.compliance.assets import build_compliance_assets
+from aircall_pipeline.compliance.report_assets import build_report_asset
 from aircall_pipeline.compliance.resources import ComplianceResource
 from aircall_pipeline.evidence.io_manager import EvidenceIOManager
 from aircall_pipeline.evidence.resource import EvidenceResource
-from aircall_pipeline.ingest.assets import raw_assets
-from aircall_pipeline.ingest.partitions import apply_partitions, partitions_for
+from aircall_pipeline.ingest.assets import build_raw_assets
+from aircall_pipeline.ingest.partitions import partitions_for
 from aircall_pipeline.ingest.resource import AircallResource
-from aircall_pipeline.operations.definitions import build_operations_defs
+from aircall_pipeline.names import Names
+from aircall_pipeline.operations.definitions import build_account_operations
 from aircall_pipeline.operations.freshness import apply_freshness
-from aircall_pipeline.operations.jobs import build_daily_job
-from aircall_pipeline.settings import API_ID_VAR, API_TOKEN_VAR, LIMITER_URL_VAR, Settings, SettingsError
+from aircall_pipeline.operations.sensors import run_sensors
+from aircall_pipeline.settings import LIMITER_URL_VAR, Account, Settings, SettingsError
 
 
 class UnusableSettings(dg.ConfigurableIOManager):
@@ -46,11 +47,12 @@ class UnusableSettings(dg.ConfigurableIOManager):
         raise SettingsError(self.problem)
 
 
-def build_resources(settings: Settings) -> dict:
-    """The resources for one environment; tests call this with their own settings."""
+def account_resources(account: Account, settings: Settings) -> dict:
+    """One account's resources, under its resource keys (names.py)."""
+    names = Names(account.name)
     # A local evidence folder is pinned to an absolute path here, so the code server, run workers and
     # the CLI all write to the same place whatever their working directory.
-    uri = settings.evidence_uri
+    uri = account.evidence_uri
     evidence_uri = uri if "://" in uri else str(Path(uri).expanduser().resolve())
     # boto3 defaults: AWS_ENDPOINT_URL_S3, AWS_REGION and credentials come from the usual AWS_* variables.
     s3 = S3Resource(max_attempts=3)
@@ -66,36 +68,62 @@ def build_resources(settings: Settings) -> dict:
     limiter_url = (dg.EnvVar(LIMITER_URL_VAR) if redact_url(settings.limiter_url) != settings.limiter_url
                    else settings.limiter_url)
     return {
-        "aircall": AircallResource(
-            api_id=dg.EnvVar(API_ID_VAR),
-            api_token=dg.EnvVar(API_TOKEN_VAR),
-            api_url=settings.api_url,
-            rate_limit_per_minute=settings.rate_limit_per_minute,
+        names.resource("aircall"): AircallResource(
+            api_id=dg.EnvVar(account.api_id_env),
+            api_token=dg.EnvVar(account.api_token_env),
+            api_url=account.api_url,
+            rate_limit_per_minute=account.rate_limit_per_minute,
             rate_limit_window_seconds=settings.rate_limit_window_seconds,
             limiter_url=limiter_url,
+            budget_name=names.budget,
         ),
-        "io_manager": EvidenceIOManager(evidence=evidence),
-        "evidence": evidence,
-        "compliance": ComplianceResource(
-            policy_file=settings.policy_file, roles_uri=settings.roles_uri, roster_uri=settings.roster_uri, s3=s3
+        names.resource("io_manager"): EvidenceIOManager(evidence=evidence),
+        names.resource("evidence"): evidence,
+        names.resource("compliance"): ComplianceResource(
+            policy_file=account.policy_file, roles_uri=account.roles_uri, roster_uri=account.roster_uri, s3=s3
         ),
     }
 
 
-ASSETS = [*raw_assets, *compliance_assets, evidence_report]
+def build_resources(settings: Settings) -> dict:
+    """Every account's resources; tests call this with their own settings."""
+    return {key: value for account in settings.accounts for key, value in account_resources(account, settings).items()}
+
+
+def account_assets(account: Account, settings: Settings) -> list[dg.AssetsDefinition]:
+    names, partitions = Names(account.name), partitions_for(account, settings)
+    return [*build_raw_assets(names, partitions), *build_compliance_assets(names, partitions),
+            build_report_asset(names, partitions)]
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    """Every account's assets."""
+    return [asset for account in settings.accounts for asset in account_assets(account, settings)]
+
+
+def build_account_defs(account: Account, settings: Settings, problem: str | None = None) -> dg.Definitions:
+    """One account: its assets, resources, jobs, schedule and sensors."""
+    names = Names(account.name)
+    resources = account_resources(account, settings)
+    if problem is not None:
+        resources[names.resource("io_manager")] = UnusableSettings(problem=problem)
+    pipeline = dg.Definitions(assets=account_assets(account, settings), resources=resources)
+    return dg.Definitions.merge(
+        pipeline, build_account_operations(names, account, settings, partitions_for(account, settings))
+    )
 
 
 def build_defs(settings: Settings, *, problem: str | None = None) -> dg.Definitions:
-    """The definitions for `settings`; with `problem` (an unusable environment), every run fails
-    at its first step with that error."""
-    resources = build_resources(settings)
-    if problem is not None:
-        resources["io_manager"] = UnusableSettings(problem=problem)
-    pipeline = dg.Definitions(assets=ASSETS, jobs=[build_daily_job(settings)], resources=resources)
-    merged = dg.Definitions.merge(pipeline, build_operations_defs(settings))
-    # Cross-cutting policy in one place: the configured evidence dates on every asset, and the
-    # evidence must be younger than its freshness policy.
-    return apply_freshness(apply_partitions(merged, partitions_for(settings)))
+    """The definitions for `settings` (the only entry point: everything that depends on the settings
+    is built here); with `problem` (an unusable environment), every run fails at its first step with
+    that error."""
+    merged = dg.Definitions.merge(
+        *(build_account_defs(account, settings, problem) for account in settings.accounts),
+        dg.Definitions(sensors=run_sensors()),
+    )
+    # Cross-cutting policy in one place: every account's evidence must be younger than its policy.
+    reports = [Names(account.name).report_key for account in settings.accounts]
+    return apply_freshness(merged, selection=dg.AssetSelection.assets(*reports))
 
 
 def load_defs() -> dg.Definitions:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,7 +29,10 @@ ALERT_MIN_SEVERITY_VAR = "ALERT_MIN_SEVERITY"
 # Alert severities, most severe first, and the external sinks a minimum can be set for.
 SEVERITIES = ("critical", "error", "warning", "info")
 ALERT_SINKS = ("slack", "webhook")
+SLACK_TOKEN_VAR = "ALERT_SLACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
+DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 LIMITER_URL_VAR = "AIRCALL_LIMITER_URL"
+ACCOUNTS_FILE_VAR = "AIRCALL_ACCOUNTS_FILE"
 TIMEZONE_VAR = "AIRCALL_TIMEZONE"
 PARTITIONS_START_VAR = "AIRCALL_PARTITIONS_START"
 DEFAULT_TIMEZONE = "UTC"
@@ -38,6 +42,33 @@ DEFAULT_SCHEDULE_CRON = "15 2 * * *"
 
 class SettingsError(ValueError):
     """A configuration value is unusable; the message names the variable and what to do."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """One Aircall account and where its evidence goes. `name` is None for the single account the
+    environment variables configure; the accounts file names each of its accounts (see names.py).
+    The credentials are never here: only the names of the variables that hold them."""
+
+    name: str | None
+    api_url: str
+    evidence_uri: str
+    timezone: str
+    rate_limit_per_minute: int
+    schedule_cron: str
+    roles_uri: str | None = None
+    roster_uri: str | None = None
+    policy_file: str | None = None
+    api_id_env: str = API_ID_VAR
+    api_token_env: str = API_TOKEN_VAR
+
+    @property
+    def label(self) -> str:
+        """The `aircall/account` tag and the run limit's key: the account's name, or for the single
+        account `<api host>/<api id>` (the API id is the Basic user name, not the secret)."""
+        if self.name:
+            return self.name
+        return account_label(self.api_url, (os.environ.get(self.api_id_env) or "").strip())
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -125,10 +156,17 @@ def parse_min_severity(raw: str | None) -> dict[str, str]:
 def _timezone(name: str) -> str:
     raw = os.environ.get(name) or DEFAULT_TIMEZONE
     try:
-        ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+        return check_timezone(raw)
+    except SettingsError:
         raise SettingsError(f"{name}={raw!r} is not an IANA timezone (e.g. Europe/Paris, UTC).") from None
-    return raw
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{value!r} is not an IANA timezone (e.g. Europe/Paris, UTC).") from None
+    return value
 
 
 def _date(name: str, default: str) -> str:
@@ -172,10 +210,46 @@ class Settings:
     signing_key: str | None = None
     retention_days: int | None = None
     retention_mode: str = "compliance"
+    # The accounts of an accounts file; empty: the single account of the variables above.
+    named_accounts: tuple[Account, ...] = ()
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """Every account this deployment collects, each with its own assets, jobs and schedule."""
+        if self.named_accounts:
+            return self.named_accounts
+        return (Account(
+            name=None, api_url=self.api_url, evidence_uri=self.evidence_uri, timezone=self.timezone,
+            rate_limit_per_minute=self.rate_limit_per_minute, schedule_cron=self.schedule_cron,
+            roles_uri=self.roles_uri, roster_uri=self.roster_uri, policy_file=self.policy_file,
+        ),)
+
+    def account(self, name: str | None) -> Account:
+        """The account called `name`; None picks the only one, or says which exist."""
+        accounts = self.accounts
+        if name is None and len(accounts) == 1:
+            return accounts[0]
+        for account in accounts:
+            if account.name == name:
+                return account
+        known = ", ".join(a.name or "(the environment's account)" for a in accounts)
+        if name is None:
+            raise SettingsError(f"{len(accounts)} accounts are configured ({known}): choose one with --account NAME.")
+        raise SettingsError(f"no account named {name!r}; the configured accounts are: {known}.")
 
     @classmethod
     def from_env(cls) -> Settings:
         """The settings of this environment; SettingsError names the first unusable variable."""
+        settings = cls._from_variables()
+        accounts_file = os.environ.get(ACCOUNTS_FILE_VAR)
+        if accounts_file:
+            from aircall_pipeline.accounts import load_accounts
+
+            return replace(settings, named_accounts=load_accounts(accounts_file, settings))
+        return settings
+
+    @classmethod
+    def _from_variables(cls) -> Settings:
         env = os.environ.get
         return cls(
             api_url=validate_api_url(env("AIRCALL_API_URL") or DEFAULT_API_URL),
@@ -190,14 +264,10 @@ class Settings:
             roles_uri=env("AIRCALL_ROLES_URI") or None,
             roster_uri=env("AIRCALL_ROSTER_URI") or None,
             policy_file=env("AIRCALL_POLICY_FILE") or None,
-            slack_token_set=bool(env("ALERT_SLACK_TOKEN")),
-            slack_channel=env("ALERT_SLACK_CHANNEL") or None,
-            webhook_url=env("ALERT_WEBHOOK_URL") or None,
-            webserver_url=(env("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            **alert_variables(strict=True),
             signing_key=_signing_key(env(SIGNING_KEY_VAR)),
             retention_days=_int(RETENTION_DAYS_VAR, 0) or None,
             retention_mode=_retention_mode(env(RETENTION_MODE_VAR)),
-            alert_min_severity=parse_min_severity(env(ALERT_MIN_SEVERITY_VAR)),
         )
 
     @classmethod
@@ -210,7 +280,7 @@ class Settings:
             limiter_url=default_limiter_url(), evidence_uri="./evidence", timezone=DEFAULT_TIMEZONE,
             partitions_start=DEFAULT_PARTITIONS_START, schedule_cron=DEFAULT_SCHEDULE_CRON, schedule_running=True,
             roles_uri=None, roster_uri=None, policy_file=None, slack_token_set=False, slack_channel=None,
-            webhook_url=None, webserver_url="http://127.0.0.1:3000", alert_min_severity={},
+            webhook_url=None, webserver_url=DEFAULT_WEBSERVER_URL, alert_min_severity={},
         )
 
 
@@ -243,10 +313,66 @@ def evidence_public_key() -> str | None:
     return os.environ.get(PUBLIC_KEY_VAR) or None
 
 
-def credentials_from_env() -> tuple[str, str]:
+def alert_variables(*, strict: bool = False) -> dict[str, Any]:
+    """The alert sinks' variables, readable on their own: alerting must work even when another
+    setting is invalid (that may be the very failure being reported). Not `strict`, an unusable
+    ALERT_MIN_SEVERITY means "send everything" rather than an error."""
+    env = os.environ.get
+    try:
+        min_severity = parse_min_severity(env(ALERT_MIN_SEVERITY_VAR))
+    except SettingsError:
+        if strict:
+            raise
+        min_severity = {}
+    return {
+        "slack_token_set": bool(env(SLACK_TOKEN_VAR)),
+        "slack_channel": env("ALERT_SLACK_CHANNEL") or None,
+        "webhook_url": env("ALERT_WEBHOOK_URL") or None,
+        "webserver_url": (env("DAGSTER_WEBSERVER_URL") or DEFAULT_WEBSERVER_URL).rstrip("/"),
+        "alert_min_severity": min_severity,
+    }
+
+
+def slack_token() -> str | None:
+    """Read at send time only, inside the Slack sink, and never logged."""
+    return os.environ.get(SLACK_TOKEN_VAR) or None
+
+
+# Variables whose values are secrets wherever they appear (the alert scrubber removes them).
+SECRET_VARS = (API_TOKEN_VAR, SLACK_TOKEN_VAR, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", PII_HASH_KEY_VAR)
+
+
+def secret_values() -> list[tuple[str, str]]:
+    """(api id, secret) pairs and lone secrets currently in the environment: every account's API token
+    (with its id, for the Basic header), the Slack token, AWS secrets. What the scrubber must never let
+    out; the values never leave the process."""
+    pairs = [("", os.environ.get(name, "")) for name in SECRET_VARS]
+    accounts: tuple[Account, ...]
+    try:
+        accounts = Settings.from_env().accounts
+    except SettingsError:
+        accounts = ()
+    id_vars = {(API_ID_VAR, API_TOKEN_VAR)} | {(a.api_id_env, a.api_token_env) for a in accounts}
+    pairs += [(os.environ.get(i, ""), os.environ.get(t, "")) for i, t in sorted(id_vars)]
+    return [(api_id, value) for api_id, value in pairs if value]
+
+
+def dagster_home_set() -> Path | None:
+    """DAGSTER_HOME when it is set and exists: runs then join the history the UI shows."""
+    home = os.environ.get("DAGSTER_HOME")
+    return Path(home) if home and os.path.isdir(home) else None
+
+
+def variables_set(*names: str) -> dict[str, bool]:
+    """Whether each variable is set (non-empty), never its value: what `aircall-pipeline accounts` shows."""
+    return {name: bool(os.environ.get(name)) for name in names}
+
+
+def credentials_from_env(account: Account | None = None) -> tuple[str, str]:
     """The CLI's only door to the credentials; Dagster code uses EnvVar instead."""
-    api_id, api_token = os.environ.get(API_ID_VAR, ""), os.environ.get(API_TOKEN_VAR, "")
-    missing = [name for name, value in ((API_ID_VAR, api_id), (API_TOKEN_VAR, api_token)) if not value]
+    id_var, token_var = (account.api_id_env, account.api_token_env) if account else (API_ID_VAR, API_TOKEN_VAR)
+    api_id, api_token = os.environ.get(id_var, ""), os.environ.get(token_var, "")
+    missing = [name for name, value in ((id_var, api_id), (token_var, api_token)) if not value]
     if missing:
         raise SettingsError(
             f"{' and '.join(missing)} not set. Create an API key in the Aircall Dashboard "

@@ -14,10 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from aircall_pipeline.compliance.report_assets import REPORT_KEY
-from aircall_pipeline.definitions import ASSETS, build_defs, build_resources
+from aircall_pipeline.definitions import build_assets, build_defs, build_resources
 from aircall_pipeline.evidence.store import EvidenceStore
-from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
+from aircall_pipeline.names import SINGLE_ACCOUNT
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
@@ -50,7 +49,7 @@ def env(monkeypatch, tmp_path, server, account) -> dict[str, str]:
 
 
 def run_day(day: str = YESTERDAY, instance=None):
-    job = build_defs(Settings.from_env()).resolve_job_def(DAILY_JOB_NAME)
+    job = build_defs(Settings.from_env()).resolve_job_def(SINGLE_ACCOUNT.daily_job)
     return job.execute_in_process(partition_key=day, instance=instance or dg.DagsterInstance.ephemeral(),
                                   raise_on_error=False)
 
@@ -159,14 +158,14 @@ def test_call_days_backfill_but_old_snapshots_are_refused(env):
     instance = dg.DagsterInstance.ephemeral()
     days = [(date.fromisoformat(YESTERDAY) - timedelta(days=n)).isoformat() for n in (3, 4, 5)]
     for day in days:
-        result = dg.materialize(ASSETS, selection=[dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])], partition_key=day,
+        result = dg.materialize(build_assets(Settings.from_env()), selection=[dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])], partition_key=day,
                                 resources=resources, instance=instance)
         assert result.success
     store = store_for_env()
     assert [d for d in store.dates("calls") if d in days] == sorted(days)
     assert all(len(store.read_table("calls", d)) > 0 for d in days)
 
-    old = dg.materialize(ASSETS, selection=[dg.AssetKey(["aircall", "users"])], partition_key=days[0], resources=resources,
+    old = dg.materialize(build_assets(Settings.from_env()), selection=[dg.AssetKey(["aircall", "users"])], partition_key=days[0], resources=resources,
                          instance=instance, raise_on_error=False)
     assert not old.success
     assert "can no longer be taken" in root_cause(old)
@@ -228,7 +227,7 @@ def manifests(env) -> list[Path]:
 
 
 def materialize_report_alone(instance):
-    return dg.materialize(ASSETS, selection=[REPORT_KEY], partition_key=YESTERDAY,
+    return dg.materialize(build_assets(Settings.from_env()), selection=[SINGLE_ACCOUNT.report_key], partition_key=YESTERDAY,
                           resources=build_resources(Settings.from_env()), instance=instance, raise_on_error=False)
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from aircall_pipeline.definitions import load_defs
-from aircall_pipeline.ingest.assets import API_POOL
-from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
+from aircall_pipeline.names import SINGLE_ACCOUNT
 
 ROOT = Path(__file__).resolve().parents[1]
 defs = load_defs()
@@ -17,7 +16,7 @@ defs = load_defs()
 
 def test_definitions_load_and_job_resolves():
     dg.Definitions.validate_loadable(defs)
-    job = defs.resolve_job_def(DAILY_JOB_NAME)
+    job = defs.resolve_job_def(SINGLE_ACCOUNT.daily_job)
     assert job.partitions_def is not None
 
 
@@ -34,7 +33,7 @@ def test_every_asset_is_described_grouped_and_owned():
 def test_api_steps_share_one_pool_and_checks_cover_completeness():
     graph = defs.resolve_asset_graph()
     raw = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "aircall_raw"]
-    assert raw and all(graph.get(k).pools == {API_POOL} for k in raw)
+    assert raw and all(graph.get(k).pools == {SINGLE_ACCOUNT.pool} for k in raw)
     blocking = {spec.name for spec in graph.asset_check_keys and
                 [graph.get_check_spec(k) for k in graph.asset_check_keys] if spec.blocking}
     assert blocking == {"user_inventory", "calls_completeness"}

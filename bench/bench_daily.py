@@ -31,18 +31,18 @@ def child(mode: str, workdir: Path, day: str) -> None:
     """Run in a fresh process: materialize, then print the measurements as JSON."""
     import dagster as dg
 
-    from aircall_pipeline.definitions import ASSETS, build_defs, build_resources
-    from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
+    from aircall_pipeline.definitions import build_assets, build_defs, build_resources
+    from aircall_pipeline.names import SINGLE_ACCOUNT
     from aircall_pipeline.settings import Settings
 
     started = time.perf_counter()
     instance = dg.DagsterInstance.ephemeral()
     if mode == "calls":
         keys = [dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])]
-        result = dg.materialize(ASSETS, selection=keys, partition_key=day, instance=instance,
+        result = dg.materialize(build_assets(Settings.from_env()), selection=keys, partition_key=day, instance=instance,
                                 resources=build_resources(Settings.from_env()))
     else:
-        job = build_defs(Settings.from_env()).resolve_job_def(DAILY_JOB_NAME)
+        job = build_defs(Settings.from_env()).resolve_job_def(SINGLE_ACCOUNT.daily_job)
         result = job.execute_in_process(partition_key=day, instance=instance)
     elapsed = time.perf_counter() - started
     assert result.success

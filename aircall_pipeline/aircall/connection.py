@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from aircall_pipeline.accounts_cli import add_account_option, selected_account
 from aircall_pipeline.aircall.budget import RequestBudget
 from aircall_pipeline.aircall.client import AircallClient
 from aircall_pipeline.aircall.errors import (
@@ -23,7 +24,8 @@ from aircall_pipeline.aircall.errors import (
     AircallServerError,
 )
 from aircall_pipeline.aircall.retry import RetryPolicy
-from aircall_pipeline.settings import Settings, SettingsError, credentials_from_env
+from aircall_pipeline.names import Names
+from aircall_pipeline.settings import Account, Settings, SettingsError, credentials_from_env
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -48,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "0 connected, 2 configuration, 3 key rejected, 4 rate-limited, 5 unreachable or server error."
         ),
     )
+    add_account_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -58,14 +61,16 @@ def _quiet_logger() -> logging.Logger:
     return logger
 
 
-def check(settings: Settings, api_id: str, api_token: str) -> tuple[int, str]:
-    """(exit status, the one line to print)."""
-    url = settings.api_url
+def check(settings: Settings, api_id: str, api_token: str, account: Account | None = None) -> tuple[int, str]:
+    """(exit status, the one line to print), for `account` (default: the only one)."""
+    account = account or settings.account(None)
+    url = account.api_url
     try:
         budget = RequestBudget.from_url(
             settings.limiter_url,
-            per_minute=settings.rate_limit_per_minute,
+            per_minute=account.rate_limit_per_minute,
             window_seconds=settings.rate_limit_window_seconds,
+            name=Names(account.name).budget,
         )
     except (ValueError, OSError) as exc:
         return EXIT_CONFIG, f"Cannot use AIRCALL_LIMITER_URL: {exc}"
@@ -143,11 +148,11 @@ def _reason(exc: AircallServerError) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env()
-        api_id, api_token = credentials_from_env()
+        settings, account = selected_account(args)
+        api_id, api_token = credentials_from_env(account)
     except SettingsError as exc:
         print(f"Configuration problem: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    status, line = check(settings, api_id, api_token)
+    status, line = check(settings, api_id, api_token, account)
     print(line, file=sys.stdout if status == EXIT_OK else sys.stderr)
     return status

@@ -1,7 +1,8 @@
 """One Dagster asset per compliance check: its findings table is evidence, its asset check the verdict.
 
 The rule itself lives in rules.py (pure pandas); this module only says which tables each rule
-reads and turns a `CheckOutcome` into an asset output plus an `AssetCheckResult`. The checks are
+reads (the `RULES` table) and turns a `CheckOutcome` into an asset output plus an
+`AssetCheckResult`; `build_compliance_assets(names, partitions_def)` makes one account's set. The checks are
 emitted from inside the asset (check_specs) so that the day's report, downstream of every
 compliance asset, always runs after every verdict is known; AC-01 and AC-14 are blocking, so an
 incomplete day stops before the report and never becomes evidence.
@@ -25,11 +26,9 @@ from aircall_pipeline.compliance.review import access_review
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import READ_FROM, EvidenceStore
-from aircall_pipeline.ingest.assets import OWNERS, key
-from aircall_pipeline.ingest.partitions import daily_partitions
+from aircall_pipeline.names import CHECK_TAG, OWNERS, SINGLE_ACCOUNT, Names
 from aircall_pipeline.operations import freshness
 
-COMPLIANCE_GROUP = "aircall_compliance"
 MAX_ITEMS_IN_METADATA = 100
 ONE_SECOND = timedelta(seconds=1)
 
@@ -49,6 +48,7 @@ class RuleInputs:
     tables: dict[str, pd.DataFrame]
     # The evidence key's public half: AC-16 counts only reviews this key signed.
     trusted: TrustedKey | None = None
+    names: Names = SINGLE_ACCOUNT
     instance: dg.DagsterInstance | None = None  # where the freshness sensor also looks (AC-15)
 
 
@@ -105,7 +105,7 @@ def _access_review(i: RuleInputs) -> rules.CheckOutcome:
 def _evidence_freshness(i: RuleInputs) -> rules.CheckOutcome:
     """AC-15, as the freshness sensor sees it at this moment: the newest evidence report of the
     instance (an earlier day's, or an earlier attempt of this one) against the policy's age."""
-    newest = freshness.newest_evidence(i.instance) if i.instance is not None else None
+    newest = freshness.newest_evidence(i.instance, i.names.report_key) if i.instance is not None else None
     return freshness.evidence_freshness_check(newest.timestamp if newest else None, i.now.timestamp(),
                                               timedelta(hours=i.policy.freshness_max_age_hours))
 
@@ -206,25 +206,29 @@ def _trusted(evidence: EvidenceResource) -> TrustedKey | None:
     return TrustedKey(signer.public_key, source="the evidence signing key") if signer else None
 
 
-def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
+def build_compliance_asset(rule: Rule, names: Names, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     spec = rule.spec
-    asset_key = key(rule.asset_name)
+    asset_key = names.key(rule.asset_name)
+    compliance_key, evidence_key = names.resource("compliance"), names.resource("evidence")
 
     @dg.asset(
         key=asset_key,
-        ins={t: dg.AssetIn(key=key(t)) for t in rule.tables},
-        deps=[key(t) for t in rule.history],
+        ins={t: dg.AssetIn(key=names.key(t)) for t in rule.tables},
+        deps=names.keys(rule.history),
         check_specs=[dg.AssetCheckSpec(spec.name, asset=asset_key, blocking=spec.blocking, description=spec.title)],
-        partitions_def=daily_partitions,
-        group_name=COMPLIANCE_GROUP,
+        partitions_def=partitions_def,
+        group_name=names.compliance_group,
         owners=OWNERS,
         kinds={"python", "pandas", "parquet"},
         description=f"{spec.check_id} {spec.title}. Controls: {', '.join(spec.controls)}. "
                     "One row per evaluated or offending item, with the reason.",
-        tags={"aircall/check": spec.check_id},
+        tags={CHECK_TAG: spec.check_id},
+        required_resource_keys={compliance_key, evidence_key},
+        io_manager_key=names.resource("io_manager"),
     )
-    def _asset(context: dg.AssetExecutionContext, compliance: ComplianceResource, evidence: EvidenceResource,
-               **tables: pd.DataFrame) -> Iterator:
+    def _asset(context: dg.AssetExecutionContext, **tables: pd.DataFrame) -> Iterator:
+        compliance: ComplianceResource = getattr(context.resources, compliance_key)
+        evidence: EvidenceResource = getattr(context.resources, evidence_key)
         window = context.partition_time_window
         unconfigured: tuple[str, ...] = ()
         try:
@@ -233,7 +237,7 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
                                 day_end=window.end.astimezone(UTC), tz=context.assets_def.partitions_def.timezone,
                                 now=datetime.now(UTC), policy=policy, compliance=compliance,
                                 store=evidence.store(), tables=tables, instance=context.instance,
-                                trusted=_trusted(evidence))
+                                trusted=_trusted(evidence), names=names)
             outcome = rule.evaluate(inputs)
             unconfigured = tuple(name for name in rule.configured_by if not getattr(policy, name, None))
         except (OSError, ValueError, KeyError) as exc:
@@ -255,4 +259,5 @@ def build_compliance_asset(rule: Rule) -> dg.AssetsDefinition:
     return _asset
 
 
-compliance_assets = [build_compliance_asset(rule) for rule in RULES]
+def build_compliance_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_compliance_asset(rule, names, partitions_def) for rule in RULES]

@@ -19,16 +19,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from aircall_pipeline.compliance import catalogue
-from aircall_pipeline.compliance.assets import COMPLIANCE_GROUP, RULES
+from aircall_pipeline.compliance.assets import RULES
 from aircall_pipeline.evidence.io_manager import markdown_text
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStoreError
-from aircall_pipeline.ingest.assets import OWNERS, key
-from aircall_pipeline.ingest.partitions import daily_partitions
+from aircall_pipeline.names import API_TABLES, OWNERS, RAW_TABLES, Names
 
-REPORT_KEY = key("evidence_report")
-API_ASSETS = ("company", "users", "teams", "numbers", "calls")  # the ones whose metadata holds api_requests
-RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_users", "calls", "call_windows")
+# Every table of a day's evidence: the raw tables, then one findings table per check.
 EVIDENCE_TABLES = RAW_TABLES + tuple(rule.asset_name for rule in RULES)
 
 
@@ -47,10 +44,10 @@ def _run_lineage(context: dg.AssetExecutionContext) -> set[str]:
     return ids
 
 
-def _metadata_in_runs(context: dg.AssetExecutionContext, table: str, runs: set[str]) -> dict:
-    """The newest materialization metadata of `table` for this partition made by one of `runs`."""
+def _metadata_in_runs(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, runs: set[str]) -> dict:
+    """The newest materialization metadata of `asset_key` for this partition made by one of `runs`."""
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key(table), asset_partitions=[context.partition_key]),
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[context.partition_key]),
         limit=RECENT_MATERIALIZATIONS,
     ).records
     for record in records:
@@ -103,24 +100,36 @@ def _missing_check(rule) -> dict:
             "reason": "The check has no result for this day (its asset was not materialized)."}
 
 
-@dg.asset(
-    key=REPORT_KEY,
-    deps=[key(t) for t in EVIDENCE_TABLES],
-    partitions_def=daily_partitions,
-    group_name=COMPLIANCE_GROUP,
-    owners=OWNERS,
-    kinds={"python", "html", "json"},
-    description="The day's evidence package for the auditor: checks.json, report.html and manifest.json "
-                "(SHA-256, bytes and rows of every file, request counts, run id), written last so that "
-                "a manifest only ever describes a complete day. Verify it with `aircall-pipeline verify`.",
-)
-def evidence_report(context: dg.AssetExecutionContext, evidence: EvidenceResource) -> dg.MaterializeResult:
+def build_report_asset(names: Names, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """One account's report asset."""
+    evidence_key = names.resource("evidence")
+
+    @dg.asset(
+        key=names.report_key,
+        deps=names.keys(EVIDENCE_TABLES),
+        partitions_def=partitions_def,
+        group_name=names.compliance_group,
+        owners=OWNERS,
+        kinds={"python", "html", "json"},
+        required_resource_keys={evidence_key},
+        description="The day's evidence package for the auditor: checks.json, report.html, manifest.json "
+                    "(SHA-256, bytes and rows of every file, request counts, run id) and its signature, "
+                    "written last so that a manifest only ever describes a complete day. Verify it with "
+                    "`aircall-pipeline verify`.",
+    )
+    def evidence_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return seal_day(context, getattr(context.resources, evidence_key), names)
+
+    return evidence_report
+
+
+def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, names: Names) -> dg.MaterializeResult:
     day = context.partition_key
     store = evidence.store()
     runs = _run_lineage(context)
     checks, findings = [], {}
     for rule in RULES:
-        metadata = _metadata_in_runs(context, rule.asset_name, runs)
+        metadata = _metadata_in_runs(context, names.key(rule.asset_name), runs)
         record = _value(metadata, "check")
         checks.append(record if record else _missing_check(rule))
         parquet = [a for a in _value(metadata, "artifacts", []) if a["path"].endswith(".parquet")]
@@ -141,7 +150,8 @@ def evidence_report(context: dg.AssetExecutionContext, evidence: EvidenceResourc
             "EVIDENCE_SIGNING_KEY is not set: this day's manifest is marked unsigned, and `aircall-pipeline "
             "verify` cannot prove it authentic. Create a key with `aircall-pipeline keygen PATH`."
         )
-    requests = request_counts([_value(_metadata_in_runs(context, t, runs), "api_requests", {}) for t in API_ASSETS])
+    requests = request_counts([_value(_metadata_in_runs(context, names.key(t), runs), "api_requests", {})
+                               for t in API_TABLES])
     company = store.read_table("company", day)
     try:
         manifest = store.write_report(

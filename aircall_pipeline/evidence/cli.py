@@ -1,6 +1,6 @@
 """`aircall-pipeline verify` and `aircall-pipeline keygen`.
 
-verify EVIDENCE_URI --date D [--to D2] [--public-key PATH | --kms-key-id ID] [--json]
+verify [EVIDENCE_URI | --account NAME] --date D [--to D2] [--public-key PATH | --kms-key-id ID] [--json]
     For every day of the range: each manifest attempt's signature against the trusted key given here
     (never a key found in the evidence), the attempt chain, every listed file's hash, files no
     manifest lists, listed files that are gone, gaps, and the day-to-day chain. Exit status: 0 every
@@ -18,6 +18,8 @@ import argparse
 import json
 import sys
 
+from aircall_pipeline.accounts_cli import add_account_option, selected_account
+
 EXIT_OK, EXIT_NOT_VERIFIED, EXIT_UNREADABLE = 0, 1, 2
 
 
@@ -28,10 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("evidence_uri", metavar="EVIDENCE_URI", help="s3://bucket/prefix or a local folder")
+    parser.add_argument("evidence_uri", metavar="EVIDENCE_URI", nargs="?",
+                        help="s3://bucket/prefix or a local folder (default: the --account's evidence)")
     parser.add_argument(
         "--date", metavar="YYYY-MM-DD", help="the first (or only) day to verify (default: the newest sealed day)"
     )
+    add_account_option(parser)
     parser.add_argument("--to", metavar="YYYY-MM-DD", help="verify every day from --date to this day")
     key = parser.add_mutually_exclusive_group()
     key.add_argument("--public-key", metavar="PATH", help="the trusted public key (PEM; default EVIDENCE_PUBLIC_KEY)")
@@ -60,10 +64,12 @@ def _trusted_key(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+    from aircall_pipeline.settings import SettingsError
 
     try:
         trusted = _trusted_key(args)
-        store = EvidenceStore.from_uri(args.evidence_uri)
+        uri = args.evidence_uri or selected_account(args)[1].evidence_uri
+        store = EvidenceStore.from_uri(uri)
         day = args.date
         if day is None:
             days = store.report_dates()
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 return EXIT_NOT_VERIFIED
             day = days[-1]
         result = store.verify(day, trusted=trusted, to=args.to or day)
-    except (EvidenceStoreError, SigningError) as exc:
+    except (EvidenceStoreError, SigningError, SettingsError) as exc:
         print(f"cannot verify: {exc}", file=sys.stderr)
         if not args.json:
             print("verdict:  NOT VERIFIED (the evidence or the key could not be read)")

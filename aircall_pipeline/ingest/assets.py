@@ -1,9 +1,10 @@
 """Raw evidence assets: point-in-time snapshots of the account, and calls per day.
 
-Every asset here is daily-partitioned (the partition is the evidence date), writes through the
-evidence IO manager, and calls Aircall only through `AircallResource`. They share the
-`aircall_api` concurrency pool, so however many runs or backfills are queued, the account's API
-budget is spent by one step at a time.
+`build_raw_assets(names, partitions_def)` makes one account's set. Every asset is daily-partitioned
+(the partition is the evidence date), writes through the account's evidence IO manager, and calls
+Aircall only through the account's `AircallResource`. An account's API steps share its concurrency
+pool (`names.pool`), so however many runs or backfills are queued, its API budget is spent by one
+step at a time; other accounts have pools and budgets of their own.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the context type hints at definition time.
@@ -13,20 +14,13 @@ import dagster as dg
 import pandas as pd
 
 from aircall_pipeline.ingest import normalize
-from aircall_pipeline.ingest.partitions import daily_partitions
 from aircall_pipeline.ingest.pii import hash_key
 from aircall_pipeline.ingest.resource import AircallResource
+from aircall_pipeline.ingest.retry import API_RETRY_POLICY, no_retry_on_auth_error, raise_without_retry
 from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_day_over, ensure_snapshot_allowed
-from aircall_pipeline.operations.retry import API_RETRY_POLICY, no_retry_on_auth_error, raise_without_retry
+from aircall_pipeline.names import OWNERS, Names
 
-RAW_GROUP = "aircall_raw"
-API_POOL = "aircall_api"
-OWNERS = ["team:security-grc"]
 KINDS = {"python", "pandas", "parquet"}
-
-
-def key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["aircall", table])
 
 
 def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
@@ -55,105 +49,109 @@ def _api_metadata(client, **extra) -> dict:
     return {"api_requests": dg.MetadataValue.json(client.stats.as_dict()), **extra}
 
 
-# What every raw asset shares: the evidence date, the one API pool, the step retry policy.
-_API_STEP = dict(partitions_def=daily_partitions, pool=API_POOL, retry_policy=API_RETRY_POLICY)
-_common = dict(**_API_STEP, group_name=RAW_GROUP, owners=OWNERS)
+def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """One account's raw assets: company, users, teams (+ members), numbers (+ users), calls (+ windows)."""
+    aircall_key = names.resource("aircall")
+    # What every raw asset shares: the evidence date, the account's API pool and resources, the step
+    # retry policy.
+    step = dict(partitions_def=partitions_def, pool=names.pool, retry_policy=API_RETRY_POLICY,
+                required_resource_keys={aircall_key})
+    single = dict(**step, group_name=names.raw_group, owners=OWNERS, kinds=KINDS,
+                  io_manager_key=names.resource("io_manager"))
 
+    def aircall_of(context: dg.AssetExecutionContext) -> AircallResource:
+        return getattr(context.resources, aircall_key)
 
-def out(table: str) -> str:
-    """The output name of a raw table inside a multi-asset."""
-    return f"aircall__{table}"
+    def raw_multi_asset(op: str, **descriptions: str):
+        """A multi-asset for raw tables that come from one API sweep, one output per table."""
+        return dg.multi_asset(
+            name=names.op(op),
+            outs={names.out(table): dg.AssetOut(key=names.key(table), kinds=KINDS, owners=OWNERS,
+                                                group_name=names.raw_group, description=description,
+                                                io_manager_key=names.resource("io_manager"))
+                  for table, description in descriptions.items()},
+            **step,
+        )
 
+    @dg.asset(key=names.key("company"), **single)
+    @no_retry_on_auth_error
+    def company(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+        """The company as Aircall reports it (`GET /v1/company`): name and the user and number counts
+        that the inventories are reconciled against (AC-01, AC-09)."""
+        _snapshot_guard(context, "company")
+        aircall = aircall_of(context)
+        with aircall.client(context.log) as client:
+            raw = client.company()
+            df = normalize.company_frame(raw, api_url=aircall.api_url, collected_at=datetime.now(UTC))
+            return dg.Output(df, metadata=_api_metadata(client, company=str(raw.get("name")),
+                                                        users_count=raw.get("users_count"),
+                                                        numbers_count=raw.get("numbers_count")))
 
-def raw_multi_asset(**descriptions: str):
-    """A multi-asset for raw tables that come from one API sweep, one output per table."""
-    return dg.multi_asset(
-        outs={out(table): dg.AssetOut(key=key(table), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
-                                      description=description)
-              for table, description in descriptions.items()},
-        **_API_STEP,
+    @dg.asset(key=names.key("users"), **single)
+    @no_retry_on_auth_error
+    def users(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+        """Every user of the account (`GET /v2/users`, all pages), as of the run: the population of the
+        access review. Names and emails are kept because reviewers need them."""
+        _snapshot_guard(context, "users")
+        with aircall_of(context).client(context.log) as client:
+            df = normalize.users_frame(client.iter_users())
+            return dg.Output(df, metadata=_api_metadata(client, rows=len(df)))
+
+    @raw_multi_asset(
+        "teams",
+        teams="Teams (`GET /v1/teams`) with their member counts, as of the run.",
+        team_members="Who is in which team, one row per membership, as of the run. Teams route calls; they "
+                     "are not a permission boundary.",
     )
+    @no_retry_on_auth_error
+    def teams(context: dg.AssetExecutionContext):
+        _snapshot_guard(context, "teams")
+        with aircall_of(context).client(context.log) as client:
+            teams_df, members_df = normalize.teams_frames(client.iter_teams())
+            meta = _api_metadata(client)
+        yield dg.Output(teams_df, output_name=names.out("teams"), metadata={**meta, "rows": len(teams_df)})
+        yield dg.Output(members_df, output_name=names.out("team_members"), metadata={"rows": len(members_df)})
 
+    @raw_multi_asset(
+        "numbers",
+        numbers="The account's phone numbers (`GET /v1/numbers`, then `/v1/numbers/:id` for the users each "
+                "one rings), as of the run.",
+        number_users="Which user can take calls on which number, as of the run.",
+    )
+    @no_retry_on_auth_error
+    def numbers(context: dg.AssetExecutionContext):
+        _snapshot_guard(context, "numbers")
+        with aircall_of(context).client(context.log) as client:
+            # The list endpoint carries no users[]; one request per number gets them. Accounts have
+            # tens of numbers, so this stays a small share of the budget.
+            detailed = [client.number(n["id"]) for n in client.iter_numbers()]
+            numbers_df, links_df = normalize.numbers_frames(detailed)
+            meta = _api_metadata(client)
+        yield dg.Output(numbers_df, output_name=names.out("numbers"), metadata={**meta, "rows": len(numbers_df)})
+        yield dg.Output(links_df, output_name=names.out("number_users"), metadata={"rows": len(links_df)})
 
-@dg.asset(key=key("company"), kinds=KINDS, **_common)
-@no_retry_on_auth_error
-def company(context: dg.AssetExecutionContext, aircall: AircallResource) -> dg.Output[pd.DataFrame]:
-    """The company as Aircall reports it (`GET /v1/company`): name and the user and number counts
-    that the inventories are reconciled against (AC-01, AC-09)."""
-    _snapshot_guard(context, "company")
-    with aircall.client(context.log) as client:
-        raw = client.company()
-        df = normalize.company_frame(raw, api_url=aircall.api_url, collected_at=datetime.now(UTC))
-        return dg.Output(df, metadata=_api_metadata(client, company=str(raw.get("name")),
-                                                    users_count=raw.get("users_count"),
-                                                    numbers_count=raw.get("numbers_count")))
+    @raw_multi_asset(
+        "calls",
+        calls="Calls started during the day (`GET /v1/calls`), fetched in time windows below the API's "
+              "10,000-result cap. Minimised: no recording or voicemail URL, no comment text, the external "
+              "number as country code + keyed hash.",
+        call_windows="Each time window fetched for the day, with the API's `meta.total` and the number of "
+                     "calls received: the completeness evidence of AC-14.",
+    )
+    @no_retry_on_auth_error
+    def calls(context: dg.AssetExecutionContext):
+        start, end = _calls_guard(context)
+        aircall = aircall_of(context)
+        normalizer = normalize.CallNormalizer(hash_key(aircall.account))
+        with aircall.client(context.log) as client:
+            for page in client.iter_call_pages(start, end):
+                normalizer.add_page(page)
+            calls_df = normalizer.frame()
+            windows_df = normalize.call_windows_frame(client.call_windows)
+            meta = _api_metadata(client)
+        context.log.info(f"{len(calls_df)} calls for {context.partition_key} in {len(windows_df)} window(s).")
+        yield dg.Output(calls_df, output_name=names.out("calls"), metadata={**meta, "rows": len(calls_df)})
+        yield dg.Output(windows_df, output_name=names.out("call_windows"),
+                        metadata={"rows": len(windows_df), "calls_expected": int(windows_df["meta_total"].sum())})
 
-
-@dg.asset(key=key("users"), kinds=KINDS, **_common)
-@no_retry_on_auth_error
-def users(context: dg.AssetExecutionContext, aircall: AircallResource) -> dg.Output[pd.DataFrame]:
-    """Every user of the account (`GET /v2/users`, all pages), as of the run: the population of the
-    access review. Names and emails are kept because reviewers need them."""
-    _snapshot_guard(context, "users")
-    with aircall.client(context.log) as client:
-        df = normalize.users_frame(client.iter_users())
-        return dg.Output(df, metadata=_api_metadata(client, rows=len(df)))
-
-
-@raw_multi_asset(
-    teams="Teams (`GET /v1/teams`) with their member counts, as of the run.",
-    team_members="Who is in which team, one row per membership, as of the run. Teams route calls; they "
-                 "are not a permission boundary.",
-)
-@no_retry_on_auth_error
-def teams(context: dg.AssetExecutionContext, aircall: AircallResource):
-    _snapshot_guard(context, "teams")
-    with aircall.client(context.log) as client:
-        teams_df, members_df = normalize.teams_frames(client.iter_teams())
-        meta = _api_metadata(client)
-    yield dg.Output(teams_df, output_name=out("teams"), metadata={**meta, "rows": len(teams_df)})
-    yield dg.Output(members_df, output_name=out("team_members"), metadata={"rows": len(members_df)})
-
-
-@raw_multi_asset(
-    numbers="The account's phone numbers (`GET /v1/numbers`, then `/v1/numbers/:id` for the users each "
-            "one rings), as of the run.",
-    number_users="Which user can take calls on which number, as of the run.",
-)
-@no_retry_on_auth_error
-def numbers(context: dg.AssetExecutionContext, aircall: AircallResource):
-    _snapshot_guard(context, "numbers")
-    with aircall.client(context.log) as client:
-        # The list endpoint carries no users[]; one request per number gets them. Accounts have
-        # tens of numbers, so this stays a small share of the budget.
-        detailed = [client.number(n["id"]) for n in client.iter_numbers()]
-        numbers_df, links_df = normalize.numbers_frames(detailed)
-        meta = _api_metadata(client)
-    yield dg.Output(numbers_df, output_name=out("numbers"), metadata={**meta, "rows": len(numbers_df)})
-    yield dg.Output(links_df, output_name=out("number_users"), metadata={"rows": len(links_df)})
-
-
-@raw_multi_asset(
-    calls="Calls started during the day (`GET /v1/calls`), fetched in time windows below the API's "
-          "10,000-result cap. Minimised: no recording or voicemail URL, no comment text, the external "
-          "number as country code + keyed hash.",
-    call_windows="Each time window fetched for the day, with the API's `meta.total` and the number of "
-                 "calls received: the completeness evidence of AC-14.",
-)
-@no_retry_on_auth_error
-def calls(context: dg.AssetExecutionContext, aircall: AircallResource):
-    start, end = _calls_guard(context)
-    normalizer = normalize.CallNormalizer(hash_key(aircall.account))
-    with aircall.client(context.log) as client:
-        for page in client.iter_call_pages(start, end):
-            normalizer.add_page(page)
-        calls_df = normalizer.frame()
-        windows_df = normalize.call_windows_frame(client.call_windows)
-        meta = _api_metadata(client)
-    context.log.info(f"{len(calls_df)} calls for {context.partition_key} in {len(windows_df)} window(s).")
-    yield dg.Output(calls_df, output_name=out("calls"), metadata={**meta, "rows": len(calls_df)})
-    yield dg.Output(windows_df, output_name=out("call_windows"),
-                    metadata={"rows": len(windows_df), "calls_expected": int(windows_df["meta_total"].sum())})
-
-
-raw_assets = [company, users, teams, numbers, calls]
+    return [company, users, teams, numbers, calls]

@@ -21,6 +21,7 @@ class AircallResource(dg.ConfigurableResource):
     rate_limit_per_minute: int = Field(default=60, description="Requests this pipeline may make per window.")
     rate_limit_window_seconds: int = Field(default=60, description="The budget's window; 60 outside benchmarks.")
     limiter_url: str = Field(description="Where the shared limiter keeps its state: sqlite:///path or redis://...")
+    budget_name: str = Field(default="aircall", description="The account's key in the shared limiter.")
 
     _budget: RequestBudget | None = PrivateAttr(default=None)
 
@@ -31,7 +32,8 @@ class AircallResource(dg.ConfigurableResource):
 
     def _new_budget(self) -> RequestBudget:
         return RequestBudget.from_url(
-            self.limiter_url, per_minute=self.rate_limit_per_minute, window_seconds=self.rate_limit_window_seconds
+            self.limiter_url, per_minute=self.rate_limit_per_minute, window_seconds=self.rate_limit_window_seconds,
+            name=self.budget_name,
         )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:

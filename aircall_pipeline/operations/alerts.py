@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,19 +40,17 @@ import requests
 
 from aircall_pipeline.settings import (
     ALERT_MIN_SEVERITY_VAR,
-    API_ID_VAR,
-    API_TOKEN_VAR,
     SEVERITIES,
-    Settings,
-    SettingsError,
-    parse_min_severity,
+    SLACK_TOKEN_VAR,
+    alert_variables,
+    secret_values,
+    slack_token,
 )
 
 AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "other"]
 ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "other")
 Severity = Literal["critical", "error", "warning", "info"]
 
-SLACK_TOKEN_VAR = "ALERT_SLACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
 REDACTED = "[redacted]"
 RUN_LINK_LABEL = "Run"
 SOURCE = "aircall_pipeline"
@@ -158,26 +155,10 @@ class AlertSettings:
 
 
 def alert_settings() -> AlertSettings:
-    """The alert variables, from settings.py. Alerting must work even when another variable is
-    invalid (that may be the very failure being reported), so an unusable AIRCALL_API_URL falls
-    back to reading only the alert variables, and an unusable ALERT_MIN_SEVERITY to sending all."""
-    try:
-        s = Settings.from_env()
-        return AlertSettings(s.slack_channel, s.slack_token_set, s.webhook_url, s.webserver_url,
-                             s.alert_min_severity)
-    except SettingsError:
-        env = os.environ.get
-        try:
-            min_severity = parse_min_severity(env(ALERT_MIN_SEVERITY_VAR))
-        except SettingsError:
-            min_severity = {}
-        return AlertSettings(
-            slack_channel=env("ALERT_SLACK_CHANNEL") or None,
-            slack_token_set=bool(env(SLACK_TOKEN_VAR)),
-            webhook_url=env("ALERT_WEBHOOK_URL") or None,
-            webserver_url=(env("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000").rstrip("/"),
-            min_severity=min_severity,
-        )
+    """The alert variables (settings.alert_variables), readable even when another setting is not."""
+    v = alert_variables()
+    return AlertSettings(v["slack_channel"], v["slack_token_set"], v["webhook_url"], v["webserver_url"],
+                         v["alert_min_severity"])
 
 
 def below_minimum(severity: str, sink: str, min_severity: Mapping[str, str]) -> str | None:
@@ -197,7 +178,6 @@ def run_url(run_id: str, settings: AlertSettings | None = None) -> str:
 # --------------------------------------------------------------------------------------------------
 # Redaction
 
-_SECRET_VARS = (API_TOKEN_VAR, SLACK_TOKEN_VAR, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _MIN_SECRET_LEN = 4  # below this, replacing the value would mangle ordinary words
 
 # A name that says its value is secret: `AIRCALL_API_TOKEN`, `"api_token"`, `password`,
@@ -234,11 +214,12 @@ _WEBHOOK_PATH = re.compile(r"(?i)(/(?:hooks|webhooks?|webhookb2)/).+")
 
 
 def _secret_values() -> list[str]:
-    values = [os.environ.get(name, "") for name in _SECRET_VARS]
-    api_id, api_token = os.environ.get(API_ID_VAR, ""), os.environ.get(API_TOKEN_VAR, "")
-    if api_token:
-        # The Basic header value, in case anything ever echoed it.
-        values.append(base64.b64encode(f"{api_id}:{api_token}".encode()).decode())
+    values = []
+    for api_id, secret in secret_values():
+        values.append(secret)
+        if api_id:
+            # The Basic header value, in case anything ever echoed it.
+            values.append(base64.b64encode(f"{api_id}:{secret}".encode()).decode())
     values = [v for v in values if len(v) >= _MIN_SECRET_LEN]
     return sorted(set(values), key=len, reverse=True)  # longest first: no partial leftovers
 
@@ -381,7 +362,7 @@ class SlackSink:
         from slack_sdk import WebClient
         from slack_sdk.errors import SlackApiError
 
-        token = os.environ.get(SLACK_TOKEN_VAR)
+        token = slack_token()
         if not token:
             raise AlertDeliveryError(f"{SLACK_TOKEN_VAR} is not set")
         kwargs: dict[str, Any] = {"token": token, "timeout": int(self.timeout)}

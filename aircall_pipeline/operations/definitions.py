@@ -1,23 +1,21 @@
-"""The operations side of the pipeline as one `Definitions`, merged by the root definitions.py:
-the daily schedule, the call-history backfill job, and the alerting sensors.
-
-Cross-cutting policy that the root applies to the assets (not held here, because it needs them):
-`operations.freshness.apply_freshness(defs)` and, on every API-calling asset,
-`retry_policy=operations.retry.API_RETRY_POLICY` with `@operations.retry.no_retry_on_auth_error`.
-"""
+"""The operations side of one account as a `Definitions`, merged by the root definitions.py: its
+daily job, call-history job, schedule, and the sensors that watch its evidence and schedule. The
+sensors that watch every run (failures, check results) are added once by the root."""
 
 import dagster as dg
 
-from aircall_pipeline.ingest.partitions import partitions_for
-from aircall_pipeline.operations.schedules import build_call_history_job, build_evidence_schedule
-from aircall_pipeline.operations.sensors import sensors
-from aircall_pipeline.settings import Settings
+from aircall_pipeline.names import Names
+from aircall_pipeline.operations.jobs import build_call_history_job, build_daily_job
+from aircall_pipeline.operations.schedules import build_evidence_schedule
+from aircall_pipeline.operations.sensors import account_sensors
+from aircall_pipeline.settings import Account, Settings
 
 
-def build_operations_defs(settings: Settings) -> dg.Definitions:
-    """Schedule (cron, timezone and default status from `settings`), history job and sensors."""
+def build_account_operations(
+    names: Names, account: Account, settings: Settings, partitions_def: dg.TimeWindowPartitionsDefinition
+) -> dg.Definitions:
     return dg.Definitions(
-        jobs=[build_call_history_job(settings)],
-        schedules=[build_evidence_schedule(partitions_for(settings), settings=settings)],
-        sensors=sensors,
+        jobs=[build_daily_job(names, account), build_call_history_job(names, account)],
+        schedules=[build_evidence_schedule(partitions_def, names=names, account=account, settings=settings)],
+        sensors=account_sensors(names, account.policy_file),
     )

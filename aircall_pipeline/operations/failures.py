@@ -9,7 +9,7 @@ All of them go through the functions here, so the terminal and the alert say the
 
 How a failure is read: every error's `error -> cause -> ...` chain (and implicit `context`s) is
 flattened into `ErrorLink`s and classified by class name (compared as strings); the `dg.Failure`
-metadata set by operations/retry.py adds what a traceback cannot carry (the class, the 429's reset
+metadata set by ingest/retry.py adds what a traceback cannot carry (the class, the 429's reset
 time). A variable unset where the run executes fails the run at launch, before any step: that error
 is only on an ENGINE_EVENT, never on the failure event, and is recognised by Dagster's wording.
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from dagster import DagsterEventType
 
-from aircall_pipeline.operations import retry
+from aircall_pipeline.ingest import retry
 
 MAX_ITEMS_IN_ALERT = 20
 MAX_MESSAGE_CHARS = 600
@@ -295,8 +295,10 @@ class Diagnosis:
     details: dict[str, Any] = field(default_factory=dict)  # structured facts for the alert payload
     also_failed: tuple[str, ...] = ()  # non-blocking checks that failed in the same run
 
-    def title(self, partition: str | None = None) -> str:
-        return f"Aircall evidence run failed{f' for {partition}' if partition else ''}: {self.headline}"
+    def title(self, partition: str | None = None, account: str | None = None) -> str:
+        """`account`: the name of an accounts-file account, so that N accounts' alerts say whose."""
+        whose = f" of account {account}" if account else ""
+        return f"Aircall evidence run{whose} failed{f' for {partition}' if partition else ''}: {self.headline}"
 
     @property
     def cause_line(self) -> str | None:

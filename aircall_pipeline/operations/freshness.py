@@ -31,11 +31,11 @@ import dagster as dg
 
 from aircall_pipeline.compliance import catalogue, rules
 from aircall_pipeline.compliance.policy import CompliancePolicy, PolicyError
-from aircall_pipeline.settings import Settings, SettingsError
+from aircall_pipeline.names import SINGLE_ACCOUNT
 
 # The asset whose latest materialization *is* "the newest evidence": the day's report, written
-# last, only when every other file of the day is in place.
-EVIDENCE_KEY = dg.AssetKey(["aircall", "evidence_report"])
+# last, only when every other file of the day is in place (one per account).
+EVIDENCE_KEY = SINGLE_ACCOUNT.report_key
 
 EVIDENCE_FAIL_WINDOW = timedelta(hours=30)
 EVIDENCE_WARN_WINDOW = timedelta(hours=26)
@@ -74,14 +74,13 @@ def is_stale(reference: float, now: float, max_age: timedelta) -> bool:
     return evidence_freshness_check(reference, now, max_age).status == catalogue.FAIL
 
 
-def policy_max_age() -> timedelta:
-    """`freshness_max_age_hours` of the configured policy, read when asked (at each sensor tick).
-    An unusable setting or policy falls back to the default: the run-failure alert reports those,
-    and the staleness alert must keep working meanwhile."""
+def policy_max_age(policy_file: str | None) -> timedelta:
+    """`freshness_max_age_hours` of the account's policy file, read when asked (at each sensor tick).
+    An unusable policy falls back to the default: the run-failure alert reports it, and the
+    staleness alert must keep working meanwhile."""
     try:
-        policy_file = Settings.from_env().policy_file
         policy = CompliancePolicy.from_file(policy_file) if policy_file else CompliancePolicy()
-    except (SettingsError, PolicyError):
+    except PolicyError:
         return EVIDENCE_FAIL_WINDOW
     return timedelta(hours=policy.freshness_max_age_hours)
 

@@ -7,11 +7,12 @@ cron entry or an operator at a terminal gets the same evidence as the Dagster da
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from aircall_pipeline.settings import Settings, SettingsError
+from aircall_pipeline.accounts_cli import add_account_option, selected_account
+from aircall_pipeline.names import REPORT, table_of
+from aircall_pipeline.settings import Account, SettingsError, dagster_home_set
 
 
 def register(subparsers) -> None:
@@ -24,6 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--date", type=_parse_date, help="evidence date YYYY-MM-DD (default: yesterday)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="Dagster log level on the console (DEBUG shows every step event)")
+    add_account_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -34,9 +36,10 @@ def _parse_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
 
 
-def default_date(settings: Settings, now: datetime | None = None) -> date:
-    now = now or datetime.now(ZoneInfo(settings.timezone))
-    return now.astimezone(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
+def default_date(account: Account, now: datetime | None = None) -> date:
+    """Yesterday in the account's timezone: the day the schedule would collect now."""
+    now = now or datetime.now(ZoneInfo(account.timezone))
+    return now.astimezone(ZoneInfo(account.timezone)).date() - timedelta(days=1)
 
 
 def _instance():
@@ -44,26 +47,25 @@ def _instance():
 
     # A configured DAGSTER_HOME keeps the run in the same history the UI shows; otherwise the run
     # lives in a throwaway instance and the evidence store is its only record.
-    home = os.environ.get("DAGSTER_HOME")
-    if home and os.path.isdir(home):
+    if dagster_home_set():
         return dg.DagsterInstance.get()
     return dg.DagsterInstance.ephemeral()
 
 
 def run(args) -> int:
     try:
-        settings = Settings.from_env()
+        settings, account = selected_account(args)
     except SettingsError as exc:
         print(f"Configuration error: {exc}")
         return 2
     import dagster as dg
 
     from aircall_pipeline.definitions import build_defs
-    from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
+    from aircall_pipeline.names import Names
 
-    day = (args.date or default_date(settings)).isoformat()
-    job = build_defs(settings).resolve_job_def(DAILY_JOB_NAME)
-    print(f"Collecting Aircall evidence for {day} from {settings.api_url} into {settings.evidence_uri} ...")
+    day = (args.date or default_date(account)).isoformat()
+    job = build_defs(settings).resolve_job_def(Names(account.name).daily_job)
+    print(f"Collecting Aircall evidence for {day} from {account.api_url} into {account.evidence_uri} ...")
     try:
         with _instance() as instance:
             result = job.execute_in_process(
@@ -102,7 +104,7 @@ def _report(result) -> int:
             print(f"{ev.asset_key.path[-1]:<34} {status:<6}  {observed}")
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
-        if mat.asset_key.path[-1] == "evidence_report":
+        if table_of(mat.asset_key) == REPORT:
             print(f"\nEvidence written: {mat.metadata['manifest'].value}")
             print(f"Manifest SHA-256: {mat.metadata['manifest_sha256'].value}")
     if result.success:

@@ -4,8 +4,10 @@ Daily run: `aircall_daily_evidence_schedule` ticks at AIRCALL_SCHEDULE_CRON (def
 in the partitions' timezone (AIRCALL_TIMEZONE) and asks for the previous *completed* day: the
 tick of 2026-03-10 02:15 runs partition 2026-03-09. Its run key is the partition, so a tick that
 is retried never starts the same day twice. It is RUNNING on deploy unless
-AIRCALL_SCHEDULE_DEFAULT_STATUS=stopped. Runs carry `aircall/account` (the API host and, when set,
-AIRCALL_API_ID, which is not secret), the key of the one-run-per-account limit in dagster.yaml.
+AIRCALL_SCHEDULE_DEFAULT_STATUS=stopped. Runs carry `aircall/account` (the account's name, or for the single
+account the API host and AIRCALL_API_ID, which is not secret), the key of the one-run-per-account
+limit in dagster.yaml. With an accounts file, each account has its own schedule
+(`aircall_daily_evidence_<name>_schedule`) in its own timezone.
 
 Backfilling call history. Only calls can be collected for past days: the snapshot assets (users,
 teams, numbers, company) refuse dates they were not taken on (ingest/timing.py), so backfilling the
@@ -24,23 +26,12 @@ declares no BackfillPolicy, so a backfill is one run per day, queued behind the 
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from aircall_pipeline.ingest.partitions import daily_partitions
-from aircall_pipeline.operations.sensors import ACCOUNT_TAG, EVIDENCE_JOB_NAME, EVIDENCE_SCHEDULE_NAME
-from aircall_pipeline.settings import API_ID_VAR, Settings, SettingsError, account_label
-
-CALL_HISTORY_JOB_NAME = "aircall_call_history"
-CALL_HISTORY_KEYS = [dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])]
-
-
-def account_tag_value(settings: Settings | None = None) -> str:
-    """The `aircall/account` tag: the same label as `AircallResource.account`."""
-    settings = settings or Settings.from_env()
-    return account_label(settings.api_url, os.environ.get(API_ID_VAR, "").strip())
+from aircall_pipeline.names import ACCOUNT_TAG, SINGLE_ACCOUNT, Names
+from aircall_pipeline.settings import Account, Settings, SettingsError
 
 
 def previous_completed_partition(
@@ -56,14 +47,16 @@ def previous_completed_partition(
 
 
 def build_evidence_schedule(
-    partitions_def: dg.TimeWindowPartitionsDefinition = daily_partitions,
+    partitions_def: dg.TimeWindowPartitionsDefinition,
     *,
+    names: Names = SINGLE_ACCOUNT,
+    account: Account | None = None,
     settings: Settings | None = None,
-    job_name: str = EVIDENCE_JOB_NAME,
-    name: str = EVIDENCE_SCHEDULE_NAME,
 ) -> dg.ScheduleDefinition:
+    """The account's daily schedule (by default the single account of `settings`, or of the
+    environment when the definitions load)."""
     settings = settings or Settings.from_env()
-
+    account = account or settings.account(names.account)
     def _schedule(context: dg.ScheduleEvaluationContext):
         when = context.scheduled_execution_time or datetime.now(UTC)
         key = previous_completed_partition(partitions_def, when)
@@ -72,30 +65,20 @@ def build_evidence_schedule(
                                  f"{partitions_def.start.date()})")
         # The settings are read again at each tick: when they are unusable, the tick fails with the
         # SettingsError (the schedule-failure alert says `config`) rather than start a doomed run.
-        return dg.RunRequest(run_key=key, partition_key=key, tags={ACCOUNT_TAG: account_tag_value()})
+        current = Settings.from_env().account(account.name)
+        return dg.RunRequest(run_key=key, partition_key=key, tags={ACCOUNT_TAG: current.label})
 
     try:
         return dg.schedule(
-            name=name,
-            job_name=job_name,
-            cron_schedule=settings.schedule_cron,
+            name=names.schedule,
+            job_name=names.daily_job,
+            cron_schedule=account.schedule_cron,
             execution_timezone=partitions_def.timezone,
             default_status=(dg.DefaultScheduleStatus.RUNNING if settings.schedule_running
                             else dg.DefaultScheduleStatus.STOPPED),
-            description=f"Collects yesterday's Aircall evidence ({settings.schedule_cron}, "
+            description=f"Collects yesterday's Aircall evidence ({account.schedule_cron}, "
                         f"{partitions_def.timezone}): the previous completed day's partition.",
         )(_schedule)
     except dg.DagsterInvalidDefinitionError:
-        raise SettingsError(f"AIRCALL_SCHEDULE_CRON={settings.schedule_cron!r} is not a cron expression "
+        raise SettingsError(f"AIRCALL_SCHEDULE_CRON={account.schedule_cron!r} is not a cron expression "
                             "Dagster accepts (five fields, e.g. '15 2 * * *').") from None
-
-
-def build_call_history_job(settings: Settings | None = None) -> dg.UnresolvedAssetJobDefinition:
-    """The calls multi-asset alone, for backfills of past days (one run per day)."""
-    return dg.define_asset_job(
-        CALL_HISTORY_JOB_NAME,
-        selection=dg.AssetSelection.assets(*CALL_HISTORY_KEYS),
-        tags={ACCOUNT_TAG: account_tag_value(settings)},
-        description="Backfill call history: calls and their fetch windows for past days, one run per "
-                    "day, behind the per-account run limit and the aircall_api pool.",
-    )

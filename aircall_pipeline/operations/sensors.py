@@ -31,6 +31,19 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterEventType
 
+from aircall_pipeline.names import (
+    ACCOUNT_TAG,
+    FAILED_CHECK_SENSOR,
+    FRESHNESS_SENSOR,
+    PARTITION_TAG,
+    REPORT,
+    RUN_FAILURE_SENSOR,
+    SCHEDULE_FAILURE_SENSOR,
+    SINGLE_ACCOUNT,
+    WILL_RETRY_TAG,
+    Names,
+    table_of,
+)
 from aircall_pipeline.operations.alerts import Alert, AlertSettings, alert_settings, run_url, send_alert
 from aircall_pipeline.operations.check_alerts import (
     check_alert,
@@ -38,43 +51,20 @@ from aircall_pipeline.operations.check_alerts import (
     due_findings,
     finding_from_evaluation,
 )
-from aircall_pipeline.operations.failures import (  # noqa: F401 - re-exported: sensors.py was their home
-    AUTH_ERRORS,
-    CHECK_ERRORS,
+from aircall_pipeline.operations.failures import (
     CONFIG_ERRORS,
     FAILURE_EVENT_TYPES,
-    MAX_ITEMS_IN_ALERT,
-    MAX_MESSAGE_CHARS,
-    RATE_LIMIT_ERRORS,
-    S3_ERRORS,
-    WRAPPER_ERRORS,
-    Diagnosis,
     ErrorLink,
     RunFailureFacts,
-    check_text,
     diagnose,
     error_chain,
     error_line,
     facts_from_events,
-    format_items,
     iso_utc,
     metadata_values,
     missing_variables,
 )
-from aircall_pipeline.operations.freshness import EVIDENCE_KEY, is_stale, newest_evidence, policy_max_age
-
-EVIDENCE_JOB_NAME = "aircall_daily_evidence"
-EVIDENCE_SCHEDULE_NAME = f"{EVIDENCE_JOB_NAME}_schedule"
-
-RUN_FAILURE_SENSOR_NAME = "aircall_run_failure_alert"
-FAILED_CHECK_SENSOR_NAME = "aircall_failed_check_alert"
-FRESHNESS_SENSOR_NAME = "aircall_evidence_freshness"
-SCHEDULE_FAILURE_SENSOR_NAME = "aircall_schedule_failure_alert"
-
-WILL_RETRY_TAG = "dagster/will_retry"
-PARTITION_TAG = "dagster/partition"
-ACCOUNT_TAG = "aircall/account"
-
+from aircall_pipeline.operations.freshness import is_stale, newest_evidence, policy_max_age
 
 # --------------------------------------------------------------------------------------------------
 # Alerts for a run
@@ -103,7 +93,7 @@ def alert_for_failed_run(
     diagnosis = diagnose(gather_failure_facts(instance, run.run_id))
     partition, details = _run_context(run)
     return Alert(
-        title=diagnosis.title(partition),
+        title=diagnosis.title(partition, names_of_run(run).account),
         severity=diagnosis.severity,
         kind=diagnosis.kind,
         text=diagnosis.text,
@@ -114,19 +104,19 @@ def alert_for_failed_run(
 
 
 def _evidence_manifest(instance: dg.DagsterInstance, run_id: str) -> str | None:
-    """Where the run's report put the day's manifest (the evidence_report materialization's metadata)."""
+    """Where the run's report put the day's manifest (the report materialization's metadata)."""
     records = instance.get_records_for_run(run_id=run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
     for record in records:
         materialization = record.event_log_entry.asset_materialization
-        if materialization is not None and materialization.asset_key == EVIDENCE_KEY:
+        if materialization is not None and table_of(materialization.asset_key) == REPORT:
             value = metadata_values(materialization.metadata).get("manifest")
             return str(value) if value else None
     return None
 
 
-def report_url(partition: str, settings: AlertSettings) -> str:
-    """The day's report (evidence_report partition) in the Dagster UI."""
-    return f"{settings.webserver_url}/assets/{'/'.join(EVIDENCE_KEY.path)}?partition={partition}"
+def report_url(partition: str, settings: AlertSettings, names: Names) -> str:
+    """The day's report (the account's report asset, that partition) in the Dagster UI."""
+    return f"{settings.webserver_url}/assets/{'/'.join(names.report_key.path)}?partition={partition}"
 
 
 def alert_for_check_results(
@@ -147,7 +137,7 @@ def alert_for_check_results(
     partition, details = _run_context(run)
     alert = check_alert(
         shown, partition=partition, run_id=run.run_id, run_url=run_url(run.run_id, settings),
-        report_url=report_url(partition, settings) if partition else None,
+        report_url=report_url(partition, settings, names_of_run(run)) if partition else None,
         evidence=_evidence_manifest(instance, run.run_id) if shown else None, details=details,
     )
     return alert, state
@@ -230,7 +220,7 @@ def evaluate_check_results(
 
 def build_run_failure_alert_sensor(
     *,
-    name: str = RUN_FAILURE_SENSOR_NAME,
+    name: str = RUN_FAILURE_SENSOR,
     monitored_jobs: Sequence[Any] | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 30,
@@ -261,7 +251,7 @@ def build_run_failure_alert_sensor(
 
 def build_failed_check_alert_sensor(
     *,
-    name: str = FAILED_CHECK_SENSOR_NAME,
+    name: str = FAILED_CHECK_SENSOR,
     monitored_jobs: Sequence[Any] | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 30,
@@ -315,14 +305,16 @@ def evaluate_freshness(
     cursor: str | None,
     now: float,
     *,
-    asset_key: dg.AssetKey = EVIDENCE_KEY,
+    names: Names = SINGLE_ACCOUNT,
     max_age: timedelta | None = None,
+    policy_file: str | None = None,
     settings: AlertSettings | None = None,
 ) -> tuple[Alert | None, str, str]:
     """(the alert to send or None, the new cursor, a one-line status). `max_age`: the policy's
     freshness_max_age_hours unless given; staleness is decided by AC-15's rule (freshness.py)."""
     state = FreshnessCursor.parse(cursor, now)
-    max_age = max_age or policy_max_age()
+    asset_key = names.report_key
+    max_age = max_age or policy_max_age(policy_file)
     record = newest_evidence(instance, asset_key)
     if record is not None:
         reference, episode = record.timestamp, f"m:{record.storage_id}"
@@ -359,8 +351,8 @@ def evaluate_freshness(
         severity="error",
         kind="stale",
         text=(f"{what}; the freshness policy allows {hours:g} h. The daily run has not produced evidence: "
-              f"check that the schedule {EVIDENCE_SCHEDULE_NAME} is running and look at the latest runs "
-              "of aircall_daily_evidence (a failure there has its own alert)."),
+              f"check that the schedule {names.schedule} is running and look at the latest runs "
+              f"of {names.daily_job} (a failure there has its own alert)."),
         run_id=run_id,
         run_url=run_url(run_id, settings) if run_id else details["asset_url"],
         details=details,
@@ -370,24 +362,24 @@ def evaluate_freshness(
 
 def build_freshness_sensor(
     *,
-    name: str = FRESHNESS_SENSOR_NAME,
-    asset_key: dg.AssetKey = EVIDENCE_KEY,
+    names: Names = SINGLE_ACCOUNT,
+    policy_file: str | None = None,
     max_age: timedelta | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 15 * 60,
     clock: Callable[[], float] = time.time,
 ) -> dg.SensorDefinition:
     @dg.sensor(
-        name=name,
+        name=names.sensor(FRESHNESS_SENSOR),
         default_status=default_status,
         minimum_interval_seconds=minimum_interval_seconds,
-        description=f"Alerts once when the newest {asset_key.to_user_string()} is older than the "
+        description=f"Alerts once when the newest {names.report_key.to_user_string()} is older than the "
                     "policy's freshness_max_age_hours (30 h by default; AC-15), and again only after fresh "
                     "evidence has gone stale anew.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
         alert, cursor, status = evaluate_freshness(
-            context.instance, context.cursor, clock(), asset_key=asset_key, max_age=max_age
+            context.instance, context.cursor, clock(), names=names, max_age=max_age, policy_file=policy_file
         )
         context.update_cursor(cursor)
         if alert is not None:
@@ -408,7 +400,7 @@ def evaluate_schedule_failures(
     instance: dg.DagsterInstance,
     cursor: str | None,
     *,
-    schedule_name: str = EVIDENCE_SCHEDULE_NAME,
+    schedule_name: str = SINGLE_ACCOUNT.schedule,
     settings: AlertSettings | None = None,
 ) -> tuple[Alert | None, str]:
     """One alert for every new batch of failed ticks of the schedule (the tick could not create a run)."""
@@ -462,13 +454,14 @@ def evaluate_schedule_failures(
 
 def build_schedule_failure_sensor(
     *,
-    name: str = SCHEDULE_FAILURE_SENSOR_NAME,
-    schedule_name: str = EVIDENCE_SCHEDULE_NAME,
+    names: Names = SINGLE_ACCOUNT,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 60,
 ) -> dg.SensorDefinition:
+    schedule_name = names.schedule
+
     @dg.sensor(
-        name=name,
+        name=names.sensor(SCHEDULE_FAILURE_SENSOR),
         default_status=default_status,
         minimum_interval_seconds=minimum_interval_seconds,
         description=f"Alerts when a tick of {schedule_name} fails before a run exists (e.g. a credential "
@@ -485,10 +478,24 @@ def build_schedule_failure_sensor(
     return _sensor
 
 
+def names_of_run(run: Any) -> Names:
+    """The account a run belongs to, from its job's name (runs of other jobs: the single account)."""
+    base = SINGLE_ACCOUNT.daily_job
+    for prefix in (base, SINGLE_ACCOUNT.history_job):
+        if run.job_name.startswith(prefix + "_"):
+            return Names(run.job_name[len(prefix) + 1:])
+    return SINGLE_ACCOUNT
+
+
 run_failure_alert_sensor = build_run_failure_alert_sensor()
 failed_check_alert_sensor = build_failed_check_alert_sensor()
-evidence_freshness_sensor = build_freshness_sensor()
-schedule_failure_alert_sensor = build_schedule_failure_sensor()
 
-sensors = [run_failure_alert_sensor, failed_check_alert_sensor, evidence_freshness_sensor,
-           schedule_failure_alert_sensor]
+
+def run_sensors() -> list[dg.SensorDefinition]:
+    """The sensors that watch every run of the code location, whichever account it belongs to."""
+    return [run_failure_alert_sensor, failed_check_alert_sensor]
+
+
+def account_sensors(names: Names, policy_file: str | None) -> list[dg.SensorDefinition]:
+    """The sensors of one account: its evidence freshness and its schedule's failed ticks."""
+    return [build_freshness_sensor(names=names, policy_file=policy_file), build_schedule_failure_sensor(names=names)]

@@ -24,7 +24,7 @@ import boto3
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
+from aircall_pipeline.names import SINGLE_ACCOUNT
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.owner_files import write_owner_files
 from aircall_pipeline_tests.deploy.conftest import (
@@ -187,7 +187,7 @@ def test_compose_topology_runs_the_daily_job_into_postgres(
     run_ids = [str(uuid.uuid4())]
     launched = deployment.run_cli(
         [
-            _bin("dagster"), "job", "launch", "-w", str(workspace), "-j", DAILY_JOB_NAME,
+            _bin("dagster"), "job", "launch", "-w", str(workspace), "-j", SINGLE_ACCOUNT.daily_job,
             "--run-id", run_ids[0], "--tags", json.dumps(tags), "--config-json", json.dumps(run_config),
         ],
         platform_env,
@@ -195,7 +195,7 @@ def test_compose_topology_runs_the_daily_job_into_postgres(
     assert launched.returncode == 0, launched.stdout + launched.stderr
     # Run 2: what the UI's Launch button sends, through the webserver's GraphQL API.
     client = DagsterGraphQLClient("127.0.0.1", port_number=web_port)
-    run_ids.append(client.submit_job_execution(DAILY_JOB_NAME, run_config=run_config, tags=tags))
+    run_ids.append(client.submit_job_execution(SINGLE_ACCOUNT.daily_job, run_config=run_config, tags=tags))
 
     def finished():
         rows = query(

@@ -19,8 +19,8 @@ from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import serialize_value
 
 from aircall_pipeline.definitions import load_defs
-from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
-from aircall_pipeline.operations.sensors import ACCOUNT_TAG, EVIDENCE_SCHEDULE_NAME, run_failure_alert_sensor
+from aircall_pipeline.names import ACCOUNT_TAG, SINGLE_ACCOUNT
+from aircall_pipeline.operations.sensors import run_failure_alert_sensor
 from aircall_pipeline.settings import DEFAULT_API_URL, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,16 +59,16 @@ def test_definitions_load_whatever_the_environment_says(bad_env):
     defs = load_defs()
     dg.Definitions.validate_loadable(defs)
     assert len(defs.sensors) == 4  # the alert sensors are there to report the problem
-    job = defs.resolve_job_def(DAILY_JOB_NAME)
+    job = defs.resolve_job_def(SINGLE_ACCOUNT.daily_job)
     assert job.tags[ACCOUNT_TAG].startswith(DEFAULT_API_URL.split("://")[1])
     assert URL_TOKEN not in str(job.tags)
-    assert defs.resolve_schedule_def(EVIDENCE_SCHEDULE_NAME)
+    assert defs.resolve_schedule_def(SINGLE_ACCOUNT.schedule)
 
 
 def test_a_launched_run_fails_at_once_with_one_config_alert(bad_url_env):
     webhook = bad_url_env
     repo = ReconstructableRepository.for_module("aircall_pipeline.definitions", "defs", str(REPO_ROOT))
-    recon_job = repo.get_reconstructable_job(DAILY_JOB_NAME)
+    recon_job = repo.get_reconstructable_job(SINGLE_ACCOUNT.daily_job)
     job_def = recon_job.get_definition()
     with dg.instance_for_test() as instance:
         run = instance.create_run_for_job(
@@ -102,7 +102,7 @@ def test_a_schedule_tick_fails_with_the_settings_error(bad_url_env):
     """The tick reads the settings when it runs: it fails with the SettingsError, which the
     schedule-failure alert classifies as `config`, instead of starting a doomed run."""
     defs = load_defs()
-    schedule = defs.resolve_schedule_def(EVIDENCE_SCHEDULE_NAME)
+    schedule = defs.resolve_schedule_def(SINGLE_ACCOUNT.schedule)
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
                                             scheduled_execution_time=datetime(2026, 3, 10, 2, 15, tzinfo=UTC))

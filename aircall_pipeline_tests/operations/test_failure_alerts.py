@@ -170,8 +170,8 @@ def test_a_failing_sink_does_not_break_the_sensor(instance, webhook, monkeypatch
 
 def test_a_refused_collection_date_is_explained(instance, webhook):
     """The real snapshot guard (ingest/timing.py) refusing an old date, through raise_without_retry."""
+    from aircall_pipeline.ingest.retry import raise_without_retry
     from aircall_pipeline.ingest.timing import CollectionTimingError
-    from aircall_pipeline.operations.retry import raise_without_retry
 
     @dg.asset(key=["aircall", "users"], partitions_def=jobs.PARTITIONS, retry_policy=jobs.FAST_RETRY)
     def old_users(context: dg.AssetExecutionContext) -> int:

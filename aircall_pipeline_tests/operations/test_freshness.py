@@ -10,6 +10,7 @@ from aircall_pipeline.operations.freshness import (
     apply_freshness,
 )
 from aircall_pipeline.operations.sensors import build_freshness_sensor
+from aircall_pipeline.settings import Settings
 
 HOUR = 3600.0
 
@@ -121,7 +122,8 @@ def test_the_policy_freshness_max_age_drives_the_sensor(webhook, tmp_path, monke
         dg.materialize([evidence_report], instance=instance)
         written = instance.fetch_materializations(EVIDENCE_KEY, limit=1).records[0].timestamp
         clock = Clock(written + 5.5 * HOUR)
-        sensor = build_freshness_sensor(clock=clock)
+        # As the definitions build it: with the account's policy file (AIRCALL_POLICY_FILE here).
+        sensor = build_freshness_sensor(clock=clock, policy_file=Settings.from_env().account(None).policy_file)
         cursor = _tick(sensor, instance, None)
         assert webhook.received == []
         clock.now = written + 7 * HOUR  # well within the default 30 h, beyond the policy's 6 h

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from aircall_pipeline.ingest.assets import users
+from aircall_pipeline.ingest.assets import build_raw_assets
 from aircall_pipeline.ingest.resource import AircallResource
+from aircall_pipeline.names import SINGLE_ACCOUNT
 from aircall_pipeline.operations.sensors import run_failure_alert_sensor
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID
 from aircall_pipeline_tests.operations.jobs import SECRET_TOKEN
@@ -17,7 +18,10 @@ def test_rejected_key_through_the_real_client_alerts_auth_once(sandbox, webhook,
     resource = AircallResource(api_id=SANDBOX_API_ID, api_token=SECRET_TOKEN, api_url=sandbox.url,
                                limiter_url=f"sqlite:///{tmp_path / 'limiter.sqlite'}")
     with dg.instance_for_test() as instance:
-        result = dg.materialize([users], instance=instance, partition_key=day, raise_on_error=False,
+        partitions = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+        assets = build_raw_assets(SINGLE_ACCOUNT, partitions)
+        result = dg.materialize(assets, selection=[SINGLE_ACCOUNT.key("users")], instance=instance,
+                                partition_key=day, raise_on_error=False,
                                 resources={"aircall": resource})
         assert not result.success
         steps = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]

@@ -13,17 +13,9 @@ from dagster._core.test_utils import create_test_daemon_workspace_context, freez
 from dagster._core.workspace.load_target import ModuleTarget
 from dagster._scheduler.scheduler import launch_scheduled_runs
 
-from aircall_pipeline.operations.schedules import (
-    account_tag_value,
-    build_evidence_schedule,
-    previous_completed_partition,
-)
-from aircall_pipeline.operations.sensors import (
-    EVIDENCE_JOB_NAME,
-    EVIDENCE_SCHEDULE_NAME,
-    build_schedule_failure_sensor,
-    evaluate_schedule_failures,
-)
+from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.operations.schedules import build_evidence_schedule, previous_completed_partition
+from aircall_pipeline.operations.sensors import build_schedule_failure_sensor, evaluate_schedule_failures
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.operations.jobs import API_ID, SECRET_TOKEN
 
@@ -38,7 +30,7 @@ def users_paris() -> int:
 
 def _defs(schedule: dg.ScheduleDefinition) -> dg.Definitions:
     return dg.Definitions(assets=[users_paris], schedules=[schedule],
-                          jobs=[dg.define_asset_job(EVIDENCE_JOB_NAME, selection=[users_paris])])
+                          jobs=[dg.define_asset_job(SINGLE_ACCOUNT.daily_job, selection=[users_paris])])
 
 
 def _tick(schedule: dg.ScheduleDefinition, when: datetime):
@@ -60,8 +52,8 @@ def env(monkeypatch):
 
 def test_tick_targets_the_previous_completed_day_with_the_account_tag(env):
     schedule = build_evidence_schedule(PARIS)
-    assert schedule.name == EVIDENCE_SCHEDULE_NAME
-    assert schedule.job_name == EVIDENCE_JOB_NAME
+    assert schedule.name == SINGLE_ACCOUNT.schedule
+    assert schedule.job_name == SINGLE_ACCOUNT.daily_job
     assert schedule.cron_schedule == "15 2 * * *"
     assert schedule.execution_timezone == "Europe/Paris"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -99,7 +91,7 @@ def test_settings_drive_cron_status_and_account(env):
     schedule = build_evidence_schedule(PARIS)
     assert schedule.cron_schedule == "45 5 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    assert account_tag_value(Settings.from_env()) == "127.0.0.1:8899"
+    assert Settings.from_env().account(None).label == "127.0.0.1:8899"
 
 
 def test_previous_completed_partition_ignores_end_offset():
@@ -123,10 +115,10 @@ def test_real_scheduler_tick_creates_the_run_for_yesterday_with_tags(env):
         _scheduler_tick(instance, datetime(2026, 3, 10, 2, 16, tzinfo=UTC))
         runs = instance.get_runs()
         assert len(runs) == 1
-        assert runs[0].job_name == EVIDENCE_JOB_NAME
+        assert runs[0].job_name == SINGLE_ACCOUNT.daily_job
         assert runs[0].tags["dagster/partition"] == "2026-03-09"
         assert runs[0].tags["aircall/account"] == f"api.aircall.io/{API_ID}"
-        assert runs[0].tags["dagster/schedule_name"] == EVIDENCE_SCHEDULE_NAME
+        assert runs[0].tags["dagster/schedule_name"] == SINGLE_ACCOUNT.schedule
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from aircall_pipeline.aircall.errors import AircallAuthError, AircallRequestError, AircallServerError
-from aircall_pipeline.operations.retry import (
+from aircall_pipeline.ingest.retry import (
     API_RETRY_POLICY,
     as_failure,
     no_retry_on_auth_error,

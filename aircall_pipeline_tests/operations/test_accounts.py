@@ -1,0 +1,215 @@
+"""Several Aircall accounts in one code location (AIRCALL_ACCOUNTS_FILE): each its own assets,
+jobs, schedule, pool, budget, evidence and alerts; one revoked key fails alone. Real sandboxes over
+HTTP, real Dagster runs, the real run-failure sensor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from aircall_pipeline.accounts import load_accounts
+from aircall_pipeline.definitions import build_defs, load_defs
+from aircall_pipeline.evidence.signing import TrustedKey
+from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.names import Names
+from aircall_pipeline.operations.sensors import run_failure_alert_sensor
+from aircall_pipeline.sandbox.data import SandboxAccount
+from aircall_pipeline.sandbox.owner_files import write_owner_files
+from aircall_pipeline.settings import Settings, SettingsError
+from aircall_pipeline_tests.fixtures.sandbox import deployment_env
+
+ACCOUNTS = {  # name -> (seed, timezone)
+    "acme_eu": (3, "Europe/Paris"),
+    "acme_us": (5, "America/New_York"),
+    "acme_revoked": (9, "UTC"),
+}
+
+
+@pytest.fixture
+def three_accounts(make_sandbox, tmp_path, monkeypatch):
+    """Three sandbox accounts, one with a revoked key, configured through an accounts file."""
+    lines = ["accounts:"]
+    env: dict[str, str] = {}
+    servers = {}
+    for name, (seed, tz) in ACCOUNTS.items():
+        account = SandboxAccount(seed=seed, calls=300, days=5)
+        api_id, token = f"id-{name}", f"tok-{name}-SECRET"
+        server = make_sandbox(account=account, api_id=api_id, api_token=token, rate_limit=600, window_seconds=6)
+        servers[name] = server
+        upper = name.upper()
+        env[f"AIRCALL_{upper}_API_ID"] = api_id
+        env[f"AIRCALL_{upper}_API_TOKEN"] = "revoked-key" if name == "acme_revoked" else token
+        inputs = write_owner_files(account, tmp_path / name / "inputs")
+        lines += [
+            f"  - name: {name}",
+            f"    api_url: {server.url}",
+            f"    api_id_env: AIRCALL_{upper}_API_ID",
+            f"    api_token_env: AIRCALL_{upper}_API_TOKEN",
+            f"    evidence_uri: {tmp_path / name / 'evidence'}",
+            f"    timezone: {tz}",
+            f"    roles_uri: {inputs['AIRCALL_ROLES_URI']}",
+            f"    roster_uri: {inputs['AIRCALL_ROSTER_URI']}",
+        ]
+    base = deployment_env(servers["acme_eu"], SandboxAccount(seed=3, calls=300, days=5), tmp_path,
+                          api_id="unused", api_token="unused")
+    accounts_file = tmp_path / "accounts.yaml"
+    accounts_file.write_text("\n".join(lines) + "\n")
+    for name, value in {**base, **env, "AIRCALL_ACCOUNTS_FILE": str(accounts_file)}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AIRCALL_API_ID", "AIRCALL_API_TOKEN", "AIRCALL_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def yesterday(tz: str) -> str:
+    return (datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)).isoformat()
+
+
+def test_each_account_is_its_own_unit(three_accounts):
+    defs = build_defs(Settings.from_env())
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    for name, (_, tz) in ACCOUNTS.items():
+        names = Names(name)
+        assert defs.resolve_job_def(names.daily_job).tags["aircall/account"] == name
+        assert defs.resolve_job_def(names.history_job)
+        schedule = defs.resolve_schedule_def(names.schedule)
+        assert schedule.execution_timezone == tz
+        users = graph.get(names.key("users"))
+        assert users.group_name == f"aircall_raw_{name}" and users.pools == {f"aircall_api_{name}"}
+        assert users.partitions_def.timezone == tz
+        assert graph.get(names.report_key).group_name == f"aircall_compliance_{name}"
+    sensors = {s.name for s in defs.sensors}
+    assert {"aircall_run_failure_alert", "aircall_failed_check_alert",
+            "aircall_evidence_freshness_acme_eu", "aircall_schedule_failure_alert_acme_us"} <= sensors
+    # No account's resources leak into another's: each has its own keys, budget and credential variables.
+    resources = defs.resources
+    assert resources["aircall_acme_eu"].budget_name == "aircall_acme_eu"
+    assert resources["aircall_acme_us"].budget_name == "aircall_acme_us"
+
+
+def test_accounts_run_side_by_side_and_a_revoked_key_fails_alone(three_accounts, webhook):
+    settings = Settings.from_env()
+    defs = build_defs(settings)
+    trusted = TrustedKey.from_pem_file(three_accounts / "keys" / "evidence.key.pub")
+    with dg.instance_for_test() as instance:
+        results = {}
+        for account in settings.accounts:
+            job = defs.resolve_job_def(Names(account.name).daily_job)
+            results[account.name] = job.execute_in_process(
+                partition_key=yesterday(account.timezone), instance=instance, raise_on_error=False)
+        failed = results["acme_revoked"]
+        assert not failed.success
+        failure = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0].dagster_event
+        context = dg.build_run_status_sensor_context(
+            sensor_name=run_failure_alert_sensor.name, dagster_event=failure, dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(failed.run_id)).for_run_failure()
+        run_failure_alert_sensor(context)
+    for name in ("acme_eu", "acme_us"):
+        assert results[name].success, name
+        store = EvidenceStore.from_uri(three_accounts / name / "evidence")
+        day = yesterday(ACCOUNTS[name][1])
+        assert store.verify(day, trusted=trusted).authenticated
+        manifest = store.read_manifest(day)
+        assert manifest["api_url"].startswith("http://127.0.0.1")
+    # Each account's evidence holds its own company, never another's.
+    eu = EvidenceStore.from_uri(three_accounts / "acme_eu" / "evidence").read_table("users", yesterday("Europe/Paris"))
+    us = EvidenceStore.from_uri(three_accounts / "acme_us" / "evidence").read_table("users",
+                                                                                    yesterday("America/New_York"))
+    assert set(eu["email"]) != set(us["email"])
+    assert not (three_accounts / "acme_revoked" / "evidence").exists()
+    [alert] = webhook.payloads
+    assert alert["kind"] == "auth" and "account acme_revoked" in alert["title"]
+    assert alert["details"]["account"] == "acme_revoked"
+    assert "tok-acme" not in webhook.raw
+
+
+def test_cli_accounts_lists_configuration_never_secrets(three_accounts):
+    proc = subprocess.run([sys.executable, "-m", "aircall_pipeline.cli", "accounts", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["name"] for r in rows] == list(ACCOUNTS)
+    assert rows[0]["variables_set"] == {"AIRCALL_ACME_EU_API_ID": True, "AIRCALL_ACME_EU_API_TOKEN": True}
+    assert rows[1]["timezone"] == "America/New_York" and rows[1]["daily_job"] == "aircall_daily_evidence_acme_us"
+    assert "SECRET" not in proc.stdout and "revoked-key" not in proc.stdout
+
+
+def test_cli_needs_an_account_when_there_are_several(three_accounts):
+    cli = [sys.executable, "-m", "aircall_pipeline.cli"]
+    proc = subprocess.run(cli + ["check-connection"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "choose one with --account" in proc.stderr and "acme_us" in proc.stderr
+    ok = subprocess.run(cli + ["check-connection", "--account", "acme_us"], capture_output=True, text=True,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    revoked = subprocess.run(cli + ["check-connection", "--account", "acme_revoked"], capture_output=True,
+                             text=True, timeout=120)
+    assert revoked.returncode == 3
+    unknown = subprocess.run(cli + ["run", "--account", "nobody"], capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and "no account named 'nobody'" in unknown.stdout
+
+
+# ---- a bad accounts file --------------------------------------------------------------------------
+
+GOOD = """accounts:
+  - name: acme_eu
+    api_id_env: AIRCALL_ACME_EU_API_ID
+    api_token_env: AIRCALL_ACME_EU_API_TOKEN
+"""
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD + "    colour: blue\n", "line 5: unknown key 'colour'"),
+    (GOOD + GOOD.replace("accounts:\n", ""), "line 5: account name 'acme_eu' is already used on line 2"),
+    (GOOD.replace("acme_eu\n", "Acme-EU\n"), "line 2: account name 'Acme-EU' must match"),
+    (GOOD.replace("    api_token_env: AIRCALL_ACME_EU_API_TOKEN\n", ""), "line 2: the account lacks api_token_env"),
+    (GOOD.replace("AIRCALL_ACME_EU_API_TOKEN", "tok-live-123"), "line 4: api_token_env must be the NAME"),
+    (GOOD + "    timezone: Mars/Olympus\n", "line 5: timezone: 'Mars/Olympus' is not an IANA timezone"),
+    (GOOD + "    api_url: http://api.aircall.io\n", "line 5: api_url:"),
+    (GOOD + "    rate_limit_per_minute: lots\n", "line 5: rate_limit_per_minute must be a whole number"),
+    ("accounts:\n  - name: [unclosed\n", "line 3: not valid YAML"),
+    ("clients: []\n", "line 1: unknown top-level key 'clients'"),
+    ("", "the file is empty"),
+])
+def test_a_bad_accounts_file_is_one_clear_error_naming_file_and_line(tmp_path, text, message):
+    path = tmp_path / "accounts.yaml"
+    path.write_text(text)
+    with pytest.raises(SettingsError) as info:
+        load_accounts(str(path), Settings.defaults())
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_a_bad_accounts_file_still_loads_the_definitions(tmp_path, monkeypatch):
+    path = tmp_path / "accounts.yaml"
+    path.write_text(GOOD + "    colour: blue\n")
+    monkeypatch.setenv("AIRCALL_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("AIRCALL_API_ID", "id-1")
+    monkeypatch.setenv("AIRCALL_API_TOKEN", "tok-1")
+    defs = load_defs()
+    dg.Definitions.validate_loadable(defs)
+    assert {s.name for s in defs.sensors} >= {"aircall_run_failure_alert", "aircall_failed_check_alert"}
+    job = defs.resolve_job_def(Names().daily_job)
+    result = job.execute_in_process(partition_key=(datetime.now(UTC).date() - timedelta(days=1)).isoformat(),
+                                    instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    from aircall_pipeline.operations.failures import diagnose, facts_from_events
+
+    diagnosis = diagnose(facts_from_events(result.all_events))
+    assert diagnosis.kind == "config" and "unknown key 'colour'" in diagnosis.text
+
+
+def test_without_an_accounts_file_the_single_account_keeps_its_names(monkeypatch):
+    monkeypatch.delenv("AIRCALL_ACCOUNTS_FILE", raising=False)
+    settings = Settings.from_env()
+    [account] = settings.accounts
+    assert account.name is None and Names(account.name).key("users").path == ["aircall", "users"]
+    assert Names().daily_job == "aircall_daily_evidence" and Names().pool == "aircall_api"
+    assert Path(account.evidence_uri) == Path(settings.evidence_uri)
