@@ -12,6 +12,8 @@ key is an error (a typo such as `max_admin: 3` must not silently leave the defau
     recording_policy: required                 # report | required | forbidden
     recording_min_share: 1.0
     freshness_max_age_hours: 30
+    approved_webhook_domains: [zapier.com, hubspot.com]   # AC-11; subdomains are covered (hooks.zapier.com)
+    max_webhooks: 20
     exceptions:
       support@acme.example: {owner: jane.doe@acme.example, reason: "Support queue handset (TICKET-123)"}
 
@@ -40,6 +42,7 @@ import pandas as pd
 import yaml
 
 from aircall_pipeline.compliance.catalogue import DEFAULT_PRIVILEGED_ROLES, DEFAULT_SHARED_PATTERNS
+from aircall_pipeline.compliance.egress import DEFAULT_MAX_WEBHOOKS, approved_domain
 from aircall_pipeline.compliance.rules import RECORDING_POLICIES, UTC_DTYPE
 
 ReadBytes = Callable[[str], bytes]
@@ -78,6 +81,9 @@ class CompliancePolicy:
     recording_policy: str = "report"
     recording_min_share: float = 1.0
     freshness_max_age_hours: float = 30.0
+    # AC-11. None: no allow-list, the check skips; an empty list approves no destination at all.
+    approved_webhook_domains: tuple[str, ...] | None = None
+    max_webhooks: int = DEFAULT_MAX_WEBHOOKS
     # email (lower-cased) -> AccountException; read-only.
     exceptions: Mapping[str, AccountException] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -103,6 +109,10 @@ class CompliancePolicy:
             elif key in ("privileged_roles", "shared_patterns"):
                 if isinstance(value, str) or not isinstance(value, (list, tuple)):
                     raise PolicyError(f"{source}: {key} must be a list of strings, got {value!r}.")
+                kwargs[key] = tuple(value)
+            elif key == "approved_webhook_domains" and value is not None:
+                if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                    raise PolicyError(f"{source}: {key} must be a list of domains, got {value!r}.")
                 kwargs[key] = tuple(value)
             else:
                 kwargs[key] = value
@@ -140,6 +150,8 @@ class CompliancePolicy:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["privileged_roles"] = list(self.privileged_roles)
         out["shared_patterns"] = list(self.shared_patterns)
+        if self.approved_webhook_domains is not None:
+            out["approved_webhook_domains"] = list(self.approved_webhook_domains)
         out["exceptions"] = {email: {"owner": e.owner, "reason": e.reason} for email, e in sorted(self.exceptions.items())}
         return out
 
@@ -190,6 +202,24 @@ def _validate(policy: CompliancePolicy, source: str) -> None:
             entry = _parse_exception_entry(email, entry, source)
         normalised[str(email).strip().lower()] = entry
     object.__setattr__(policy, "exceptions", _frozen_exceptions(normalised))
+    _validate_webhook_policy(policy, fail)
+
+
+def _validate_webhook_policy(policy: CompliancePolicy, fail: Callable[[str, str], None]) -> None:
+    if isinstance(policy.max_webhooks, bool) or not isinstance(policy.max_webhooks, int) or policy.max_webhooks < 0:
+        fail("max_webhooks", "must be a whole number, 0 or more.")
+    domains = policy.approved_webhook_domains
+    if domains is None:
+        return
+    if isinstance(domains, str) or not isinstance(domains, (list, tuple)):
+        fail("approved_webhook_domains", "must be a list of domains, such as [zapier.com].")
+    normalised = []
+    for entry in domains:
+        try:
+            normalised.append(approved_domain(entry))
+        except ValueError as exc:
+            fail("approved_webhook_domains", f"has an entry {entry!r} that {exc}.")
+    object.__setattr__(policy, "approved_webhook_domains", tuple(dict.fromkeys(normalised)))
 
 
 def _parse_exception_entry(email: Any, entry: Any, source: str) -> AccountException:

@@ -27,8 +27,8 @@ from aircall_pipeline.ingest.assets import OWNERS, key
 from aircall_pipeline.ingest.partitions import daily_partitions
 
 REPORT_KEY = key("evidence_report")
-API_ASSETS = ("company", "users", "teams", "numbers", "calls")  # the ones whose metadata holds api_requests
-RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_users", "calls", "call_windows")
+API_ASSETS = ("company", "users", "teams", "numbers", "calls", "webhooks")  # the ones whose metadata holds api_requests
+RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_users", "calls", "call_windows", "webhooks")
 EVIDENCE_TABLES = RAW_TABLES + tuple(rule.asset_name for rule in RULES)
 
 

@@ -100,6 +100,18 @@ def users(context: dg.AssetExecutionContext, aircall: AircallResource) -> dg.Out
         return dg.Output(df, metadata=_api_metadata(client, rows=len(df)))
 
 
+@dg.asset(key=key("webhooks"), kinds=KINDS, **_common)
+@no_retry_on_auth_error
+def webhooks(context: dg.AssetExecutionContext, aircall: AircallResource) -> dg.Output[pd.DataFrame]:
+    """Every webhook of the account (`GET /v1/webhooks`, all pages), as of the run: where Aircall
+    sends call and user data outside the phone system (AC-11). Only each destination's scheme and
+    host are kept; the shared-secret token and the URL's path, query and credentials never are."""
+    _snapshot_guard(context, "webhooks")
+    with aircall.client(context.log) as client:
+        df = normalize.webhooks_frame(client.iter_webhooks())
+        return dg.Output(df, metadata=_api_metadata(client, rows=len(df)))
+
+
 @raw_multi_asset(
     teams="Teams (`GET /v1/teams`) with their member counts, as of the run.",
     team_members="Who is in which team, one row per membership, as of the run. Teams route calls; they "
@@ -156,4 +168,4 @@ def calls(context: dg.AssetExecutionContext, aircall: AircallResource):
                     metadata={"rows": len(windows_df), "calls_expected": int(windows_df["meta_total"].sum())})
 
 
-raw_assets = [company, users, teams, numbers, calls]
+raw_assets = [company, users, teams, numbers, calls, webhooks]
