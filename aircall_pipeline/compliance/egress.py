@@ -154,7 +154,7 @@ def _fail_reasons(row, approved: tuple[str, ...] | None) -> list[str]:
 
 def _warn_reasons(row) -> list[str]:
     if row.events == ALL_EVENTS:
-        return ["subscribes to all events (empty events list)"]
+        return ["its empty events list subscribes it to all events"]
     if not isinstance(row.events, str):
         return ["the API did not say which events it receives"]
     return []

@@ -366,3 +366,38 @@ def test_webhooks_go_through_the_budget_retries_and_typed_errors(serve, connect)
     with pytest.raises(AircallAuthError, match="Integrations & API") as caught:
         list(wrong.iter_webhooks())
     assert caught.value.endpoint == "/v1/webhooks"
+
+
+def test_webhooks_answered_with_the_wrong_page_stop_with_a_response_error(connect):
+    """An API that keeps answering page 1 would otherwise be asked for page 2 forever."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class StuckOnPageOne(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            items = [{"webhook_id": f"w{i}"} for i in range(50)]
+            body = json.dumps({"webhooks": items, "meta": {"count": 50, "total": 120, "current_page": 1,
+                                                           "per_page": 50}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), StuckOnPageOne)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+
+        class Bare:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}"
+
+        client = connect(Bare())
+        with pytest.raises(AircallResponseError, match="answered page 1 of /v1/webhooks when asked for page 2"):
+            list(client.iter_webhooks())
+        assert client.stats.as_dict()["/v1/webhooks"]["requests"] == 2
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
