@@ -26,9 +26,10 @@ if TYPE_CHECKING:  # plain Python otherwise: the Aircall client and the CLI use 
     import dagster as dg
 
 # The tables the raw assets write, in the order the report lists them.
-RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_users", "calls", "call_windows")
+RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_users", "calls", "call_windows",
+              "webhooks")
 # The raw assets whose materializations record their API request counts (one per API sweep).
-API_TABLES = ("company", "users", "teams", "numbers", "calls")
+API_TABLES = ("company", "users", "teams", "numbers", "calls", "webhooks")
 # What a backfill of past days may collect: snapshots can only be taken of the day they describe.
 HISTORY_TABLES = ("calls", "call_windows")
 REPORT = "evidence_report"

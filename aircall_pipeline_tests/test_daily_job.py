@@ -24,8 +24,8 @@ from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 TOKEN = "tok-7f3a-SECRET-e91c"  # distinctive, so a leak anywhere is found by a plain search
 API_ID = "id-4242"
 YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
-CHECK_IDS = {"AC-01", "AC-02", "AC-03", "AC-04", "AC-05", "AC-06", "AC-07", "AC-08", "AC-09", "AC-10", "AC-14",
-             "AC-15", "AC-16"}
+CHECK_IDS = {"AC-01", "AC-02", "AC-03", "AC-04", "AC-05", "AC-06", "AC-07", "AC-08", "AC-09", "AC-10", "AC-11",
+             "AC-14", "AC-15", "AC-16"}
 
 
 @pytest.fixture

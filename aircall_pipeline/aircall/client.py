@@ -4,7 +4,8 @@ The shape follows the HTTP clients worth copying (requests' adapters, Stripe's a
 - one `requests.Session` with explicit (connect, read) timeouts;
 - one function, `interpret()`, turning a response into a payload or a typed `AircallError`;
 - one `RetryPolicy` deciding every wait; the only `sleep`s are in `_get()` and the budget;
-- pagination as iterators that follow `meta.next_page_link`, only back to the configured origin;
+- pagination as iterators that follow `meta.next_page_link`, only back to the configured origin,
+  or, for the lists whose `meta` has no links (/v1/webhooks), that count pages;
 - every request, retries included, first goes through the shared `RequestBudget`.
 
 The token lives only in the session's auth object: no message, log line or repr built here
@@ -289,6 +290,14 @@ class AircallClient:
     def iter_numbers(self) -> Iterator[dict[str, Any]]:
         yield from self._iter_records("/v1/numbers", "numbers")
 
+    def iter_webhooks(self) -> Iterator[dict[str, Any]]:
+        """Every webhook (`GET /v1/webhooks`), each `webhook_id` once.
+
+        The records hold the webhook's shared secret (`token`) in plain text: callers keep only what
+        they need and never log a record.
+        """
+        yield from self._iter_counted("/v1/webhooks", "webhooks", id_field="webhook_id")
+
     def number(self, number_id: int | str) -> dict[str, Any]:
         """One number with its `users[]` (the list endpoint may omit them)."""
         if not str(number_id).isdigit():
@@ -375,6 +384,47 @@ class AircallClient:
                         continue
                     seen.add(record_id)
                 yield record
+
+    def _iter_counted(self, path: str, key: str, *, id_field: str = "id") -> Iterator[dict[str, Any]]:
+        """Every record of a list whose `meta` has no link keys (e.g. /v1/webhooks): pages are asked
+        for by number, and the walk stops once current_page * per_page reaches meta.total or a page
+        comes back short or empty. No link is ever followed: the only URL is AIRCALL_API_URL + path."""
+        seen: set[Any] = set()
+        page, received = 1, 0
+        while True:
+            if not windows.page_allowed(page, PER_PAGE):
+                raise AircallResponseError(
+                    f"{path}: page {page} at {PER_PAGE} per page would pass the API's "
+                    f"{windows.MAX_RESULTS:,}-result cap; not requested", endpoint=path)
+            payload = self._get(path, {"per_page": PER_PAGE, "page": page})
+            records = _records(payload, key, path)
+            meta = payload.get("meta")
+            if not isinstance(meta, dict):
+                raise AircallResponseError(f"Aircall's answer on {path} has no `meta` object", endpoint=path)
+            received += len(records)
+            for record in records:
+                record_id = record.get(id_field) if isinstance(record, dict) else None
+                if record_id is not None:
+                    if record_id in seen:
+                        continue
+                    seen.add(record_id)
+                yield record
+            per_page = meta.get("per_page")
+            per_page = per_page if isinstance(per_page, int) and per_page > 0 else PER_PAGE
+            current = meta.get("current_page", page)
+            if current != page:
+                # Counting on would then ask for the same page forever, or skip some.
+                raise AircallResponseError(
+                    f"Aircall answered page {current!r} of {path} when asked for page {page}", endpoint=path)
+            total = meta.get("total")
+            if len(records) < per_page:
+                if isinstance(total, int) and received < total:
+                    self.log.warning(f"{path}: meta.total says {total} but the pages held {received}; "
+                                     "the list changed while it was read, or the API overcounts")
+                return
+            if isinstance(total, int) and page * per_page >= total:
+                return
+            page += 1
 
     def _pages(
         self,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pandas as pd
 
-from aircall_pipeline.compliance import catalogue, rules
+from aircall_pipeline.compliance import catalogue, egress, rules
 from aircall_pipeline.compliance.catalogue import CheckSpec
 from aircall_pipeline.compliance.policy import CompliancePolicy
 from aircall_pipeline.compliance.resources import ComplianceResource
@@ -140,6 +140,9 @@ RULES: tuple[Rule, ...] = (
     Rule(catalogue.AC_10, ("calls", "numbers", "teams"), lambda i: rules.recording_posture(
         i.tables["calls"], policy=i.policy.recording_policy, min_share=i.policy.recording_min_share,
         numbers=i.tables["numbers"], teams=i.tables["teams"], tz=i.tz)),
+    Rule(catalogue.AC_11, ("webhooks",), lambda i: egress.webhook_egress(
+        i.tables["webhooks"], approved_domains=i.policy.approved_webhook_domains,
+        max_webhooks=i.policy.max_webhooks), configured_by=("approved_webhook_domains",)),
     # call_windows hold the API's own query bounds, `from` exclusive and `to` inclusive, so the day
     # [start, end) is the API window (start - 1 s, end - 1 s].
     Rule(catalogue.AC_14, ("call_windows",), lambda i: rules.calls_completeness(

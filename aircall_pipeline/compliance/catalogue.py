@@ -198,6 +198,16 @@ AC_10 = CheckSpec(
     # privacy/PCI exposure (card data or health data recorded, or mandated recordings missing).
     SEVERITY_ERROR,
 )
+AC_11 = CheckSpec(
+    "AC-11",
+    "webhook_egress",
+    "Webhooks send account data only over https to approved destinations",
+    ("ISO27001:A.5.14", "ISO27001:A.5.19", "ISO27001:A.5.20", "ISO27001:A.5.21", "SOC2:CC6.6", "SOC2:CC9.2",
+     "GDPR:Art.28", "GDPR:Art.30"),
+    # An active webhook to an unapproved or plain-http destination is call and user data leaving the
+    # company to a recipient nobody vetted: an unlisted processor, an unmanaged supplier.
+    SEVERITY_ERROR,
+)
 AC_14 = CheckSpec(
     "AC-14",
     "calls_completeness",
@@ -226,7 +236,7 @@ AC_16 = CheckSpec(
 )
 
 CHECKS: tuple[CheckSpec, ...] = (
-    AC_01, AC_02, AC_03, AC_04, AC_05, AC_06, AC_07, AC_08, AC_09, AC_10, AC_14, AC_15, AC_16,
+    AC_01, AC_02, AC_03, AC_04, AC_05, AC_06, AC_07, AC_08, AC_09, AC_10, AC_11, AC_14, AC_15, AC_16,
 )
 BY_ID: dict[str, CheckSpec] = {spec.check_id: spec for spec in CHECKS}
 BY_NAME: dict[str, CheckSpec] = {spec.name: spec for spec in CHECKS}

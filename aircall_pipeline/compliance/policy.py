@@ -14,6 +14,8 @@ key is an error (a typo such as `max_admin: 3` must not silently leave the defau
     freshness_max_age_hours: 30                # AC-15 and the evidence freshness alert
     terminated_statuses: [alumni]              # roster statuses beyond the built-in HRIS/IdP vocabularies
     access_review_max_age_days: 90             # AC-16: the newest signed access review may be this old
+    approved_webhook_domains: [zapier.com, hubspot.com]   # AC-11; subdomains are covered (hooks.zapier.com)
+    max_webhooks: 20
     exceptions:
       support@acme.example: {owner: jane.doe@acme.example, reason: "Support queue handset (TICKET-123)"}
 
@@ -47,6 +49,7 @@ from aircall_pipeline.compliance.catalogue import (
     DEFAULT_SHARED_PATTERNS,
     status_key,
 )
+from aircall_pipeline.compliance.egress import DEFAULT_MAX_WEBHOOKS, approved_domain
 from aircall_pipeline.compliance.rules import RECORDING_POLICIES, UTC_DTYPE
 
 ReadBytes = Callable[[str], bytes]
@@ -97,6 +100,9 @@ class CompliancePolicy:
     active_statuses: tuple[str, ...] = ()
     terminated_statuses: tuple[str, ...] = ()
     suspended_statuses: tuple[str, ...] = ()
+    # AC-11. None: no allow-list, the check skips; an empty list approves no destination at all.
+    approved_webhook_domains: tuple[str, ...] | None = None
+    max_webhooks: int = DEFAULT_MAX_WEBHOOKS
     # email (lower-cased) -> AccountException; read-only.
     exceptions: Mapping[str, AccountException] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -122,6 +128,10 @@ class CompliancePolicy:
             elif key in _LIST_KEYS:
                 if isinstance(value, str) or not isinstance(value, (list, tuple)):
                     raise PolicyError(f"{source}: {key} must be a list of strings, got {value!r}.")
+                kwargs[key] = tuple(value)
+            elif key == "approved_webhook_domains" and value is not None:
+                if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                    raise PolicyError(f"{source}: {key} must be a list of domains, got {value!r}.")
                 kwargs[key] = tuple(value)
             else:
                 kwargs[key] = value
@@ -166,6 +176,8 @@ class CompliancePolicy:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key in _LIST_KEYS:
             out[key] = list(getattr(self, key))
+        if self.approved_webhook_domains is not None:
+            out["approved_webhook_domains"] = list(self.approved_webhook_domains)
         out["exceptions"] = {email: {"owner": e.owner, "reason": e.reason} for email, e in sorted(self.exceptions.items())}
         return out
 
@@ -221,6 +233,24 @@ def _validate(policy: CompliancePolicy, source: str) -> None:
             entry = _parse_exception_entry(email, entry, source)
         normalised[str(email).strip().lower()] = entry
     object.__setattr__(policy, "exceptions", _frozen_exceptions(normalised))
+    _validate_webhook_policy(policy, fail)
+
+
+def _validate_webhook_policy(policy: CompliancePolicy, fail: Callable[[str, str], None]) -> None:
+    if isinstance(policy.max_webhooks, bool) or not isinstance(policy.max_webhooks, int) or policy.max_webhooks < 0:
+        fail("max_webhooks", "must be a whole number, 0 or more.")
+    domains = policy.approved_webhook_domains
+    if domains is None:
+        return
+    if isinstance(domains, str) or not isinstance(domains, (list, tuple)):
+        fail("approved_webhook_domains", "must be a list of domains, such as [zapier.com].")
+    normalised = []
+    for entry in domains:
+        try:
+            normalised.append(approved_domain(entry))
+        except ValueError as exc:
+            fail("approved_webhook_domains", f"has an entry {entry!r} that {exc}.")
+    object.__setattr__(policy, "approved_webhook_domains", tuple(dict.fromkeys(normalised)))
 
 
 def _parse_exception_entry(email: Any, entry: Any, source: str) -> AccountException:

@@ -97,6 +97,17 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> l
             df = normalize.users_frame(client.iter_users())
             return dg.Output(df, metadata=_api_metadata(client, rows=len(df)))
 
+    @dg.asset(key=names.key("webhooks"), **single)
+    @no_retry_on_auth_error
+    def webhooks(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+        """Every webhook of the account (`GET /v1/webhooks`, all pages), as of the run: where Aircall
+        sends call and user data outside the phone system (AC-11). Only each destination's scheme and
+        host are kept; the shared-secret token and the URL's path, query and credentials never are."""
+        _snapshot_guard(context, "webhooks")
+        with aircall_of(context).client(context.log) as client:
+            df = normalize.webhooks_frame(client.iter_webhooks())
+            return dg.Output(df, metadata=_api_metadata(client, rows=len(df)))
+
     @raw_multi_asset(
         "teams",
         teams="Teams (`GET /v1/teams`) with their member counts, as of the run.",
@@ -154,4 +165,4 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> l
         yield dg.Output(windows_df, output_name=names.out("call_windows"),
                         metadata={"rows": len(windows_df), "calls_expected": int(windows_df["meta_total"].sum())})
 
-    return [company, users, teams, numbers, calls]
+    return [company, users, webhooks, teams, numbers, calls]

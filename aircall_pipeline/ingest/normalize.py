@@ -6,6 +6,8 @@ Pure functions, no I/O. Two rules shape everything here:
 - Keep only what access review needs. Recording and voicemail URLs are signed bearer links, comment
   text is free-form personal data, and the external party's number is personal data: they are
   reduced to `has_recording`, `comments_count` and country code + keyed hash.
+- Never store a secret. A webhook's `token` is a live shared secret and its URL's userinfo, path and
+  query often carry credentials too: a webhook is reduced to its destination's scheme and host.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -50,10 +53,16 @@ CALLS = {
     "pricing_type": "str",
 }
 CALL_WINDOWS = {"window_from": "ts", "window_to": "ts", "meta_total": "int", "fetched": "int", "complete": "bool"}
+# `events` is `;`-joined; an empty string means the webhook receives every event (Aircall's meaning
+# of an empty list), null that the API did not say.
+WEBHOOKS = {
+    "webhook_id": "str", "url_domain": "str", "url_scheme": "str", "active": "bool", "events": "str",
+    "event_count": "int", "created_at": "ts_iso",
+}
 
 SCHEMAS: dict[str, Mapping[str, str]] = {
     "company": COMPANY, "users": USERS, "teams": TEAMS, "team_members": TEAM_MEMBERS, "numbers": NUMBERS,
-    "number_users": NUMBER_USERS, "calls": CALLS, "call_windows": CALL_WINDOWS,
+    "number_users": NUMBER_USERS, "calls": CALLS, "call_windows": CALL_WINDOWS, "webhooks": WEBHOOKS,
 }
 
 # Fields of the raw objects we map explicitly (or drop on purpose); anything else is "unknown".
@@ -69,6 +78,8 @@ _CALL_KNOWN = {"id", "sid", "direct_link", "direction", "status", "missed_call_r
                "transferred_to", "comments", "number", "teams", "tags", "country_code_a2", "pricing_type",
                "participants", "conference_participants", "ivr_options_selected", "ai_voice_agents",
                "external_transferred_to", "external_caller_number", "automatic_callback_call_id"}
+# `token`, `url` and `direct_link` are read (the URL for its scheme and host) but never stored.
+_WEBHOOK_KNOWN = {"id", "webhook_id", "direct_link", "url", "active", "events", "token", "created_at"}
 
 
 def frame(rows: list[dict] | dict[str, list], schema: Mapping[str, str]) -> pd.DataFrame:
@@ -216,6 +227,59 @@ class CallNormalizer:
             log.warning("Calls carried fields this pipeline does not know and did not store: %s",
                         ", ".join(sorted(self.unknown_fields)))
         return frame(self._columns, CALLS)
+
+
+def webhooks_frame(webhooks: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per webhook: where it sends data, whether it is on, and which events.
+
+    Unknown fields are dropped, not kept in an `extra` column as for users: a field added to this
+    object could well be another secret. Only their names are logged.
+    """
+    rows, unknown = [], set()
+    for w in webhooks:
+        if not isinstance(w, Mapping):
+            continue
+        unknown.update(str(k) for k in w if k not in _WEBHOOK_KNOWN)
+        scheme, host = url_destination(w.get("url"))
+        events = _events(w.get("events"))
+        rows.append({
+            "webhook_id": w.get("webhook_id") if w.get("webhook_id") not in (None, "") else w.get("id"),
+            "url_domain": host, "url_scheme": scheme, "active": w.get("active"),
+            "events": None if events is None else ";".join(events),
+            "event_count": None if events is None else len(events),
+            "created_at": w.get("created_at"),
+        })
+    if unknown:
+        log.warning("Webhooks carried fields this pipeline does not know and did not store: %s",
+                    ", ".join(sorted(unknown)))
+    return frame(rows, WEBHOOKS)
+
+
+def url_destination(url) -> tuple[str | None, str | None]:
+    """(scheme, host) of a URL, lower-cased: no userinfo, port, path, query or fragment, any of which
+    may hold a credential. A URL without "://" has no scheme (None) and its host is read as if it
+    had one; the host is None when there is none to read."""
+    if not isinstance(url, str) or not url.strip():
+        return None, None
+    text = url.strip()
+    # Without "://", urlsplit would read "user:pw@host/x" as scheme "user": never take a scheme there.
+    has_scheme = "://" in text
+    try:
+        parts = urlsplit(text if has_scheme or text.startswith("//") else "//" + text)
+        host = parts.hostname  # without userinfo and port, lower-cased
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None, None
+    scheme = parts.scheme.lower() if has_scheme and parts.scheme else None
+    return scheme, (host.rstrip(".") or None) if host else None
+
+
+def _events(value) -> list[str] | None:
+    """Event names, sorted and unique (the order carries no meaning); None when not a list."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        return None
+    return sorted({str(v).strip() for v in value if v is not None and str(v).strip()})
 
 
 def _joined(values: Iterable) -> str | None:

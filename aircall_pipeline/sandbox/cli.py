@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from aircall_pipeline.sandbox.data import SandboxAccount
+from aircall_pipeline.sandbox.data import WEBHOOK_DESTINATIONS, SandboxAccount
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN, SandboxServer
 from aircall_pipeline.settings import is_loopback_host
 
@@ -44,6 +44,10 @@ def register(subparsers: Any) -> None:
                          help="name users, teams and numbers with spreadsheet formulas, Slack pings and "
                               "Markdown links (=HYPERLINK(...), <!channel>, [x](https://evil.invalid)), "
                               "to test what the evidence and the alerts do with them")
+    account.add_argument("--webhooks", type=int, default=len(WEBHOOK_DESTINATIONS),
+                         help="webhooks on the account, 0 to 100; the first six include a plain-http "
+                              "destination, an unapproved one, an inactive one and one on all events "
+                              "(default: %(default)s)")
     account.add_argument("--anchor-date", type=date.fromisoformat, help="YYYY-MM-DD; history ends the day before (default: today UTC)")
     limits = parser.add_argument_group("rate limit and faults")
     limits.add_argument("--rate-limit", type=int, default=60,
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         account = SandboxAccount(
             seed=args.seed, users=args.users, teams=args.teams, numbers=args.numbers, calls=args.calls,
             days=args.days, busy_day_calls=args.busy_day_calls, anchor=args.anchor_date,
-            hostile_names=args.hostile_names,
+            hostile_names=args.hostile_names, webhooks=args.webhooks,
         )
         server = SandboxServer(
             account, host=args.host, port=args.port, rate_limit=args.rate_limit,
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(f"Aircall sandbox for {account.company_name!r} listening on {server.url}")
         print(f"  {len(account.users)} users, {len(account.teams)} teams, {len(account.numbers)} numbers, "
-              f"{account.call_count} calls from {account.first_day} to {account.anchor} (exclusive)")
+              f"{len(account.webhooks)} webhooks, {account.call_count} calls from {account.first_day} to {account.anchor} (exclusive)")
         print(f"  rate limit {args.rate_limit} requests / {args.window_seconds:g} s; test hooks at {server.url}/sandbox/stats")
         print("Point the pipeline at it with:")
         print(f"  AIRCALL_API_URL={server.url} AIRCALL_API_ID={SANDBOX_API_ID} AIRCALL_API_TOKEN={SANDBOX_API_TOKEN}")

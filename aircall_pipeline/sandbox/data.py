@@ -6,6 +6,8 @@ can number in the tens of thousands, so they are kept as parallel `array` column
 them. Field sets and formats follow /work/shared/reference/aircall-api-facts.md, quirks included:
 ISO `created_at` with and without milliseconds, display-formatted phone numbers, `"anonymous"`
 callers, 64-bit call ids, UNIX-second comment timestamps, an unknown extra field on some objects.
+Webhooks carry what the live list returns, secrets included: a plain-text shared `token` and
+destination URLs with credentials in their path, query or userinfo.
 
 The account also carries the compliance situations the demo should find (a shared mailbox, a user
 in no team, an empty team, a number with no users, dormant users, a leaver still present, a user
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import uuid
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
@@ -32,7 +35,35 @@ DIRECT_LINK_ROOT = "https://api.aircall.io"
 # purpose: the pipeline must drop unknown call fields, not store them.
 USER_EXTRA_FIELD = "presence_device"
 CALL_EXTRA_FIELD = "caller_location_hint"
-EXTRA_FIELDS = frozenset({USER_EXTRA_FIELD, CALL_EXTRA_FIELD})
+WEBHOOK_EXTRA_FIELD = "last_delivery_status"
+EXTRA_FIELDS = frozenset({USER_EXTRA_FIELD, CALL_EXTRA_FIELD, WEBHOOK_EXTRA_FIELD})
+
+# Webhooks: where the account sends call and user data (AC-11). Each destination is
+# (scheme, host, path and query, active, events); "{secret}" is a credential embedded in the URL the
+# way real integrations embed theirs, "{domain}" the company's own domain. The first six carry the
+# situations AC-11 must find; further webhooks (`webhooks=N`) are more approved automation hooks.
+# An empty events tuple subscribes to every event.
+WEBHOOK_DESTINATIONS: tuple[tuple[str, str, str, bool, tuple[str, ...]], ...] = (
+    # Zapier-style "catch hook": the path itself is the bearer secret.
+    ("https", "hooks.zapier.example", "/hooks/catch/{n}/{secret}/", True, ("call.ended", "call.answered")),
+    # A CRM that takes its key in the query string, subscribed to all events.
+    ("https", "api.crm-partner.example", "/aircall/events?api_key={secret}&v=2", True, ()),
+    # An on-premise bridge still on plain http: call data crosses the network unencrypted.
+    ("http", "pbx-bridge.{domain}", "/aircall/webhook?token={secret}", True, ("call.created", "call.ended")),
+    # A developer's request inspector left switched on: a third party nobody approved.
+    ("https", "requestbin.example", "/r/{secret}", True, ("user.created", "user.deleted", "call.ended")),
+    # A Slack incoming webhook that kept failing, so Aircall deactivated it; all events.
+    ("https", "hooks.slack.example", "/services/T0SANDBOX/B0SANDBOX/{secret}", False, ()),
+    # A warehouse loader with HTTP Basic credentials in the URL, and a port.
+    ("https", "aircall:{secret}@ingest.warehouse.example:8443", "/v1/aircall", True,
+     ("call.ended", "user.created", "user.deleted", "number.created")),
+)
+# Approved by the sandbox account's owner (see `approved_webhook_domains`); the inspector is not.
+APPROVED_WEBHOOK_DOMAINS = ("zapier.example", "crm-partner.example", "slack.example", "warehouse.example")
+MORE_WEBHOOK_EVENTS = (("call.tagged",), ("call.commented", "call.archived"), ("user.opened", "user.closed"))
+MAX_WEBHOOKS = 100  # Aircall's own limit per company
+WEBHOOK_TOKEN_PREFIX = "whsec-sandbox-"  # noqa: S105 - a fake secret, distinctive so tests can find any leak
+URL_SECRET_PREFIX = "urlsec-sandbox-"  # noqa: S105 - likewise, for the credentials inside webhook URLs
 
 # Names anyone allowed to rename a user, team or number can type, aimed at the people who read the
 # evidence: spreadsheet formulas (CSV injection), a Slack channel ping with a disguised link, and
@@ -152,9 +183,12 @@ class SandboxAccount:
         busy_day_calls: int = 0,
         company_name: str = "Northwind Trading",
         hostile_names: bool = False,
+        webhooks: int = len(WEBHOOK_DESTINATIONS),
     ) -> None:
         if users < 1 or teams < 0 or numbers < 1 or calls < 0 or days < 1:
             raise ValueError("need users >= 1, numbers >= 1, teams >= 0, calls >= 0, days >= 1")
+        if not 0 <= webhooks <= MAX_WEBHOOKS:
+            raise ValueError(f"webhooks={webhooks} must be between 0 and {MAX_WEBHOOKS} (Aircall's limit per company)")
         if not 0 <= busy_day_calls <= calls:
             raise ValueError(f"busy_day_calls={busy_day_calls} must be between 0 and calls={calls}")
         self.seed = seed
@@ -175,6 +209,7 @@ class SandboxAccount:
         self._build_teams(teams)
         self._build_calls(calls)
         del self._rng  # generation is over; nothing else may draw from it
+        self._build_webhooks(webhooks)
 
     # ----------------------------------------------------------------- people, teams, numbers
 
@@ -535,6 +570,53 @@ class SandboxAccount:
 
     def _call_number(self, index: int) -> dict[str, Any]:
         return {**self.numbers[index], "flow_editor_enabled": True}
+
+    # ----------------------------------------------------------------------------- webhooks
+
+    def _build_webhooks(self, count: int) -> None:
+        # Their own generator, so that adding webhooks never changes the users, numbers or calls
+        # an existing seed gives.
+        rng = random.Random(f"webhooks:{self.seed}")
+        anchor_ts = _day_start(self.anchor)
+        created_times = sorted(anchor_ts - rng.randint(2, 700) * 86400 + rng.randint(0, 86399) for _ in range(count))
+        self.webhooks: list[dict[str, Any]] = []
+        self._url_secrets: list[str] = []
+        webhook_int_id = 3_100
+        for index, created in enumerate(created_times):
+            if index < len(WEBHOOK_DESTINATIONS):
+                scheme, host, path, active, events = WEBHOOK_DESTINATIONS[index]
+            else:
+                scheme, host, path, active, _ = WEBHOOK_DESTINATIONS[0]
+                events = MORE_WEBHOOK_EVENTS[index % len(MORE_WEBHOOK_EVENTS)]
+            secret = URL_SECRET_PREFIX + f"{rng.getrandbits(64):016x}"
+            self._url_secrets.append(secret)
+            fill = {"secret": secret, "domain": self.domain, "n": 100_000 + index}
+            webhook_int_id += rng.randint(1, 40)
+            webhook_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            webhook: dict[str, Any] = {
+                "id": webhook_int_id,  # deprecated by Aircall in favour of webhook_id
+                "webhook_id": webhook_id,
+                "direct_link": f"{DIRECT_LINK_ROOT}/v1/webhooks/{webhook_id}",
+                "url": f"{scheme}://{host.format(**fill)}{path.format(**fill)}",
+                "active": active,
+                "events": list(events),
+                # The live API returns the shared secret in plain text; receivers compare it to authenticate.
+                "token": WEBHOOK_TOKEN_PREFIX + f"{rng.getrandbits(128):032x}",
+                "created_at": _iso(datetime.fromtimestamp(created, UTC), millis=index % 2 == 0),
+            }
+            if index == 1:
+                webhook[WEBHOOK_EXTRA_FIELD] = "failing"
+            self.webhooks.append(webhook)
+
+    def webhook_secrets(self) -> list[str]:
+        """Every secret the webhooks carry (tokens and the credentials inside their URLs): none may
+        ever reach the evidence, a log or an alert."""
+        return [w["token"] for w in self.webhooks] + list(self._url_secrets)
+
+    def approved_webhook_domains(self) -> list[str]:
+        """The destinations an owner would approve: the automation, CRM, chat and warehouse vendors,
+        and the company's own domain (whose bridge still uses http). The request inspector is not."""
+        return [*APPROVED_WEBHOOK_DOMAINS, self.domain]
 
     # ---------------------------------------------------------------------- single objects
 

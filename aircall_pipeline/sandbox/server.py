@@ -9,6 +9,9 @@ What it reproduces (see /work/shared/reference/aircall-api-facts.md):
 - `/v1/calls` windows on `started_at`, from exclusive, to inclusive.
 - A per-company fixed-window rate limit; a 429 carries the X-AircallApi-* headers, 200s do not.
 - `GET /v1/users` answers 410 Gone: User V1 was retired on 2026-09-30 and the pipeline must use v2.
+- `GET /v1/webhooks` pages like the other lists, but its `meta` has no link keys at all (only
+  count, total, current_page, per_page): clients must page by the counts. Items carry the plain-text
+  `token` and URLs with credentials in them, as the live list does.
 
 Choices where the live behaviour is unobserved (each flagged UNCERTAIN in the facts file):
 - the 429 body follows the documented `{error, troubleshoot}` shape; no Retry-After header;
@@ -43,7 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from aircall_pipeline.sandbox.data import USER_EXTRA_FIELD, SandboxAccount
+from aircall_pipeline.sandbox.data import USER_EXTRA_FIELD, WEBHOOK_EXTRA_FIELD, SandboxAccount
 from aircall_pipeline.settings import is_loopback_host
 
 # Fake credentials of every sandbox: printing them is harmless, they open nothing else.
@@ -76,7 +79,8 @@ USER_V1_GONE_BODY = {
 ROOT_BODY = {
     "resource": "Aircall Public API (sandbox)",
     "contact": "https://developer.aircall.io/api-references/",
-    "documentation": "/v1/ping, /v1/company, /v2/users, /v1/teams, /v1/numbers, /v1/calls; test hooks under /sandbox/",
+    "documentation": "/v1/ping, /v1/company, /v2/users, /v1/teams, /v1/numbers, /v1/calls, /v1/webhooks; "
+                     "test hooks under /sandbox/",
 }
 RESET_HEADER_UNITS = ("seconds", "milliseconds", "none")
 
@@ -109,6 +113,9 @@ class FaultSettings:
     unknown_fields: bool = True
     # Calls the API counts in meta.total but never serves (deleted while paging): AC-14 must fail.
     phantom_calls: int = 0
+    # Likewise for /v1/webhooks: a meta.total larger than what is served (clients must stop on a
+    # short or empty page rather than ask forever).
+    phantom_webhooks: int = 0
 
     def validate(self) -> None:
         if self.rate_limit < 1 or self.window_seconds <= 0:
@@ -117,8 +124,8 @@ class FaultSettings:
             raise ValueError(f"reset_header must be one of {RESET_HEADER_UNITS}")
         if not 0.0 <= self.fail_5xx_rate <= 1.0:
             raise ValueError("fail_5xx_rate must be between 0 and 1")
-        if min(self.latency_ms, self.fail_5xx_next, self.malformed_json_next) < 0:
-            raise ValueError("latency_ms, fail_5xx_next and malformed_json_next must be >= 0")
+        if min(self.latency_ms, self.fail_5xx_next, self.malformed_json_next, self.phantom_webhooks) < 0:
+            raise ValueError("latency_ms, fail_5xx_next, malformed_json_next and phantom_webhooks must be >= 0")
         if self.revoke_after is not None and self.revoke_after < 0:
             raise ValueError("revoke_after must be >= 0 (or null to never revoke)")
 
@@ -214,6 +221,7 @@ class SandboxServer:
             (re.compile(r"/v1/numbers/([^/]+)"), "/v1/numbers/:id", self._get_number),
             (re.compile(r"/v1/calls"), "/v1/calls", self._list_calls),
             (re.compile(r"/v1/calls/([^/]+)"), "/v1/calls/:id", self._get_call),
+            (re.compile(r"/v1/webhooks"), "/v1/webhooks", self._list_webhooks),
         )
 
     # ------------------------------------------------------------------------- lifecycle
@@ -493,6 +501,15 @@ class SandboxServer:
             return 404, ID_NOT_FOUND_BODY, {}
         return 200, {"call": self._call_renderer(params)(index)}, {}
 
+    def _list_webhooks(self, params: dict[str, str]) -> Response:
+        webhooks = self.account.webhooks
+        unknown = self._settings.unknown_fields
+        status, body, headers = self._page(
+            "webhooks", "/v1/webhooks", params, range(len(webhooks)),
+            lambda i: _without(webhooks[i], WEBHOOK_EXTRA_FIELD, unknown), links=False)
+        body["meta"]["total"] += self._settings.phantom_webhooks
+        return status, body, headers
+
     def _call_renderer(self, params: dict[str, str]) -> Callable[[int], dict[str, Any]]:
         unknown = self._settings.unknown_fields
         short_urls = params.get("fetch_short_urls", "").lower() == "true"
@@ -505,6 +522,8 @@ class SandboxServer:
         params: dict[str, str],
         indexes: Sequence[int],
         render: Callable[[int], dict[str, Any]],
+        *,
+        links: bool = True,
     ) -> Response:
         page = _int_param(params, "page", 1, minimum=1)
         per_page = min(_int_param(params, "per_page", DEFAULT_PER_PAGE, minimum=1), MAX_PER_PAGE)
@@ -517,6 +536,9 @@ class SandboxServer:
         start = (page - 1) * per_page
         items = [render(i) for i in ordered[start:start + per_page]]
         total = len(indexes)
+        if not links:
+            meta = {"count": len(items), "total": total, "current_page": page, "per_page": per_page}
+            return 200, {plural: items, "meta": meta}, {}
         next_link = previous_link = None
         if page * per_page < total:
             foreign = self._foreign_link_pending()
@@ -575,9 +597,14 @@ def _in_window(moment: int, low: int | None, high: int | None) -> bool:
 
 
 def _strip_user(user: dict[str, Any], unknown_fields: bool) -> dict[str, Any]:
-    if unknown_fields or USER_EXTRA_FIELD not in user:
-        return user
-    return {k: v for k, v in user.items() if k != USER_EXTRA_FIELD}
+    return _without(user, USER_EXTRA_FIELD, unknown_fields)
+
+
+def _without(record: dict[str, Any], extra_field: str, unknown_fields: bool) -> dict[str, Any]:
+    """`record` as served: its unknown extra field only while unknown fields are switched on."""
+    if unknown_fields or extra_field not in record:
+        return record
+    return {k: v for k, v in record.items() if k != extra_field}
 
 
 class _HTTPServer(ThreadingHTTPServer):

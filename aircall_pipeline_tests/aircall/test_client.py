@@ -321,3 +321,83 @@ def test_pages_by_counts_when_meta_has_no_link_keys(connect):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# -- webhooks: a list whose meta has no links --------------------------------------------------
+
+
+@pytest.mark.parametrize(("count", "pages"), [(0, 1), (6, 1), (50, 1), (57, 2), (100, 2)])
+def test_webhooks_are_paged_by_counts_never_by_links(serve, connect, count, pages):
+    account = SandboxAccount(calls=0, webhooks=count)
+    server = serve(account)
+    client = connect(server)
+    sent = record_urls(client)
+    webhooks = list(client.iter_webhooks())
+    assert [w["webhook_id"] for w in webhooks] == [w["webhook_id"] for w in account.webhooks]
+    # Pages asked for by number, on AIRCALL_API_URL only; a full last page (50, 100) is known to be
+    # the last from meta.total, so no empty page is requested after it.
+    assert [u.split("?")[0] for u in sent] == [server.url + "/v1/webhooks"] * pages
+    assert pages_requested(sent) == list(range(1, pages + 1))
+    assert all("per_page=50" in u for u in sent)
+    assert client.stats.as_dict()["/v1/webhooks"] == {"requests": pages, "rate_limited": 0, "retries": 0}
+
+
+@pytest.mark.parametrize(("count", "pages"), [(6, 1), (50, 2)])
+def test_webhooks_stop_on_a_short_or_empty_page_when_the_total_overcounts(serve, connect, caplog, count, pages):
+    server = serve(SandboxAccount(calls=0, webhooks=count))
+    server.control(phantom_webhooks=3)
+    client = connect(server)
+    caplog.set_level(logging.WARNING, logger="aircall_pipeline.aircall")
+    assert len(list(client.iter_webhooks())) == count
+    assert client.stats.as_dict()["/v1/webhooks"]["requests"] == pages
+    assert any(f"meta.total says {count + 3}" in r.getMessage() for r in caplog.records)
+
+
+def test_webhooks_go_through_the_budget_retries_and_typed_errors(serve, connect):
+    account = SandboxAccount(calls=0, webhooks=100)
+    server = serve(account, rate_limit=1, window_seconds=1, fail_5xx_next=1)
+    client = connect(server, retry=RetryPolicy(window_seconds=1, jitter_fraction=0.05, backoff_base=0.01))
+    assert len(list(client.iter_webhooks())) == 100
+    stats = client.stats.as_dict()["/v1/webhooks"]
+    assert stats["rate_limited"] > 0 and stats["retries"] >= 2  # the 503 and at least one 429
+    assert server.stats()["duplicates"] == 0
+
+    wrong = connect(serve(account), api_token="wrong-token")
+    with pytest.raises(AircallAuthError, match="Integrations & API") as caught:
+        list(wrong.iter_webhooks())
+    assert caught.value.endpoint == "/v1/webhooks"
+
+
+def test_webhooks_answered_with_the_wrong_page_stop_with_a_response_error(connect):
+    """An API that keeps answering page 1 would otherwise be asked for page 2 forever."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class StuckOnPageOne(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            items = [{"webhook_id": f"w{i}"} for i in range(50)]
+            body = json.dumps({"webhooks": items, "meta": {"count": 50, "total": 120, "current_page": 1,
+                                                           "per_page": 50}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), StuckOnPageOne)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+
+        class Bare:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}"
+
+        client = connect(Bare())
+        with pytest.raises(AircallResponseError, match="answered page 1 of /v1/webhooks when asked for page 2"):
+            list(client.iter_webhooks())
+        assert client.stats.as_dict()["/v1/webhooks"]["requests"] == 2
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -49,7 +49,7 @@ def rows_of(outcome: R.CheckOutcome, **where: str) -> pd.DataFrame:
 
 def test_catalogue_ids_names_and_blocking():
     assert [s.check_id for s in cat.CHECKS] == ["AC-01", "AC-02", "AC-03", "AC-04", "AC-05", "AC-06", "AC-07",
-                                                "AC-08", "AC-09", "AC-10", "AC-14", "AC-15", "AC-16"]
+                                                "AC-08", "AC-09", "AC-10", "AC-11", "AC-14", "AC-15", "AC-16"]
     assert len(cat.BY_NAME) == len(cat.CHECKS)
     assert {s.check_id for s in cat.CHECKS if s.blocking} == {"AC-01", "AC-14"}
     assert all(s.severity in (cat.SEVERITY_ERROR, cat.SEVERITY_WARN) for s in cat.CHECKS)

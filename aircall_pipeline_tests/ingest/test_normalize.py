@@ -102,3 +102,63 @@ def test_bool_parsing(value, expected):
     df = normalize.users_frame([{"id": 1, "available": value}])
     result = df["available"].iloc[0]
     assert (pd.isna(result) and expected is None) or result == expected
+
+
+# -- webhooks: the destination, never the secrets ------------------------------------------------
+
+
+def test_webhooks_keep_scheme_and_host_and_never_a_secret(caplog):
+    from aircall_pipeline.sandbox.data import WEBHOOK_EXTRA_FIELD, SandboxAccount
+
+    account = SandboxAccount(calls=0)
+    with caplog.at_level("WARNING", logger=normalize.__name__):
+        df = normalize.webhooks_frame(account.webhooks)
+    assert list(df.columns) == list(normalize.WEBHOOKS) == list(normalize.SCHEMAS["webhooks"])
+    assert df["webhook_id"].tolist() == [w["webhook_id"] for w in account.webhooks]
+    assert df["url_domain"].tolist() == ["hooks.zapier.example", "api.crm-partner.example",
+                                         "pbx-bridge.northwind-trading.example", "requestbin.example",
+                                         "hooks.slack.example", "ingest.warehouse.example"]
+    assert df["url_scheme"].tolist() == ["https", "https", "http", "https", "https", "https"]
+    assert df["active"].tolist() == [w["active"] for w in account.webhooks]
+    assert df["events"].tolist()[:2] == ["call.answered;call.ended", ""]  # "" = every event
+    assert df["event_count"].tolist()[:2] == [2, 0]
+    assert str(df["created_at"].dtype) == "datetime64[us, UTC]"
+    # No token, no URL secret (path, query, userinfo), no port, no unknown field in any form.
+    for text in (df.to_csv(), df.to_json(date_format="iso"), repr(df.to_dict())):
+        for forbidden in [*account.webhook_secrets(), "whsec", "urlsec", "api_key", "/hooks/catch", "8443",
+                          "aircall:", WEBHOOK_EXTRA_FIELD, "failing"]:
+            assert forbidden not in text
+    # The unknown field is named in the log (it was dropped), its value is not.
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert WEBHOOK_EXTRA_FIELD in logged and "failing" not in logged
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("https://user:pw@Hooks.Example.COM:8443/p/SECRET?key=SECRET#f", ("https", "hooks.example.com")),
+    ("HTTP://example.com./x", ("http", "example.com")),
+    ("hooks.example.com/SECRET", (None, "hooks.example.com")),  # no scheme: never https
+    ("user:SECRET@hooks.example.com:99/x", (None, "hooks.example.com")),  # not a "user" scheme
+    ("https://[2001:db8::1]:443/x", ("https", "2001:db8::1")),
+    ("https://SECRET@/x", ("https", None)),
+    ("http://[unbalanced/x", (None, None)),
+    ("", (None, None)),
+    (None, (None, None)),
+    (42, (None, None)),
+])
+def test_url_destination_is_scheme_and_host_only(url, expected):
+    assert normalize.url_destination(url) == expected
+
+
+def test_odd_webhook_records_do_not_crash():
+    df = normalize.webhooks_frame([
+        {"id": 7, "url": "https://a.example/x", "events": "call.ended", "active": "true"},  # no webhook_id
+        {"webhook_id": "w2", "url": None, "events": None, "active": None, "created_at": "not a date"},
+        {"webhook_id": "w3", "url": "https://b.example", "events": ["call.ended", "call.ended", "", None]},
+        "not a webhook",
+    ])
+    assert df["webhook_id"].tolist() == ["7", "w2", "w3"]
+    assert df["events"].iloc[0] == "call.ended" and df["active"].iloc[0]
+    assert pd.isna(df["events"].iloc[1]) and pd.isna(df["event_count"].iloc[1])  # unknown, not "all"
+    assert pd.isna(df["url_domain"].iloc[1]) and pd.isna(df["created_at"].iloc[1])
+    assert (df["events"].iloc[2], df["event_count"].iloc[2]) == ("call.ended", 1)
+    assert len(normalize.webhooks_frame([])) == 0

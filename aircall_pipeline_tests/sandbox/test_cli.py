@@ -63,3 +63,9 @@ def test_options_reach_the_account_and_server() -> None:
     args = parse("--calls", "10", "--busy-day-calls", "5", "--reset-in-ms", "--revoke-after", "3")
     assert (args.calls, args.busy_day_calls, args.reset_in_ms, args.revoke_after, args.port) == (10, 5, True, 3, 8899)
     assert parse().hostile_names is False and parse("--hostile-names").hostile_names is True
+
+
+def test_webhooks_option(capsys) -> None:
+    assert parse().webhooks == 6 and parse("--webhooks", "40").webhooks == 40
+    assert cli.run(parse("--webhooks", "101")) == 2  # Aircall's limit is 100 per company
+    assert "webhooks" in capsys.readouterr().err

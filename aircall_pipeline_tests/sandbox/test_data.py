@@ -147,3 +147,26 @@ def test_hostile_names_change_only_names(account: SandboxAccount) -> None:
     assert [c["id"] for c in hostile.iter_calls()] == [c["id"] for c in account.iter_calls()]
     assert hostile.roles_rows() == account.roles_rows()
     assert {r["name"] for r in hostile.roster_rows()} & set(HOSTILE_NAMES)  # the HR file carries them too
+
+
+def test_webhooks_are_seeded_and_leave_the_rest_of_the_account_alone(account: SandboxAccount) -> None:
+    again = SandboxAccount(anchor=ANCHOR)
+    assert again.webhooks == account.webhooks and again.webhook_secrets() == account.webhook_secrets()
+    assert SandboxAccount(seed=8, anchor=ANCHOR).webhooks[0]["token"] != account.webhooks[0]["token"]
+    many = SandboxAccount(anchor=ANCHOR, webhooks=100)
+    assert len(many.webhooks) == 100 and len({w["webhook_id"] for w in many.webhooks}) == 100
+    assert many.users == account.users and many.call(0) == account.call(0)
+    assert SandboxAccount(anchor=ANCHOR, webhooks=0).webhooks == []
+    for bad in (-1, 101):  # Aircall allows at most 100 webhooks per company
+        with pytest.raises(ValueError, match="webhooks"):
+            SandboxAccount(webhooks=bad)
+
+
+def test_the_owner_approves_every_webhook_destination_but_the_request_inspector(account: SandboxAccount) -> None:
+    from urllib.parse import urlsplit
+
+    approved = account.approved_webhook_domains()
+    assert account.domain in approved
+    hosts = {urlsplit(w["url"]).hostname for w in account.webhooks}
+    unapproved = {h for h in hosts if not any(h == d or h.endswith("." + d) for d in approved)}
+    assert unapproved == {"requestbin.example"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from urllib.parse import parse_qs, urlsplit
@@ -11,7 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from aircall_pipeline.sandbox.data import CALL_EXTRA_FIELD, USER_EXTRA_FIELD, SandboxAccount
+from aircall_pipeline.sandbox.data import (
+    CALL_EXTRA_FIELD,
+    URL_SECRET_PREFIX,
+    USER_EXTRA_FIELD,
+    WEBHOOK_EXTRA_FIELD,
+    WEBHOOK_TOKEN_PREFIX,
+    SandboxAccount,
+)
 from aircall_pipeline.sandbox.server import (
     CAP_EXCEEDED_BODY,
     SANDBOX_API_ID,
@@ -124,6 +133,55 @@ def test_unknown_path_is_404_and_v1_users_is_gone(server: SandboxServer, api: re
     for path in ("/v1/users", "/v1/users/123"):
         response = api.get(server.url + path)
         assert response.status_code == 410 and "/v2/users" in response.json()["troubleshoot"]
+
+
+# ------------------------------------------------------------------------------ webhooks
+
+
+def test_webhooks_page_by_number_with_no_link_keys(
+    server: SandboxServer, api: requests.Session, account: SandboxAccount
+) -> None:
+    items, metas = [], []
+    for page in (1, 2, 3):
+        body = api.get(server.url + "/v1/webhooks", params={"per_page": 4, "page": page}).json()
+        items += body["webhooks"]
+        metas.append(body["meta"])
+    # The live list's meta: counts only, no next/previous link at all (not even null).
+    assert all(set(meta) == {"count", "total", "current_page", "per_page"} for meta in metas)
+    assert [(m["count"], m["total"], m["current_page"]) for m in metas] == [(4, 6, 1), (2, 6, 2), (0, 6, 3)]
+    assert [w["webhook_id"] for w in items] == [w["webhook_id"] for w in account.webhooks]
+
+
+def test_webhooks_carry_a_plain_text_token_and_secrets_in_their_urls(
+    server: SandboxServer, api: requests.Session, account: SandboxAccount
+) -> None:
+    webhooks = api.get(server.url + "/v1/webhooks", params={"per_page": 50}).json()["webhooks"]
+    assert len(webhooks) == 6
+    for w in webhooks:
+        assert {"id", "webhook_id", "direct_link", "url", "active", "events", "token", "created_at"} <= set(w)
+        assert isinstance(w["id"], int) and uuid.UUID(w["webhook_id"]).version == 4
+        assert w["direct_link"].endswith(w["webhook_id"]) and w["created_at"].endswith("Z")
+        assert w["token"].startswith(WEBHOOK_TOKEN_PREFIX)
+    urls = [urlsplit(w["url"]) for w in webhooks]
+    assert [u.scheme for u in urls].count("http") == 1
+    assert [w["active"] for w in webhooks].count(False) == 1
+    assert any(w["events"] == [] and w["active"] for w in webhooks)  # subscribed to every event
+    # The credentials real integrations put in their URLs: in the path, the query and the userinfo.
+    assert any(URL_SECRET_PREFIX in u.path for u in urls) and any(URL_SECRET_PREFIX in u.query for u in urls)
+    assert any((u.password or "").startswith(URL_SECRET_PREFIX) and u.port == 8443 for u in urls)
+    assert set(account.webhook_secrets()) == {w["token"] for w in webhooks} | {
+        secret for u in urls for secret in re.findall(URL_SECRET_PREFIX + "[0-9a-f]+", u.geturl())}
+
+
+def test_webhooks_phantom_total_and_unknown_field(server: SandboxServer, api: requests.Session) -> None:
+    def first_page() -> dict:
+        return api.get(server.url + "/v1/webhooks", params={"per_page": 50}).json()
+
+    assert any(WEBHOOK_EXTRA_FIELD in w for w in first_page()["webhooks"])
+    server.control(phantom_webhooks=3, unknown_fields=False)
+    body = first_page()
+    assert (body["meta"]["count"], body["meta"]["total"]) == (6, 9)
+    assert not any(WEBHOOK_EXTRA_FIELD in w for w in body["webhooks"])
 
 
 # ------------------------------------------------------------------------------ call windows
