@@ -15,7 +15,7 @@ from dagster._serdes import serialize_value
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.evidence.store import EvidenceStore
-from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
+from aircall_pipeline.names import SINGLE_ACCOUNT
 from aircall_pipeline.operations.sensors import build_failed_check_alert_sensor
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
@@ -46,7 +46,7 @@ def run_watched(instance: dg.DagsterInstance):
     check_sensor = build_failed_check_alert_sensor()
     first = dg.build_sensor_context(instance=instance)
     check_sensor(first)
-    job = build_defs(Settings.from_env()).resolve_job_def(DAILY_JOB_NAME)
+    job = build_defs(Settings.from_env()).resolve_job_def(SINGLE_ACCOUNT.daily_job)
     result = job.execute_in_process(partition_key=YESTERDAY, instance=instance, raise_on_error=False)
     assert result.success
     check_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
