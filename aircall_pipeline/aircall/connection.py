@@ -101,7 +101,7 @@ def check(settings: Settings, api_id: str, api_token: str) -> tuple[int, str]:
     except AircallServerError as exc:
         if exc.status is None:
             return EXIT_UNREACHABLE, (
-                f"Cannot reach {url} ({_reason(exc)}). Check AIRCALL_API_URL, the network, DNS and any "
+                f"Cannot reach {url} ({exc.reason or exc}). Check AIRCALL_API_URL, the network, DNS and any "
                 "HTTPS proxy (HTTPS_PROXY / NO_PROXY)."
             )
         return EXIT_UNREACHABLE, (
@@ -130,15 +130,6 @@ def _rate_limited_line(url: str, reset_at: float, *, seen_here: bool) -> str:
         "integration on the account; try again after that time, or lower AIRCALL_RATE_LIMIT_PER_MINUTE / "
         "pause other integrations."
     )
-
-
-def _reason(exc: AircallServerError) -> str:
-    text = str(exc)
-    # "could not reach URL (/v1/ping): ConnectionError: <reason> (gave up after N attempts)"
-    marker = "): "
-    if marker in text:
-        text = text.split(marker, 1)[1]
-    return text.split(" (gave up")[0]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,6 +29,9 @@ STATUSES = (PASS, FAIL, WARN, SKIP, ERROR)
 # weekly instead of daily. Other skips (not enough history yet) carry no cause.
 SKIP_CAUSE = "skip_cause"
 MISSING_CONFIGURATION = "missing_configuration"
+# The metadata key under which every compliance check records its id (`AC-01`): the alerts read
+# which check failed from it, not from any message.
+CHECK_ID_KEY = "check_id"
 
 # Dagster asset-check severities (the names of dagster.AssetCheckSeverity members), kept as plain
 # strings so that this module stays free of Dagster imports.

@@ -69,7 +69,9 @@ def test_unreachable(env, capsys):
     env("http://127.0.0.1:9")
     status, line = run_check(capsys)
     assert status == connection.EXIT_UNREACHABLE == 5
-    assert line.startswith("Cannot reach http://127.0.0.1:9") and "AIRCALL_API_URL" in line and "proxy" in line
+    assert line.startswith("Cannot reach http://127.0.0.1:9 (ConnectionError: ")
+    assert "AIRCALL_API_URL" in line and "proxy" in line
+    assert "could not reach" not in line and "gave up" not in line, "the network's reason, not the client's message"
 
 
 def test_server_error(serve, env, capsys):

@@ -117,6 +117,8 @@ def test_blocking_check_failure_names_the_check(instance, webhook):
     assert alert["kind"] == "check_failed"
     assert "ac01_user_inventory" in alert["title"]
     assert "blocking compliance check failed" in alert["title"]
+    assert alert["details"]["failed_check_ids"] == ["AC-01"]
+    assert alert["details"]["failed_checks"] == ["ac01_user_inventory on aircall/ac01_user_inventory"]
     assert "23 users fetched but the company reports 25" in alert["text"]
     assert "u-901" in alert["text"]
 
