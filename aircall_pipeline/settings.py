@@ -248,10 +248,10 @@ def credentials_from_env() -> tuple[str, str]:
     api_id, api_token = os.environ.get(API_ID_VAR, ""), os.environ.get(API_TOKEN_VAR, "")
     missing = [name for name, value in ((API_ID_VAR, api_id), (API_TOKEN_VAR, api_token)) if not value]
     if missing:
-        raise SettingsError(
-            f"{' and '.join(missing)} not set. Create an API key in the Aircall Dashboard "
-            "(Integrations & API -> API keys, Admin or Owner only) and export both variables."
-        )
+        # Imported here: the client package imports this module, so a top-level import would cycle.
+        from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+
+        raise SettingsError(f"{' and '.join(missing)} not set. {NEW_KEY_ADVICE}")
     return api_id, api_token
 
 

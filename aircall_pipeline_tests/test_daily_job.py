@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
 from aircall_pipeline.compliance.report_assets import REPORT_KEY
 from aircall_pipeline.definitions import ASSETS, build_defs, build_resources
 from aircall_pipeline.evidence.store import EvidenceStore
@@ -149,7 +150,7 @@ def test_revoked_key_fails_without_retry_and_writes_no_evidence(env, monkeypatch
     result = run_day()
     assert not result.success
     cause = root_cause(result)
-    assert "AircallAuthError" in cause and "Integrations & API" in cause
+    assert "AircallAuthError" in cause and NEW_KEY_ADVICE in cause
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     assert files_under(Path(env["EVIDENCE_URI"])) == []
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -40,6 +40,7 @@ from aircall_pipeline.aircall.errors import (
 from aircall_pipeline.aircall.retry import RetryPolicy
 from aircall_pipeline.aircall.windows import PER_PAGE, CallWindow
 from aircall_pipeline.settings import DEFAULT_API_URL, validate_api_url
+from aircall_pipeline.timestamps import iso_utc
 
 USER_AGENT = f"aircall_pipeline/{__version__} (+python-requests)"
 SHARED_BUDGET_HINT = "the budget is shared with every integration on the account"
@@ -588,4 +589,4 @@ def _meta_total(payload: dict[str, Any], path: str, default: int | None = None) 
 def _iso(ts: float | None) -> str:
     if ts is None:
         return "an unknown time"
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_utc(ts, timespec="seconds")

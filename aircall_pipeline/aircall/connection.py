@@ -11,7 +11,6 @@ import argparse
 import logging
 import sys
 import time
-from datetime import UTC, datetime
 
 from aircall_pipeline.aircall.budget import RequestBudget
 from aircall_pipeline.aircall.client import AircallClient
@@ -24,6 +23,7 @@ from aircall_pipeline.aircall.errors import (
 )
 from aircall_pipeline.aircall.retry import RetryPolicy
 from aircall_pipeline.settings import Settings, SettingsError, credentials_from_env
+from aircall_pipeline.timestamps import iso_utc
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -119,7 +119,7 @@ def check(settings: Settings, api_id: str, api_token: str) -> tuple[int, str]:
 
 
 def _rate_limited_line(url: str, reset_at: float, *, seen_here: bool) -> str:
-    when = datetime.fromtimestamp(reset_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    when = iso_utc(reset_at, timespec="seconds")
     source = (
         f"{url} answers 429 Too Many Requests"
         if seen_here

@@ -8,7 +8,8 @@ these is a breaking change for alerting.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+
+from aircall_pipeline.timestamps import iso_utc
 
 NEW_KEY_ADVICE = (
     "Create a new API key in the Aircall Dashboard (Integrations & API -> API keys; Admin or Owner "
@@ -64,9 +65,7 @@ class AircallRateLimitError(AircallError):
 
     @property
     def reset_at_iso(self) -> str | None:
-        if self.reset_at is None:
-            return None
-        return datetime.fromtimestamp(self.reset_at, UTC).isoformat(timespec="seconds")
+        return None if self.reset_at is None else iso_utc(self.reset_at, timespec="seconds")
 
 
 class AircallServerError(AircallError):

@@ -48,6 +48,7 @@ from aircall_pipeline.settings import (
     SettingsError,
     parse_min_severity,
 )
+from aircall_pipeline.timestamps import iso_utc
 
 AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "other"]
 ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "other")
@@ -137,7 +138,7 @@ class Alert:
             "run_url": self.run_url,
             "links": {label: url for label, url in self.links},
             "details": _escaped(_jsonable(dict(self.details))),
-            "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sent_at": iso_utc(datetime.now(UTC), timespec="seconds"),
         }
 
 

@@ -27,13 +27,14 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from dagster import DagsterEventType
 
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.operations import retry
+from aircall_pipeline.timestamps import iso_utc
 
 MAX_ITEMS_IN_ALERT = 20
 MAX_MESSAGE_CHARS = 600
@@ -195,10 +196,6 @@ def missing_variables(facts: RunFailureFacts) -> list[str]:
 # Words
 
 
-def iso_utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 def short(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -222,7 +219,7 @@ def reset_time(facts: RunFailureFacts) -> str | None:
     metadata (operations/retry.py). Never read back from the message text."""
     reset_at = facts.metadata_for(RATE_LIMIT_ERRORS).get(retry.RESET_AT_KEY)
     if isinstance(reset_at, int | float):
-        return iso_utc(float(reset_at))
+        return iso_utc(float(reset_at), timespec="seconds")
     return None
 
 
@@ -338,7 +335,7 @@ def diagnose(facts: RunFailureFacts) -> Diagnosis:
                 "the partition."
             )
             if any(n.startswith("AIRCALL_API_") for n in missing):
-                advice += " An Aircall API key is created in the Aircall Dashboard → Integrations & API."
+                advice += f" {NEW_KEY_ADVICE}"
         else:
             headline = "invalid configuration"
             advice = "The run failed at launch because of its configuration (details below)."
@@ -347,8 +344,7 @@ def diagnose(facts: RunFailureFacts) -> Diagnosis:
         kind, severity = "auth", "critical"
         headline = "the Aircall API key was rejected (401/403)"
         advice = (
-            "The Aircall API key was rejected (401/403): create a new key in the Aircall Dashboard → "
-            "Integrations & API and update AIRCALL_API_ID/AIRCALL_API_TOKEN. The step was not retried, "
+            f"The Aircall API key was rejected (401/403). {NEW_KEY_ADVICE} The step was not retried, "
             "and this date has no complete evidence until the partition is re-run with a valid key."
         )
     elif names & RATE_LIMIT_ERRORS:

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aircall_pipeline.compliance.catalogue import AC_14, AIRCALL_RESULT_CAP, FAIL, PASS
+from aircall_pipeline.aircall.windows import MAX_RESULTS
+from aircall_pipeline.compliance.catalogue import AC_14, FAIL, PASS
 from aircall_pipeline.compliance.rules.columns import (
     UTC_DTYPE,
     _col,
@@ -27,6 +28,7 @@ from aircall_pipeline.compliance.rules.findings import (
     _rows,
     _skip,
 )
+from aircall_pipeline.timestamps import ISO_UTC_FORMAT
 
 
 def calls_completeness(
@@ -41,7 +43,7 @@ def calls_completeness(
     if period_from is not None and period_to is not None:
         period_from, period_to = to_utc(period_from), to_utc(period_to)
         period = f" from {_iso(period_from)} to {_iso(period_to)}"
-    threshold = (f"every call window has fetched == meta.total and meta.total < {AIRCALL_RESULT_CAP:,}; "
+    threshold = (f"every call window has fetched == meta.total and meta.total < {MAX_RESULTS:,}; "
                  f"windows tile the period{period} without gaps")
     specifics = {"window_from": UTC_DTYPE, "window_to": UTC_DTYPE, "meta_total": "Int64", "fetched": "Int64"}
     if call_windows is None:
@@ -58,18 +60,18 @@ def calls_completeness(
                       "complete": _col(call_windows, "complete", "boolean")})
     w = w.sort_values(["window_from", "window_to"], kind="stable").reset_index(drop=True)
     unknown = w["meta_total"].isna() | w["fetched"].isna()
-    capped = ~unknown & (w["meta_total"] >= AIRCALL_RESULT_CAP).fillna(False)
+    capped = ~unknown & (w["meta_total"] >= MAX_RESULTS).fillna(False)
     short = ~unknown & (w["fetched"] != w["meta_total"]).fillna(False)
     flagged = (w["complete"] == False).fillna(False)  # noqa: E712 - nullable boolean comparison
     bad = unknown | capped | short | flagged
     reason = pd.Series("Fetched " + w["fetched"].astype("str").fillna("?") + " of "
                        + w["meta_total"].astype("str").fillna("?") + " calls.", index=w.index)
     reason = reason.where(~unknown, "The API total or the fetched count was not recorded.")
-    reason = reason.where(~capped, reason + f" The window holds {AIRCALL_RESULT_CAP:,} or more calls: "
+    reason = reason.where(~capped, reason + f" The window holds {MAX_RESULTS:,} or more calls: "
                           "results past the cap are unreachable.")
     reason = reason.where(~short, reason + " Counts differ: calls were missed or duplicated.")
     reason = reason.where(~flagged, reason + " The collector marked the window incomplete.")
-    label = w["window_from"].dt.strftime("%Y-%m-%dT%H:%M:%SZ") + "/" + w["window_to"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    label = w["window_from"].dt.strftime(ISO_UTC_FORMAT) + "/" + w["window_to"].dt.strftime(ISO_UTC_FORMAT)
     parts = [_rows(w.index, status=np.where(bad, FAIL, PASS), item_type="window", item_id=label, item_label=label,
                    reason=reason, window_from=w["window_from"], window_to=w["window_to"],
                    meta_total=w["meta_total"], fetched=w["fetched"])]
@@ -79,7 +81,7 @@ def calls_completeness(
     gap = (w["window_from"] > prev_to).fillna(False)
     if gap.any():
         g = w[gap]
-        gl = prev_to[gap].dt.strftime("%Y-%m-%dT%H:%M:%SZ") + "/" + g["window_from"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        gl = prev_to[gap].dt.strftime(ISO_UTC_FORMAT) + "/" + g["window_from"].dt.strftime(ISO_UTC_FORMAT)
         parts.append(_rows(g.index, status=FAIL, item_type="gap", item_id=gl, item_label=gl,
                            window_from=prev_to[gap], window_to=g["window_from"],
                            reason="No window covers this interval: calls in it were never requested."))

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aircall_pipeline.timestamps import iso_utc
+
 UTC_DTYPE = "datetime64[us, UTC]"
 _HOUR = pd.Timedelta(hours=1)
 _DAY = pd.Timedelta(days=1)
@@ -98,7 +100,7 @@ def _utc_series(values: pd.Series) -> pd.Series:
 def _iso(ts: Any) -> str:
     if ts is None or pd.isna(ts):
         return "unknown"
-    return to_utc(ts).isoformat().replace("+00:00", "Z")
+    return iso_utc(to_utc(ts))
 
 
 def _company_field(company: pd.DataFrame | Mapping[str, Any] | None, name: str) -> int | None:

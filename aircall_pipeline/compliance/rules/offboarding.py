@@ -34,6 +34,7 @@ from aircall_pipeline.compliance.rules.roster import (
     _roster_view,
     roster_status_kinds,
 )
+from aircall_pipeline.timestamps import ISO_UTC_FORMAT
 
 
 def offboarding(
@@ -92,7 +93,7 @@ def offboarding(
                  "Terminated " + since.round(1).astype("str") + " h ago; still in Aircall "
                  + over_hours.round(1).astype("str") + " h past the " + f"{sla_hours:g} h SLA.",
                  "Terminated " + since.round(1).astype("str") + " h ago; still within the " + f"{sla_hours:g} h SLA "
-                 "(remove before " + deadline.dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("?") + ")."))
+                 "(remove before " + deadline.dt.strftime(ISO_UTC_FORMAT).fillna("?") + ")."))
     rows = _rows(matched.index, status=np.where(overdue, FAIL, WARN), item_type="user",
                  item_id=_id_str(matched["user_id"]), item_label=_label(matched), reason=reason,
                  email=matched["email"], name=matched["name"], roster_status=matched["roster_status"],
