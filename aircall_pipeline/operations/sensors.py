@@ -38,6 +38,7 @@ from aircall_pipeline.operations.check_alerts import (
     due_findings,
     finding_from_evaluation,
 )
+from aircall_pipeline.operations.dagster_internals import schedule_ticks
 from aircall_pipeline.operations.failures import (  # noqa: F401 - re-exported: sensors.py was their home
     AUTH_ERRORS,
     CHECK_ERRORS,
@@ -397,13 +398,6 @@ def build_freshness_sensor(
     return _sensor
 
 
-def _schedule_states(instance: dg.DagsterInstance, schedule_name: str) -> list[Any]:
-    from dagster._core.definitions.run_request import InstigatorType
-
-    return [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
-            if s.instigator_name == schedule_name]
-
-
 def evaluate_schedule_failures(
     instance: dg.DagsterInstance,
     cursor: str | None,
@@ -412,22 +406,15 @@ def evaluate_schedule_failures(
     settings: AlertSettings | None = None,
 ) -> tuple[Alert | None, str]:
     """One alert for every new batch of failed ticks of the schedule (the tick could not create a run)."""
-    from dagster._core.scheduler.instigation import TickStatus
-
     after = float(cursor) if cursor else None
-    failed = []
-    newest = after or 0.0
-    for state in _schedule_states(instance, schedule_name):
-        if after is None:
-            # First evaluation: start from now rather than alerting on history.
-            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
-            newest = max([newest, *(t.timestamp for t in ticks)])
-            continue
-        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after,
-                                   statuses=[TickStatus.FAILURE])
-        failed.extend(ticks)
-        all_new = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after, limit=1)
-        newest = max([newest, *(t.timestamp for t in all_new)])
+    if after is None:
+        # First evaluation: start from now rather than alerting on history.
+        failed = []
+        newest = max([0.0, *(t.timestamp for t in schedule_ticks(instance, schedule_name, limit=1))])
+    else:
+        ticks = schedule_ticks(instance, schedule_name, after=after)
+        failed = [t for t in ticks if t.failed]
+        newest = max([after, *(t.timestamp for t in ticks)])
     new_cursor = str(newest or time.time()) if after is None else str(newest)
     if not failed:
         return None, new_cursor
