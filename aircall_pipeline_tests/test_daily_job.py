@@ -17,7 +17,9 @@ import pytest
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
 from aircall_pipeline.compliance.report_assets import REPORT_KEY
 from aircall_pipeline.definitions import ASSETS, build_defs, build_resources
+from aircall_pipeline.evidence.io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.ingest import normalize
 from aircall_pipeline.operations.jobs import DAILY_JOB_NAME
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
@@ -111,6 +113,15 @@ def test_daily_job_writes_complete_verifiable_evidence(env):
     calls = store.read_table("calls", YESTERDAY)
     day = date.fromisoformat(YESTERDAY)
     assert calls["started_at"].dt.date.eq(day).all()
+
+    # Every stored table, raw or findings, shows its columns and row count in the UI.
+    stored = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    for table in ("users", "calls", "ac01_user_inventory", "ac06_dormant_accounts"):
+        assert stored[table][ROW_COUNT_KEY].value == len(store.read_table(table, YESTERDAY))
+    raw = {c.name: c.type for c in stored["users"][COLUMN_SCHEMA_KEY].value.columns}
+    assert raw == normalize.dtypes(normalize.USERS)
+    findings = [c.name for c in stored["ac06_dormant_accounts"][COLUMN_SCHEMA_KEY].value.columns]
+    assert findings[:6] == ["check_id", "status", "item_type", "item_id", "item_label", "reason"]
 
 
 def test_evidence_on_s3_over_the_s3_protocol(env, s3_env, s3_bucket, monkeypatch):
