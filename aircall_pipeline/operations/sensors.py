@@ -335,8 +335,8 @@ def evaluate_freshness(
     if not is_stale(reference, now, max_age):
         status = (f"{asset_key.to_user_string()} is fresh ({age / 3600:.1f} h old, limit {hours:g} h)"
                   if record is not None else
-                  f"no {asset_key.to_user_string()} yet; watching since {iso_utc(state.watch_since)}, "
-                  f"alerting if none by {iso_utc(state.watch_since + max_age.total_seconds())}")
+                  f"no {asset_key.to_user_string()} yet; watching since {iso_utc(state.watch_since, timespec='seconds')}, "
+                  f"alerting if none by {iso_utc(state.watch_since + max_age.total_seconds(), timespec='seconds')}")
         return None, state.dump(), status
     if state.alerted == episode:
         return None, state.dump(), f"still stale ({age / 3600:.1f} h), already alerted"
@@ -348,10 +348,10 @@ def evaluate_freshness(
     run_id = None
     if record is not None:
         run_id = record.run_id or None
-        details.update(last_materialized_at=iso_utc(record.timestamp), last_partition=partition)
+        details.update(last_materialized_at=iso_utc(record.timestamp, timespec="seconds"), last_partition=partition)
         what = (f"The newest evidence ({asset_key.to_user_string()}"
                 f"{', date ' + partition if partition else ''}) was written {age / 3600:.1f} h ago, "
-                f"at {iso_utc(record.timestamp)}")
+                f"at {iso_utc(record.timestamp, timespec='seconds')}")
     else:
         what = (f"No evidence ({asset_key.to_user_string()}) has been written in the {age / 3600:.1f} h "
                 "since this sensor started watching")
@@ -427,7 +427,7 @@ def evaluate_schedule_failures(
     facts = RunFailureFacts(links=links)
     missing = missing_variables(facts)
     link = facts.first(CONFIG_ERRORS) or facts.innermost_user_error()
-    when = ", ".join(iso_utc(t.timestamp) for t in sorted(failed, key=lambda t: t.timestamp)[:5])
+    when = ", ".join(iso_utc(t.timestamp, timespec="seconds") for t in sorted(failed, key=lambda t: t.timestamp)[:5])
     if missing:
         kind, severity = "config", "critical"
         title = f"Aircall evidence schedule could not start a run: {', '.join(missing)} not set"
