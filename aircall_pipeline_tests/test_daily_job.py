@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+from aircall_pipeline.compliance import rules
 from aircall_pipeline.compliance.report_assets import REPORT_KEY
 from aircall_pipeline.definitions import ASSETS, build_defs, build_resources
 from aircall_pipeline.evidence.io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY
@@ -121,7 +122,7 @@ def test_daily_job_writes_complete_verifiable_evidence(env):
     raw = {c.name: c.type for c in stored["users"][COLUMN_SCHEMA_KEY].value.columns}
     assert raw == normalize.dtypes(normalize.USERS)
     findings = [c.name for c in stored["ac06_dormant_accounts"][COLUMN_SCHEMA_KEY].value.columns]
-    assert findings[:6] == ["check_id", "status", "item_type", "item_id", "item_label", "reason"]
+    assert tuple(findings[:6]) == rules.BASE_COLUMNS
 
 
 def test_evidence_on_s3_over_the_s3_protocol(env, s3_env, s3_bucket, monkeypatch):

@@ -61,8 +61,7 @@ def _outcome(
 
 def _findings(spec: CheckSpec, rows: pd.DataFrame | None, specifics: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Typed findings table: the six base columns, then the check's own columns, in a stable order."""
-    columns = {"check_id": "str", "status": "str", "item_type": "str", "item_id": "str", "item_label": "str",
-               "reason": "str", **(specifics or {})}
+    columns = {**dict.fromkeys(BASE_COLUMNS, "str"), **(specifics or {})}
     if rows is None or rows.empty:
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
     rows = rows.reset_index(drop=True)
