@@ -18,7 +18,8 @@ setup(
     version=VERSION,
     description="Dagster pipeline turning an Aircall account into daily, tamper-evident compliance evidence on S3.",
     packages=find_packages(exclude=["aircall_pipeline_tests", "aircall_pipeline_tests.*"]),
-    package_data={"aircall_pipeline": ["VERSION", "py.typed"]},
+    # The report page's template is read at run time (evidence/report.py).
+    package_data={"aircall_pipeline": ["VERSION", "py.typed", "evidence/templates/*.j2"]},
     python_requires=">=3.11",  # pandas 3 needs 3.11
     install_requires=[
         f"dagster=={DAGSTER}",
@@ -31,6 +32,7 @@ setup(
         "redis==8.1.0",  # the limiter's multi-host backend (AIRCALL_LIMITER_URL=redis://...)
         "pandas==3.1.1",  # never add dagster-pandas: it pins pandas<3
         "pyarrow==26.0.1",
+        "jinja2==3.1.6",  # report.html's template, autoescaped (also a Dagster dependency, pinned here since we import it)
         "pyyaml==6.0.4",  # the compliance policy file (also a Dagster dependency, pinned here since we import it)
     ],
     extras_require={

@@ -374,10 +374,10 @@ def credentials_from_env(account: Account | None = None) -> tuple[str, str]:
     api_id, api_token = os.environ.get(id_var, ""), os.environ.get(token_var, "")
     missing = [name for name, value in ((id_var, api_id), (token_var, api_token)) if not value]
     if missing:
-        raise SettingsError(
-            f"{' and '.join(missing)} not set. Create an API key in the Aircall Dashboard "
-            "(Integrations & API -> API keys, Admin or Owner only) and export both variables."
-        )
+        # Imported here: the client package imports this module, so a top-level import would cycle.
+        from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+
+        raise SettingsError(f"{' and '.join(missing)} not set. {NEW_KEY_ADVICE}")
     return api_id, api_token
 
 

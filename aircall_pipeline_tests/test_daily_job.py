@@ -14,8 +14,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+from aircall_pipeline.compliance import rules
 from aircall_pipeline.definitions import build_assets, build_defs, build_resources
+from aircall_pipeline.evidence.io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.ingest import normalize
 from aircall_pipeline.names import SINGLE_ACCOUNT
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
@@ -110,6 +114,15 @@ def test_daily_job_writes_complete_verifiable_evidence(env):
     day = date.fromisoformat(YESTERDAY)
     assert calls["started_at"].dt.date.eq(day).all()
 
+    # Every stored table, raw or findings, shows its columns and row count in the UI.
+    stored = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    for table in ("users", "calls", "ac01_user_inventory", "ac06_dormant_accounts"):
+        assert stored[table][ROW_COUNT_KEY].value == len(store.read_table(table, YESTERDAY))
+    raw = {c.name: c.type for c in stored["users"][COLUMN_SCHEMA_KEY].value.columns}
+    assert raw == normalize.dtypes(normalize.USERS)
+    findings = [c.name for c in stored["ac06_dormant_accounts"][COLUMN_SCHEMA_KEY].value.columns]
+    assert tuple(findings[:6]) == rules.BASE_COLUMNS
+
 
 def test_evidence_on_s3_over_the_s3_protocol(env, s3_env, s3_bucket, monkeypatch):
     monkeypatch.setenv("EVIDENCE_URI", f"s3://{s3_bucket}/prod")
@@ -148,7 +161,7 @@ def test_revoked_key_fails_without_retry_and_writes_no_evidence(env, monkeypatch
     result = run_day()
     assert not result.success
     cause = root_cause(result)
-    assert "AircallAuthError" in cause and "Integrations & API" in cause
+    assert "AircallAuthError" in cause and NEW_KEY_ADVICE in cause
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     assert files_under(Path(env["EVIDENCE_URI"])) == []
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -33,7 +33,6 @@ from aircall_pipeline.aircall.budget import BudgetTimeout, RequestBudget
 from aircall_pipeline.aircall.errors import (
     NEW_KEY_ADVICE,
     AircallAuthError,
-    AircallError,
     AircallRateLimitError,
     AircallRequestError,
     AircallResponseError,
@@ -42,6 +41,7 @@ from aircall_pipeline.aircall.errors import (
 from aircall_pipeline.aircall.retry import RetryPolicy
 from aircall_pipeline.aircall.windows import PER_PAGE, CallWindow
 from aircall_pipeline.settings import DEFAULT_API_URL, validate_api_url
+from aircall_pipeline.timestamps import iso_utc
 
 USER_AGENT = f"aircall_pipeline/{__version__} (+python-requests)"
 SHARED_BUDGET_HINT = "the budget is shared with every integration on the account"
@@ -110,21 +110,20 @@ def endpoint_template(path: str) -> str:
 def interpret(response: requests.Response, endpoint: str) -> dict[str, Any]:
     """A response -> its JSON object, or the typed error it means.
 
-    Retryable outcomes are marked with `.retryable = True` (5xx, malformed JSON) and, for 429s,
-    carry the response headers in `.headers`; `AircallClient._get` decides whether to retry.
+    Retryable outcomes are raised with `retryable=True` (5xx, malformed JSON, 429) and a 429 carries
+    the response headers in `headers`; `AircallClient._get` decides whether and when to retry.
     """
     status = response.status_code
     if 200 <= status < 300:
         try:
             payload = response.json()
         except ValueError:
-            raise _retryable(
-                AircallResponseError(
-                    f"Aircall returned malformed JSON from {endpoint} (HTTP {status}, "
-                    f"{len(response.content)} bytes); a truncated body is usually transient",
-                    status=status,
-                    endpoint=endpoint,
-                )
+            raise AircallResponseError(
+                f"Aircall returned malformed JSON from {endpoint} (HTTP {status}, "
+                f"{len(response.content)} bytes); a truncated body is usually transient",
+                status=status,
+                endpoint=endpoint,
+                retryable=True,
             ) from None
         if not isinstance(payload, dict):
             raise AircallResponseError(
@@ -142,20 +141,19 @@ def interpret(response: requests.Response, endpoint: str) -> dict[str, Any]:
             endpoint=endpoint,
         )
     if status == 429:
-        error = AircallRateLimitError(
+        raise AircallRateLimitError(
             f"Aircall answered 429 Too Many Requests on {endpoint}; {SHARED_BUDGET_HINT}",
             status=status,
             endpoint=endpoint,
+            retryable=True,
+            headers=response.headers,
         )
-        error.headers = dict(response.headers)
-        raise _retryable(error)
     if status >= 500:
-        raise _retryable(
-            AircallServerError(
-                f"Aircall server error HTTP {status} on {endpoint}{': ' + detail if detail else ''}",
-                status=status,
-                endpoint=endpoint,
-            )
+        raise AircallServerError(
+            f"Aircall server error HTTP {status} on {endpoint}{': ' + detail if detail else ''}",
+            status=status,
+            endpoint=endpoint,
+            retryable=True,
         )
     if 300 <= status < 400:
         target = urlsplit(response.headers.get("Location", "")).hostname or "an unnamed location"
@@ -170,11 +168,6 @@ def interpret(response: requests.Response, endpoint: str) -> dict[str, Any]:
         status=status,
         endpoint=endpoint,
     )
-
-
-def _retryable(error: AircallError) -> AircallError:
-    error.retryable = True
-    return error
 
 
 def _api_message(response: requests.Response) -> str:
@@ -508,20 +501,22 @@ class AircallClient:
                     )
                 except requests.exceptions.SSLError as exc:
                     # A certificate problem does not heal in seconds: say so at once.
+                    reason = f"TLS failed: {_network_reason(exc)}"
                     raise AircallServerError(
-                        f"could not reach {self.api_url} ({endpoint}): TLS failed: {_network_reason(exc)}",
-                        endpoint=endpoint,
+                        f"could not reach {self.api_url} ({endpoint}): {reason}", endpoint=endpoint, reason=reason
                     ) from exc
                 except _TRANSIENT_NETWORK_ERRORS as exc:
-                    raise _retryable(
-                        AircallServerError(
-                            f"could not reach {self.api_url} ({endpoint}): {_network_reason(exc)}",
-                            endpoint=endpoint,
-                        )
+                    reason = _network_reason(exc)
+                    raise AircallServerError(
+                        f"could not reach {self.api_url} ({endpoint}): {reason}",
+                        endpoint=endpoint,
+                        reason=reason,
+                        retryable=True,
                     ) from exc
                 except requests.RequestException as exc:
+                    reason = _network_reason(exc)
                     raise AircallServerError(
-                        f"could not send {endpoint} to {self.api_url}: {_network_reason(exc)}", endpoint=endpoint
+                        f"could not send {endpoint} to {self.api_url}: {reason}", endpoint=endpoint, reason=reason
                     ) from exc
                 try:
                     return interpret(response, endpoint)
@@ -529,7 +524,7 @@ class AircallClient:
                     response.close()
             except AircallRateLimitError as exc:
                 self.stats.add(endpoint, "rate_limited")
-                wait = self.retry.wait_after_429(getattr(exc, "headers", {}), time.time())
+                wait = self.retry.wait_after_429(exc.headers, time.time())
                 if self.budget is not None:
                     self.budget.pause_until(wait.reset_at, f"429 on {endpoint}")
                 if rate_limit_waited + wait.seconds > self.retry.max_rate_limit_wait:
@@ -550,21 +545,24 @@ class AircallClient:
                 time.sleep(wait.seconds)
                 rate_limit_waited += wait.seconds
             except AircallServerError as exc:
-                if not getattr(exc, "retryable", False):
+                if not exc.retryable:
                     raise
                 if not self.retry.should_retry(transient):
                     attempts = transient + 1
-                    raise type(exc)(
+                    raise AircallServerError(
                         f"{exc} (gave up after {attempts} attempt{'s' if attempts > 1 else ''})",
                         status=exc.status,
                         endpoint=endpoint,
+                        retryable=True,
+                        reason=exc.reason,
+                        attempts=attempts,
                     ) from exc.__cause__
                 transient += 1
                 delay = self.retry.backoff(transient)
                 self.log.warning(f"{exc}; retry {transient}/{self.retry.max_retries} in {delay:.1f} s")
                 time.sleep(delay)
             except AircallResponseError as exc:
-                if not getattr(exc, "retryable", False) or malformed >= self.retry.max_malformed_retries:
+                if not exc.retryable or malformed >= self.retry.max_malformed_retries:
                     raise
                 malformed += 1
                 delay = self.retry.backoff(malformed)
@@ -641,4 +639,4 @@ def _meta_total(payload: dict[str, Any], path: str, default: int | None = None) 
 def _iso(ts: float | None) -> str:
     if ts is None:
         return "an unknown time"
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_utc(ts, timespec="seconds")

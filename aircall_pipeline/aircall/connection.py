@@ -11,7 +11,6 @@ import argparse
 import logging
 import sys
 import time
-from datetime import UTC, datetime
 
 from aircall_pipeline.accounts_cli import add_account_option, selected_account
 from aircall_pipeline.aircall.budget import RequestBudget
@@ -26,6 +25,7 @@ from aircall_pipeline.aircall.errors import (
 from aircall_pipeline.aircall.retry import RetryPolicy
 from aircall_pipeline.names import Names
 from aircall_pipeline.settings import Account, Settings, SettingsError, credentials_from_env
+from aircall_pipeline.timestamps import iso_utc
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -106,7 +106,7 @@ def check(settings: Settings, api_id: str, api_token: str, account: Account | No
     except AircallServerError as exc:
         if exc.status is None:
             return EXIT_UNREACHABLE, (
-                f"Cannot reach {url} ({_reason(exc)}). Check AIRCALL_API_URL, the network, DNS and any "
+                f"Cannot reach {url} ({exc.reason or exc}). Check AIRCALL_API_URL, the network, DNS and any "
                 "HTTPS proxy (HTTPS_PROXY / NO_PROXY)."
             )
         return EXIT_UNREACHABLE, (
@@ -124,7 +124,7 @@ def check(settings: Settings, api_id: str, api_token: str, account: Account | No
 
 
 def _rate_limited_line(url: str, reset_at: float, *, seen_here: bool) -> str:
-    when = datetime.fromtimestamp(reset_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    when = iso_utc(reset_at, timespec="seconds")
     source = (
         f"{url} answers 429 Too Many Requests"
         if seen_here
@@ -135,15 +135,6 @@ def _rate_limited_line(url: str, reset_at: float, *, seen_here: bool) -> str:
         "integration on the account; try again after that time, or lower AIRCALL_RATE_LIMIT_PER_MINUTE / "
         "pause other integrations."
     )
-
-
-def _reason(exc: AircallServerError) -> str:
-    text = str(exc)
-    # "could not reach URL (/v1/ping): ConnectionError: <reason> (gave up after N attempts)"
-    marker = "): "
-    if marker in text:
-        text = text.split(marker, 1)[1]
-    return text.split(" (gave up")[0]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,9 @@ these is a breaking change for alerting.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+
+from aircall_pipeline.timestamps import iso_utc
 
 NEW_KEY_ADVICE = (
     "Create a new API key in the Aircall Dashboard (Integrations & API -> API keys; Admin or Owner "
@@ -16,12 +18,35 @@ NEW_KEY_ADVICE = (
 
 
 class AircallError(Exception):
-    """Base class. Messages never contain the API token or the Authorization header."""
+    """Base class. Messages never contain the API token or the Authorization header.
 
-    def __init__(self, message: str, *, status: int | None = None, endpoint: str | None = None):
+    The facts a caller acts on are attributes, declared here (as stripe-python's `StripeError` does
+    with `http_status`, `code` and `should_retry`), never parsed back out of the message:
+
+    - `status`: the HTTP status, or None when no response came back;
+    - `endpoint`: the endpoint template (`/v1/numbers/:id`), the key of the request statistics;
+    - `retryable`: whether the same request may succeed if sent again (a 5xx, a dropped connection,
+      a truncated body, a 429); `AircallClient._get` decides how often;
+    - `headers`: the response headers that matter to a retry (a 429's reset headers), else empty.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        endpoint: str | None = None,
+        retryable: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.endpoint = endpoint
+        if retryable is not None:
+            self.retryable = retryable
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class AircallAuthError(AircallError):
@@ -29,7 +54,10 @@ class AircallAuthError(AircallError):
 
 
 class AircallRateLimitError(AircallError):
-    """429 beyond the bounded wait: the account's shared API budget stays exhausted."""
+    """429 beyond the bounded wait: the account's shared API budget stays exhausted.
+
+    `reset_at` (epoch seconds) is when the budget resets, when anyone knows.
+    """
 
     def __init__(self, message: str, *, reset_at: float | None = None, **kwargs):
         super().__init__(message, **kwargs)
@@ -37,13 +65,20 @@ class AircallRateLimitError(AircallError):
 
     @property
     def reset_at_iso(self) -> str | None:
-        if self.reset_at is None:
-            return None
-        return datetime.fromtimestamp(self.reset_at, UTC).isoformat(timespec="seconds")
+        return None if self.reset_at is None else iso_utc(self.reset_at, timespec="seconds")
 
 
 class AircallServerError(AircallError):
-    """5xx, connection errors or timeouts that outlasted the retries."""
+    """5xx, connection errors or timeouts that outlasted the retries.
+
+    `reason`: what the network said when no response came back (e.g. "ConnectionError: Name or
+    service not known"), else None. `attempts`: how many times the request was sent before giving up.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None, attempts: int = 1, **kwargs):
+        super().__init__(message, **kwargs)
+        self.reason = reason
+        self.attempts = attempts
 
 
 class AircallRequestError(AircallError):

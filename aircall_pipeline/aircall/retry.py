@@ -11,8 +11,10 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
+
+from aircall_pipeline.timestamps import iso_utc
 
 RESET_HEADER = "X-AircallApi-Reset"
 RETRY_AFTER_HEADER = "Retry-After"
@@ -101,7 +103,7 @@ class RetryPolicy:
         reset = parse_reset(_header(headers, RESET_HEADER))
         if reset is not None:
             base = min(max(reset - now, 0.0), window)
-            reason = f"{RESET_HEADER} {_clock(now + base)}"
+            reason = f"{RESET_HEADER} {iso_utc(now + base, timespec='seconds')}"
 
         retry_after = parse_retry_after(_header(headers, RETRY_AFTER_HEADER), now)
         if retry_after is not None:
@@ -166,7 +168,3 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp() - now
-
-
-def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%SZ")

@@ -19,12 +19,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 
-MAX_RESULTS = 10_000  # the API's positional cap: page * per_page must stay <= this
+from aircall_pipeline.timestamps import iso_utc
+
+# The API's positional cap: page * per_page must stay <= this. The one home of the figure: the sandbox
+# enforces it and AC-14 judges windows against it.
+MAX_RESULTS = 10_000
 PER_PAGE = 50  # the API's maximum page size
-SPLIT_AT = 10_000  # split a window while meta.total >= this (conservative: exactly 10,000 would fit)
+SPLIT_AT = MAX_RESULTS  # split a window while meta.total >= this (conservative: exactly 10,000 would fit)
 
 T = TypeVar("T")
 
@@ -119,7 +123,4 @@ def walk(from_ts: int, to_ts: int, probe: Callable[[int, int], tuple[int, T]]) -
 def describe(from_ts: int, to_ts: int) -> str:
     """`(from, to]` as readable UTC, for log lines."""
 
-    def fmt(ts: int) -> str:
-        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    return f"({fmt(from_ts)}, {fmt(to_ts)}]"
+    return f"({iso_utc(from_ts, timespec='seconds')}, {iso_utc(to_ts, timespec='seconds')}]"

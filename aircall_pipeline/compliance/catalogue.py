@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from aircall_pipeline.aircall.windows import MAX_RESULTS
+
 # Result vocabulary (borrowed from Steampipe/Prowler, as in the design doc).
 PASS = "pass"  # noqa: S105 - a check status, not a password
 FAIL = "fail"
@@ -29,6 +31,9 @@ STATUSES = (PASS, FAIL, WARN, SKIP, ERROR)
 # weekly instead of daily. Other skips (not enough history yet) carry no cause.
 SKIP_CAUSE = "skip_cause"
 MISSING_CONFIGURATION = "missing_configuration"
+# The metadata key under which every compliance check records its id (`AC-01`): the alerts read
+# which check failed from it, not from any message.
+CHECK_ID_KEY = "check_id"
 
 # Dagster asset-check severities (the names of dagster.AssetCheckSeverity members), kept as plain
 # strings so that this module stays free of Dagster imports.
@@ -96,10 +101,6 @@ SUSPENDED_STATUSES: frozenset[str] = frozenset({"suspended", "disabled", "blocke
 def status_key(status: str) -> str:
     """A roster status as the vocabularies above spell it: "Terminated - Voluntary" -> "terminated voluntary"."""
     return " ".join(re.split(r"[\s\-_/,.:;()]+", str(status).strip().lower())).strip()
-
-
-# The largest result set one Aircall list query can return (pages past it are refused with a 400).
-AIRCALL_RESULT_CAP = 10_000
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ AC_11 = CheckSpec(
 AC_14 = CheckSpec(
     "AC-14",
     "calls_completeness",
-    "Every call window was fetched completely (fetched == meta.total < 10,000)",
+    f"Every call window was fetched completely (fetched == meta.total < {MAX_RESULTS:,})",
     ("AICPA:AT-C-205.36", "SOC2:CC4.1", "SOC2:CC7.2"),
     # Truncated call data would make AC-06 and AC-10 wrong without anyone noticing.
     SEVERITY_ERROR,

@@ -32,6 +32,7 @@ from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.rules import CheckOutcome, _findings, _outcome
 from aircall_pipeline.evidence.formats import FORMULA_PREFIX, FORMULA_START
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.timestamps import iso_utc
 
 DECISIONS = ("keep", "remove")
 COLUMNS = ("user_id", "email", "name", "teams", "role", "numbers", "last_call_at", "flags", "decision", "comment")
@@ -140,7 +141,7 @@ def review_frame(snapshot: Snapshot, roles: pd.DataFrame | None, activity: pd.Da
             "teams": teams.get(uid, ""),
             "role": role_by_email.get(email.lower(), ""),
             "numbers": by_user_numbers.get(uid, ""),
-            "last_call_at": "" if last is None or pd.isna(last) else pd.Timestamp(last).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "last_call_at": "" if last is None or pd.isna(last) else iso_utc(pd.Timestamp(last), timespec="seconds"),
             "flags": ";".join(sorted(flags.get(uid, ()))),
             "decision": "",
             "comment": "",
@@ -275,7 +276,7 @@ def attestation(snapshot: Snapshot, completed: pd.DataFrame, reviewer: str, now:
         "kind": HEADER_TAG,
         "date": snapshot.date,
         "reviewer": reviewer,
-        "reviewed_at": (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "reviewed_at": iso_utc(now or datetime.now(UTC), timespec="seconds"),
         "snapshot": {"path": snapshot.manifest_path, "sha256": snapshot.manifest_sha256},
         "users": int(len(completed)),
         "keep": int(counts.get("keep", 0)),

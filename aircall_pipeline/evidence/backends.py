@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aircall_pipeline.evidence.errors import EvidenceStoreError, ObjectMissing
 from aircall_pipeline.evidence.layout import safe_relpath
+from aircall_pipeline.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -565,7 +566,7 @@ def _object_info(response: dict) -> ObjectInfo:
     return ObjectInfo(
         size=int(response["ContentLength"]),
         lock_mode=response.get("ObjectLockMode"),
-        retain_until=until.astimezone(UTC).isoformat().replace("+00:00", "Z") if until else None,
+        retain_until=iso_utc(until) if until else None,
         recorded_sha256=(response.get("Metadata") or {}).get("sha256"),
         lockable=True,
     )

@@ -2,7 +2,10 @@
 
 `handle_output` stores the frame as `<EVIDENCE_URI>/aircall/<asset name>/date=<partition>/` Parquet +
 CSV through `EvidenceStore.write_table` (a rerun writes a new attempt or is a no-op, never an
-overwrite) and attaches the row count, location, hashes and a preview to the materialization.
+overwrite) and attaches the row count and the columns with their types (Dagster's standard
+`dagster/row_count` and `dagster/column_schema`, which the UI shows), location, hashes and a preview to
+the materialization. Every evidence table goes through here, raw and findings alike, so every one of
+them shows its columns without the assets repeating their schemas.
 `load_input` reads the newest attempt of the upstream asset's partition back; an input may ask for a
 column subset with `AssetIn(metadata={"columns": [...]})`.
 """
@@ -18,6 +21,9 @@ from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, check_date
 
 PREVIEW_ROWS = 5
+# Dagster's standard metadata keys (the UI reads them: the row count, the Columns tab).
+ROW_COUNT_KEY = "dagster/row_count"
+COLUMN_SCHEMA_KEY = "dagster/column_schema"
 PREVIEW_CELL_CHARS = 60
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark and then renders as
@@ -50,6 +56,13 @@ def markdown_preview(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     if len(df) > rows:
         lines.append(f"\n_first {rows} of {len(df):,} rows_")
     return "\n".join(lines)
+
+
+def column_schema(df: pd.DataFrame) -> dg.TableSchema:
+    """The stored table's columns and their types, as the frame holds them (`Int64`, `str`, `boolean`,
+    `datetime64[us, UTC]`...): the raw tables' come from `ingest/normalize.SCHEMAS`, the findings
+    tables' from the rules that built them."""
+    return dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in df.dtypes.items()])
 
 
 class EvidenceIOManager(dg.ConfigurableIOManager):
@@ -105,7 +118,8 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
         parquet, csv = artifacts
         context.add_output_metadata(
             {
-                "rows": dg.MetadataValue.int(parquet.rows or 0),
+                ROW_COUNT_KEY: dg.MetadataValue.int(parquet.rows or 0),
+                COLUMN_SCHEMA_KEY: dg.MetadataValue.table_schema(column_schema(obj)),
                 "evidence_path": dg.MetadataValue.path(store.full_uri(parquet.path)),
                 "evidence_csv": dg.MetadataValue.path(store.full_uri(csv.path)),
                 "sha256": dg.MetadataValue.text(parquet.sha256),

@@ -7,10 +7,14 @@ relative to the evidence root.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+from dataclasses import dataclass
 from datetime import date as date_cls
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from aircall_pipeline.evidence.errors import EvidenceStoreError
 
@@ -103,3 +107,82 @@ def safe_relpath(path: str) -> str:
 def self_attempt(path: str) -> int:
     parsed = parse_attempt_name(posixpath.basename(path))
     return parsed[1] if parsed else 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Where the evidence root is: EVIDENCE_URI
+
+S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+
+
+@dataclass(frozen=True)
+class EvidenceLocation:
+    """What EVIDENCE_URI names: an S3 bucket and key prefix, or a local folder (exactly one)."""
+
+    bucket: str | None = None
+    prefix: str = ""
+    folder: Path | None = None
+
+    @property
+    def is_s3(self) -> bool:
+        return self.bucket is not None
+
+
+def parse_evidence_uri(uri: str | os.PathLike[str] | None) -> EvidenceLocation:
+    """`s3://bucket[/prefix]`, `file:///abs/path`, or a local folder (relative paths are resolved
+    against the current directory). Raises EvidenceStoreError(kind="invalid_uri") naming what is
+    wrong; credentials in the URI are never echoed."""
+    text = os.fspath(uri).strip() if uri is not None else ""
+    if not text:
+        raise EvidenceStoreError(
+            "EVIDENCE_URI is empty: set it to s3://bucket/prefix or a local folder", kind="invalid_uri"
+        )
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme == "s3":
+        bucket = parts.netloc
+        if not bucket or "@" in bucket or not S3_BUCKET_NAME.fullmatch(bucket):
+            raise EvidenceStoreError(
+                f"EVIDENCE_URI {redact_uri(text)!r} does not name a valid S3 bucket: use "
+                "s3://bucket-name/optional/prefix (3-63 lowercase letters, digits, dots, hyphens)",
+                kind="invalid_uri",
+            )
+        if parts.query or parts.fragment:
+            raise EvidenceStoreError(
+                f"EVIDENCE_URI {redact_uri(text)!r} has a query or fragment; use s3://bucket/prefix",
+                kind="invalid_uri",
+            )
+        prefix = parts.path.strip("/")
+        if prefix and any(p in ("", ".", "..") for p in prefix.split("/")):
+            raise EvidenceStoreError(
+                f"EVIDENCE_URI prefix {prefix!r} has empty, '.' or '..' segments", kind="invalid_uri"
+            )
+        return EvidenceLocation(bucket=bucket, prefix=prefix)
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise EvidenceStoreError(
+                f"EVIDENCE_URI {text!r}: file:// URIs must be local (file:///absolute/path)",
+                kind="invalid_uri",
+            )
+        return EvidenceLocation(folder=Path(parts.path).resolve())
+    if len(scheme) > 1:  # a one-letter "scheme" is a Windows drive letter
+        raise EvidenceStoreError(
+            f"EVIDENCE_URI scheme {scheme}:// is not supported: use s3://bucket/prefix or a local folder",
+            kind="invalid_uri",
+        )
+    root = Path(text).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise EvidenceStoreError(
+            f"EVIDENCE_URI {root} is a file, not a folder: point it at a folder (it is created if absent)",
+            kind="invalid_uri",
+            uri=str(root),
+        )
+    return EvidenceLocation(folder=root)
+
+
+def redact_uri(text: str) -> str:
+    """The URI without any `user:password@` it carries."""
+    parts = urlsplit(text)
+    if "@" in parts.netloc:
+        return urlunsplit((parts.scheme, "***@" + parts.netloc.rsplit("@", 1)[1], parts.path, "", ""))
+    return text

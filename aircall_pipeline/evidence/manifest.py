@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from aircall_pipeline.timestamps import iso_utc
+
 MANIFEST_VERSION = 2  # 2: attempt chain, other_files, signing, sealed_at
 CHECK_STATUSES = ("pass", "fail", "warn", "skip", "error")
 # The keys of `manifest_fields` that `write_report` requires; any other key is copied into the
@@ -120,17 +122,6 @@ def json_bytes(value: Any) -> bytes:
     """Canonical JSON: sorted keys, two-space indent, UTF-8, trailing newline; same input, same bytes."""
     text = json.dumps(to_jsonable(value), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
     return (text + "\n").encode("utf-8")
-
-
-def iso_utc(value: datetime | str) -> str:
-    """ISO-8601 in UTC with a `Z`; naive datetimes are taken to be UTC already."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
 
 
 def normalise_check(check: dict[str, Any]) -> dict[str, Any]:

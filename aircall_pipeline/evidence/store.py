@@ -49,13 +49,10 @@ import json
 import logging
 import os
 import posixpath
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -85,6 +82,7 @@ from aircall_pipeline.evidence.layout import (
     check_date,
     check_table,
     parse_attempt_name,
+    parse_evidence_uri,
     reports_folder,
     reviews_folder,
     self_attempt,
@@ -174,62 +172,21 @@ class EvidenceStore:
     def from_uri(
         cls, uri: str | os.PathLike[str], s3_client: Any = None, retention: Retention | None = None
     ) -> EvidenceStore:
-        """`s3://bucket[/prefix]`, `file:///abs/path`, or a local folder (relative paths are resolved
-        against the current directory). Without `s3_client`, boto3's defaults are used (they honour
+        """`s3://bucket[/prefix]`, `file:///abs/path`, or a local folder, as `layout.parse_evidence_uri`
+        reads it. Without `s3_client`, boto3's defaults are used (they honour
         AWS_ENDPOINT_URL_S3 and the usual AWS_* variables) with bounded retries. `retention` writes
         every S3 object with an Object Lock retention date (S3 only)."""
-        text = os.fspath(uri).strip() if uri is not None else ""
-        if not text:
+        location = parse_evidence_uri(uri)
+        if retention is not None and not location.is_s3:
             raise EvidenceStoreError(
-                "EVIDENCE_URI is empty: set it to s3://bucket/prefix or a local folder", kind="invalid_uri"
-            )
-        parts = urlsplit(text)
-        scheme = parts.scheme.lower()
-        if retention is not None and scheme != "s3":
-            raise EvidenceStoreError(
-                f"EVIDENCE_RETENTION_DAYS is set but EVIDENCE_URI {text!r} is not an s3:// bucket: Object Lock "
-                "retention needs a bucket with Object Lock enabled (or unset EVIDENCE_RETENTION_DAYS)",
+                f"EVIDENCE_RETENTION_DAYS is set but EVIDENCE_URI {os.fspath(uri)!r} is not an s3:// bucket: "
+                "Object Lock retention needs a bucket with Object Lock enabled (or unset EVIDENCE_RETENTION_DAYS)",
                 kind="invalid_uri",
             )
-        if scheme == "s3":
-            bucket = parts.netloc
-            if not bucket or "@" in bucket or not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
-                raise EvidenceStoreError(
-                    f"EVIDENCE_URI {_redact_uri(text)!r} does not name a valid S3 bucket: use "
-                    "s3://bucket-name/optional/prefix (3-63 lowercase letters, digits, dots, hyphens)",
-                    kind="invalid_uri",
-                )
-            if parts.query or parts.fragment:
-                raise EvidenceStoreError(
-                    f"EVIDENCE_URI {_redact_uri(text)!r} has a query or fragment; use s3://bucket/prefix",
-                    kind="invalid_uri",
-                )
-            prefix = parts.path.strip("/")
-            if prefix and any(p in ("", ".", "..") for p in prefix.split("/")):
-                raise EvidenceStoreError(
-                    f"EVIDENCE_URI prefix {prefix!r} has empty, '.' or '..' segments", kind="invalid_uri"
-                )
-            return cls(S3Backend(s3_client or default_s3_client(), bucket, prefix, retention=retention))
-        if scheme == "file":
-            if parts.netloc not in ("", "localhost"):
-                raise EvidenceStoreError(
-                    f"EVIDENCE_URI {text!r}: file:// URIs must be local (file:///absolute/path)",
-                    kind="invalid_uri",
-                )
-            return cls(LocalBackend(Path(parts.path).resolve()))
-        if len(scheme) > 1:  # a one-letter "scheme" is a Windows drive letter
-            raise EvidenceStoreError(
-                f"EVIDENCE_URI scheme {scheme}:// is not supported: use s3://bucket/prefix or a local folder",
-                kind="invalid_uri",
-            )
-        root = Path(text).expanduser().resolve()
-        if root.exists() and not root.is_dir():
-            raise EvidenceStoreError(
-                f"EVIDENCE_URI {root} is a file, not a folder: point it at a folder (it is created if absent)",
-                kind="invalid_uri",
-                uri=str(root),
-            )
-        return cls(LocalBackend(root))
+        if location.is_s3:
+            return cls(S3Backend(s3_client or default_s3_client(), location.bucket, location.prefix,
+                                 retention=retention))
+        return cls(LocalBackend(location.folder))
 
     # ---- attempts ---------------------------------------------------------------------------
 
@@ -844,10 +801,3 @@ def signing_note(signer: Signer | None, manifest_path: str) -> dict[str, Any]:
         "key_fingerprint": signer.key_fingerprint,
         "signature_file": posixpath.basename(signature_path(manifest_path)),
     }
-
-
-def _redact_uri(text: str) -> str:
-    parts = urlsplit(text)
-    if "@" in parts.netloc:
-        return urlunsplit((parts.scheme, "***@" + parts.netloc.rsplit("@", 1)[1], parts.path, "", ""))
-    return text

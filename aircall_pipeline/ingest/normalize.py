@@ -29,6 +29,9 @@ TS = "datetime64[us, UTC]"
 
 # Column kinds: "id" -> Int64 (64-bit, nullable), "int" -> Int64, "str" -> str, "bool" -> boolean,
 # "ts_iso" -> parsed ISO-8601 string, "ts_unix" -> unix seconds, "ts" -> already a datetime.
+# DTYPES is the pandas dtype each kind becomes: `frame` casts to it, and the tests build their frames
+# from it (aircall_pipeline_tests/compliance/frames.py).
+DTYPES = {"id": "Int64", "int": "Int64", "str": "str", "bool": "boolean", "ts_iso": TS, "ts_unix": TS, "ts": TS}
 COMPANY = {"name": "str", "users_count": "int", "numbers_count": "int", "api_url": "str", "collected_at": "ts"}
 USERS = {
     "user_id": "id", "name": "str", "email": "str", "created_at": "ts_iso", "available": "bool",
@@ -82,6 +85,11 @@ _CALL_KNOWN = {"id", "sid", "direct_link", "direction", "status", "missed_call_r
 _WEBHOOK_KNOWN = {"id", "webhook_id", "direct_link", "url", "active", "events", "token", "created_at"}
 
 
+def dtypes(schema: Mapping[str, str]) -> dict[str, str]:
+    """column -> the pandas dtype of a table with this schema (what `frame` produces)."""
+    return {col: DTYPES[kind] for col, kind in schema.items()}
+
+
 def frame(rows: list[dict] | dict[str, list], schema: Mapping[str, str]) -> pd.DataFrame:
     """Build a typed frame with exactly the schema's columns, in order, whatever the rows hold."""
     df = pd.DataFrame(rows, columns=list(schema)) if isinstance(rows, list) else pd.DataFrame(rows)
@@ -93,19 +101,20 @@ def frame(rows: list[dict] | dict[str, list], schema: Mapping[str, str]) -> pd.D
 
 
 def _cast(s: pd.Series, kind: str) -> pd.Series:
+    if kind not in DTYPES:
+        raise ValueError(f"unknown column kind {kind!r}")
+    dtype = DTYPES[kind]
     if kind in ("id", "int"):
-        return pd.to_numeric(s, errors="coerce").astype("Int64")
+        return pd.to_numeric(s, errors="coerce").astype(dtype)
     if kind == "str":
-        return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v)).astype("str")
+        return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v)).astype(dtype)
     if kind == "bool":
-        return s.astype(object).map(_bool).astype("boolean")
+        return s.astype(object).map(_bool).astype(dtype)
     if kind == "ts_iso":
-        return pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601").astype(TS)
+        return pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601").astype(dtype)
     if kind == "ts_unix":
-        return pd.to_datetime(pd.to_numeric(s, errors="coerce"), unit="s", utc=True).astype(TS)
-    if kind == "ts":
-        return pd.to_datetime(s, utc=True, errors="coerce").astype(TS)
-    raise ValueError(f"unknown column kind {kind!r}")
+        return pd.to_datetime(pd.to_numeric(s, errors="coerce"), unit="s", utc=True).astype(dtype)
+    return pd.to_datetime(s, utc=True, errors="coerce").astype(dtype)
 
 
 def _bool(v):

@@ -46,6 +46,7 @@ from aircall_pipeline.settings import (
     secret_values,
     slack_token,
 )
+from aircall_pipeline.timestamps import iso_utc
 
 AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "other"]
 ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "other")
@@ -134,7 +135,7 @@ class Alert:
             "run_url": self.run_url,
             "links": {label: url for label, url in self.links},
             "details": _escaped(_jsonable(dict(self.details))),
-            "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sent_at": iso_utc(datetime.now(UTC), timespec="seconds"),
         }
 
 

@@ -25,7 +25,7 @@ import dagster as dg
 
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.operations.alerts import Alert
-from aircall_pipeline.operations.failures import format_items, metadata_values, short
+from aircall_pipeline.operations.failures import check_id_of, format_items, metadata_values, short
 
 REMINDER_INTERVAL = timedelta(days=7)
 MAX_ITEMS_PER_CHECK = 5
@@ -52,13 +52,6 @@ class CheckFinding:
     @property
     def configuration_skip(self) -> bool:
         return self.status == catalogue.SKIP and bool(self.unconfigured)
-
-
-def check_id_of(evaluation: Any) -> str:
-    """`AC-05`: from the check's metadata, else the catalogue, else the check's own name."""
-    spec = catalogue.BY_NAME.get(evaluation.check_name)
-    return str(metadata_values(evaluation.metadata).get("check_id")
-               or (spec.check_id if spec else evaluation.check_name))
 
 
 def finding_from_evaluation(evaluation: Any) -> CheckFinding | None:

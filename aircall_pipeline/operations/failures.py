@@ -27,12 +27,14 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from dagster import DagsterEventType
 
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.ingest import retry
+from aircall_pipeline.timestamps import iso_utc
 
 MAX_ITEMS_IN_ALERT = 20
 MAX_MESSAGE_CHARS = 600
@@ -73,7 +75,6 @@ FAILURE_EVENT_TYPES = frozenset({
 })
 
 _MISSING_ENV = re.compile(r'environment variable "([A-Za-z_][A-Za-z0-9_]*)" which is not set')
-_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -195,10 +196,6 @@ def missing_variables(facts: RunFailureFacts) -> list[str]:
 # Words
 
 
-def iso_utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 def short(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -217,20 +214,25 @@ def error_line(link: ErrorLink) -> str:
     return f"Error{where}: {link.cls_name}: {short(clean_message(link))}"
 
 
-def reset_time(facts: RunFailureFacts, link: ErrorLink | None) -> str | None:
-    """When the exhausted API budget resets: the Failure's metadata, else a time in the message."""
+def reset_time(facts: RunFailureFacts) -> str | None:
+    """When the exhausted API budget resets: the `reset_at` the error carried into the Failure's
+    metadata (operations/retry.py). Never read back from the message text."""
     reset_at = facts.metadata_for(RATE_LIMIT_ERRORS).get(retry.RESET_AT_KEY)
     if isinstance(reset_at, int | float):
-        return iso_utc(float(reset_at))
-    if link is not None:
-        match = _ISO_TIME.search(link.message)
-        if match:
-            return match.group(0)
+        return iso_utc(float(reset_at), timespec="seconds")
     return None
 
 
 def check_label(evaluation: Any) -> str:
     return f"{evaluation.check_name} on {evaluation.asset_key.to_user_string()}"
+
+
+def check_id_of(evaluation: Any) -> str:
+    """`AC-05`: from the check's metadata (compliance/assets.py records it), else the catalogue,
+    else the check's own name."""
+    spec = catalogue.BY_NAME.get(evaluation.check_name)
+    return str(metadata_values(evaluation.metadata).get(catalogue.CHECK_ID_KEY)
+               or (spec.check_id if spec else evaluation.check_name))
 
 
 def format_items(metadata: Mapping[str, Any], limit: int = MAX_ITEMS_IN_ALERT) -> tuple[list[str], int]:
@@ -335,7 +337,7 @@ def diagnose(facts: RunFailureFacts) -> Diagnosis:
                 "the partition."
             )
             if any(n.startswith("AIRCALL_API_") for n in missing):
-                advice += " An Aircall API key is created in the Aircall Dashboard → Integrations & API."
+                advice += f" {NEW_KEY_ADVICE}"
         else:
             headline = "invalid configuration"
             advice = "The run failed at launch because of its configuration (details below)."
@@ -344,14 +346,13 @@ def diagnose(facts: RunFailureFacts) -> Diagnosis:
         kind, severity = "auth", "critical"
         headline = "the Aircall API key was rejected (401/403)"
         advice = (
-            "The Aircall API key was rejected (401/403): create a new key in the Aircall Dashboard → "
-            "Integrations & API and update AIRCALL_API_ID/AIRCALL_API_TOKEN. The step was not retried, "
+            f"The Aircall API key was rejected (401/403). {NEW_KEY_ADVICE} The step was not retried, "
             "and this date has no complete evidence until the partition is re-run with a valid key."
         )
     elif names & RATE_LIMIT_ERRORS:
         link = facts.first(RATE_LIMIT_ERRORS)
         kind, severity = "rate_limit", "error"
-        reset = reset_time(facts, link)
+        reset = reset_time(facts)
         details["reset_at"] = reset
         headline = "the Aircall API budget is exhausted (429)"
         advice = (
@@ -373,13 +374,13 @@ def diagnose(facts: RunFailureFacts) -> Diagnosis:
     elif names & CHECK_ERRORS:
         link = facts.first(CHECK_ERRORS)
         kind, severity = "check_failed", "error"
-        blocking = [e for e in facts.failed_checks if getattr(e, "blocking", False)]
-        if blocking:
-            checks = [check_label(e) for e in blocking]
-        else:  # the error's own message lists "asset/key: check_name" lines
-            checks = [ln.strip() for ln in (link.message if link else "").splitlines()[1:] if ":" in ln]
+        # Which checks blocked comes from their evaluation events (Dagster marks them `blocking`),
+        # never from the wording of Dagster's DagsterAssetCheckFailedError.
+        blocking = [e for e in facts.failed_checks if e.blocking]
+        checks = [check_label(e) for e in blocking]
         details["failed_checks"] = checks
-        headline = f"blocking compliance check failed: {', '.join(e.check_name for e in blocking) or ', '.join(checks)}"
+        details["failed_check_ids"] = [check_id_of(e) for e in blocking]
+        headline = f"blocking compliance check failed: {', '.join(e.check_name for e in blocking) or 'see the run'}"
         advice = ("A blocking compliance check failed, so the day's report was not produced: "
                   f"{'; '.join(checks) or 'see the run'}.")
         for evaluation in blocking:
@@ -395,7 +396,7 @@ def diagnose(facts: RunFailureFacts) -> Diagnosis:
         if not link:
             advice += " No error was recorded; open the run's logs."
 
-    also_failed = tuple(check_label(e) for e in facts.failed_checks if not getattr(e, "blocking", False))
+    also_failed = tuple(check_label(e) for e in facts.failed_checks if not e.blocking)
     if also_failed:
         details["other_failed_checks"] = list(also_failed)
     return Diagnosis(kind=kind, severity=severity, headline=headline, advice=advice, cause=link,

@@ -76,14 +76,14 @@ def run(args) -> int:
     except dg.DagsterInvalidConfigError as exc:
         # The run could not even start (an EnvVar unset, invalid config): classified like the alert's
         # `config` kind, with advice for a shell rather than for a deployment.
+        from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
         from aircall_pipeline.operations.alerts import scrub
         from aircall_pipeline.operations.failures import diagnose, facts_from_exception
 
         diagnosis = diagnose(facts_from_exception(exc))
         missing = diagnosis.details.get("missing_variables") or []
         if any(name.startswith("AIRCALL_API_") for name in missing):
-            print(f"Cannot start: {diagnosis.headline}. Create an API key in the Aircall Dashboard "
-                  "(Integrations & API -> API keys) and export both AIRCALL_API_ID and AIRCALL_API_TOKEN.")
+            print(f"Cannot start: {diagnosis.headline}. {NEW_KEY_ADVICE}")
         elif missing:
             print(f"Cannot start: {diagnosis.headline}. Export {'it' if len(missing) == 1 else 'them'} "
                   "and run again.")

@@ -51,6 +51,7 @@ from aircall_pipeline.operations.check_alerts import (
     due_findings,
     finding_from_evaluation,
 )
+from aircall_pipeline.operations.dagster_internals import schedule_ticks
 from aircall_pipeline.operations.failures import (
     CONFIG_ERRORS,
     FAILURE_EVENT_TYPES,
@@ -326,8 +327,8 @@ def evaluate_freshness(
     if not is_stale(reference, now, max_age):
         status = (f"{asset_key.to_user_string()} is fresh ({age / 3600:.1f} h old, limit {hours:g} h)"
                   if record is not None else
-                  f"no {asset_key.to_user_string()} yet; watching since {iso_utc(state.watch_since)}, "
-                  f"alerting if none by {iso_utc(state.watch_since + max_age.total_seconds())}")
+                  f"no {asset_key.to_user_string()} yet; watching since {iso_utc(state.watch_since, timespec='seconds')}, "
+                  f"alerting if none by {iso_utc(state.watch_since + max_age.total_seconds(), timespec='seconds')}")
         return None, state.dump(), status
     if state.alerted == episode:
         return None, state.dump(), f"still stale ({age / 3600:.1f} h), already alerted"
@@ -339,10 +340,10 @@ def evaluate_freshness(
     run_id = None
     if record is not None:
         run_id = record.run_id or None
-        details.update(last_materialized_at=iso_utc(record.timestamp), last_partition=partition)
+        details.update(last_materialized_at=iso_utc(record.timestamp, timespec="seconds"), last_partition=partition)
         what = (f"The newest evidence ({asset_key.to_user_string()}"
                 f"{', date ' + partition if partition else ''}) was written {age / 3600:.1f} h ago, "
-                f"at {iso_utc(record.timestamp)}")
+                f"at {iso_utc(record.timestamp, timespec='seconds')}")
     else:
         what = (f"No evidence ({asset_key.to_user_string()}) has been written in the {age / 3600:.1f} h "
                 "since this sensor started watching")
@@ -389,13 +390,6 @@ def build_freshness_sensor(
     return _sensor
 
 
-def _schedule_states(instance: dg.DagsterInstance, schedule_name: str) -> list[Any]:
-    from dagster._core.definitions.run_request import InstigatorType
-
-    return [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
-            if s.instigator_name == schedule_name]
-
-
 def evaluate_schedule_failures(
     instance: dg.DagsterInstance,
     cursor: str | None,
@@ -404,22 +398,15 @@ def evaluate_schedule_failures(
     settings: AlertSettings | None = None,
 ) -> tuple[Alert | None, str]:
     """One alert for every new batch of failed ticks of the schedule (the tick could not create a run)."""
-    from dagster._core.scheduler.instigation import TickStatus
-
     after = float(cursor) if cursor else None
-    failed = []
-    newest = after or 0.0
-    for state in _schedule_states(instance, schedule_name):
-        if after is None:
-            # First evaluation: start from now rather than alerting on history.
-            ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
-            newest = max([newest, *(t.timestamp for t in ticks)])
-            continue
-        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after,
-                                   statuses=[TickStatus.FAILURE])
-        failed.extend(ticks)
-        all_new = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after, limit=1)
-        newest = max([newest, *(t.timestamp for t in all_new)])
+    if after is None:
+        # First evaluation: start from now rather than alerting on history.
+        failed = []
+        newest = max([0.0, *(t.timestamp for t in schedule_ticks(instance, schedule_name, limit=1))])
+    else:
+        ticks = schedule_ticks(instance, schedule_name, after=after)
+        failed = [t for t in ticks if t.failed]
+        newest = max([after, *(t.timestamp for t in ticks)])
     new_cursor = str(newest or time.time()) if after is None else str(newest)
     if not failed:
         return None, new_cursor
@@ -432,7 +419,7 @@ def evaluate_schedule_failures(
     facts = RunFailureFacts(links=links)
     missing = missing_variables(facts)
     link = facts.first(CONFIG_ERRORS) or facts.innermost_user_error()
-    when = ", ".join(iso_utc(t.timestamp) for t in sorted(failed, key=lambda t: t.timestamp)[:5])
+    when = ", ".join(iso_utc(t.timestamp, timespec="seconds") for t in sorted(failed, key=lambda t: t.timestamp)[:5])
     if missing:
         kind, severity = "config", "critical"
         title = f"Aircall evidence schedule could not start a run: {', '.join(missing)} not set"

@@ -46,6 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from aircall_pipeline.aircall.windows import MAX_RESULTS
 from aircall_pipeline.sandbox.data import USER_EXTRA_FIELD, WEBHOOK_EXTRA_FIELD, SandboxAccount
 from aircall_pipeline.settings import is_loopback_host
 
@@ -55,7 +56,6 @@ SANDBOX_API_TOKEN = "sandbox-api-token"  # noqa: S105 - a public, fake credentia
 
 MAX_PER_PAGE = 50
 DEFAULT_PER_PAGE = 20
-RESULT_CAP = 10_000
 FOREIGN_HOST = "http://evil.example.test"
 
 # Observed verbatim on the live API for any page past the cap (Estuary probe notes).
@@ -527,7 +527,7 @@ class SandboxServer:
     ) -> Response:
         page = _int_param(params, "page", 1, minimum=1)
         per_page = min(_int_param(params, "per_page", DEFAULT_PER_PAGE, minimum=1), MAX_PER_PAGE)
-        if page * per_page > RESULT_CAP:
+        if page * per_page > MAX_RESULTS:
             raise BadRequest(CAP_EXCEEDED_BODY)
         order = params.get("order", "asc").lower()
         if order not in ("asc", "desc"):

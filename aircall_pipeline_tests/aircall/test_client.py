@@ -149,6 +149,7 @@ def test_429_beyond_the_bounded_wait_raises_with_the_reset_time(serve, connect, 
             client.ping()
     error = caught.value
     assert error.status == 429 and error.endpoint == "/v1/ping"
+    assert not error.headers, "the give-up error is not a response: it has no headers to retry on"
     assert error.reset_at is not None and error.reset_at_iso
     assert "shared with every integration" in str(error)
     # The reset was written where every process sharing the budget reads it.
@@ -205,6 +206,7 @@ def test_5xx_beyond_the_retries_is_a_server_error(serve, connect):
     with pytest.raises(AircallServerError) as caught:
         client.ping()
     assert caught.value.status in (502, 503) and "gave up after 3 attempts" in str(caught.value)
+    assert caught.value.attempts == 3 and caught.value.retryable and caught.value.reason is None
 
 
 def test_an_unreachable_api_is_a_server_error_without_status(connect):
@@ -215,6 +217,9 @@ def test_an_unreachable_api_is_a_server_error_without_status(connect):
     with pytest.raises(AircallServerError) as caught:
         client.ping()
     assert caught.value.status is None and "could not reach http://127.0.0.1:9" in str(caught.value)
+    # What the network said is an attribute of its own: no reader has to cut it out of the message.
+    assert caught.value.reason.startswith("ConnectionError: ") and caught.value.reason in str(caught.value)
+    assert caught.value.attempts == 2
 
 
 def test_a_truncated_body_is_retried_then_reported(serve, connect):
@@ -401,3 +406,14 @@ def test_webhooks_answered_with_the_wrong_page_stop_with_a_response_error(connec
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_error_facts_are_declared_attributes_with_defaults():
+    """`retryable` and `headers` exist on every AircallError, so the retry loop reads them directly."""
+    from aircall_pipeline.aircall.errors import AircallError
+
+    plain = AircallAuthError("no", status=401)
+    assert plain.retryable is False and plain.headers == {}
+    limited = AircallRateLimitError("429", retryable=True, headers={"Retry-After": "5"}, reset_at=1.0)
+    assert limited.retryable and limited.headers == {"Retry-After": "5"} and isinstance(limited, AircallError)
+    assert AircallServerError("down").reason is None and AircallServerError("down").attempts == 1

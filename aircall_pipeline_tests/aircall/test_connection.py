@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from aircall_pipeline.aircall import connection
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN
 
@@ -54,7 +55,7 @@ def test_bad_key(serve, env, capsys):
     env(server.url, api_token="wrong-token")  # noqa: S106
     status, line = run_check(capsys)
     assert status == connection.EXIT_AUTH == 3
-    assert "rejected" in line and "HTTP 403" in line and "Aircall Dashboard" in line
+    assert "rejected" in line and "HTTP 403" in line and NEW_KEY_ADVICE in line
     assert "wrong-token" not in line
 
 
@@ -69,7 +70,9 @@ def test_unreachable(env, capsys):
     env("http://127.0.0.1:9")
     status, line = run_check(capsys)
     assert status == connection.EXIT_UNREACHABLE == 5
-    assert line.startswith("Cannot reach http://127.0.0.1:9") and "AIRCALL_API_URL" in line and "proxy" in line
+    assert line.startswith("Cannot reach http://127.0.0.1:9 (ConnectionError: ")
+    assert "AIRCALL_API_URL" in line and "proxy" in line
+    assert "could not reach" not in line and "gave up" not in line, "the network's reason, not the client's message"
 
 
 def test_server_error(serve, env, capsys):
@@ -94,6 +97,7 @@ def test_missing_variables(env, capsys):
     status, line = run_check(capsys)
     assert status == connection.EXIT_CONFIG == 2
     assert "AIRCALL_API_ID and AIRCALL_API_TOKEN not set" in line
+    assert NEW_KEY_ADVICE in line
 
 
 @pytest.mark.parametrize("url", ["http://api.example.com", "ftp://api.aircall.io", "not a url"])

@@ -1,8 +1,9 @@
 """Builders of small, typed frames matching the normalised schemas in docs/architecture.md.
 
 Each builder takes a list of partial row dicts; missing columns get a default (or null), and every
-column gets the schema's dtype, so tests exercise the same dtypes the ingest assets produce:
-ids int64 (nullable Int64 where the API may send null), timestamps datetime64[us, UTC], text `str`.
+column gets the schema's dtype. The schemas of the pipeline's tables are `ingest/normalize.SCHEMAS`
+dtypes, so tests exercise exactly the dtypes the ingest assets produce: ids and counts nullable
+`Int64`, timestamps `datetime64[us, UTC]`, text `str`, flags `boolean`.
 """
 
 from __future__ import annotations
@@ -12,31 +13,21 @@ from typing import Any
 
 import pandas as pd
 
-UTC = "datetime64[us, UTC]"
+from aircall_pipeline.ingest import normalize
 
-USERS = {
-    "user_id": "int64", "name": "str", "email": "str", "created_at": UTC, "available": "boolean",
-    "availability_status": "str", "substatus": "str", "time_zone": "str", "language": "str",
-    "wrap_up_time": "Int64", "state": "str", "extension": "str", "default_number_id": "Int64", "extra": "str",
-}
-COMPANY = {"name": "str", "users_count": "Int64", "numbers_count": "Int64", "api_url": "str", "collected_at": UTC}
-TEAMS = {"team_id": "int64", "name": "str", "created_at": UTC, "member_count": "Int64", "extra": "str"}
-TEAM_MEMBERS = {"team_id": "int64", "team_name": "str", "user_id": "int64", "user_email": "str"}
-NUMBERS = {
-    "number_id": "int64", "name": "str", "digits": "str", "country": "str", "time_zone": "str",
-    "availability_status": "str", "live_recording_activated": "boolean", "created_at": UTC, "user_count": "Int64",
-    "extra": "str",
-}
-NUMBER_USERS = {"number_id": "int64", "user_id": "int64"}
-CALLS = {
-    "call_id": "int64", "sid": "str", "direction": "str", "status": "str", "missed_call_reason": "str",
-    "started_at": UTC, "answered_at": UTC, "ended_at": UTC, "duration": "Int64", "archived": "boolean",
-    "user_id": "Int64", "user_email": "str", "assigned_to_id": "Int64", "transferred_by_id": "Int64",
-    "transferred_to_id": "Int64", "number_id": "Int64", "team_ids": "str", "external_country_code": "str",
-    "external_number_hash": "str", "has_recording": "boolean", "has_voicemail": "boolean",
-    "comments_count": "Int64", "tag_names": "str", "country_code_a2": "str", "pricing_type": "str",
-}
-CALL_WINDOWS = {"window_from": UTC, "window_to": UTC, "meta_total": "Int64", "fetched": "Int64", "complete": "boolean"}
+UTC = normalize.TS
+
+# The pipeline's own tables: exactly the dtypes ingest/normalize.py produces (one source of truth;
+# test_frames.py checks it against frames the pipeline really builds).
+USERS = normalize.dtypes(normalize.USERS)
+COMPANY = normalize.dtypes(normalize.COMPANY)
+TEAMS = normalize.dtypes(normalize.TEAMS)
+TEAM_MEMBERS = normalize.dtypes(normalize.TEAM_MEMBERS)
+NUMBERS = normalize.dtypes(normalize.NUMBERS)
+NUMBER_USERS = normalize.dtypes(normalize.NUMBER_USERS)
+CALLS = normalize.dtypes(normalize.CALLS)
+CALL_WINDOWS = normalize.dtypes(normalize.CALL_WINDOWS)
+# Inputs the pipeline does not normalise itself: the owner's files and the rules' activity table.
 ROLES = {"email": "str", "role": "str"}
 ROSTER = {"email": "str", "name": "str", "status": "str", "terminated_at": UTC}
 ACTIVITY = {"user_id": "Int64", "last_call_at": UTC, "calls": "int64"}

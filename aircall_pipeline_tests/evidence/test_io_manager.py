@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from aircall_pipeline.evidence.io_manager import EvidenceIOManager, markdown_preview
+from aircall_pipeline.evidence.io_manager import (
+    COLUMN_SCHEMA_KEY,
+    ROW_COUNT_KEY,
+    EvidenceIOManager,
+    markdown_preview,
+)
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.s3_client import s3_client_from_resource
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
@@ -60,7 +65,13 @@ def check_run(result, store: EvidenceStore, uri_prefix: str) -> None:
     [event] = [e for e in result.get_asset_materialization_events()
                if e.asset_key == dg.AssetKey(["aircall", "users"])]
     metadata = event.materialization.metadata
-    assert metadata["rows"].value == 3
+    assert metadata[ROW_COUNT_KEY].value == 3
+    # The columns, with the stored frame's types, under Dagster's standard key (the UI's Columns tab).
+    columns = {c.name: c.type for c in metadata[COLUMN_SCHEMA_KEY].value.columns}
+    assert columns == {str(c): str(t) for c, t in users_frame().assign(day=DAY).dtypes.items()}
+    [emails] = [e for e in result.get_asset_materialization_events()
+                if e.asset_key == dg.AssetKey(["aircall", "user_emails"])]
+    assert [c.name for c in emails.materialization.metadata[COLUMN_SCHEMA_KEY].value.columns] == ["user_id", "email"]
     assert metadata["evidence_path"].value == f"{uri_prefix}/aircall/users/date={DAY}/users.parquet"
     assert len(metadata["sha256"].value) == 64
     assert [a["path"] for a in metadata["artifacts"].value] == [

@@ -6,6 +6,8 @@ import posixpath
 import re
 from html.parser import HTMLParser
 
+from markupsafe import escape
+
 from aircall_pipeline.evidence.report import render_report
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline_tests.evidence.conftest import users_frame
@@ -17,11 +19,12 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes" \'
 class Collector(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.tags, self.links, self.text = [], [], []
+        self.tags, self.links, self.text, self.attrs = [], [], [], []
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
         attrs = dict(attrs)
+        self.attrs.append((tag, attrs))
         if tag == "a":
             self.links.append(attrs.get("href"))
         for name in ("src", "onerror", "onload"):
@@ -60,7 +63,7 @@ def test_hostile_names_are_escaped_and_page_is_self_contained(local_store: Evide
     )
     html = local_store.backend.get(f"aircall/reports/date={DAY}/report.html").decode("utf-8")
     assert "<script" not in html.lower()
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert str(escape('<script>alert("x")</script>')) in html
     assert "r&lt;1&gt;" in html
     parsed = Collector()
     parsed.feed(html)
@@ -124,3 +127,27 @@ def test_more_items_points_to_the_findings_csv(local_store: EvidenceStore):
     html = local_store.backend.get(f"aircall/reports/date={DAY}/report.html").decode()
     assert "1197 more items" in html
     assert 'href="../../ac05_shared_accounts/date=2026-03-14/ac05_shared_accounts.csv"' in html
+
+
+ATTRIBUTE_BREAKOUT = '"><img src=x onerror=alert(document.domain)><script>alert(1)</script>'
+
+
+def test_hostile_values_in_attributes_and_text_stay_text():
+    """A value that tries to close an attribute or a tag, wherever the template puts it: in an id and
+    an anchor (the check id), a class (the status), the page title and the cells."""
+    check = {"id": ATTRIBUTE_BREAKOUT, "name": ATTRIBUTE_BREAKOUT, "status": ATTRIBUTE_BREAKOUT,
+             "observed": {"label": ATTRIBUTE_BREAKOUT}, "threshold": ATTRIBUTE_BREAKOUT, "controls": [ATTRIBUTE_BREAKOUT],
+             "reason": ATTRIBUTE_BREAKOUT,
+             "items": [{"status": "fail", "item_label": ATTRIBUTE_BREAKOUT, ATTRIBUTE_BREAKOUT: "column name"}]}
+    html = render_report(date=DAY, company=ATTRIBUTE_BREAKOUT, collected_at=ATTRIBUTE_BREAKOUT,
+                         run_id=ATTRIBUTE_BREAKOUT, package_version="v", api_url=ATTRIBUTE_BREAKOUT,
+                         checks=[check], tables={}, report_dir="a/b", checks_path="a/b/checks.json")
+    parsed = Collector()  # also refuses any src/onerror/onload attribute
+    parsed.feed(html)
+    assert set(parsed.tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "table",
+                                "thead", "tbody", "tr", "th", "td", "p", "code", "a", "span"}
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    # The value stayed whole inside its attributes: the heading's id and the anchor to it.
+    assert ("h3", {"id": ATTRIBUTE_BREAKOUT}) in parsed.attrs
+    assert ATTRIBUTE_BREAKOUT in "".join(parsed.text)
+    assert f'href="#{escape(ATTRIBUTE_BREAKOUT)}"' in html

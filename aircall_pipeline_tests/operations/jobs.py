@@ -98,7 +98,7 @@ def ac01_user_inventory(context: dg.AssetExecutionContext):
     yield dg.AssetCheckResult(
         check_name="ac01_user_inventory", passed=False, severity=dg.AssetCheckSeverity.ERROR,
         description="FAIL: 23 users fetched but the company reports 25.",
-        metadata={"status": "fail", "observed": "23", "threshold": "users fetched == company.users_count",
+        metadata={"check_id": "AC-01", "status": "fail", "observed": "23", "threshold": "users fetched == company.users_count",
                   "items_flagged": 2, "item_ids": dg.MetadataValue.json(["u-901", "u-902"])},
     )
 

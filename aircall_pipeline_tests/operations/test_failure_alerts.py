@@ -8,7 +8,6 @@ alert, the right kind and words, a link to the run, and no secret.
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +16,10 @@ from dagster import DagsterEventType
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import serialize_value
 
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+from aircall_pipeline.operations.alerts import mrkdwn_escape
 from aircall_pipeline.operations.sensors import run_failure_alert_sensor
+from aircall_pipeline.timestamps import iso_utc
 from aircall_pipeline_tests.operations import jobs
 from aircall_pipeline_tests.operations.jobs import BASIC, PARTITION, RESET_AT, SECRET_TOKEN
 
@@ -71,8 +73,7 @@ def test_revoked_key_alerts_auth_once_with_the_fix_and_no_secret(instance, webho
     assert alert["kind"] == "auth"
     assert alert["severity"] == "critical"
     assert "the Aircall API key was rejected (401/403)" in alert["text"]
-    assert "create a new key in the Aircall Dashboard → Integrations &amp; API" in alert["text"]  # mrkdwn-escaped
-    assert "AIRCALL_API_ID/AIRCALL_API_TOKEN" in alert["text"]
+    assert mrkdwn_escape(NEW_KEY_ADVICE) in alert["text"]
     assert PARTITION in alert["title"]
     assert alert["run_id"] == result.run_id
     assert alert["run_url"] == f"http://127.0.0.1:3999/runs/{result.run_id}"
@@ -86,7 +87,7 @@ def test_exhausted_rate_limit_alerts_with_reset_time_and_advice(instance, webhoo
     _invoke_failure_sensor(instance, result.run_id)
 
     alert = _one_alert(webhook)
-    reset = datetime.fromtimestamp(RESET_AT, UTC).isoformat(timespec="seconds")
+    reset = iso_utc(RESET_AT)
     assert alert["kind"] == "rate_limit"
     assert reset in alert["text"]
     assert alert["details"]["reset_at"] == reset
@@ -117,6 +118,8 @@ def test_blocking_check_failure_names_the_check(instance, webhook):
     assert alert["kind"] == "check_failed"
     assert "ac01_user_inventory" in alert["title"]
     assert "blocking compliance check failed" in alert["title"]
+    assert alert["details"]["failed_check_ids"] == ["AC-01"]
+    assert alert["details"]["failed_checks"] == ["ac01_user_inventory on aircall/ac01_user_inventory"]
     assert "23 users fetched but the company reports 25" in alert["text"]
     assert "u-901" in alert["text"]
 
@@ -148,6 +151,7 @@ def test_missing_credentials_fail_at_launch_and_alert_config(instance, webhook, 
     assert "AIRCALL_API_TOKEN" in alert["title"]
     assert alert["details"]["missing_variables"] == ["AIRCALL_API_TOKEN"]
     assert "before any step ran" in alert["text"]
+    assert mrkdwn_escape(NEW_KEY_ADVICE) in alert["text"]
 
 
 def test_will_retry_runs_are_ignored(instance, webhook):

@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
 from aircall_pipeline.ingest.assets import build_raw_assets
 from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.operations.alerts import mrkdwn_escape
 from aircall_pipeline.operations.sensors import run_failure_alert_sensor
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID
 from aircall_pipeline_tests.operations.jobs import SECRET_TOKEN
@@ -38,6 +40,6 @@ def test_rejected_key_through_the_real_client_alerts_auth_once(sandbox, webhook,
     assert len(webhook.received) == 1
     alert = webhook.payloads[0]
     assert alert["kind"] == "auth"
-    assert "create a new key in the Aircall Dashboard" in alert["text"]
+    assert mrkdwn_escape(NEW_KEY_ADVICE) in alert["text"]
     assert day in alert["title"]
     assert SECRET_TOKEN not in webhook.raw

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
 from aircall_pipeline.operations.alerts import scrub
 from aircall_pipeline.operations.run_command import failure_report
 from aircall_pipeline.operations.sensors import alert_for_failed_run
@@ -43,10 +44,9 @@ def test_cli_run_with_a_wrong_key_prints_the_auth_advice_and_exits_1(cli_env, tm
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert f"Aircall evidence run failed for {YESTERDAY}: the Aircall API key was rejected (401/403)" in proc.stdout
-    assert "create a new key in the Aircall Dashboard → Integrations & API" in proc.stdout
-    assert "AIRCALL_API_ID/AIRCALL_API_TOKEN" in proc.stdout
+    assert NEW_KEY_ADVICE in proc.stdout
     assert "AircallAuthError" in proc.stdout  # the root cause follows the advice
-    advice = proc.stdout.index("Integrations & API")
+    advice = proc.stdout.index(NEW_KEY_ADVICE)
     assert proc.stdout.index("AircallAuthError", advice) > advice
     assert WRONG_TOKEN not in output and TOKEN not in output
     assert "Evidence written" not in proc.stdout

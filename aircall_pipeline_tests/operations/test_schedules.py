@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 from dagster._core.definitions.run_request import InstigatorType
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
 from dagster._core.workspace.load_target import ModuleTarget
 from dagster._scheduler.scheduler import launch_scheduled_runs
 
 from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.operations.dagster_internals import schedule_ticks
 from aircall_pipeline.operations.schedules import build_evidence_schedule, previous_completed_partition
 from aircall_pipeline.operations.sensors import build_schedule_failure_sensor, evaluate_schedule_failures
 from aircall_pipeline.settings import Settings
@@ -39,6 +41,18 @@ def _tick(schedule: dg.ScheduleDefinition, when: datetime):
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
                                             repository_def=defs.get_repository_def())
         return defs.resolve_schedule_def(schedule.name).evaluate_tick(context)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_defs_state_storage():
+    """Dagster keeps the "current" definitions-state storage in a context variable that entering an
+    instance sets. The daemon workspace helpers these tests drive (`create_test_daemon_workspace_context`)
+    leave it pointing at a disposed instance, and every later `Definitions` resolution in the same
+    process then fails ("undefined DagsterInstance weakref"). Each test here runs inside its own
+    setting of that variable, restored afterwards. Dagster has no public way to do this; the private
+    import stays in this file, beside the private daemon helpers that cause the leak."""
+    with set_defs_state_storage(None):
+        yield
 
 
 @pytest.fixture
@@ -115,6 +129,10 @@ def test_real_scheduler_tick_creates_the_run_for_yesterday_with_tags(env):
         _scheduler_tick(instance, datetime(2026, 3, 10, 2, 16, tzinfo=UTC))
         runs = instance.get_runs()
         assert len(runs) == 1
+        # The adapter over Dagster's tick storage (operations/dagster_internals.py) reads it back.
+        [tick] = schedule_ticks(instance, SINGLE_ACCOUNT.schedule)
+        assert not tick.failed and tick.error is None
+        assert schedule_ticks(instance, "another_schedule") == []
         assert runs[0].job_name == SINGLE_ACCOUNT.daily_job
         assert runs[0].tags["dagster/partition"] == "2026-03-09"
         assert runs[0].tags["aircall/account"] == f"api.aircall.io/{API_ID}"
@@ -133,6 +151,11 @@ def test_missing_credential_in_code_server_fails_the_tick_and_alerts_once(env, w
         [state] = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)]
         [tick] = instance.get_ticks(state.instigator_origin_id, state.selector_id)
         assert tick.error is not None and tick.error.cls_name == "DagsterInvalidConfigError"
+        # What the adapter relies on (operations/dagster_internals.py): the same tick, seen as failed,
+        # with its error, and nothing after its own timestamp.
+        [seen] = schedule_ticks(instance, SINGLE_ACCOUNT.schedule)
+        assert seen.failed and seen.timestamp == tick.timestamp and seen.error.cls_name == "DagsterInvalidConfigError"
+        assert schedule_ticks(instance, SINGLE_ACCOUNT.schedule, after=tick.timestamp) == []
 
         # A sensor that starts watching now does not replay old failures.
         assert evaluate_schedule_failures(instance, None)[0] is None

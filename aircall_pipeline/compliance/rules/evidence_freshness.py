@@ -1,0 +1,42 @@
+"""AC-15 evidence freshness: the newest evidence is recent enough."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from aircall_pipeline.compliance.catalogue import AC_15, FAIL, PASS, WARN
+from aircall_pipeline.compliance.rules.columns import _HOUR, UTC_DTYPE, _iso, to_utc
+from aircall_pipeline.compliance.rules.findings import CheckOutcome, _findings, _outcome, _rows, _skip
+
+_CLOCK_SKEW = pd.Timedelta(minutes=5)
+
+
+def evidence_freshness(newest_collected_at: Any | None, *, as_of: Any, max_age_hours: float = 30) -> CheckOutcome:
+    """The newest evidence's collected_at is at most `max_age_hours` old at `as_of`.
+
+    The one evaluation of evidence freshness: the AC-15 asset (compliance/assets.py) and the
+    freshness alert sensor both decide through it (operations/freshness.py). No earlier evidence at
+    all is a `skip` (a first run, or a throwaway instance; the sensor measures from when it started
+    watching instead); a timestamp in the future (beyond 5 minutes of clock skew) warns.
+    """
+    spec = AC_15
+    as_of = to_utc(as_of)
+    threshold = f"newest evidence collected at most {max_age_hours:g} h before {_iso(as_of)}"
+    specifics = {"collected_at": UTC_DTYPE, "age_hours": "float64"}
+    if newest_collected_at is None or pd.isna(newest_collected_at):
+        return _skip(spec, threshold, "No earlier evidence report is recorded (a first run, or a throwaway "
+                     "Dagster instance), so the age of the newest evidence cannot be measured.",
+                     specifics=specifics)
+    collected = to_utc(newest_collected_at)
+    age = (as_of - collected) / _HOUR
+    if collected - as_of > _CLOCK_SKEW:
+        status, why = WARN, f"collected_at {_iso(collected)} is {-age:.2f} h in the future (clock skew?)."
+    elif age > max_age_hours:
+        status, why = FAIL, f"Newest evidence is {age:.2f} h old, older than {max_age_hours:g} h."
+    else:
+        status, why = PASS, f"Newest evidence is {age:.2f} h old."
+    rows = _rows(1, status=status, item_type="evidence", item_id=_iso(collected), item_label="newest evidence",
+                 reason=why, collected_at=collected, age_hours=age)
+    return _outcome(spec, status, round(float(age), 2), threshold, why, _findings(spec, rows, specifics))
