@@ -191,7 +191,7 @@ def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict,
         severity=severity,
         description=f"{outcome.status.upper()}: {outcome.reason}",
         metadata={
-            "check_id": spec.check_id,
+            catalogue.CHECK_ID_KEY: spec.check_id,
             "status": outcome.status,
             **cause,
             "observed": dg.MetadataValue.text(str(outcome.observed)),
@@ -255,7 +255,6 @@ def build_compliance_asset(rule: Rule, names: Names, partitions_def: dg.Partitio
             "check": dg.MetadataValue.json(record),
             "status": outcome.status,
             "observed": dg.MetadataValue.text(str(outcome.observed)),
-            "rows": len(outcome.findings),
         })
         yield check_result(spec, outcome, record, unconfigured)
 
