@@ -3,7 +3,8 @@ wording of an error message: a message that says something else changes nothing.
 
 import dagster as dg
 
-from aircall_pipeline.operations import failures, retry
+from aircall_pipeline.ingest import retry
+from aircall_pipeline.operations import failures
 from aircall_pipeline.operations.failures import ErrorLink, RunFailureFacts, diagnose
 
 RESET_AT = 1773112000.0
