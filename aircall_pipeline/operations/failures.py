@@ -216,7 +216,7 @@ def error_line(link: ErrorLink) -> str:
 
 def reset_time(facts: RunFailureFacts) -> str | None:
     """When the exhausted API budget resets: the `reset_at` the error carried into the Failure's
-    metadata (operations/retry.py). Never read back from the message text."""
+    metadata (ingest/retry.py). Never read back from the message text."""
     reset_at = facts.metadata_for(RATE_LIMIT_ERRORS).get(retry.RESET_AT_KEY)
     if isinstance(reset_at, int | float):
         return iso_utc(float(reset_at), timespec="seconds")

@@ -27,6 +27,7 @@ NUMBERS = normalize.dtypes(normalize.NUMBERS)
 NUMBER_USERS = normalize.dtypes(normalize.NUMBER_USERS)
 CALLS = normalize.dtypes(normalize.CALLS)
 CALL_WINDOWS = normalize.dtypes(normalize.CALL_WINDOWS)
+WEBHOOKS = normalize.dtypes(normalize.WEBHOOKS)
 # Inputs the pipeline does not normalise itself: the owner's files and the rules' activity table.
 ROLES = {"email": "str", "role": "str"}
 ROSTER = {"email": "str", "name": "str", "status": "str", "terminated_at": UTC}
@@ -99,6 +100,10 @@ def calls(rows: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
 
 def call_windows(rows: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
     return frame(CALL_WINDOWS, rows)
+
+
+def webhooks(rows: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
+    return frame(WEBHOOKS, rows, url_scheme="https", active=True, events="")
 
 
 def roles(rows: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:

@@ -17,6 +17,7 @@ BUILDERS = {
     "number_users": lambda: F.number_users([{"number_id": 7, "user_id": 1000}]),
     "calls": lambda: F.calls([{"user_id": 1000, "started_at": "2026-03-01T10:00:00Z"}]),
     "call_windows": lambda: F.call_windows([{"window_from": "2026-03-01T00:00:00Z", "meta_total": 1}]),
+    "webhooks": lambda: F.webhooks([{"webhook_id": "4f0c", "url_domain": "hooks.zapier.com"}]),
 }
 
 
