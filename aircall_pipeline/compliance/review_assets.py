@@ -7,8 +7,10 @@ attestation's signature against the evidence key, and reports who reviewed which
 how many keeps and removes. Its data version is the attestation's path and SHA-256, so the UI marks a
 new version exactly when a new review (or a new attempt of one) is stored.
 
-When it is observed: every run of the account's daily job observes it (the job selects it), so the UI
-is at most a day behind; right after an import, Observe on the asset's page shows it at once.
+When it is observed: the account's `aircall_access_reviews[_<name>]` sensor looks every 15 minutes
+and records an observation only when the newest review changed (no run, no API call, no event-log
+noise); Observe on the asset's page does the same at once. The daily job does not select it: a UI
+launch of the job would leave it out anyway ("Materialize all" skips observable assets).
 AC-16, the rule that judges the review every day, stays in assets.py and reads the store itself.
 """
 
@@ -22,12 +24,16 @@ import dagster as dg
 from aircall_pipeline.compliance.assets import trusted_key
 from aircall_pipeline.evidence.io_manager import markdown_text
 from aircall_pipeline.evidence.resource import EvidenceResource
-from aircall_pipeline.names import ACCESS_REVIEWS, OWNERS, Names
+from aircall_pipeline.names import ACCESS_REVIEWS, OWNERS, REVIEWS_SENSOR, Names
 
 # The data version before any review is stored: one stable value, so "no review" is not a change.
 NO_REVIEW = "none"
 # `signature` when no evidence key is configured: the attestation cannot be checked (AC-16 fails it).
 UNCHECKED = "unchecked"
+# Where Dagster reads an observation's data version from (an observation reported by a sensor
+# carries it as this tag, as the observe function's ObserveResult does).
+DATA_VERSION_TAG = "dagster/data_version"
+SENSOR_INTERVAL_SECONDS = 15 * 60
 
 
 def review_observation(
@@ -70,6 +76,16 @@ def review_observation(
                             metadata=metadata)
 
 
+def observe_reviews(evidence: EvidenceResource, key: dg.AssetKey, timezone: str) -> dg.ObserveResult:
+    """The newest review on or before today (in the account's timezone), as the UI shows it."""
+    store = evidence.store()
+    today = datetime.now(ZoneInfo(timezone)).date()
+    review = store.latest_review(today, trusted_key(evidence))
+    # The attestation is write-once (a new review is a new attempt file), so its hash names it.
+    sha = hashlib.sha256(store.backend.get(review["path"])).hexdigest() if review else None
+    return review_observation(key, review, sha, store.uri)
+
+
 def build_review_observation(names: Names, timezone: str) -> dg.AssetsDefinition:
     """One account's `access_reviews` asset, in its compliance group. `timezone`: the account's, so
     "today" is the day its schedule would call today."""
@@ -91,12 +107,34 @@ def build_review_observation(names: Names, timezone: str) -> dg.AssetsDefinition
         @dg.multi_observable_source_asset(specs=[spec], name=names.op("observe_access_reviews"),
                                           required_resource_keys={evidence_key})
         def _observe(context: dg.AssetExecutionContext):
-            evidence: EvidenceResource = getattr(context.resources, evidence_key)
-            store = evidence.store()
-            today = datetime.now(ZoneInfo(timezone)).date()
-            review = store.latest_review(today, trusted_key(evidence))
-            # The attestation is write-once (a new review is a new attempt file), so its hash names it.
-            sha = hashlib.sha256(store.backend.get(review["path"])).hexdigest() if review else None
-            yield review_observation(spec.key, review, sha, store.uri)
+            yield observe_reviews(getattr(context.resources, evidence_key), spec.key, timezone)
 
     return _observe
+
+
+def build_review_sensor(
+    names: Names, timezone: str, *, minimum_interval_seconds: int = SENSOR_INTERVAL_SECONDS
+) -> dg.SensorDefinition:
+    """Records an observation of the account's reviews whenever the newest one changes; the cursor is
+    the last recorded data version."""
+    evidence_key = names.resource("evidence")
+    key = names.key(ACCESS_REVIEWS)
+
+    @dg.sensor(
+        name=names.sensor(REVIEWS_SENSOR),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=minimum_interval_seconds,
+        required_resource_keys={evidence_key},
+        description=f"Observes {key.to_user_string()} in the evidence store every "
+                    f"{minimum_interval_seconds // 60} minutes and records it when a new review was imported.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        result = observe_reviews(getattr(context.resources, evidence_key), key, timezone)
+        version = result.data_version.value
+        if version == context.cursor:
+            return dg.SkipReason(f"no new access review (latest: {version})")
+        context.update_cursor(version)
+        return dg.SensorResult(asset_events=[
+            dg.AssetObservation(asset_key=key, metadata=result.metadata, tags={DATA_VERSION_TAG: version})])
+
+    return _sensor

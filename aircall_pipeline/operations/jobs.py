@@ -8,25 +8,21 @@ from __future__ import annotations
 
 import dagster as dg
 
-from aircall_pipeline.names import ACCESS_REVIEWS, ACCOUNT_TAG, HISTORY_TABLES, Names
+from aircall_pipeline.names import ACCOUNT_TAG, HISTORY_TABLES, Names
 from aircall_pipeline.settings import Account
 
 
 def build_daily_job(names: Names, account: Account) -> dg.JobDefinition:
     return dg.define_asset_job(
         names.daily_job,
-        # A group selection leaves observable assets out: the access reviews are added by name, so
-        # every daily run also refreshes what the UI shows of the newest review (review_assets.py).
-        selection=(dg.AssetSelection.groups(names.raw_group, names.compliance_group)
-                   | dg.AssetSelection.assets(names.key(ACCESS_REVIEWS))),
+        selection=dg.AssetSelection.groups(names.raw_group, names.compliance_group),
         tags={ACCOUNT_TAG: account.label},
         # One process for the whole day: the steps are small (seconds of work each) and API steps
         # run one at a time anyway (the account's pool), so a process per step would only add
         # start-up time, several times the work itself.
         executor_def=dg.in_process_executor,
         description="Collect one day of Aircall evidence (snapshots + that day's calls), evaluate every "
-                    "compliance check, write the day's report and manifest to the evidence store, and observe "
-                    "the newest access review.",
+                    "compliance check, and write the day's report and manifest to the evidence store.",
     )
 
 

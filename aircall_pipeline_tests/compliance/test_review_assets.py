@@ -1,26 +1,33 @@
 """The access reviews as a Dagster asset (issue 12): observed from each account's evidence store in a
-real Dagster instance, so the UI shows the newest review per account. The reviews are imported with
-the real `aircall-pipeline review` commands into local evidence folders."""
+real Dagster instance, so the UI shows the newest review per account, by the Observe button (the
+implicit asset job) and by each account's sensor run by the real sensor daemon. The reviews are
+imported with the real `aircall-pipeline review` commands into local evidence folders."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
+from dagster._core.workspace.load_target import ModuleTarget
+from dagster._daemon.sensor import execute_sensor_iteration
 
 from aircall_pipeline.cli import main
 from aircall_pipeline.compliance.review_assets import NO_REVIEW, UNCHECKED
-from aircall_pipeline.definitions import build_defs
+from aircall_pipeline.definitions import build_defs, load_defs
 from aircall_pipeline.evidence.signing import load_signer
 from aircall_pipeline.evidence.store import EvidenceStore
-from aircall_pipeline.names import ACCESS_REVIEWS, Names
+from aircall_pipeline.names import ACCESS_REVIEWS, REVIEWS_SENSOR, Names
 from aircall_pipeline.settings import Account, Settings
 from aircall_pipeline_tests.compliance.test_review import DAY, fill, seal_day, stored_review
 
 ACCOUNTS = ("acme_eu", "acme_us")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings_for(tmp_path, signing_key: str | None) -> Settings:
@@ -107,7 +114,7 @@ def test_the_signature_is_checked_against_the_evidence_key(tmp_path, key_pair, o
     assert meta["signature"] == expected and meta["reviewer"] == "ciso@example.com"
 
 
-def test_each_account_observes_its_reviews_in_its_compliance_group_and_daily_job(tmp_path):
+def test_each_account_has_its_reviews_asset_and_sensor(tmp_path):
     defs = build_defs(settings_for(tmp_path, None))
     graph = defs.resolve_asset_graph()
     for name in ACCOUNTS:
@@ -115,7 +122,64 @@ def test_each_account_observes_its_reviews_in_its_compliance_group_and_daily_job
         node = graph.get(names.key(ACCESS_REVIEWS))
         assert node.is_observable and not node.is_materializable
         assert node.group_name == names.compliance_group and node.owners
-        # Every daily run refreshes it, so the UI is never more than a day behind the store.
-        daily = defs.resolve_job_def(names.daily_job)
-        assert names.op("observe_access_reviews") in daily.graph.node_names()
-        assert names.key(ACCESS_REVIEWS) in daily.asset_layer.executable_asset_keys
+        sensor = defs.resolve_sensor_def(names.sensor(REVIEWS_SENSOR))
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def _sensor_ticks(instance: dg.DagsterInstance, times: list[datetime]) -> None:
+    """The real sensor daemon's iterations over the project's code location (a gRPC code server
+    started from the environment), at frozen times."""
+    target = ModuleTarget("aircall_pipeline.definitions", "defs", str(REPO_ROOT), "aircall_pipeline")
+    with create_test_daemon_workspace_context(target, instance) as workspace:
+        for now in times:
+            with freeze_time(now):
+                list(execute_sensor_iteration(workspace, logging.getLogger("sensors"), None, None))
+
+
+def observations(instance: dg.DagsterInstance, name: str) -> list[dg.AssetObservation]:
+    records = instance.fetch_observations(Names(name).key(ACCESS_REVIEWS), limit=10).records
+    return [r.asset_observation for r in reversed(records)]  # oldest first
+
+
+@pytest.mark.slow
+def test_the_sensor_records_a_new_review_once(tmp_path, key_pair, monkeypatch):
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("accounts:\n" + "".join(
+        f"  - name: {name}\n    api_id_env: AIRCALL_{name.upper()}_API_ID\n"
+        f"    api_token_env: AIRCALL_{name.upper()}_API_TOKEN\n    evidence_uri: {tmp_path / name}\n"
+        for name in ACCOUNTS))
+    for variable, value in {"AIRCALL_ACCOUNTS_FILE": str(accounts), "EVIDENCE_SIGNING_KEY": f"file:{key_pair[0]}",
+                            "DAGSTER_HOME": str(tmp_path / "home")}.items():
+        monkeypatch.setenv(variable, value)
+    signer = load_signer(f"file:{key_pair[0]}")
+    eu = EvidenceStore.from_uri(tmp_path / "acme_eu")
+    seal_day(eu, signer)
+    start = datetime.now(UTC)
+    with dg.instance_for_test() as instance:
+        _sensor_ticks(instance, [start])
+        assert [version(o) for o in observations(instance, "acme_eu")] == [NO_REVIEW]
+        stored_review(eu, signer, None, {101: "keep", 102: "remove", 103: "keep"}, start)
+        # The next ticks past the sensor's interval: one observation of the new review, then none
+        # while nothing changes; the other account still has no review.
+        _sensor_ticks(instance, [start + timedelta(minutes=16), start + timedelta(minutes=32)])
+        seen = observations(instance, "acme_eu")
+        assert len(seen) == 2 and version(seen[1]).startswith(f"aircall/reviews/date={DAY}/attestation.json@")
+        assert shown(seen[1])["signature"] == "valid" and shown(seen[1])["remove"] == 1
+        assert [version(o) for o in observations(instance, "acme_us")] == [NO_REVIEW]
+
+
+def test_with_unusable_settings_observing_fails_with_their_error_and_no_sensor_watches(tmp_path, monkeypatch):
+    """The definitions built from the defaults (settings unusable) must not show the default store's
+    reviews as if they were the account's: no sensor watches it, and Observe fails with the settings'
+    error, like every run (the single account's IO manager is the failing stand-in)."""
+    monkeypatch.setenv("AIRCALL_ACCOUNTS_FILE", str(tmp_path / "nowhere.yaml"))
+    defs = load_defs()
+    assert not [s for s in defs.sensors if s.name.startswith(REVIEWS_SENSOR)]
+    key = Names().key(ACCESS_REVIEWS)
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            asset_selection=[key], instance=instance, raise_on_error=False)
+        assert not result.success
+        assert not instance.fetch_observations(key, limit=1).records
+    failure = next(e for e in result.all_events if e.is_failure)
+    assert "nowhere.yaml" in str(failure.event_specific_data.error)
