@@ -19,6 +19,7 @@ from aircall_pipeline.aircall.budget import redact_url
 from aircall_pipeline.compliance.assets import build_compliance_assets
 from aircall_pipeline.compliance.report_assets import build_report_asset
 from aircall_pipeline.compliance.resources import ComplianceResource
+from aircall_pipeline.compliance.review_assets import build_review_observation, build_review_sensor
 from aircall_pipeline.evidence.io_manager import EvidenceIOManager
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.ingest.assets import build_raw_assets
@@ -93,7 +94,7 @@ def build_resources(settings: Settings) -> dict:
 def account_assets(account: Account, settings: Settings) -> list[dg.AssetsDefinition]:
     names, partitions = Names(account.name), partitions_for(account, settings)
     return [*build_raw_assets(names, partitions), *build_compliance_assets(names, partitions),
-            build_report_asset(names, partitions)]
+            build_report_asset(names, partitions), build_review_observation(names, account.timezone)]
 
 
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
@@ -107,7 +108,9 @@ def build_account_defs(account: Account, settings: Settings, problem: str | None
     resources = account_resources(account, settings)
     if problem is not None:
         resources[names.resource("io_manager")] = UnusableSettings(problem=problem)
-    pipeline = dg.Definitions(assets=account_assets(account, settings), resources=resources)
+    # With unusable settings the store the sensor would watch is not the configured one: no sensor.
+    sensors = [build_review_sensor(names, account.timezone)] if problem is None else []
+    pipeline = dg.Definitions(assets=account_assets(account, settings), resources=resources, sensors=sensors)
     return dg.Definitions.merge(
         pipeline, build_account_operations(names, account, settings, partitions_for(account, settings))
     )

@@ -44,6 +44,7 @@ RUN_FAILURE_SENSOR = "aircall_run_failure_alert"
 FAILED_CHECK_SENSOR = "aircall_failed_check_alert"
 FRESHNESS_SENSOR = "aircall_evidence_freshness"
 SCHEDULE_FAILURE_SENSOR = "aircall_schedule_failure_alert"
+REVIEWS_SENSOR = "aircall_access_reviews"
 
 OWNERS = ["team:security-grc"]
 ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")

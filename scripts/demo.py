@@ -1,4 +1,5 @@
-"""`make demo`: the whole daily job against the built-in sandbox, into ./evidence, then verified.
+"""`make demo`: the whole daily job against the built-in sandbox, into ./evidence, then verified,
+then the day's access review (AC-16) exported for a reviewer.
 
 Runs the real command-line entry points in subprocesses, as an operator would.
 """
@@ -17,6 +18,18 @@ from aircall_pipeline.sandbox.owner_files import write_owner_files
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN, SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
+REVIEWER = "you@example.com"
+
+
+def fresh_review_file(folder: Path, day: str) -> Path:
+    """A review file name no earlier demo used: `review export` never writes over a file (a
+    reviewer's decisions may be in it), so each run gets its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, n = folder / f"review-{day}.csv", 1
+    while path.exists():
+        n += 1
+        path = folder / f"review-{day}-{n}.csv"
+    return path
 
 
 def main() -> int:
@@ -41,15 +54,24 @@ def main() -> int:
             **write_owner_files(account, home / "demo-inputs"),
         }
         cli = [sys.executable, "-m", "aircall_pipeline.cli"]
+        evidence = env["EVIDENCE_URI"]
+        review = fresh_review_file(home / "demo-reviews", day)
         print(f"Sandbox Aircall API at {server.url} (company {account.company()['name']!r}).\n", flush=True)
-        for argv in (["check-connection"], ["run", "--date", day], ["verify", env["EVIDENCE_URI"], "--date", day, "--public-key", f"{key}.pub"]):
+        for argv in (["check-connection"], ["run", "--date", day],
+                     ["verify", evidence, "--date", day, "--public-key", f"{key}.pub"],
+                     ["review", "export", evidence, "--date", day, "--out", str(review)]):
             print(f"$ aircall-pipeline {' '.join(argv)}", flush=True)
             code = subprocess.call(cli + argv, env=env, cwd=ROOT)
             print(flush=True)
             if code != 0:
                 print(f"demo: `aircall-pipeline {argv[0]}` exited with status {code}.")
                 return code
-    print(f"Done. Open {Path(env['EVIDENCE_URI']) / 'aircall' / 'reports' / f'date={day}' / 'report.html'}")
+    print(f"Done. Open {Path(evidence) / 'aircall' / 'reports' / f'date={day}' / 'report.html'}")
+    print(f"\nAccess review (AC-16) to complete: {review}")
+    print("Next: write keep or remove in its decision column for every user, then sign it off:")
+    print(f"  EVIDENCE_SIGNING_KEY=file:{key} aircall-pipeline review import {evidence} --date {day} "
+          f"{review} --reviewer {REVIEWER}")
+    print("`make dev` then shows the newest review as the aircall/access_reviews asset (Observe on its page).")
     return 0
 
 

@@ -204,7 +204,8 @@ def check_result(spec: CheckSpec, outcome: rules.CheckOutcome, record: dict,
     )
 
 
-def _trusted(evidence: EvidenceResource) -> TrustedKey | None:
+def trusted_key(evidence: EvidenceResource) -> TrustedKey | None:
+    """The evidence key's public half: the only key whose review attestations count (AC-16)."""
     signer = evidence.signer()
     return TrustedKey(signer.public_key, source="the evidence signing key") if signer else None
 
@@ -240,7 +241,7 @@ def build_compliance_asset(rule: Rule, names: Names, partitions_def: dg.Partitio
                                 day_end=window.end.astimezone(UTC), tz=context.assets_def.partitions_def.timezone,
                                 now=datetime.now(UTC), policy=policy, compliance=compliance,
                                 store=evidence.store(), tables=tables, instance=context.instance,
-                                trusted=_trusted(evidence), names=names)
+                                trusted=trusted_key(evidence), names=names)
             outcome = rule.evaluate(inputs)
             unconfigured = tuple(name for name in rule.configured_by if not getattr(policy, name, None))
         except (OSError, ValueError, KeyError) as exc:

@@ -54,6 +54,24 @@ SECRET_VARS = {
     "POSTGRES_PASSWORD",
 }
 
+EXAMPLE_ACCOUNTS = DEPLOY / "accounts" / "accounts.example.yaml"
+ACCOUNTS_MOUNT = "/etc/aircall/accounts"  # where compose and Helm mount the accounts folder / ConfigMap
+
+
+def example_accounts():
+    from aircall_pipeline.accounts import load_accounts
+    from aircall_pipeline.settings import Settings
+
+    return load_accounts(str(EXAMPLE_ACCOUNTS), Settings.defaults())
+
+
+def account_key_vars() -> set[str]:
+    """The per-account key variables (SECRET). settings.py reads no fixed name for them: their NAMES
+    are whatever the accounts file's api_id_env / api_token_env say, so the example file is their
+    contract in deploy/."""
+    return {name for account in example_accounts() for name in (account.api_id_env, account.api_token_env)}
+
+
 _READ_PATTERNS = [
     # os.environ.get("X"), os.environ["X"], os.getenv("X"), env("X") (settings' alias), _int("X", ...)
     re.compile(
@@ -101,6 +119,7 @@ def contract() -> set[str]:
         | dagster_yaml_env_refs(DEPLOY / "dagster.yaml")
         | dagster_yaml_env_refs(REPO / "dagster.yaml")
         | set(THIRD_PARTY_VARS)
+        | account_key_vars()
     )
 
 
@@ -364,14 +383,14 @@ def test_no_secret_value_is_written_in_compose_or_helm():
     for name, service in compose()["services"].items():
         env = service.get("environment") or {}
         for var, value in env.items():
-            if var in SECRET_VARS:
+            if var in SECRET_VARS | account_key_vars():
                 assert str(value).startswith("${"), f"compose {name}: {var} must come from .env, not the file"
     paths = list(flatten(helm_values()))
     assert not any(p.endswith("postgresqlPassword") for p in paths), (
         "the Postgres password belongs in a Secret"
     )
-    for env_name in helm_env_names():
-        assert env_name not in SECRET_VARS, (
+    for env_name in helm_env_names() | set(several_accounts_env()):
+        assert env_name not in SECRET_VARS | account_key_vars(), (
             f"helm values: {env_name} is a secret, put it in a Kubernetes Secret"
         )
     # The secrets the run pods need are attached where run pods get them.
@@ -686,3 +705,120 @@ def test_readme_policies_grant_what_the_code_calls_and_no_more():
     auditor_actions = set().union(*(_actions(s) for s in auditor["Statement"]))
     assert {"s3:GetObject", "s3:ListBucket"} <= auditor_actions
     assert not {a for a in auditor_actions if a.startswith("s3:Put") or "Delete" in a}
+
+
+# ------------------------------------------------------------------------------------------------
+# Several Aircall accounts: the example accounts file, its compose mount, the Helm example block
+# ------------------------------------------------------------------------------------------------
+
+SEVERAL_ACCOUNTS_MARKER = "# several-accounts:"
+
+
+def several_accounts_block() -> dict:
+    """The commented example at the end of helm/values.yaml, uncommented: what an operator adds."""
+    text = (DEPLOY / "helm" / "values.yaml").read_text()
+    assert SEVERAL_ACCOUNTS_MARKER in text, "helm/values.yaml lost its several-accounts example"
+    lines = text.split(SEVERAL_ACCOUNTS_MARKER, 1)[1].splitlines()[1:]
+    assert all(line.startswith("#") for line in lines if line.strip()), "the example must end the file"
+    return yaml.safe_load("\n".join(line[2:] for line in lines if line.strip()))
+
+
+def several_accounts_env() -> dict[str, str]:
+    return several_accounts_block()["dagster-user-deployments"]["deployments"][0]["env"]
+
+
+def with_several_accounts() -> dict:
+    """values.yaml with the example's entries added to its lists and maps, as the README says."""
+    values = helm_values()
+    block = several_accounts_block()
+    deployment = values["dagster-user-deployments"]["deployments"][0]
+    extra = block["dagster-user-deployments"]["deployments"][0]
+    assert extra["name"] == deployment["name"]
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    extra_launcher = block["runLauncher"]["config"]["k8sRunLauncher"]
+    deployment["env"].update(extra["env"])
+    for target, source in ((deployment, extra), (launcher, extra_launcher)):
+        for key in ("envSecrets", "volumes", "volumeMounts"):
+            target[key] = target[key] + source[key]
+    return values
+
+
+def test_the_example_accounts_file_loads_and_names_only_variables():
+    accounts = example_accounts()
+    assert [a.name for a in accounts] == ["acme_eu", "acme_us"]
+    for account in accounts:
+        prefix = f"AIRCALL_{account.name.upper()}_"
+        assert (account.api_id_env, account.api_token_env) == (f"{prefix}API_ID", f"{prefix}API_TOKEN")
+        assert account.evidence_uri.startswith("s3://") and account.evidence_uri.endswith(f"/{account.name}")
+    assert len({a.evidence_uri for a in accounts}) == len(accounts)  # never one folder for two accounts
+    # A file an account names is shipped next to it, at the path the mount gives it, and loads.
+    from aircall_pipeline.compliance.policy import CompliancePolicy
+
+    for account in accounts:
+        if account.policy_file:
+            assert Path(account.policy_file).parent.as_posix() == ACCOUNTS_MOUNT
+            shipped = EXAMPLE_ACCOUNTS.parent / Path(account.policy_file).name
+            assert CompliancePolicy.from_file(shipped).approved_webhook_domains
+
+
+def test_compose_mounts_the_accounts_folder_into_user_code_only():
+    services = compose()["services"]
+    mounts = {name: [v for v in s.get("volumes") or [] if ACCOUNTS_MOUNT in str(v)] for name, s in services.items()}
+    assert mounts.pop("user_code") == [f"./accounts:{ACCOUNTS_MOUNT}:ro"]
+    assert not any(mounts.values()), f"only user_code loads the definitions: {mounts}"
+    # The folder is in git (the example), so the mount exists for a single-account setup too.
+    assert (DEPLOY / "accounts").is_dir() and EXAMPLE_ACCOUNTS.is_file()
+    assert "env_file" in services["user_code"] and ".env" in services["user_code"]["env_file"]
+    assert f"AIRCALL_ACCOUNTS_FILE={ACCOUNTS_MOUNT}/accounts.yaml" in (DEPLOY / "README.md").read_text()
+    # Each account's key variable is documented where compose reads it (.env.example, commented out).
+    example = (DEPLOY / ".env.example").read_text()
+    assert all(f"#   {name}=" in example for name in account_key_vars())
+
+
+def test_helm_several_accounts_example_uses_documented_keys_and_reaches_every_run_pod():
+    allowed = load_yaml(HERE / "helm_chart_keys.yaml")["allowed"]
+    unknown = [p for p in flatten(several_accounts_block()) if not key_allowed(p, allowed)]
+    assert not unknown, f"keys the dagster/dagster chart does not document: {unknown}"
+    values = with_several_accounts()
+    deployment = values["dagster-user-deployments"]["deployments"][0]
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    # AIRCALL_ACCOUNTS_FILE is the mounted ConfigMap's accounts.yaml, in the code server and the run pods.
+    assert several_accounts_env() == {"AIRCALL_ACCOUNTS_FILE": f"{ACCOUNTS_MOUNT}/accounts.yaml"}
+    for where in (deployment, launcher):
+        (mount,) = [m for m in where["volumeMounts"] if m["mountPath"] == ACCOUNTS_MOUNT]
+        (volume,) = [v for v in where["volumes"] if v["name"] == mount["name"]]
+        assert mount["readOnly"] is True and volume["configMap"]["name"] == "aircall-accounts"
+    # One Secret per account, attached where the code server and every run pod get them.
+    per_account = {f"aircall-{a.name.replace('_', '-')}-api-key" for a in example_accounts()}
+    assert per_account <= {s["name"] for s in deployment["envSecrets"]}
+    assert per_account <= {s["name"] for s in launcher["envSecrets"]}
+    # The README creates each of them with exactly the variables the example accounts file names.
+    readme = (DEPLOY / "README.md").read_text()
+    for name in per_account:
+        assert f"create secret generic {name}" in readme
+    assert account_key_vars() <= readme_secret_names()
+    assert "create configmap aircall-accounts" in readme
+
+    # The pod a run gets: the ConfigMap volume once (launcher and code location merged), the Secrets.
+    from dagster_k8s.container_context import K8sContainerContext
+    from dagster_k8s.job import DagsterK8sJobConfig, construct_dagster_k8s_job
+
+    from_launcher = K8sContainerContext(env_secrets=[s["name"] for s in launcher["envSecrets"]],
+                                        volumes=launcher["volumes"], volume_mounts=launcher["volumeMounts"])
+    from_code_location = K8sContainerContext.create_from_config({"k8s": {
+        "env_secrets": [s["name"] for s in deployment["envSecrets"]],
+        "volume_mounts": deployment["volumeMounts"], "volumes": deployment["volumes"],
+        "env_vars": [f"{k}={v}" for k, v in deployment["env"].items()],
+    }})
+    context = K8sContainerContext().merge(from_launcher).merge(from_code_location)
+    job = construct_dagster_k8s_job(
+        DagsterK8sJobConfig(job_image=f"registry.example.com/aircall-pipeline:{VERSION}", dagster_home="/opt/dagster/dagster_home",
+                            instance_config_map="dagster-instance", postgres_password_secret="aircall-postgresql"),
+        ["dagster", "api", "execute_run"], "dagster-run-test", user_defined_k8s_config=context.run_k8s_config,
+    )  # fmt: skip
+    pod = job.spec.template.spec
+    container = pod.containers[0]
+    assert [v.config_map.name for v in pod.volumes if v.config_map] == ["aircall-accounts"]
+    assert [m.mount_path for m in container.volume_mounts if m.mount_path == ACCOUNTS_MOUNT] == [ACCOUNTS_MOUNT]
+    assert per_account <= {e.secret_ref.name for e in container.env_from or [] if e.secret_ref}
+    assert {e.name: e.value for e in container.env}["AIRCALL_ACCOUNTS_FILE"] == f"{ACCOUNTS_MOUNT}/accounts.yaml"

@@ -9,6 +9,7 @@ from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.names import (
     FAILED_CHECK_SENSOR,
     FRESHNESS_SENSOR,
+    REVIEWS_SENSOR,
     RUN_FAILURE_SENSOR,
     SCHEDULE_FAILURE_SENSOR,
     SINGLE_ACCOUNT,
@@ -21,7 +22,7 @@ def test_operations_defs_hold_the_schedule_sensors_and_history_job():
     operations_defs = build_defs(Settings.defaults())
     assert [s.name for s in operations_defs.schedules] == [SINGLE_ACCOUNT.schedule]
     names = {s.name for s in operations_defs.sensors}
-    assert names == {RUN_FAILURE_SENSOR, FAILED_CHECK_SENSOR, FRESHNESS_SENSOR, SCHEDULE_FAILURE_SENSOR}
+    assert names == {RUN_FAILURE_SENSOR, FAILED_CHECK_SENSOR, FRESHNESS_SENSOR, SCHEDULE_FAILURE_SENSOR, REVIEWS_SENSOR}
     for sensor in operations_defs.sensors:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 

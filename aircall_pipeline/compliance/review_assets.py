@@ -1,0 +1,140 @@
+"""The access reviews (AC-16) as a Dagster asset, observed from the evidence store.
+
+A review is not computed by the pipeline: a person completes it and `aircall-pipeline review import`
+stores it (see review.py). Dagster therefore *observes* it: the observation reads the account's
+store, finds the newest sealed review on or before today (in the account's timezone), checks its
+attestation's signature against the evidence key, and reports who reviewed which day, when, with
+how many keeps and removes. Its data version is the attestation's path and SHA-256, so the UI marks a
+new version exactly when a new review (or a new attempt of one) is stored.
+
+When it is observed: the account's `aircall_access_reviews[_<name>]` sensor looks every 15 minutes
+and records an observation only when the newest review changed (no run, no API call, no event-log
+noise); Observe on the asset's page does the same at once. The daily job does not select it: a UI
+launch of the job would leave it out anyway ("Materialize all" skips observable assets).
+AC-16, the rule that judges the review every day, stays in assets.py and reads the store itself.
+"""
+
+import hashlib
+import warnings
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from aircall_pipeline.compliance.assets import trusted_key
+from aircall_pipeline.evidence.io_manager import markdown_text
+from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.names import ACCESS_REVIEWS, OWNERS, REVIEWS_SENSOR, Names
+
+# The data version before any review is stored: one stable value, so "no review" is not a change.
+NO_REVIEW = "none"
+# `signature` when no evidence key is configured: the attestation cannot be checked (AC-16 fails it).
+UNCHECKED = "unchecked"
+# Where Dagster reads an observation's data version from (an observation reported by a sensor
+# carries it as this tag, as the observe function's ObserveResult does).
+DATA_VERSION_TAG = "dagster/data_version"
+SENSOR_INTERVAL_SECONDS = 15 * 60
+
+
+def review_observation(
+    key: dg.AssetKey, review: dict | None, attestation_sha256: str | None, store_uri: str
+) -> dg.ObserveResult:
+    """What the UI shows for the newest review (`store.latest_review`), or for none."""
+    if review is None:
+        return dg.ObserveResult(
+            asset_key=key,
+            data_version=dg.DataVersion(NO_REVIEW),
+            metadata={
+                "review_date": dg.MetadataValue.text("none"),
+                "evidence_uri": dg.MetadataValue.text(store_uri),
+                "summary": dg.MetadataValue.md(
+                    "No access review is stored yet: `aircall-pipeline review export`, have it completed, "
+                    "then `aircall-pipeline review import`."),
+            },
+        )
+    signature = review.get("signature") or UNCHECKED
+    snapshot = review.get("snapshot") or {}
+    metadata = {
+        "review_date": dg.MetadataValue.text(str(review["date"])),
+        "reviewer": dg.MetadataValue.text(str(review.get("reviewer") or "")),
+        "reviewed_at": dg.MetadataValue.text(str(review.get("reviewed_at") or "")),
+        "users": dg.MetadataValue.int(int(review.get("users") or 0)),
+        "keep": dg.MetadataValue.int(int(review.get("keep") or 0)),
+        "remove": dg.MetadataValue.int(int(review.get("remove") or 0)),
+        "signature": dg.MetadataValue.text(signature),
+        "attestation": dg.MetadataValue.text(str(review["path"])),
+        "attestation_sha256": dg.MetadataValue.text(attestation_sha256 or ""),
+        "snapshot_manifest": dg.MetadataValue.text(str(snapshot.get("path") or "")),
+        "snapshot_sha256": dg.MetadataValue.text(str(snapshot.get("sha256") or "")),
+        "evidence_uri": dg.MetadataValue.text(store_uri),
+        "summary": dg.MetadataValue.md(
+            f"Review of **{markdown_text(review['date'])}** by {markdown_text(review.get('reviewer'))} at "
+            f"{markdown_text(review.get('reviewed_at'))}: {int(review.get('keep') or 0)} keep, "
+            f"{int(review.get('remove') or 0)} remove; signature {markdown_text(signature)}."),
+    }
+    return dg.ObserveResult(asset_key=key, data_version=dg.DataVersion(f"{review['path']}@{attestation_sha256}"),
+                            metadata=metadata)
+
+
+def observe_reviews(evidence: EvidenceResource, key: dg.AssetKey, timezone: str) -> dg.ObserveResult:
+    """The newest review on or before today (in the account's timezone), as the UI shows it."""
+    store = evidence.store()
+    today = datetime.now(ZoneInfo(timezone)).date()
+    review = store.latest_review(today, trusted_key(evidence))
+    # The attestation is write-once (a new review is a new attempt file), so its hash names it.
+    sha = hashlib.sha256(store.backend.get(review["path"])).hexdigest() if review else None
+    return review_observation(key, review, sha, store.uri)
+
+
+def build_review_observation(names: Names, timezone: str) -> dg.AssetsDefinition:
+    """One account's `access_reviews` asset, in its compliance group. `timezone`: the account's, so
+    "today" is the day its schedule would call today."""
+    evidence_key = names.resource("evidence")
+    spec = dg.AssetSpec(
+        names.key(ACCESS_REVIEWS),
+        group_name=names.compliance_group,
+        owners=OWNERS,
+        kinds={"python", "parquet"},
+        description="AC-16 access reviews, as stored by `aircall-pipeline review import`: the newest review's "
+                    "date, reviewer, time, keep and remove counts, and whether its attestation is signed by the "
+                    "evidence key. Observed from the evidence store, never computed.",
+    )
+
+    # Observable assets are marked beta in 1.13 (both decorators); this is the one place we use them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+
+        @dg.multi_observable_source_asset(specs=[spec], name=names.op("observe_access_reviews"),
+                                          required_resource_keys={evidence_key})
+        def _observe(context: dg.AssetExecutionContext):
+            yield observe_reviews(getattr(context.resources, evidence_key), spec.key, timezone)
+
+    return _observe
+
+
+def build_review_sensor(
+    names: Names, timezone: str, *, minimum_interval_seconds: int = SENSOR_INTERVAL_SECONDS
+) -> dg.SensorDefinition:
+    """Records an observation of the account's reviews whenever the newest one changes; the cursor is
+    the last recorded data version."""
+    evidence_key = names.resource("evidence")
+    key = names.key(ACCESS_REVIEWS)
+
+    @dg.sensor(
+        name=names.sensor(REVIEWS_SENSOR),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=minimum_interval_seconds,
+        required_resource_keys={evidence_key},
+        description=f"Observes {key.to_user_string()} in the evidence store every "
+                    f"{minimum_interval_seconds // 60} minutes and records it when a new review was imported.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        result = observe_reviews(getattr(context.resources, evidence_key), key, timezone)
+        version = result.data_version.value
+        if version == context.cursor:
+            return dg.SkipReason(f"no new access review (latest: {version})")
+        context.update_cursor(version)
+        return dg.SensorResult(asset_events=[
+            dg.AssetObservation(asset_key=key, metadata=result.metadata, tags={DATA_VERSION_TAG: version})])
+
+    return _sensor
