@@ -218,9 +218,7 @@ class LocalBackend:
             return fh.read()
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
-        with self.open_seekable(key) as fh:
-            while chunk := fh.read(CHUNK):
-                yield chunk
+        yield from self.read(key)[1]
 
     def stat(self, key: str) -> ObjectInfo:
         with self.open_seekable(key) as fh:
@@ -485,15 +483,7 @@ class S3Backend:
         return b"".join(self.iter_chunks(key))
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
-        from botocore import exceptions as bx
-
-        body = self._get_object(key)["Body"]
-        try:
-            yield from body.iter_chunks(CHUNK)
-        except bx.BotoCoreError as exc:
-            raise self._error(exc, "get_object", key) from exc
-        finally:
-            body.close()
+        yield from self.read(key)[1]
 
     def read(self, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
         from botocore import exceptions as bx

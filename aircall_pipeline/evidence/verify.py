@@ -292,45 +292,11 @@ def _verify_day(
                     for k in keys]
         return v
 
-    claims: dict[str, list[tuple[Artifact, str]]] = {}
-    exempt: set[str] = set()
-    previous: tuple[int, str, str] | None = None  # attempt, path, sha256 of the prior sealed attempt
-    data_by_attempt: dict[int, dict[str, Any]] = {}
-    for number in sorted(manifests):
-        path = manifests[number]
-        exempt |= {path, signature_path(path)}
-        raw, data = _load(reader, path)
-        sha = hashlib.sha256(raw).hexdigest()
-        if data is None:
-            v.problems.append(f"{path} is not a readable manifest (not a JSON object)")
-            v.attempts.append(AttemptCheck(number, path, sha, SIG_UNCHECKED))
-            previous = (number, path, sha)
-            continue
-        data_by_attempt[number] = data
-        if data.get("attempt") != number:
-            v.problems.append(
-                f"{path} says it is attempt {data.get('attempt')!r}, but its file name makes it attempt {number}: "
-                "a manifest was copied or renamed"
-            )
-        if data.get("date") != day:
-            v.problems.append(f"{path} says it is the manifest of {data.get('date')!r}, not {day}")
-        _check_attempt_link(v, path, data.get("previous_attempt"), previous)
-        state, fp = _check_signature(v, reader, path, raw, sha, data, trusted)
-        v.attempts.append(AttemptCheck(
-            number, path, sha, state, fp, str(data.get("sealed_at") or ""),
-            str((data.get("reason") or {}).get("text") or ""),
-        ))
-        for entry in list(data.get("artifacts") or []) + list(data.get("other_files") or []):
-            try:
-                artifact = Artifact.from_dict(entry)
-            except (KeyError, TypeError, ValueError):
-                v.problems.append(f"{path} lists a malformed entry: {entry!r}")
-                continue
-            claims.setdefault(artifact.path, []).append((artifact, f"attempt {number}"))
-        previous = (number, path, sha)
-
+    chain = _check_attempts(v, reader, manifests, trusted, day=day, label="attempt")
     newest = max(manifests)
-    v.manifest_path, v.manifest_sha256 = manifests[newest], previous[2] if previous else None
+    v.manifest_path, v.manifest_sha256 = manifests[newest], chain.newest_sha256
+    data_by_attempt = chain.data
+    claims, exempt = chain.claims, chain.exempt
     _accept_superseded_unsigned(v, data_by_attempt)
 
     _check_files(v, reader, keys, claims, exempt)
@@ -339,6 +305,58 @@ def _verify_day(
     _check_previous_day(v, reader, day, newest_data.get("previous_manifest"), sealed)
     _check_next_day(v, reader, day, manifests, newest_data, by_date, sealed)
     return v
+
+
+@dataclass
+class _Chain:
+    """What a folder's manifest attempts vouch for: claims per file, the manifests and signatures
+    themselves (exempt from UNLISTED), each attempt's parsed content, and the newest one's hash."""
+
+    claims: dict[str, list[tuple[Artifact, str]]] = field(default_factory=dict)
+    exempt: set[str] = field(default_factory=set)
+    data: dict[int, dict[str, Any]] = field(default_factory=dict)
+    newest_sha256: str | None = None
+
+
+def _check_attempts(
+    v: DayVerification, reader: _Reader, manifests: dict[int, str], trusted: TrustedKey | None, *,
+    day: str | None, label: str,
+) -> _Chain:
+    """Each manifest attempt, oldest first: readable, its `attempt` (and `date`) as its file name and
+    folder say, chained to the previous attempt, signed by the trusted key; what it lists is claimed."""
+    chain = _Chain()
+    previous: tuple[int, str, str] | None = None  # attempt, path, sha256 of the prior sealed attempt
+    for number in sorted(manifests):
+        path = manifests[number]
+        chain.exempt |= {path, signature_path(path)}
+        raw, data = _load(reader, path)
+        sha = hashlib.sha256(raw).hexdigest()
+        previous_link, previous = previous, (number, path, sha)
+        chain.newest_sha256 = sha
+        if data is None:
+            v.problems.append(f"{path} is not a readable manifest (not a JSON object)")
+            v.attempts.append(AttemptCheck(number, path, sha, SIG_UNCHECKED))
+            continue
+        chain.data[number] = data
+        if data.get("attempt") != number:
+            v.problems.append(
+                f"{path} says it is attempt {data.get('attempt')!r}, but its file name makes it attempt {number}: "
+                "a manifest was copied or renamed"
+            )
+        if day is not None and data.get("date") != day:
+            v.problems.append(f"{path} says it is the manifest of {data.get('date')!r}, not {day}")
+        _check_attempt_link(v, path, data.get("previous_attempt"), previous_link)
+        state, fp = _check_signature(v, reader, path, raw, sha, data, trusted)
+        reason = str((data.get("reason") or {}).get("text") or "") if day is not None else "access review"
+        v.attempts.append(AttemptCheck(number, path, sha, state, fp, str(data.get("sealed_at") or ""), reason))
+        for entry in list(data.get("artifacts") or []) + list(data.get("other_files") or []):
+            try:
+                artifact = Artifact.from_dict(entry)
+            except (KeyError, TypeError, ValueError):
+                v.problems.append(f"{path} lists a malformed entry: {entry!r}")
+                continue
+            chain.claims.setdefault(artifact.path, []).append((artifact, f"{label} {number}"))
+    return chain
 
 
 def _check_files(
@@ -363,34 +381,15 @@ def _verify_reviews(
     if not keys:
         return
     manifests = _manifests(day, keys, reviews_folder(day))
-    claims: dict[str, list[tuple[Artifact, str]]] = {}
-    exempt: set[str] = set()
-    previous: tuple[int, str, str] | None = None
-    for number in sorted(manifests):
-        path = manifests[number]
-        exempt |= {path, signature_path(path)}
-        raw, data = _load(reader, path)
-        sha = hashlib.sha256(raw).hexdigest()
-        if data is None:
-            v.problems.append(f"{path} is not a readable review manifest")
-            previous = (number, path, sha)
-            continue
-        if data.get("attempt") != number:
-            v.problems.append(f"{path} says it is attempt {data.get('attempt')!r}, not {number}")
-        _check_attempt_link(v, path, data.get("previous_attempt"), previous)
-        state, fp = _check_signature(v, reader, path, raw, sha, data, trusted)
-        v.attempts.append(AttemptCheck(number, path, sha, state, fp, str(data.get("sealed_at") or ""), "access review"))
-        for entry in data.get("artifacts") or []:
-            artifact = Artifact.from_dict(entry)
-            claims.setdefault(artifact.path, []).append((artifact, f"review attempt {number}"))
-            if artifact.path.rsplit("/", 1)[-1].startswith("attestation."):
-                exempt.add(signature_path(artifact.path))
-                attestation_raw = reader.raw(artifact.path) if artifact.path in keys else b""
-                if attestation_raw:
-                    _check_signature(v, reader, artifact.path, attestation_raw,
-                                     hashlib.sha256(attestation_raw).hexdigest(), {"signing": {"status": "signed"}},
-                                     trusted)
-        previous = (number, path, sha)
+    chain = _check_attempts(v, reader, manifests, trusted, day=None, label="review attempt")
+    claims, exempt = chain.claims, chain.exempt
+    for path in [p for p in claims if p.rsplit("/", 1)[-1].startswith("attestation.")]:
+        # The attestation is signed on its own too: it is what an auditor quotes.
+        exempt.add(signature_path(path))
+        if path in keys:
+            raw = reader.raw(path)
+            _check_signature(v, reader, path, raw, hashlib.sha256(raw).hexdigest(), {"signing": {"status": "signed"}},
+                             trusted)
     if not manifests:
         v.problems.append(f"{reviews_folder(day)} holds files but no review manifest")
     _check_files(v, reader, keys, claims, exempt)
