@@ -39,8 +39,8 @@ DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PARTITIONS_START = "2026-01-01"
 DEFAULT_SCHEDULE_CRON = "15 2 * * *"
 BACKFILL_DAYS_VAR = "AIRCALL_BACKFILL_DAYS_PER_RUN"
-# Call days fetched by one backfill run (see ingest/assets.py for the trade-off behind 7).
-DEFAULT_BACKFILL_DAYS_PER_RUN = 7
+# Call days fetched by one backfill run (see ingest/assets.py for the trade-off behind 10).
+DEFAULT_BACKFILL_DAYS_PER_RUN = 10
 
 
 class SettingsError(ValueError):

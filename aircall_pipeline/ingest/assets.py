@@ -10,11 +10,13 @@ Backfills of call history fetch several days per run (`BackfillPolicy.multi_run`
 days, AIRCALL_BACKFILL_DAYS_PER_RUN): Dagster's cost of a run (queueing, a worker process, loading
 the code) is then paid once per chunk instead of once per day, so a backfill moves at the speed of
 the API budget. Each day is still fetched on its own and filed in its own evidence folder (the
-evidence IO manager takes `{day: frame}`). Why 7 by default: at roughly 700 calls a day a run of a
-week costs ~105 requests (under 2 minutes of the real 60-a-minute budget), so a daily run queued
-behind a chunk waits minutes, not hours; a busy account (50,000 calls a day, ~17 minutes of budget
-per day) still finishes a chunk inside the 2-hour `max_runtime_seconds` of deploy/dagster.yaml only
-with a lower setting (1 or 2); and a chunk's frames stay in memory until it ends.
+evidence IO manager takes `{day: frame}`). Why 10 by default: a run costs Dagster about 8 s of
+idle budget (bench/RESULTS.md), so a month of history in 3 runs loses ~20 s where 30 runs lost ~4
+minutes; yet a daily run queued behind a chunk waits for at most 10 days' fetch: ~150 requests, 2.5
+minutes of the real 60-a-minute budget at 700 calls a day, ~35 minutes at 10,000 a day. A very busy
+account (50,000 calls a day, ~17 minutes of budget per day) needs a lower setting (1 to 5), both for
+that wait and to stay inside the 2-hour `max_runtime_seconds` of deploy/dagster.yaml; a chunk's
+frames also stay in memory until it ends.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the context type hints at definition time.

@@ -12,8 +12,8 @@ limit in dagster.yaml. With an accounts file, each account has its own schedule
 Backfilling call history. Only calls can be collected for past days: the snapshot assets (users,
 teams, numbers, company) refuse dates they were not taken on (ingest/timing.py), so backfilling the
 whole daily job for last year would fail by design. The calls multi-asset (calls + call_windows)
-declares `BackfillPolicy.multi_run(AIRCALL_BACKFILL_DAYS_PER_RUN)` (7 days by default), so the
-backfill daemon cuts a backfill into runs of up to 7 days; each run fetches and files its days one
+declares `BackfillPolicy.multi_run(AIRCALL_BACKFILL_DAYS_PER_RUN)` (10 days by default), so the
+backfill daemon cuts a backfill into runs of up to 10 days; each run fetches and files its days one
 by one. The runs queue behind the one-run-per-account limit on `aircall/account` and carry a lower
 `dagster/priority` than the daily job (operations/jobs.py), so a daily run waits for the chunk in
 progress at most. To launch one:
