@@ -187,14 +187,14 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
         except CollectionTimingError as exc:
             raise_without_retry(exc)  # the schedule will ask again once the day is over
         aircall = aircall_of(context)
-        key = hash_key(aircall.account)
+        pii_key = hash_key(aircall.account)
         calls_by_day, windows_by_day, requests_by_day = {}, {}, {}
         with aircall.client(context.log) as client:
             for day, start, end in days:
                 # One day at a time, each with its own windows and counts: a day's evidence is the
                 # same whether the daily job or a backfill chunk fetched it.
                 before = client.stats.as_dict()
-                normalizer = normalize.CallNormalizer(key)
+                normalizer = normalize.CallNormalizer(pii_key)
                 for page in client.iter_call_pages(start, end):
                     normalizer.add_page(page)
                 calls_by_day[day] = normalizer.frame()
