@@ -39,6 +39,9 @@ ACCOUNT_TAG = "aircall/account"  # dagster.yaml limits runs per value of this ta
 CHECK_TAG = "aircall/check"
 WILL_RETRY_TAG = "dagster/will_retry"
 PARTITION_TAG = "dagster/partition"
+# The run queue starts the highest priority first, and pools hand out slots in the same order
+# (Dagster's `dagster/priority`): the daily run goes before any queued backfill chunk.
+PRIORITY_TAG = "dagster/priority"
 
 RUN_FAILURE_SENSOR = "aircall_run_failure_alert"
 FAILED_CHECK_SENSOR = "aircall_failed_check_alert"

@@ -38,6 +38,9 @@ PARTITIONS_START_VAR = "AIRCALL_PARTITIONS_START"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PARTITIONS_START = "2026-01-01"
 DEFAULT_SCHEDULE_CRON = "15 2 * * *"
+BACKFILL_DAYS_VAR = "AIRCALL_BACKFILL_DAYS_PER_RUN"
+# Call days fetched by one backfill run (see ingest/assets.py for the trade-off behind 10).
+DEFAULT_BACKFILL_DAYS_PER_RUN = 10
 
 
 class SettingsError(ValueError):
@@ -212,6 +215,8 @@ class Settings:
     retention_mode: str = "compliance"
     # The accounts of an accounts file; empty: the single account of the variables above.
     named_accounts: tuple[Account, ...] = ()
+    # How many call days one backfill run fetches (the calls asset's BackfillPolicy).
+    backfill_days_per_run: int = DEFAULT_BACKFILL_DAYS_PER_RUN
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -268,6 +273,7 @@ class Settings:
             signing_key=_signing_key(env(SIGNING_KEY_VAR)),
             retention_days=_int(RETENTION_DAYS_VAR, 0) or None,
             retention_mode=_retention_mode(env(RETENTION_MODE_VAR)),
+            backfill_days_per_run=_int(BACKFILL_DAYS_VAR, DEFAULT_BACKFILL_DAYS_PER_RUN),
         )
 
     @classmethod

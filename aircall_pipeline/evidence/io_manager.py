@@ -6,12 +6,15 @@ overwrite) and attaches the row count and the columns with their types (Dagster'
 `dagster/row_count` and `dagster/column_schema`, which the UI shows), location, hashes and a preview to
 the materialization. Every evidence table goes through here, raw and findings alike, so every one of
 them shows its columns without the assets repeating their schemas.
+A run over several days (a backfill chunk) hands it `{day: frame}` with one frame per day of the
+run: each day is written to its own folder, and each day's materialization gets its own metadata.
 `load_input` reads the newest attempt of the upstream asset's partition back; an input may ask for a
 column subset with `AssetIn(metadata={"columns": [...]})`.
 """
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -87,7 +90,7 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
                 kind="invalid_input",
             ) from None
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | None) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | Mapping[str, pd.DataFrame] | None) -> None:
         if obj is None:
             return  # nothing to store (e.g. an asset that only records metadata)
         asset = context.asset_key.to_user_string()
@@ -97,17 +100,60 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
                 "it the daily partitions definition (aircall_pipeline.ingest.partitions)",
                 kind="invalid_input",
             )
-        if not isinstance(obj, pd.DataFrame):
-            raise EvidenceStoreError(
-                f"asset {asset} returned {type(obj).__name__}; the evidence IO manager stores pandas "
-                "DataFrames (return None to store nothing)",
-                kind="invalid_input",
-            )
-        date = self._partition_date(context, context.asset_partition_key, asset)
+        frames = self._frames_by_day(context, obj, asset)
         table = context.asset_key.path[-1]
         store = self._store()
+        metadata = {day: self._write(store, table, day, df) for day, df in frames.items()}
+        if len(metadata) == 1:
+            [day_metadata] = metadata.values()
+            context.add_output_metadata(day_metadata)
+            return
+        # Several days in one run: Dagster records one materialization per day; each gets its own
+        # rows, paths and hashes (metadata scoped to its partition), the run's summary the rest.
+        for day, day_metadata in metadata.items():
+            context.step_context.add_asset_metadata(day_metadata, asset_key=context.asset_key, partition_key=day)
+        context.add_output_metadata({"days": len(metadata),
+                                     "rows_all_days": sum(m[ROW_COUNT_KEY].value for m in metadata.values())})
+
+    def _frames_by_day(self, context: dg.OutputContext, obj: Any, asset: str) -> dict[str, pd.DataFrame]:
+        """{evidence date: frame} for every day of the run, in order; refuses anything else."""
+        keys = list(context.asset_partition_keys)
+        if isinstance(obj, pd.DataFrame):
+            if len(keys) != 1:
+                raise EvidenceStoreError(
+                    f"asset {asset} materializes {len(keys)} days in one run ({keys[0]} to {keys[-1]}) but "
+                    "returned one DataFrame; return {day: DataFrame} with one frame per day, so that each "
+                    "day is filed in its own folder",
+                    kind="invalid_input",
+                )
+            obj = {keys[0]: obj}
+        if not isinstance(obj, Mapping):
+            raise EvidenceStoreError(
+                f"asset {asset} returned {type(obj).__name__}; the evidence IO manager stores pandas "
+                "DataFrames, or {day: DataFrame} for a run over several days (return None to store nothing)",
+                kind="invalid_input",
+            )
+        missing, extra = sorted(set(keys) - set(obj)), sorted(set(map(str, obj)) - set(keys))
+        if missing or extra:
+            # A day of the run without its frame would be recorded as materialized with no evidence.
+            raise EvidenceStoreError(
+                f"asset {asset} returned days that do not match the run's: missing {missing or 'none'}, "
+                f"not in the run {extra or 'none'}",
+                kind="invalid_input",
+            )
+        not_frames = sorted(k for k in keys if not isinstance(obj[k], pd.DataFrame))
+        if not_frames:
+            raise EvidenceStoreError(
+                f"asset {asset} returned something other than a DataFrame for {', '.join(not_frames)}",
+                kind="invalid_input",
+            )
+        return {self._partition_date(context, key, asset): obj[key] for key in keys}
+
+    @staticmethod
+    def _write(store: EvidenceStore, table: str, date: str, df: pd.DataFrame) -> dict[str, Any]:
+        """Write one day's table; the metadata of that day's materialization."""
         try:
-            artifacts = store.write_table(table, date, obj)
+            artifacts = store.write_table(table, date, df)
         except EvidenceStoreError as exc:
             if exc.retryable:
                 raise
@@ -116,17 +162,15 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
             raise dg.Failure(description=str(exc), metadata={"error_class": type(exc).__name__,
                                                              "kind": exc.kind}, allow_retries=False) from exc
         parquet, csv = artifacts
-        context.add_output_metadata(
-            {
-                ROW_COUNT_KEY: dg.MetadataValue.int(parquet.rows or 0),
-                COLUMN_SCHEMA_KEY: dg.MetadataValue.table_schema(column_schema(obj)),
-                "evidence_path": dg.MetadataValue.path(store.full_uri(parquet.path)),
-                "evidence_csv": dg.MetadataValue.path(store.full_uri(csv.path)),
-                "sha256": dg.MetadataValue.text(parquet.sha256),
-                "artifacts": dg.MetadataValue.json([a.as_dict() for a in artifacts]),
-                "preview": dg.MetadataValue.md(markdown_preview(obj)),
-            }
-        )
+        return {
+            ROW_COUNT_KEY: dg.MetadataValue.int(parquet.rows or 0),
+            COLUMN_SCHEMA_KEY: dg.MetadataValue.table_schema(column_schema(df)),
+            "evidence_path": dg.MetadataValue.path(store.full_uri(parquet.path)),
+            "evidence_csv": dg.MetadataValue.path(store.full_uri(csv.path)),
+            "sha256": dg.MetadataValue.text(parquet.sha256),
+            "artifacts": dg.MetadataValue.json([a.as_dict() for a in artifacts]),
+            "preview": dg.MetadataValue.md(markdown_preview(df)),
+        }
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         asset = context.asset_key.to_user_string()

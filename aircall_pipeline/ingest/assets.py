@@ -5,6 +5,18 @@
 Aircall only through the account's `AircallResource`. An account's API steps share its concurrency
 pool (`names.pool`), so however many runs or backfills are queued, its API budget is spent by one
 step at a time; other accounts have pools and budgets of their own.
+
+Backfills of call history fetch several days per run (`BackfillPolicy.multi_run`, `days_per_run`
+days, AIRCALL_BACKFILL_DAYS_PER_RUN): Dagster's cost of a run (queueing, a worker process, loading
+the code) is then paid once per chunk instead of once per day, so a backfill moves at the speed of
+the API budget. Each day is still fetched on its own and filed in its own evidence folder (the
+evidence IO manager takes `{day: frame}`). Why 10 by default: a run costs Dagster about 8 s of
+idle budget (bench/RESULTS.md), so a month of history in 3 runs loses ~20 s where 30 runs lost ~4
+minutes; yet a daily run queued behind a chunk waits for at most 10 days' fetch: ~150 requests, 2.5
+minutes of the real 60-a-minute budget at 700 calls a day, ~35 minutes at 10,000 a day. A very busy
+account (50,000 calls a day, ~17 minutes of budget per day) needs a lower setting (1 to 5), both for
+that wait and to stay inside the 2-hour `max_runtime_seconds` of deploy/dagster.yaml; a chunk's
+frames also stay in memory until it ends.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the context type hints at definition time.
@@ -19,6 +31,7 @@ from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.ingest.retry import API_RETRY_POLICY, no_retry_on_auth_error, raise_without_retry
 from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_day_over, ensure_snapshot_allowed
 from aircall_pipeline.names import OWNERS, Names
+from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
 
 KINDS = {"python", "pandas", "parquet"}
 
@@ -26,6 +39,17 @@ KINDS = {"python", "pandas", "parquet"}
 def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
     window = context.partition_time_window
     return window.start.astimezone(UTC), window.end.astimezone(UTC)
+
+
+def _days(context: dg.AssetExecutionContext) -> list[tuple[str, datetime, datetime]]:
+    """(partition key, start, end) of every day the run targets, oldest first: one for the daily
+    job, up to the BackfillPolicy's chunk for a backfill run."""
+    partitions_def = context.assets_def.partitions_def
+    days = []
+    for key in context.partition_keys:
+        window = partitions_def.time_window_for_partition_key(key)
+        days.append((key, window.start.astimezone(UTC), window.end.astimezone(UTC)))
+    return days
 
 
 def _snapshot_guard(context: dg.AssetExecutionContext, label: str) -> None:
@@ -36,21 +60,25 @@ def _snapshot_guard(context: dg.AssetExecutionContext, label: str) -> None:
         raise_without_retry(exc)  # waiting will not make an old day collectable
 
 
-def _calls_guard(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
-    start, end = _window(context)
-    try:
-        ensure_day_over(start, end, datetime.now(UTC))
-    except CollectionTimingError as exc:
-        raise_without_retry(exc)  # the schedule will ask again once the day is over
-    return start, end
-
-
 def _api_metadata(client, **extra) -> dict:
     return {"api_requests": dg.MetadataValue.json(client.stats.as_dict()), **extra}
 
 
-def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """One account's raw assets: company, users, teams (+ members), numbers (+ users), calls (+ windows)."""
+def _stats_since(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """The per-endpoint request counts added between two `RequestStats.as_dict()` readings."""
+    diff = {}
+    for endpoint, counts in after.items():
+        old = before.get(endpoint, {})
+        delta = {field: value - old.get(field, 0) for field, value in counts.items()}
+        if any(delta.values()):
+            diff[endpoint] = delta
+    return diff
+
+
+def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
+                     days_per_run: int = DEFAULT_BACKFILL_DAYS_PER_RUN) -> list[dg.AssetsDefinition]:
+    """One account's raw assets: company, users, teams (+ members), numbers (+ users), calls (+ windows).
+    A backfill of calls fetches `days_per_run` days per run."""
     aircall_key = names.resource("aircall")
     # What every raw asset shares: the evidence date, the account's API pool and resources, the step
     # retry policy.
@@ -62,9 +90,10 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> l
     def aircall_of(context: dg.AssetExecutionContext) -> AircallResource:
         return getattr(context.resources, aircall_key)
 
-    def raw_multi_asset(op: str, **descriptions: str):
+    def raw_multi_asset(op: str, backfill_policy: dg.BackfillPolicy | None = None, **descriptions: str):
         """A multi-asset for raw tables that come from one API sweep, one output per table."""
         return dg.multi_asset(
+            backfill_policy=backfill_policy,
             name=names.op(op),
             outs={names.out(table): dg.AssetOut(key=names.key(table), kinds=KINDS, owners=OWNERS,
                                                 group_name=names.raw_group, description=description,
@@ -143,6 +172,7 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> l
 
     @raw_multi_asset(
         "calls",
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=days_per_run),
         calls="Calls started during the day (`GET /v1/calls`), fetched in time windows below the API's "
               "10,000-result cap. Minimised: no recording or voicemail URL, no comment text, the external "
               "number as country code + keyed hash.",
@@ -151,18 +181,42 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> l
     )
     @no_retry_on_auth_error
     def calls(context: dg.AssetExecutionContext):
-        start, end = _calls_guard(context)
+        days = _days(context)
+        try:
+            ensure_day_over(days[-1][1], days[-1][2], datetime.now(UTC))  # the newest day decides
+        except CollectionTimingError as exc:
+            raise_without_retry(exc)  # the schedule will ask again once the day is over
         aircall = aircall_of(context)
-        normalizer = normalize.CallNormalizer(hash_key(aircall.account))
+        pii_key = hash_key(aircall.account)
+        calls_by_day, windows_by_day, requests_by_day = {}, {}, {}
         with aircall.client(context.log) as client:
-            for page in client.iter_call_pages(start, end):
-                normalizer.add_page(page)
-            calls_df = normalizer.frame()
-            windows_df = normalize.call_windows_frame(client.call_windows)
+            for day, start, end in days:
+                # One day at a time, each with its own windows and counts: a day's evidence is the
+                # same whether the daily job or a backfill chunk fetched it.
+                before = client.stats.as_dict()
+                normalizer = normalize.CallNormalizer(pii_key)
+                for page in client.iter_call_pages(start, end):
+                    normalizer.add_page(page)
+                calls_by_day[day] = normalizer.frame()
+                windows_by_day[day] = normalize.call_windows_frame(client.call_windows)
+                requests_by_day[day] = _stats_since(before, client.stats.as_dict())
+                context.log.info(f"{len(calls_by_day[day])} calls for {day} in {len(windows_by_day[day])} window(s).")
             meta = _api_metadata(client)
-        context.log.info(f"{len(calls_df)} calls for {context.partition_key} in {len(windows_df)} window(s).")
-        yield dg.Output(calls_df, output_name=names.out("calls"), metadata={**meta, "rows": len(calls_df)})
-        yield dg.Output(windows_df, output_name=names.out("call_windows"),
-                        metadata={"rows": len(windows_df), "calls_expected": int(windows_df["meta_total"].sum())})
+        if len(days) == 1:
+            [day] = calls_by_day
+            calls_df, windows_df = calls_by_day[day], windows_by_day[day]
+            yield dg.Output(calls_df, output_name=names.out("calls"), metadata={**meta, "rows": len(calls_df)})
+            yield dg.Output(windows_df, output_name=names.out("call_windows"),
+                            metadata={"rows": len(windows_df), "calls_expected": int(windows_df["meta_total"].sum())})
+            return
+        # Several days in one run: every day's materialization carries its own request counts and
+        # expected total (the evidence IO manager adds each day's rows, path and hashes).
+        for day, windows_df in windows_by_day.items():
+            context.add_asset_metadata({"api_requests": dg.MetadataValue.json(requests_by_day[day])},
+                                       asset_key=names.key("calls"), partition_key=day)
+            context.add_asset_metadata({"calls_expected": int(windows_df["meta_total"].sum())},
+                                       asset_key=names.key("call_windows"), partition_key=day)
+        yield dg.Output(calls_by_day, output_name=names.out("calls"), metadata={"days_in_run": len(days)})
+        yield dg.Output(windows_by_day, output_name=names.out("call_windows"), metadata={"days_in_run": len(days)})
 
     return [company, users, webhooks, teams, numbers, calls]

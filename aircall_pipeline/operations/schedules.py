@@ -12,16 +12,21 @@ limit in dagster.yaml. With an accounts file, each account has its own schedule
 Backfilling call history. Only calls can be collected for past days: the snapshot assets (users,
 teams, numbers, company) refuse dates they were not taken on (ingest/timing.py), so backfilling the
 whole daily job for last year would fail by design. The calls multi-asset (calls + call_windows)
-declares no BackfillPolicy, so a backfill is one run per day, queued behind the run limit on
-`aircall/account` and the `aircall_api` pool, spending the shared API budget one step at a time:
+declares `BackfillPolicy.multi_run(AIRCALL_BACKFILL_DAYS_PER_RUN)` (10 days by default), so the
+backfill daemon cuts a backfill into runs of up to 10 days; each run fetches and files its days one
+by one. The runs queue behind the one-run-per-account limit on `aircall/account` and carry a lower
+`dagster/priority` than the daily job (operations/jobs.py), so a daily run waits for the chunk in
+progress at most. To launch one:
 
-- UI: Jobs -> aircall_call_history -> Materialize / Launch backfill -> pick the date range; or
-  Assets -> aircall/calls -> Materialize -> select partitions (one run per partition).
-- CLI (with the daemon running, e.g. under `make dev`):
-  `dagster job backfill -m aircall_pipeline.definitions -j aircall_call_history --from 2026-01-01 --to 2026-01-31 --noprompt`
+- UI: Jobs -> aircall_call_history -> Launch backfill -> pick the date range (the daemon must run,
+  e.g. under `make dev`). Scripts can do the same with GraphQL `launchPartitionBackfill` (see
+  bench/bench_backfill.py).
+- `dagster job backfill -m aircall_pipeline.definitions -j aircall_call_history --from 2026-01-01
+  --to 2026-01-31 --noprompt` still works, but the CLI submits one run per day itself, bypassing the
+  daemon and the BackfillPolicy: the slow path, one run's overhead per day.
 - `dg launch --assets aircall/calls --partition-range 2026-01-01...2026-01-31` is refused: ranges in
-  one run need `BackfillPolicy.single_run()` on the asset, which the calls asset does not declare
-  (one day per run keeps each run small, resumable and under the 10,000-result windows).
+  one CLI run need `BackfillPolicy.single_run()`, which the calls asset does not declare (a chunk of a
+  few days keeps each run bounded and lets the daily run in between chunks).
 """
 
 from __future__ import annotations

@@ -144,6 +144,9 @@ class _Counters:
         self.duplicates = 0
         self.errors_injected = 0
         self.max_in_window = 0
+        # Requests admitted in each of the company's fixed windows (window start, unix seconds): how
+        # full the budget really was, measured on the server's clock rather than the client's.
+        self.by_window: Counter[float] = Counter()
         self.answered: set[str] = set()
 
     def as_dict(self) -> dict[str, Any]:
@@ -154,6 +157,7 @@ class _Counters:
             "rate_limited": self.rate_limited,
             "duplicates": self.duplicates,
             "max_in_window": self.max_in_window,
+            "by_window": {str(float(start)): n for start, n in sorted(self.by_window.items())},
             "errors_injected": self.errors_injected,
         }
 
@@ -380,6 +384,7 @@ class SandboxServer:
             if self._window_admitted < settings.rate_limit:
                 self._window_admitted += 1
                 self._counters.max_in_window = max(self._counters.max_in_window, self._window_admitted)
+                self._counters.by_window[window * settings.window_seconds] += 1
                 return None
             self._counters.rate_limited += 1
         reset_at = (window + 1) * settings.window_seconds

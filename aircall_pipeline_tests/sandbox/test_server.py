@@ -290,6 +290,9 @@ def test_rate_limit_answers_429_with_headers(
         assert now - 2 <= reset <= now + 3
     stats = server.stats()
     assert stats["rate_limited"] == len(limited) and stats["max_in_window"] <= 5
+    # The admitted requests, counted in the server's own windows (window start -> count).
+    assert sum(stats["by_window"].values()) == len(responses) - len(limited)
+    assert all(float(start) % 2 == 0 and n <= 5 for start, n in stats["by_window"].items())
     time.sleep(2 - time.time() % 2 + 0.05)  # into the next window
     assert api.get(server.url + "/v1/ping").status_code == 200
 
