@@ -72,7 +72,7 @@ def test_one_run_over_several_days_files_each_day_in_its_own_folder(env, account
         assert int(windows["meta_total"].sum()) == len(want)
         # Every day's materialization describes that day's files only.
         meta = calls_meta[day]
-        assert meta["rows"].value == len(want)
+        assert meta["dagster/row_count"].value == len(want)
         assert meta["evidence_path"].value.endswith(f"aircall/calls/date={day}/calls.parquet")
         assert [a["path"] for a in meta["artifacts"].value] == [
             f"aircall/calls/date={day}/calls.parquet", f"aircall/calls/date={day}/calls.csv"]
