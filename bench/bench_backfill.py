@@ -309,7 +309,7 @@ def report(paths: list[dict], setup: dict, pair: list[dict], args) -> str:
         "## Call-history backfill through the daemon, and two accounts side by side (bench_backfill.py)",
         "",
         f"Sandbox (in the benchmark's process): {setup['calls']:,} calls over the {len(setup['days'])} days "
-        f"{setup['days'][0]} .. {setup['days'][-1]} (about {setup['per_day']} a day); budget **{RATE} requests "
+        f"{setup['days'][0]} .. {setup['days'][-1]} (about {setup['per_day']:,} a day); budget **{RATE} requests "
         f"per {WINDOW} s** on both sides (AIRCALL_RATE_LIMIT_PER_MINUTE={RATE}). Each path: a fresh DAGSTER_HOME "
         "with the repository's dagster.yaml (one run per `aircall/account`, pools of one), a real "
         f"`dagster-daemon run -m {LOCATION}`, and the backfill of `aircall_call_history` launched as the UI does "

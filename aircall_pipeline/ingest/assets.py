@@ -10,8 +10,8 @@ Backfills of call history fetch several days per run (`BackfillPolicy.multi_run`
 days, AIRCALL_BACKFILL_DAYS_PER_RUN): Dagster's cost of a run (queueing, a worker process, loading
 the code) is then paid once per chunk instead of once per day, so a backfill moves at the speed of
 the API budget. Each day is still fetched on its own and filed in its own evidence folder (the
-evidence IO manager takes `{day: frame}`). Why 10 by default: a run costs Dagster about 8 s of
-idle budget (bench/RESULTS.md), so a month of history in 3 runs loses ~20 s where 30 runs lost ~4
+evidence IO manager takes `{day: frame}`). Why 10 by default: a run costs Dagster about 9 s of
+idle budget (bench/RESULTS.md), so a month of history in 3 runs loses ~20 s where 30 runs lose ~4
 minutes; yet a daily run queued behind a chunk waits for at most 10 days' fetch: ~150 requests, 2.5
 minutes of the real 60-a-minute budget at 700 calls a day, ~35 minutes at 10,000 a day. A very busy
 account (50,000 calls a day, ~17 minutes of budget per day) needs a lower setting (1 to 5), both for
