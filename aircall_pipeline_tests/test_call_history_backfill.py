@@ -97,7 +97,7 @@ def test_a_single_frame_for_several_days_is_refused(env):
 
     @dg.asset(key=SINGLE_ACCOUNT.key("calls"), io_manager_key=SINGLE_ACCOUNT.resource("io_manager"),
               partitions_def=dg.DailyPartitionsDefinition(start_date="2026-01-01"),
-              backfill_policy=dg.BackfillPolicy.multi_run(4))
+              backfill_policy=dg.BackfillPolicy.multi_run(4), retry_policy=dg.RetryPolicy(max_retries=2))
     def calls(context):
         import pandas as pd
 
@@ -113,4 +113,5 @@ def test_a_single_frame_for_several_days_is_refused(env):
         messages.append(error.message)
         error = error.cause
     assert any("one frame per day" in m for m in messages)
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)  # it would fail again
     assert EvidenceStore.from_uri(env["EVIDENCE_URI"]).dates("calls") == []

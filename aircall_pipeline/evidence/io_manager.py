@@ -68,6 +68,12 @@ def column_schema(df: pd.DataFrame) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in df.dtypes.items()])
 
 
+def _unretryable(exc: EvidenceStoreError) -> dg.Failure:
+    """A step failure that skips the step's retries; raise it `from exc` to keep the store's error."""
+    return dg.Failure(description=str(exc), metadata={"error_class": type(exc).__name__, "kind": exc.kind},
+                      allow_retries=False)
+
+
 class EvidenceIOManager(dg.ConfigurableIOManager):
     """Stores daily-partitioned DataFrame outputs as write-once Parquet + CSV evidence.
 
@@ -100,7 +106,10 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
                 "it the daily partitions definition (aircall_pipeline.ingest.partitions)",
                 kind="invalid_input",
             )
-        frames = self._frames_by_day(context, obj, asset)
+        try:
+            frames = self._frames_by_day(context, obj, asset)
+        except EvidenceStoreError as exc:
+            raise _unretryable(exc) from exc  # the same output would be refused again
         table = context.asset_key.path[-1]
         store = self._store()
         metadata = {day: self._write(store, table, day, df) for day, df in frames.items()}
@@ -159,8 +168,7 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
                 raise
             # A missing bucket or a denied write will not fix itself: fail now rather than after
             # the step's retries, keeping the store's error (and its advice) as the cause.
-            raise dg.Failure(description=str(exc), metadata={"error_class": type(exc).__name__,
-                                                             "kind": exc.kind}, allow_retries=False) from exc
+            raise _unretryable(exc) from exc
         parquet, csv = artifacts
         return {
             ROW_COUNT_KEY: dg.MetadataValue.int(parquet.rows or 0),
