@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -290,21 +292,19 @@ def test_a_tls_failure_is_reported_at_once_not_retried(serve, connect):
     assert client.stats.totals() == {"requests": 1, "rate_limited": 0, "retries": 0}
 
 
-def test_pages_by_counts_when_meta_has_no_link_keys(connect):
-    """Some endpoints (e.g. /v1/webhooks) omit next_page_link altogether: page by total instead."""
+@contextmanager
+def json_api(respond):
+    """A bare API on loopback: `respond(page, per_page)` gives the JSON body of each GET. Yields what
+    `connect` takes (an object with `.url`)."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import parse_qs as qs
+    from urllib.parse import parse_qs
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
-            query = qs(urlsplit(self.path).query)
-            page, per_page = int(query["page"][0]), int(query["per_page"][0])
-            ids = list(range(1, 121))[(page - 1) * per_page : page * per_page]
-            body = json.dumps(
-                {"teams": [{"id": i} for i in ids], "meta": {"total": 120, "per_page": per_page, "current_page": page}}
-            ).encode()
+            query = parse_qs(urlsplit(self.path).query)
+            body = json.dumps(respond(int(query["page"][0]), int(query["per_page"][0]))).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -316,16 +316,23 @@ def test_pages_by_counts_when_meta_has_no_link_keys(connect):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-
-        class Bare:
-            url = f"http://127.0.0.1:{httpd.server_address[1]}"
-
-        client = connect(Bare())
-        assert [t["id"] for t in client.iter_teams()] == list(range(1, 121))
-        assert client.stats.as_dict()["/v1/teams"]["requests"] == 3
+        yield SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}")
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_pages_by_counts_when_meta_has_no_link_keys(connect):
+    """Some endpoints (e.g. /v1/webhooks) omit next_page_link altogether: page by total instead."""
+
+    def teams(page, per_page):
+        ids = list(range(1, 121))[(page - 1) * per_page : page * per_page]
+        return {"teams": [{"id": i} for i in ids], "meta": {"total": 120, "per_page": per_page, "current_page": page}}
+
+    with json_api(teams) as api:
+        client = connect(api)
+        assert [t["id"] for t in client.iter_teams()] == list(range(1, 121))
+        assert client.stats.as_dict()["/v1/teams"]["requests"] == 3
 
 
 # -- webhooks: a list whose meta has no links --------------------------------------------------
@@ -375,37 +382,16 @@ def test_webhooks_go_through_the_budget_retries_and_typed_errors(serve, connect)
 
 def test_webhooks_answered_with_the_wrong_page_stop_with_a_response_error(connect):
     """An API that keeps answering page 1 would otherwise be asked for page 2 forever."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class StuckOnPageOne(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            items = [{"webhook_id": f"w{i}"} for i in range(50)]
-            body = json.dumps({"webhooks": items, "meta": {"count": 50, "total": 120, "current_page": 1,
-                                                           "per_page": 50}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def stuck_on_page_one(page, per_page):
+        items = [{"webhook_id": f"w{i}"} for i in range(50)]
+        return {"webhooks": items, "meta": {"count": 50, "total": 120, "current_page": 1, "per_page": 50}}
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), StuckOnPageOne)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-
-        class Bare:
-            url = f"http://127.0.0.1:{httpd.server_address[1]}"
-
-        client = connect(Bare())
+    with json_api(stuck_on_page_one) as api:
+        client = connect(api)
         with pytest.raises(AircallResponseError, match="answered page 1 of /v1/webhooks when asked for page 2"):
             list(client.iter_webhooks())
         assert client.stats.as_dict()["/v1/webhooks"]["requests"] == 2
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_error_facts_are_declared_attributes_with_defaults():
