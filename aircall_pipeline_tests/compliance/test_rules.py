@@ -281,6 +281,20 @@ def test_unmatched_accounts_skips_without_roster():
     assert out.status == "skip"
 
 
+@pytest.mark.parametrize(("rule", "consequence"), [
+    (lambda users, roster: R.offboarding(users, roster, as_of=AS_OF), "leavers cannot be identified"),
+    (lambda users, roster: R.unmatched_accounts(users, roster), "accounts cannot be matched to people"),
+])
+def test_the_roster_rules_say_why_they_skip(rule, consequence):
+    """No roster and a roster without one email are different fixes for the owner: each is named."""
+    unset = rule(F.users(USERS_5), None)
+    assert unset.reason == f"No roster is configured (roster_uri), so {consequence}."
+    no_emails = rule(F.users(USERS_5), F.roster([{"email": None, "status": "active", "name": "x"}]))
+    assert no_emails.status == "skip"
+    assert no_emails.reason == f"The roster has no rows with an email, so {consequence}."
+    assert no_emails.findings.empty
+
+
 def test_unmatched_accounts_passes_with_roster_and_documented_exception():
     users = F.users(F.user_rows(2) + [{"email": "Support@Example.com", "name": "Support"}])
     roster = roster_for(("PERSON0@example.com ", "active", None), ("person1@example.com", "terminated", "2026-01-01"))

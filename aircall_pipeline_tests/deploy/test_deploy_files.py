@@ -470,6 +470,14 @@ def test_compose_and_helm_apply_the_same_limits_as_local_dagster_yaml():
     assert prod["pools"]["granularity"] == helm["pools"]["granularity"]
 
 
+def test_the_run_queue_paces_backfill_chunks_the_same_everywhere():
+    """A backfill's chunks each wait for the queue's next pass; the three instances agree on it."""
+    local = load_yaml(REPO / "dagster.yaml")["run_coordinator"]["config"]["dequeue_interval_seconds"]
+    prod = load_yaml(DEPLOY / "dagster.yaml")["run_coordinator"]["config"]["dequeue_interval_seconds"]
+    helm = helm_values()["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert local == prod == helm["dequeueIntervalSeconds"] == 1
+
+
 def test_deploy_dagster_yaml_validates_against_dagsters_instance_schema(tmp_path, monkeypatch):
     """Schema only (the full load against a real Postgres is in test_postgres_instance.py)."""
     from dagster._core.instance.config import dagster_instance_config

@@ -25,13 +25,12 @@ from aircall_pipeline.compliance.rules.findings import (
     _outcome,
     _plural,
     _rows,
-    _skip,
 )
 from aircall_pipeline.compliance.rules.roster import (
     STATUS_SUSPENDED,
     STATUS_TERMINATED,
     STATUS_UNKNOWN,
-    _roster_view,
+    roster_or_skip,
     roster_status_kinds,
 )
 from aircall_pipeline.timestamps import ISO_UTC_FORMAT
@@ -61,13 +60,9 @@ def offboarding(
     specifics = {"email": "str", "name": "str", "roster_status": "str", "terminated_at": UTC_DTYPE,
                  "deadline": UTC_DTYPE, "hours_since_termination": "float64", "hours_overdue": "float64",
                  "sla_hours": "float64"}
-    if roster is None:
-        return _skip(spec, threshold, "No roster is configured (roster_uri), so leavers cannot be identified.",
-                     specifics=specifics)
-    r = _roster_view(roster)
-    if r.empty:
-        return _skip(spec, threshold, "The roster has no rows with an email, so leavers cannot be identified.",
-                     specifics=specifics)
+    r = roster_or_skip(roster, spec, threshold, specifics, cannot="leavers cannot be identified")
+    if isinstance(r, CheckOutcome):
+        return r
     view = _users_view(users)
     dated = r["terminated_at"].notna()
     kinds = roster_status_kinds(r["roster_status"], active=active_statuses, terminated=terminated_statuses,

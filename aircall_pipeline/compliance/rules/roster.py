@@ -12,9 +12,11 @@ from aircall_pipeline.compliance.catalogue import (
     ACTIVE_STATUSES,
     SUSPENDED_STATUSES,
     TERMINATED_STATUSES,
+    CheckSpec,
     status_key,
 )
 from aircall_pipeline.compliance.rules.columns import UTC_DTYPE, _col, _require, _utc_series, normalize_email
+from aircall_pipeline.compliance.rules.findings import CheckOutcome, _skip
 
 
 def _roster_view(roster: pd.DataFrame) -> pd.DataFrame:
@@ -25,6 +27,18 @@ def _roster_view(roster: pd.DataFrame) -> pd.DataFrame:
         "roster_status": _col(roster, "status").astype("str").str.strip().str.lower(),
         "terminated_at": _utc_series(_col(roster, "terminated_at", UTC_DTYPE)),
     }).dropna(subset=["email"]).reset_index(drop=True)
+
+
+def roster_or_skip(
+    roster: pd.DataFrame | None, spec: CheckSpec, threshold: str, specifics: dict[str, str], *, cannot: str
+) -> pd.DataFrame | CheckOutcome:
+    """The roster as the rules read it, or the rule's skip saying why it cannot run ("so {cannot}")."""
+    if roster is None:
+        return _skip(spec, threshold, f"No roster is configured (roster_uri), so {cannot}.", specifics=specifics)
+    view = _roster_view(roster)
+    if view.empty:
+        return _skip(spec, threshold, f"The roster has no rows with an email, so {cannot}.", specifics=specifics)
+    return view
 
 
 STATUS_TERMINATED, STATUS_ACTIVE, STATUS_SUSPENDED, STATUS_UNKNOWN = "terminated", "active", "suspended", "unknown"

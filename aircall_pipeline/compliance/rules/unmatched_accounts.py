@@ -22,9 +22,8 @@ from aircall_pipeline.compliance.rules.findings import (
     _outcome,
     _plural,
     _rows,
-    _skip,
 )
-from aircall_pipeline.compliance.rules.roster import _roster_view
+from aircall_pipeline.compliance.rules.roster import roster_or_skip
 
 
 def unmatched_accounts(
@@ -35,13 +34,9 @@ def unmatched_accounts(
     threshold = "every Aircall user's email is in the roster or on the documented exception list"
     specifics = {"email": "str", "name": "str", "created_at": UTC_DTYPE, "exception_owner": "str",
                  "exception_reason": "str"}
-    if roster is None:
-        return _skip(spec, threshold, "No roster is configured (roster_uri), so accounts cannot be matched to people.",
-                     specifics=specifics)
-    r = _roster_view(roster)
-    if r.empty:
-        return _skip(spec, threshold, "The roster has no rows with an email, so accounts cannot be matched to people.",
-                     specifics=specifics)
+    r = roster_or_skip(roster, spec, threshold, specifics, cannot="accounts cannot be matched to people")
+    if isinstance(r, CheckOutcome):
+        return r
     view = _users_view(users)
     exc = _exceptions_frame(exceptions)
     in_roster = view["email"].isin(set(r["email"]))
