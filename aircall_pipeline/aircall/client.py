@@ -32,6 +32,7 @@ from aircall_pipeline.aircall import windows
 from aircall_pipeline.aircall.budget import BudgetTimeout, RequestBudget
 from aircall_pipeline.aircall.errors import (
     NEW_KEY_ADVICE,
+    RATE_LIMIT_ADVICE,
     AircallAuthError,
     AircallRateLimitError,
     AircallRequestError,
@@ -531,9 +532,7 @@ class AircallClient:
                     raise AircallRateLimitError(
                         f"Aircall kept answering 429 Too Many Requests on {endpoint} after "
                         f"{rate_limit_waited:.0f} s of waiting (limit {self.retry.max_rate_limit_wait:g} s); "
-                        f"the counter resets at {_iso(wait.reset_at)}. The API budget is shared with every "
-                        "integration on the account: lower AIRCALL_RATE_LIMIT_PER_MINUTE, pause the other "
-                        "integrations, or ask Aircall to raise the limit.",
+                        f"the counter resets at {_iso(wait.reset_at)}. {RATE_LIMIT_ADVICE}",
                         reset_at=wait.reset_at,
                         status=429,
                         endpoint=endpoint,

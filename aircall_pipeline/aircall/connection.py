@@ -17,6 +17,7 @@ from aircall_pipeline.aircall.budget import RequestBudget
 from aircall_pipeline.aircall.client import AircallClient
 from aircall_pipeline.aircall.errors import (
     NEW_KEY_ADVICE,
+    RATE_LIMIT_ADVICE,
     AircallAuthError,
     AircallError,
     AircallRateLimitError,
@@ -131,9 +132,8 @@ def _rate_limited_line(url: str, reset_at: float, *, seen_here: bool) -> str:
         else "A process sharing this request budget got 429 Too Many Requests from Aircall"
     )
     return (
-        f"{source}: the account's API budget is exhausted until {when}. The budget is shared with every "
-        "integration on the account; try again after that time, or lower AIRCALL_RATE_LIMIT_PER_MINUTE / "
-        "pause other integrations."
+        f"{source}: the account's API budget is exhausted until {when}; try again after that time. "
+        f"{RATE_LIMIT_ADVICE}"
     )
 
 

@@ -15,6 +15,11 @@ NEW_KEY_ADVICE = (
     "Create a new API key in the Aircall Dashboard (Integrations & API -> API keys; Admin or Owner "
     "only), then update AIRCALL_API_ID and AIRCALL_API_TOKEN where the pipeline runs."
 )
+# What to do about an exhausted budget, in every message that reports one (client, `check`, alerts).
+RATE_LIMIT_ADVICE = (
+    "The API budget is shared with every integration on the account: lower "
+    "AIRCALL_RATE_LIMIT_PER_MINUTE, pause the other integrations, or ask Aircall to raise the limit."
+)
 
 
 class AircallError(Exception):

@@ -31,7 +31,7 @@ from typing import Any
 
 from dagster import DagsterEventType
 
-from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE, RATE_LIMIT_ADVICE
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.ingest import retry
 from aircall_pipeline.timestamps import iso_utc
@@ -358,8 +358,7 @@ def diagnose(facts: RunFailureFacts) -> Diagnosis:
         advice = (
             "The Aircall API rate limit (429) stayed exhausted beyond the pipeline's bounded wait and its "
             f"retries; the budget resets at {reset or 'an unknown time (no reset header was sent)'}. "
-            "Other integrations on the account share the same budget; lower AIRCALL_RATE_LIMIT_PER_MINUTE "
-            "or ask Aircall for a higher limit, then re-run the partition."
+            f"{RATE_LIMIT_ADVICE} Then re-run the partition."
         )
     elif names & S3_ERRORS:
         link = facts.first(S3_ERRORS)
