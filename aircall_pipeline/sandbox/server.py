@@ -147,6 +147,10 @@ class _Counters:
         # Requests admitted in each of the company's fixed windows (window start, unix seconds): how
         # full the budget really was, measured on the server's clock rather than the client's.
         self.by_window: Counter[float] = Counter()
+        # When the first and the last request were admitted (unix seconds): the span the API was busy,
+        # to tell a client's pacing from the time spent around it (benchmarks).
+        self.first_admitted_at: float | None = None
+        self.last_admitted_at: float | None = None
         self.answered: set[str] = set()
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,6 +162,8 @@ class _Counters:
             "duplicates": self.duplicates,
             "max_in_window": self.max_in_window,
             "by_window": {str(float(start)): n for start, n in sorted(self.by_window.items())},
+            "first_admitted_at": self.first_admitted_at,
+            "last_admitted_at": self.last_admitted_at,
             "errors_injected": self.errors_injected,
         }
 
@@ -385,6 +391,9 @@ class SandboxServer:
                 self._window_admitted += 1
                 self._counters.max_in_window = max(self._counters.max_in_window, self._window_admitted)
                 self._counters.by_window[window * settings.window_seconds] += 1
+                if self._counters.first_admitted_at is None:
+                    self._counters.first_admitted_at = now
+                self._counters.last_admitted_at = now
                 return None
             self._counters.rate_limited += 1
         reset_at = (window + 1) * settings.window_seconds

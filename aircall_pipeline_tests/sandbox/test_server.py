@@ -293,8 +293,11 @@ def test_rate_limit_answers_429_with_headers(
     # The admitted requests, counted in the server's own windows (window start -> count).
     assert sum(stats["by_window"].values()) == len(responses) - len(limited)
     assert all(float(start) % 2 == 0 and n <= 5 for start, n in stats["by_window"].items())
+    # The busy span covers the admitted requests only, on the server's clock.
+    assert stats["first_admitted_at"] <= stats["last_admitted_at"] <= now
     time.sleep(2 - time.time() % 2 + 0.05)  # into the next window
     assert api.get(server.url + "/v1/ping").status_code == 200
+    assert server.stats()["last_admitted_at"] > now
 
 
 def test_rate_limit_does_not_apply_to_sandbox_hooks(
