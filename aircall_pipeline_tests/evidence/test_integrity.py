@@ -12,7 +12,6 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from aircall_pipeline.cli import main
@@ -23,7 +22,6 @@ from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
 from aircall_pipeline.evidence.verify import verify_range
 from aircall_pipeline_tests.evidence.conftest import users_frame
 from aircall_pipeline_tests.evidence.test_manifest import CHECKS, TABLES, fields, tamper
-from aircall_pipeline_tests.fixtures.s3 import REGION
 
 D1, D2, D3 = "2026-03-13", "2026-03-14", "2026-03-15"
 USERS_CSV = f"aircall/users/date={D1}/users.csv"
@@ -267,12 +265,6 @@ def test_bad_signing_keys_fail_with_advice_and_no_key_material(tmp_path):
     assert pem.decode().splitlines()[1] not in str(info.value)
     with pytest.raises(SigningError, match="must be file:PATH .* or awskms:"):
         load_signer("pem:-----BEGIN")
-
-
-@pytest.fixture
-def kms(s3_env, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", s3_env)  # moto's server answers KMS too
-    return boto3.session.Session().client("kms", endpoint_url=s3_env, region_name=REGION)
 
 
 def test_kms_signed_evidence_verifies_with_the_kms_public_key(kms, s3_client, s3_bucket, capsys):
