@@ -4,7 +4,6 @@ odd emails, ids above 2**53, time zones)."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -638,7 +637,8 @@ def test_recording_posture_rejects_unknown_policy():
         R.recording_posture(F.calls([call("2026-02-01T10:00")]), policy="sometimes")
 
 
-def test_recording_posture_is_vectorised():
+def test_recording_posture_over_300k_calls():
+    """Its speed is measured by bench/bench_compliance.py (1M calls), never timed here."""
     n = 300_000
     rng = np.random.default_rng(1)
     start = pd.Timestamp("2026-01-01", tz="UTC")
@@ -651,11 +651,8 @@ def test_recording_posture_is_vectorised():
         "team_ids": pd.Series(rng.choice(["1", "2", "1;2", None], n), dtype="str"),
         "number_id": pd.array(rng.integers(1, 50, n), dtype="Int64"),
     })
-    t0 = time.perf_counter()
     out = R.recording_posture(calls, policy="required", min_share=0.4)
-    elapsed = time.perf_counter() - t0
     assert out.status == "pass" and len(rows_of(out, item_type="day")) == 30
-    assert elapsed < 10, f"{elapsed:.1f} s for {n} calls"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,11 +10,11 @@ root, which ignores chmod.
 from __future__ import annotations
 
 import socket
-import time
 
 import boto3
 import pytest
 
+from aircall_pipeline.evidence.backends import S3_MAX_ATTEMPTS
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, default_s3_client
 from aircall_pipeline_tests.evidence.conftest import users_frame
 from aircall_pipeline_tests.fixtures.s3 import DUMMY_SECRET
@@ -121,11 +121,14 @@ def _closed_port() -> int:
 def test_endpoint_down_fails_fast_with_advice(s3_env, monkeypatch):
     dead = f"http://127.0.0.1:{_closed_port()}"
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", dead)
-    store = EvidenceStore.from_uri("s3://evidence-bucket/prod", s3_client=default_s3_client())
-    started = time.monotonic()
+    client = default_s3_client()
+    attempts: list[str] = []
+    client.meta.events.register("before-send.s3", lambda request, **_: attempts.append(request.url))
+    store = EvidenceStore.from_uri("s3://evidence-bucket/prod", s3_client=client)
     with pytest.raises(EvidenceStoreError) as info:
         store.write_table("users", DAY, users_frame())
-    assert time.monotonic() - started < 15  # bounded retries, not minutes
+    # Bounded retries, not minutes: the first request's attempts, then the error.
+    assert 1 <= len(attempts) <= S3_MAX_ATTEMPTS and all(url.startswith(dead) for url in attempts)
     message = str(info.value)
     assert info.value.kind == "endpoint_unreachable"
     assert dead in message and "AWS_ENDPOINT_URL_S3" in message
