@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
@@ -53,10 +52,8 @@ def test_default_anchor_is_today_utc_so_yesterday_has_calls() -> None:
     assert any(_day(call["started_at"]) == yesterday for call in account.iter_calls())
 
 
-def test_busy_day_of_a_large_account_holds_more_than_10k_calls_and_builds_fast() -> None:
-    began = time.perf_counter()
+def test_busy_day_of_a_large_account_holds_more_than_10k_calls() -> None:
     big = SandboxAccount(calls=50_000, anchor=ANCHOR)
-    assert time.perf_counter() - began < 5
     busy = SandboxAccount(calls=30_000, busy_day_calls=15_000, anchor=ANCHOR)
     per_day = Counter(_day(busy.call_started_at(i)) for i in range(busy.call_count))
     assert busy.call_count == 30_000 and big.call_count == 50_000
