@@ -362,7 +362,9 @@ def report(paths: list[dict], setup: dict, pair: list[dict], args) -> str:
         f"{single['requests'] / len(setup['days']):.0f}); the rest of the gap is budget lost. "
         "Before the first run, the daemon's backfill loop (it wakes every 30 s, a Dagster constant) must pick "
         "the backfill up (*daemon pickup*, between 0 and 30 s whatever the backfill's length): that wait is in "
-        "both walls, and the ratio without it is shown next to it. Failed runs: "
+        "both walls, and the ratio without it is shown next to it. With the longest pickup (30 s) the "
+        f"several-days path would be at {(multi['wall_runs'] + 30) / multi['budget_time']:.2f}, with none at "
+        f"{multi['ratio_runs']:.2f}. Failed runs: "
         f"{multi['failed']} and {single['failed']}. Fullest sandbox window: {multi['max_in_window']} and "
         f"{single['max_in_window']} of {RATE}.",
         "",
