@@ -12,6 +12,7 @@ import sys
 COMMANDS = {
     "check-connection": "aircall_pipeline.aircall.connection",
     "run": "aircall_pipeline.operations.run_command",
+    "backfill": "aircall_pipeline.operations.backfill_command",
     "sandbox": "aircall_pipeline.sandbox.cli",
     "verify": "aircall_pipeline.evidence.cli",
     "keygen": "aircall_pipeline.evidence.cli",

@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from aircall_pipeline.names import Names  # noqa: E402
+from aircall_pipeline.operations.backfill_command import LAUNCH_MUTATION  # noqa: E402
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN  # noqa: E402
 from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN  # noqa: E402
 
@@ -55,19 +56,6 @@ TARGET_RATIO, TARGET_SHARE = 1.15, 0.90
 BIN = Path(sys.executable).parent
 LOCATION = "aircall_pipeline.definitions"
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on PartitionSetNotFoundError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on InvalidOutputError { invalidOutputName }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
 
 
 def log(message: str) -> None:
@@ -114,7 +102,7 @@ def launch_backfill(env: dict, job: str, days: list[str]) -> str:
                            "repositorySelector": {"repositoryName": "__repository__",
                                                   "repositoryLocationName": LOCATION}},
               "partitionNames": days}
-    proc = subprocess.run([str(BIN / "dagster-graphql"), "-m", LOCATION, "-t", LAUNCH,
+    proc = subprocess.run([str(BIN / "dagster-graphql"), "-m", LOCATION, "-t", LAUNCH_MUTATION,
                            "-v", json.dumps({"params": params})],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     try:

@@ -3,7 +3,9 @@ and `dagster dev` in a temporary DAGSTER_HOME, with an accounts file (AIRCALL_AC
 accounts on that sandbox, each in its own timezone and evidence folder. Headless Chromium (Debian's,
 driven by Playwright) checks that each account's asset groups show its assets, launches one
 account's daily job for yesterday's partition from the UI, waits for the run to succeed and reads the
-check results in the UI. One `dagster dev` serves every test of the module. A screenshot is saved on
+check results in the UI. `aircall-pipeline backfill` launches another account's call-history backfill
+through the same webserver, and its daemon runs it in chunks. One `dagster dev` serves every test of
+the module. A screenshot is saved on
 failure."""
 
 import json
@@ -133,7 +135,8 @@ def dev_server(chromium, tmp_path_factory):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AIRCALL_", "ALERT_", "DAGSTER_", "EVIDENCE_"))}
     accounts_file, variables = write_accounts_file(tmp_path)
-    env.update(variables, AIRCALL_ACCOUNTS_FILE=str(accounts_file))
+    # Two days per backfill run, so the backfill test's three days make two chunks.
+    env.update(variables, AIRCALL_ACCOUNTS_FILE=str(accounts_file), AIRCALL_BACKFILL_DAYS_PER_RUN="2")
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     log = (tmp_path / "dev.log").open("w")
     dev = subprocess.Popen(
@@ -275,3 +278,50 @@ def test_launch_the_daily_job_from_the_ui_and_see_the_checks(dev_server, page):
     manifest = tmp_path / "evidence" / LAUNCHED / "aircall" / "reports" / f"date={day}" / "manifest.json"
     assert manifest.exists(), sorted(p.name for p in (tmp_path / "evidence").rglob("*"))[:50]
     assert not any((tmp_path / "evidence" / name).exists() for name in set(ACCOUNTS) - {LAUNCHED})
+
+
+def _backfill_runs(ui: str, backfill_id: str) -> list[dict]:
+    query = "query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results { " \
+            "runId status tags { key value } } } } }"
+    data = _graphql(ui, query, {"tags": [{"key": "dagster/backfill", "value": backfill_id}]})
+    return [{**r, "tags": {t["key"]: t["value"] for t in r["tags"]}} for r in data["runsOrError"]["results"]]
+
+
+@pytest.mark.timeout(420)
+def test_backfill_command_launches_a_chunked_backfill_through_the_webserver(dev_server, monkeypatch, capsys):
+    from aircall_pipeline.cli import main
+    from aircall_pipeline.evidence.store import EvidenceStore
+    from aircall_pipeline.names import ACCOUNT_TAG, PRIORITY_TAG
+    from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY
+
+    ui, tmp_path, _ = dev_server
+    name = "acme_us"
+    yesterday = datetime.now(ZoneInfo(ACCOUNTS[name])).date() - timedelta(days=1)
+    days = [(yesterday - timedelta(days=n)).isoformat() for n in (4, 3, 2)]
+
+    # Without the accounts file the job is the single account's, which this webserver does not have.
+    monkeypatch.delenv("AIRCALL_ACCOUNTS_FILE", raising=False)
+    assert main(["backfill", "--from", days[0], "--webserver", ui]) == 1
+    assert "no code location" in capsys.readouterr().out
+
+    monkeypatch.setenv("AIRCALL_ACCOUNTS_FILE", str(tmp_path / "accounts.yaml"))
+    assert main(["backfill", "--account", name, "--from", days[0], "--to", days[-1], "--webserver", ui]) == 0
+    out = capsys.readouterr().out
+    backfill_id = out.split("Launched backfill ", 1)[1].split()[0]
+    assert f"{ui}/runs/b/{backfill_id}" in out
+
+    # The daemon (dagster dev's) picks it up within its 30 s loop and runs two chunks: 2 days, then 1.
+    deadline = time.monotonic() + 300
+    runs = _backfill_runs(ui, backfill_id)
+    while not (len(runs) == 2 and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)):
+        assert time.monotonic() < deadline, f"backfill {backfill_id} not done: {runs}"
+        time.sleep(3)
+        runs = _backfill_runs(ui, backfill_id)
+    assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"]
+    ranges = sorted((r["tags"]["dagster/asset_partition_range_start"], r["tags"]["dagster/asset_partition_range_end"])
+                    for r in runs)
+    assert ranges == [(days[0], days[1]), (days[2], days[2])]
+    for run in runs:  # the job's own tags: one run per account at a time, behind the daily run
+        assert run["tags"][PRIORITY_TAG] == str(BACKFILL_PRIORITY) and ACCOUNT_TAG in run["tags"]
+    store = EvidenceStore.from_uri(tmp_path / "evidence" / name)
+    assert set(days) <= set(store.dates("calls")) and set(days) <= set(store.dates("call_windows"))

@@ -1,0 +1,155 @@
+"""`aircall-pipeline backfill --from D [--to D2]`: a call-history backfill, launched as the UI does.
+
+It asks the Dagster webserver (GraphQL `launchPartitionBackfill`, the UI's "Launch backfill") for a
+backfill of the account's `aircall_call_history` job, so the daemon cuts it into runs of
+AIRCALL_BACKFILL_DAYS_PER_RUN days, each carrying the job's account tag and backfill priority: a
+backfill at the speed of the API budget that never starves the daily run. `dagster job backfill`
+would instead submit one run per day itself (README, "Backfills").
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date, timedelta
+
+from aircall_pipeline.accounts_cli import add_account_option, selected_account
+from aircall_pipeline.settings import SettingsError
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+DEFAULT_WEBSERVER = "http://127.0.0.1:3000"  # `make dev` / `dagster dev`
+MAX_DAYS = 3660  # ten years: a typo in a year, not a backfill
+
+_WORKSPACE = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries { name locationOrLoadError {
+  __typename ... on PythonError { message }
+  ... on RepositoryLocation { repositories { name pipelines { name } } } } } }
+  ... on PythonError { message } } }
+"""
+LAUNCH_MUTATION = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on UnauthorizedError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { invalidOutputName }
+  }
+}
+"""
+
+
+class BackfillError(Exception):
+    """What went wrong, said for the operator, with the exit status it maps to."""
+
+    def __init__(self, message: str, status: int = EXIT_REFUSED):
+        super().__init__(message)
+        self.status = status
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "backfill",
+        help="launch a call-history backfill through the Dagster webserver (chunked by the daemon)",
+        description="Launch a backfill of the account's call history for the days FROM..TO (inclusive), as the "
+                    "UI's 'Launch backfill' does: the Dagster daemon cuts it into runs of "
+                    "AIRCALL_BACKFILL_DAYS_PER_RUN days that queue behind the account's daily run.",
+    )
+    parser.add_argument("--from", dest="start", required=True, type=_parse_date, metavar="DAY",
+                        help="first day, YYYY-MM-DD")
+    parser.add_argument("--to", dest="end", type=_parse_date, metavar="DAY", help="last day, YYYY-MM-DD (default: --from)")
+    parser.add_argument("--webserver", default=DEFAULT_WEBSERVER, metavar="URL",
+                        help=f"the Dagster webserver to ask (default {DEFAULT_WEBSERVER}, as `make dev` starts it)")
+    add_account_option(parser)
+    parser.set_defaults(func=run)
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def days_between(start: date, end: date | None) -> list[str]:
+    end = end or start
+    if end < start:
+        raise BackfillError(f"--to {end} is before --from {start}", EXIT_USAGE)
+    count = (end - start).days + 1
+    if count > MAX_DAYS:
+        raise BackfillError(f"{count} days from {start} to {end}: more than {MAX_DAYS}; check the years", EXIT_USAGE)
+    return [(start + timedelta(days=i)).isoformat() for i in range(count)]
+
+
+def _graphql(webserver: str, query: str, variables: dict | None = None) -> dict:
+    import requests
+
+    url = f"{webserver.rstrip('/')}/graphql"
+    try:
+        response = requests.post(url, json={"query": query, "variables": variables or {}}, timeout=60)
+    except requests.RequestException as exc:
+        raise BackfillError(
+            f"cannot reach the Dagster webserver at {webserver} ({type(exc).__name__}). Start it (`make dev`, or "
+            "the deployment's webserver) or give its address with --webserver URL.", EXIT_USAGE) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict) or "data" not in body:
+        errors = (body or {}).get("errors") if isinstance(body, dict) else None
+        raise BackfillError(f"{url} answered HTTP {response.status_code}, not Dagster's GraphQL: "
+                            f"{errors or response.text[:300]!r}. Is --webserver the Dagster UI's address?")
+    return body["data"]
+
+
+def find_job(webserver: str, job: str) -> tuple[str, str]:
+    """(code location, repository) of the webserver's workspace that holds `job`."""
+    workspace = _graphql(webserver, _WORKSPACE)["workspaceOrError"]
+    if workspace.get("__typename") != "Workspace":
+        raise BackfillError(f"the webserver could not list its workspace: {workspace.get('message')}")
+    broken = []
+    for entry in workspace["locationEntries"]:
+        location = entry.get("locationOrLoadError") or {}
+        if location.get("__typename") == "PythonError":
+            broken.append(entry["name"])
+        for repository in location.get("repositories") or []:
+            if any(p["name"] == job for p in repository["pipelines"]):
+                return entry["name"], repository["name"]
+    hint = f" Code locations that failed to load: {', '.join(broken)}." if broken else ""
+    raise BackfillError(f"no code location of {webserver} has the job {job}: is this pipeline's code location "
+                        f"loaded there, with the same accounts file (--account)?{hint}")
+
+
+def launch(webserver: str, job: str, days: list[str]) -> str:
+    """The backfill's id. The job's partition set is `<job>_partition_set`, as the UI names it."""
+    location, repository = find_job(webserver, job)
+    params = {"selector": {"partitionSetName": f"{job}_partition_set",
+                           "repositorySelector": {"repositoryName": repository, "repositoryLocationName": location}},
+              "partitionNames": days}
+    answer = _graphql(webserver, LAUNCH_MUTATION, {"params": params})["launchPartitionBackfill"]
+    if answer.get("__typename") != "LaunchBackfillSuccess":
+        detail = answer.get("message") or answer.get("invalidStepKey") or answer.get("invalidOutputName") or answer
+        raise BackfillError(f"the webserver refused the backfill ({answer.get('__typename')}): {detail}")
+    return answer["backfillId"]
+
+
+def run(args) -> int:
+    from aircall_pipeline.names import Names
+
+    try:
+        _, account = selected_account(args)
+        days = days_between(args.start, args.end)
+        job = Names(account.name).history_job
+        backfill_id = launch(args.webserver, job, days)
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}")
+        return EXIT_USAGE
+    except BackfillError as exc:
+        print(f"Backfill not launched: {exc}")
+        return exc.status
+    print(f"Launched backfill {backfill_id} of {job}: {len(days)} day(s), {days[0]} .. {days[-1]}.")
+    print("The Dagster daemon cuts it into runs of AIRCALL_BACKFILL_DAYS_PER_RUN days (the code location's "
+          "setting), each queued behind the account's daily run.")
+    print(f"Follow it at {args.webserver.rstrip('/')}/runs/b/{backfill_id}")
+    return EXIT_OK

@@ -1,0 +1,56 @@
+"""`aircall-pipeline backfill`: what it refuses before asking anything, and what it says when the
+webserver is not there or is not Dagster. The launch itself, through a real `dagster dev` and its
+daemon, is in test_ui.py (it shares that module's one webserver)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from aircall_pipeline.cli import main
+
+
+@pytest.fixture(autouse=True)
+def single_account(monkeypatch):
+    for name in ("AIRCALL_ACCOUNTS_FILE", "AIRCALL_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_days_must_be_in_order_and_plausible(capsys):
+    assert main(["backfill", "--from", "2026-03-10", "--to", "2026-03-01", "--webserver", "http://127.0.0.1:9"]) == 2
+    assert "--to 2026-03-01 is before --from 2026-03-10" in capsys.readouterr().out
+    assert main(["backfill", "--from", "2016-01-01", "--to", "2026-03-01", "--webserver", "http://127.0.0.1:9"]) == 2
+    assert "check the years" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["backfill", "--from", "10/03/2026"])
+    assert "is not a date in the form YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_an_unreachable_webserver_says_how_to_reach_one(capsys):
+    url = f"http://127.0.0.1:{_closed_port()}"
+    assert main(["backfill", "--from", "2026-03-01", "--webserver", url]) == 2
+    out = capsys.readouterr().out
+    assert f"cannot reach the Dagster webserver at {url}" in out and "--webserver URL" in out
+
+
+def test_a_server_that_is_not_dagster_is_named(sandbox, capsys):
+    """The Aircall sandbox answers /graphql with its own 404: not taken for a Dagster answer."""
+    assert main(["backfill", "--from", "2026-03-01", "--webserver", sandbox.url]) == 1
+    out = capsys.readouterr().out
+    assert f"{sandbox.url}/graphql answered HTTP" in out and "not Dagster's GraphQL" in out
+
+
+def test_an_unknown_account_is_a_configuration_error(tmp_path, monkeypatch, capsys):
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("accounts:\n  - name: north\n    api_id_env: N_ID\n    api_token_env: N_TOKEN\n")
+    monkeypatch.setenv("AIRCALL_ACCOUNTS_FILE", str(accounts))
+    assert main(["backfill", "--account", "south", "--from", "2026-03-01", "--webserver", "http://127.0.0.1:9"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("Configuration error:") and "north" in out
