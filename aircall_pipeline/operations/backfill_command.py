@@ -9,10 +9,10 @@ would instead submit one run per day itself (README, "Backfills").
 
 from __future__ import annotations
 
-import argparse
 from datetime import date, timedelta
 
 from aircall_pipeline.accounts_cli import add_account_option, selected_account
+from aircall_pipeline.operations.run_command import parse_day
 from aircall_pipeline.settings import SettingsError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -56,20 +56,13 @@ def register(subparsers) -> None:
                     "UI's 'Launch backfill' does: the Dagster daemon cuts it into runs of "
                     "AIRCALL_BACKFILL_DAYS_PER_RUN days that queue behind the account's daily run.",
     )
-    parser.add_argument("--from", dest="start", required=True, type=_parse_date, metavar="DAY",
+    parser.add_argument("--from", dest="start", required=True, type=parse_day, metavar="DAY",
                         help="first day, YYYY-MM-DD")
-    parser.add_argument("--to", dest="end", type=_parse_date, metavar="DAY", help="last day, YYYY-MM-DD (default: --from)")
+    parser.add_argument("--to", dest="end", type=parse_day, metavar="DAY", help="last day, YYYY-MM-DD (default: --from)")
     parser.add_argument("--webserver", default=DEFAULT_WEBSERVER, metavar="URL",
                         help=f"the Dagster webserver to ask (default {DEFAULT_WEBSERVER}, as `make dev` starts it)")
     add_account_option(parser)
     parser.set_defaults(func=run)
-
-
-def _parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
 
 
 def days_between(start: date, end: date | None) -> list[str]:

@@ -22,14 +22,15 @@ def register(subparsers) -> None:
         description="Run the daily evidence job for one day (default: yesterday in AIRCALL_TIMEZONE) against "
                     "AIRCALL_API_URL, write to EVIDENCE_URI, and print the check results.",
     )
-    parser.add_argument("--date", type=_parse_date, help="evidence date YYYY-MM-DD (default: yesterday)")
+    parser.add_argument("--date", type=parse_day, help="evidence date YYYY-MM-DD (default: yesterday)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="Dagster log level on the console (DEBUG shows every step event)")
     add_account_option(parser)
     parser.set_defaults(func=run)
 
 
-def _parse_date(text: str) -> date:
+def parse_day(text: str) -> date:
+    """An argparse type: a YYYY-MM-DD day (`run --date`, `backfill --from/--to`)."""
     try:
         return date.fromisoformat(text)
     except ValueError:
