@@ -85,6 +85,15 @@ def test_unknown_key_is_a_clear_error(tmp_path):
     ({"exceptions": {"support@x.com": {"owner": "o", "reason": "r", "until": "2027"}}}, "unknown key"),
     ({"exceptions": {"not-an-email": {"owner": "o", "reason": "r"}}}, "must be an email address"),
     ({"roster_uri": ""}, "roster_uri='' must be a non-empty string"),
+    # AC-11's keys (the webhook egress check)
+    ({"approved_webhook_domains": "zapier.com"}, "approved_webhook_domains must be a list of domains"),
+    ({"approved_webhook_domains": ["https://hooks.zapier.com/catch"]}, "entry 'https://hooks.zapier.com/catch' that is a URL"),
+    ({"approved_webhook_domains": ["*.zapier.com"]}, "needs no wildcard"),
+    ({"approved_webhook_domains": ["com"]}, "at least two labels"),
+    ({"approved_webhook_domains": [42]}, "entry 42 that must be a non-empty domain"),
+    ({"max_webhooks": -1}, "max_webhooks=-1 must be a whole number, 0 or more"),
+    ({"max_webhooks": "20"}, "max_webhooks='20' must be a whole number"),
+    ({"max_webhooks": True}, "max_webhooks=True must be a whole number"),
 ])
 def test_bad_values_name_file_and_key(tmp_path, data, message):
     path = tmp_path / "p.json"
