@@ -93,6 +93,8 @@ def _graphql(webserver: str, query: str, variables: dict | None = None) -> dict:
         errors = (body or {}).get("errors") if isinstance(body, dict) else None
         raise BackfillError(f"{url} answered HTTP {response.status_code}, not Dagster's GraphQL: "
                             f"{errors or response.text[:300]!r}. Is --webserver the Dagster UI's address?")
+    if body["data"] is None:  # a GraphQL-level failure: Dagster says why in `errors`
+        raise BackfillError(f"the webserver's GraphQL refused the request: {body.get('errors')!r}")
     return body["data"]
 
 

@@ -4,7 +4,10 @@ daemon, is in test_ui.py (it shares that module's one webserver)."""
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -54,3 +57,30 @@ def test_an_unknown_account_is_a_configuration_error(tmp_path, monkeypatch, caps
     assert main(["backfill", "--account", "south", "--from", "2026-03-01", "--webserver", "http://127.0.0.1:9"]) == 2
     out = capsys.readouterr().out
     assert out.startswith("Configuration error:") and "north" in out
+
+
+def test_a_graphql_error_answer_is_said_not_crashed_on(capsys):
+    """GraphQL reports a failed request as 200 with `data: null` and `errors`."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server interface
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"data": None, "errors": [{"message": "Cannot query field 'x'"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert main(["backfill", "--from", "2026-03-01", "--webserver", url]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert "GraphQL refused the request" in out and "Cannot query field 'x'" in out
