@@ -34,6 +34,8 @@ setup(
         "pyarrow==26.0.1",
         "jinja2==3.1.6",  # report.html's template, autoescaped (also a Dagster dependency, pinned here since we import it)
         "pyyaml==6.0.4",  # the compliance policy file (also a Dagster dependency, pinned here since we import it)
+        "pydantic==2.14.4",  # strict schemas of everything `verify` parses (also a Dagster dependency, pinned here)
+        "rfc3161-client==1.0.9",  # RFC 3161 timestamp tokens (EVIDENCE_TSA_URL), checked offline by `verify`
     ],
     extras_require={
         "postgres": [f"dagster-postgres=={DAGSTER_LIBS}", "psycopg2-binary==2.9.13"],
@@ -44,6 +46,7 @@ setup(
             "moto[server]==5.2.5",  # a real S3 endpoint on loopback for the tests
             "playwright==1.65.2",  # driven against Debian's chromium, never its own browser download
             "ruff==0.17.5",
+            "hypothesis==6.170.17",  # property tests of the verifier against arbitrary mutations
         ],
     },
     entry_points={"console_scripts": ["aircall-pipeline=aircall_pipeline.cli:main"]},
