@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from aircall_pipeline.evidence.errors import EvidenceStoreError, ObjectMissing
+from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
 from aircall_pipeline.evidence.layout import safe_relpath
 from aircall_pipeline.timestamps import iso_utc
 
@@ -48,7 +49,8 @@ class Backend(Protocol):
     def put_if_absent(self, key: str, data: bytes | Blob) -> bool:
         """Create `key` with `data`; False (and nothing written) when it already exists."""
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str, limit: int | None = None) -> bytes:
+        """The object's bytes; ObjectTooLarge when it holds more than `limit` (only the cap is read)."""
 
     def iter_chunks(self, key: str) -> Iterator[bytes]: ...
 
@@ -64,7 +66,13 @@ class Backend(Protocol):
         """The object's size, or None when it does not exist."""
 
     def list(self, prefix: str) -> list[str]:
-        """Every key under `prefix` (a folder path without trailing slash), sorted."""
+        """Every regular, non-hidden object under `prefix` (a folder path without trailing slash), sorted:
+        what the store itself reads and writes."""
+
+    def entries(self, prefix: str) -> list[tuple[str, str]]:
+        """Every name under `prefix` at any depth, hidden ones included, with what it is ("file", or
+        "symlink", "fifo", "socket", "device", "directory" for what a local folder can also hold):
+        what a verifier must account for. Nothing is opened."""
 
     def full_uri(self, key: str) -> str: ...
 
@@ -141,19 +149,39 @@ class ObjectInfo:
         return "local file (no Object Lock)"
 
 
+def _kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISREG, "file"), (stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"),
+                       (stat.S_ISDIR, "directory")):
+        if test(mode):
+            return name
+    return "special file"
+
+
 class LocalBackend:
     def __init__(self, root: Path):
         self.root = root
         self.uri = str(root)
+        self._real_root = os.path.realpath(root)
 
-    def read(self, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
-        """The object's info and its bytes in chunks, from one open (a local file has no lock)."""
+    def read(self, key: str, limit: int | None = None) -> tuple[ObjectInfo, Iterator[bytes]]:
+        """The object's info and its bytes in chunks, from one open (a local file has no lock). With
+        `limit`, at most limit + 1 bytes are read (a file may grow after its size was taken)."""
         fh = self.open_seekable(key)
         size = os.fstat(fh.fileno()).st_size
+        if limit is not None and size > limit:
+            fh.close()
+            raise ObjectTooLarge(self.full_uri(key), limit)
 
         def chunks() -> Iterator[bytes]:
+            left = None if limit is None else limit + 1
             with fh:
-                while chunk := fh.read(CHUNK):
+                while left is None or left > 0:
+                    chunk = fh.read(CHUNK if left is None else min(CHUNK, left))
+                    if not chunk:
+                        break
+                    if left is not None:
+                        left -= len(chunk)
                     yield chunk
 
         return ObjectInfo(size), chunks()
@@ -213,9 +241,11 @@ class LocalBackend:
                 f"cannot write {path}: {exc.strerror or exc}", kind="storage", uri=str(path)
             ) from None
 
-    def get(self, key: str) -> bytes:
-        with self.open_seekable(key) as fh:
-            return fh.read()
+    def get(self, key: str, limit: int | None = None) -> bytes:
+        data = b"".join(self.read(key, limit)[1])
+        if limit is not None and len(data) > limit:
+            raise ObjectTooLarge(self.full_uri(key), limit)
+        return data
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         yield from self.read(key)[1]
@@ -225,9 +255,13 @@ class LocalBackend:
             return ObjectInfo(os.fstat(fh.fileno()).st_size)
 
     def open_seekable(self, key: str) -> BinaryIO:
+        """The regular file at `key`, opened without following a symlink and without blocking on a
+        FIFO; anything but a regular file is refused (NotRegularFile) before a byte is read."""
         path = self._path(key)
         try:
-            return open(path, "rb")
+            if os.path.realpath(path.parent) != os.path.join(self._real_root, *key.split("/")[:-1]):
+                raise NotRegularFile(str(path), "path through a symlinked folder")
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectMissing(str(path)) from None
         except PermissionError:
@@ -236,6 +270,17 @@ class LocalBackend:
                 kind="access_denied",
                 uri=str(path),
             ) from None
+        except OSError as exc:
+            if os.path.islink(path):
+                raise NotRegularFile(str(path), "symlink") from None
+            raise EvidenceStoreError(f"cannot read {path}: {exc.strerror or exc}", kind="storage",
+                                     uri=str(path)) from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise NotRegularFile(str(path), _kind_of(mode))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
 
     def head(self, key: str) -> int | None:
         path = self._path(key)
@@ -245,6 +290,10 @@ class LocalBackend:
             return None
 
     def list(self, prefix: str) -> list[str]:
+        return [key for key, kind in self.entries(prefix)
+                if kind == "file" and not any(part.startswith(".") for part in key.split("/"))]
+
+    def entries(self, prefix: str) -> list[tuple[str, str]]:
         base = self._path(prefix)
         if base.is_file():
             raise EvidenceStoreError(
@@ -252,13 +301,26 @@ class LocalBackend:
                 kind="invalid_uri",
                 uri=str(base),
             )
-        if not base.is_dir():
+        if base.is_symlink() or not base.is_dir():
             return []
-        keys = []
-        for dirpath, _dirnames, filenames in os.walk(base):
-            rel = Path(dirpath).relative_to(self.root).as_posix()
-            keys.extend(f"{rel}/{name}" for name in filenames if not name.startswith("."))
-        return sorted(keys)
+        out: list[tuple[str, str]] = []
+        pending = [base]
+        while pending:  # an explicit stack: no recursion, and symlinked folders are not entered
+            folder = pending.pop()
+            rel = folder.relative_to(self.root).as_posix()
+            try:
+                listing = list(os.scandir(folder))
+            except OSError as exc:
+                raise EvidenceStoreError(
+                    f"cannot list {folder}: {exc.strerror or exc}; give the pipeline's user read access",
+                    kind="access_denied", uri=str(folder)) from None
+            for entry in listing:
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode):
+                    pending.append(Path(entry.path))
+                else:
+                    out.append((f"{rel}/{entry.name}", _kind_of(mode)))
+        return sorted(out)
 
 
 def _strip_userinfo(url: str | None) -> str:
@@ -479,22 +541,36 @@ class S3Backend:
             return False
         return False
 
-    def get(self, key: str) -> bytes:
-        return b"".join(self.iter_chunks(key))
+    def get(self, key: str, limit: int | None = None) -> bytes:
+        data = b"".join(self.read(key, limit)[1])
+        if limit is not None and len(data) > limit:
+            raise ObjectTooLarge(self.full_uri(key), limit)
+        return data
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         yield from self.read(key)[1]
 
-    def read(self, key: str) -> tuple[ObjectInfo, Iterator[bytes]]:
+    def read(self, key: str, limit: int | None = None) -> tuple[ObjectInfo, Iterator[bytes]]:
+        """One GET: the object's info, and its bytes in chunks (at most limit + 1 of them with `limit`)."""
         from botocore import exceptions as bx
 
         response = self._get_object(key)
         info = _object_info(response)
+        if limit is not None and info.size > limit:
+            response["Body"].close()
+            raise ObjectTooLarge(self.full_uri(key), limit)
 
         def chunks() -> Iterator[bytes]:
             body = response["Body"]
+            left = None if limit is None else limit + 1
             try:
-                yield from body.iter_chunks(CHUNK)
+                for chunk in body.iter_chunks(CHUNK):
+                    if left is not None:
+                        chunk = chunk[:left]
+                        left -= len(chunk)
+                    yield chunk
+                    if left == 0:
+                        break
             except bx.BotoCoreError as exc:
                 raise self._error(exc, "get_object", key) from exc
             finally:
@@ -548,6 +624,9 @@ class S3Backend:
         except (bx.ClientError, bx.BotoCoreError) as exc:
             raise self._error(exc, "list_objects_v2", prefix) from exc
         return sorted(keys)
+
+    def entries(self, prefix: str) -> list[tuple[str, str]]:
+        return [(key, "file") for key in self.list(prefix)]  # S3 holds objects and nothing else
 
 
 def _object_info(response: dict) -> ObjectInfo:

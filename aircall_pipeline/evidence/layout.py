@@ -22,8 +22,10 @@ ROOT = "aircall"
 REPORTS = "reports"
 REVIEWS = "reviews"  # access reviews (AC-16): their own signed manifests, one folder per reviewed day
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-DATE_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-ATTEMPT_FILE = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*)(?:\.attempt-(?P<n>[1-9][0-9]*))?\.(?P<ext>[a-z]+)$")
+# ASCII digits only: `\d` would also match other scripts' digits (`date=2026-11-2٩`).
+DATE_FOLDER = re.compile(r"^date=([0-9]{4}-[0-9]{2}-[0-9]{2})$", re.ASCII)
+ATTEMPT_FILE = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*)(?:\.attempt-(?P<n>[1-9][0-9]{0,5}))?\.(?P<ext>[a-z]+)$",
+                          re.ASCII)
 REPORT_BASES = ("checks.json", "report.html", "manifest.json")
 REVIEW_BASES = ("review.parquet", "review.csv", "attestation.json", "manifest.json")
 # The detached signature of a manifest attempt: `manifest.sig`, `manifest.attempt-2.sig`, ...
@@ -38,10 +40,16 @@ def attempt_name(stem: str, ext: str, attempt: int) -> str:
 
 
 def parse_attempt_name(name: str) -> tuple[str, int, str] | None:
-    match = ATTEMPT_FILE.match(name)
+    """(stem, attempt, extension) of a name the store writes, or None. Only the canonical spelling
+    counts: `users.attempt-1.csv` is not attempt 1 (that is `users.csv`), so two names can never claim
+    the same attempt."""
+    match = ATTEMPT_FILE.fullmatch(name)
     if not match:
         return None
-    return match["stem"], int(match["n"] or 1), match["ext"]
+    number = int(match["n"] or 1)
+    if number == 1 and match["n"]:
+        return None
+    return match["stem"], number, match["ext"]
 
 
 def check_date(value: Any) -> str:
@@ -83,17 +91,35 @@ def reviews_folder(date: str) -> str:
     return f"{ROOT}/{REVIEWS}/date={date}"
 
 
+def day_of_folder(name: str) -> str | None:
+    """`date=2026-01-31` -> "2026-01-31"; None unless it names a real day in ASCII digits."""
+    match = DATE_FOLDER.fullmatch(name)
+    if not match:
+        return None
+    try:
+        date_cls.fromisoformat(match[1])
+    except ValueError:
+        return None
+    return match[1]
+
+
 def date_of_key(key: str) -> str | None:
-    """The evidence date of a root-relative key `aircall/<folder>/date=D/<file>`, or None."""
+    """The evidence date of a root-relative key `aircall/<folder>/date=D/...` at any depth below the
+    day's folder (so a file hidden in a sub-folder of a day still belongs to that day), or None."""
     parts = key.split("/")
-    if len(parts) == 4 and parts[0] == ROOT and (m := DATE_FOLDER.match(parts[2])):
-        return m[1]
+    if len(parts) >= 4 and parts[0] == ROOT:
+        return day_of_folder(parts[2])
     return None
 
 
 def signature_path(manifest_path: str) -> str:
     """`.../manifest.attempt-2.json` -> `.../manifest.attempt-2.sig`."""
     return manifest_path[: -len(".json")] + ".sig"
+
+
+def token_path(manifest_path: str) -> str:
+    """`.../manifest.attempt-2.json` -> `.../manifest.attempt-2.tsr`: its RFC 3161 timestamp response."""
+    return manifest_path[: -len(".json")] + ".tsr"
 
 
 def safe_relpath(path: str) -> str:
