@@ -307,14 +307,16 @@ def access_review(
         return _outcome(spec, catalogue.SKIP, None, threshold,
                         "No access review yet: export one with `aircall-pipeline review export`, have it "
                         "completed, and import it with `aircall-pipeline review import`.", _findings(spec, None, specifics))
-    reviewed = pd.Timestamp(review["reviewed_at"])
-    age_days = (pd.Timestamp(as_of) - reviewed).total_seconds() / 86400
     rows = []
     if signature != "valid":
         rows.append({"status": catalogue.FAIL, "item_type": "review", "item_id": review["date"],
                      "item_label": f"review of {review['date']}", "email": review.get("reviewer"),
                      "review_date": review["date"],
                      "reason": f"The review's attestation signature is {signature or 'missing'}: it does not count."})
+    if "reviewed_at" not in review:  # a refused review: nothing it says is read
+        return _outcome(spec, catalogue.FAIL, 0, threshold, rows[0]["reason"], _findings(spec, pd.DataFrame(rows), specifics))
+    reviewed = pd.Timestamp(review["reviewed_at"])
+    age_days = (pd.Timestamp(as_of) - reviewed).total_seconds() / 86400
     if age_days > max_age_days:
         rows.append({"status": catalogue.FAIL, "item_type": "review", "item_id": review["date"],
                      "item_label": f"review of {review['date']}", "email": review.get("reviewer"),

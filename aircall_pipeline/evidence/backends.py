@@ -315,7 +315,10 @@ class LocalBackend:
                     f"cannot list {folder}: {exc.strerror or exc}; give the pipeline's user read access",
                     kind="access_denied", uri=str(folder)) from None
             for entry in listing:
-                mode = entry.stat(follow_symlinks=False).st_mode
+                try:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except FileNotFoundError:
+                    continue  # gone since the listing (a writer's temporary file, published or removed)
                 if stat.S_ISDIR(mode):
                     pending.append(Path(entry.path))
                 else:

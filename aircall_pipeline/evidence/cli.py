@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     key.add_argument("--public-key", metavar="PATH", help="the trusted public key (PEM; default EVIDENCE_PUBLIC_KEY)")
     key.add_argument("--kms-key-id", metavar="ID", help="trust this KMS key (kms:GetPublicKey)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per day")
+    parser.add_argument("--strict", action="store_true",
+                        help="also fail on any re-seal that changed a check's result")
     parser.set_defaults(func=run)
 
     keygen = subparsers.add_parser(
@@ -64,6 +66,7 @@ def _trusted_key(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+    from aircall_pipeline.evidence.verify import shown
     from aircall_pipeline.settings import SettingsError
 
     try:
@@ -77,20 +80,27 @@ def run(args: argparse.Namespace) -> int:
                 print(f"no manifest found under {store.uri}: nothing has been sealed as evidence yet")
                 return EXIT_NOT_VERIFIED
             day = days[-1]
-        result = store.verify(day, trusted=trusted, to=args.to or day)
+        result = store.verify(day, trusted=trusted, to=args.to or day, strict=args.strict)
     except (EvidenceStoreError, SigningError, SettingsError) as exc:
-        print(f"cannot verify: {exc}", file=sys.stderr)
+        print(f"cannot verify: {shown(exc)}", file=sys.stderr)
         if not args.json:
             print("verdict:  NOT VERIFIED (the evidence or the key could not be read)")
         return EXIT_UNREADABLE
     for i, verification in enumerate(result.days):
         if args.json:
-            print(json.dumps(verification.as_dict(), sort_keys=True))
+            print(json.dumps(verification.as_dict(), sort_keys=True))  # ASCII: control characters escaped
         else:
             print(("\n" if i else "") + verification.summary())
-    if not args.json and len(result.days) > 1:
-        good = sum(d.authenticated for d in result.days)
-        print(f"\nrange:    {good} of {len(result.days)} days valid ({result.days[0].date} .. {result.days[-1].date})")
+    if args.json:
+        if result.stray:
+            print(json.dumps({"stray": result.stray, "valid": False}, sort_keys=True))
+    else:
+        for line in result.stray:
+            print(shown(f"\nUNLISTED {line}"))
+        if len(result.days) > 1 or result.stray:
+            good = sum(d.authenticated for d in result.days)
+            print(f"\nrange:    {good} of {len(result.days)} days valid ({result.days[0].date} .. "
+                  f"{result.days[-1].date}){f'; {len(result.stray)} object(s) in no day' if result.stray else ''}")
     return EXIT_OK if result.authenticated else EXIT_NOT_VERIFIED
 
 

@@ -28,6 +28,11 @@ ATTEMPT_FILE = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*)(?:\.attempt-(?P<n>[1-9][0
                           re.ASCII)
 REPORT_BASES = ("checks.json", "report.html", "manifest.json")
 REVIEW_BASES = ("review.parquet", "review.csv", "attestation.json", "manifest.json")
+# What one sealed report attempt writes, in order: the signature and timestamp come before the manifest
+# they cover, so that no manifest written by the pipeline is ever without them.
+SEALED_REPORT_BASES = ("checks.json", "report.html", "manifest.sig", "manifest.tsr", "manifest.json")
+SEALED_REVIEW_BASES = ("review.parquet", "review.csv", "attestation.json", "attestation.sig", "manifest.sig",
+                       "manifest.json")
 # The detached signature of a manifest attempt: `manifest.sig`, `manifest.attempt-2.sig`, ...
 SIGNATURE_BASE = "manifest.sig"
 

@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from aircall_pipeline.timestamps import iso_utc
 
-MANIFEST_VERSION = 2  # 2: attempt chain, other_files, signing, sealed_at
+MANIFEST_VERSION = 3  # 2: attempt chain, other_files, signing, sealed_at; 3: rejected, timezone, signed first
 CHECK_STATUSES = ("pass", "fail", "warn", "skip", "error")
-# The keys of `manifest_fields` that `write_report` requires; any other key is copied into the
-# manifest as is (for example query parameters or call-window counts), unless it would replace one
-# of the fields the store computes itself.
+# The keys of `manifest_fields` that `write_report` requires, and the ones it accepts besides: a
+# manifest holds nothing that its schema (`schemas.DailyManifest`) does not declare, so that `verify`
+# can refuse anything else.
 REQUIRED_MANIFEST_FIELDS = ("run_id", "api_url", "company", "requests", "collected_at")
+OPTIONAL_MANIFEST_FIELDS = ("timezone",)  # the partitions' IANA timezone: when the day ended
 COMPUTED_MANIFEST_FIELDS = (
     "manifest_version",
     "date",
@@ -41,6 +42,7 @@ COMPUTED_MANIFEST_FIELDS = (
     "other_files",
     "signing",
     "sealed_at",
+    "rejected",
 )
 
 
@@ -164,6 +166,9 @@ class Manifest:
     sha256: str
     uri: str = ""
     bytes: int = 0
+    # Objects the sealing found in the evidence that do not verify, and that no earlier attempt had
+    # recorded: what the tamper alert names (set by `write_report` only).
+    new_rejections: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def attempt(self) -> int:
@@ -203,6 +208,7 @@ def build_manifest_data(
     other_files: list[dict[str, Any]] | None = None,
     signing: dict[str, Any] | None = None,
     sealed_at: datetime | None = None,
+    rejected: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The manifest's content. `previous` links the previous sealed day's newest attempt (day chain);
     `previous_attempt` links this day's previous sealed attempt (attempt chain); `other_files` hashes
@@ -213,6 +219,10 @@ def build_manifest_data(
     clashing = [k for k in manifest_fields if k in COMPUTED_MANIFEST_FIELDS]
     if clashing:
         raise ValueError(f"manifest_fields may not set {', '.join(clashing)}: the store computes them")
+    unknown = [k for k in manifest_fields if k not in REQUIRED_MANIFEST_FIELDS + OPTIONAL_MANIFEST_FIELDS]
+    if unknown:
+        raise ValueError(f"manifest_fields has {', '.join(sorted(unknown))}, which a manifest does not hold "
+                         f"(it holds {', '.join(REQUIRED_MANIFEST_FIELDS + OPTIONAL_MANIFEST_FIELDS)})")
     data: dict[str, Any] = dict(manifest_fields)
     data.update(
         manifest_version=MANIFEST_VERSION,
@@ -227,6 +237,7 @@ def build_manifest_data(
         previous_attempt=previous_attempt,
         reason=reason or {},
         other_files=list(other_files or []),
+        rejected=list(rejected or []),
         signing=signing or {"status": "unsigned"},
         sealed_at=iso_utc(sealed_at or datetime.now(UTC)),
     )

@@ -22,7 +22,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # manifests, signatures, attestations: far above any real one
 MAX_CHECKS_BYTES = 256 * 1024 * 1024  # checks.json carries up to 1,000 items per check

@@ -111,21 +111,17 @@ class Signature:
 
     @classmethod
     def from_json(cls, data: bytes) -> Signature:
+        """A signature file parsed against its declared schema (`schemas.SignatureFile`), or SigningError."""
+        from aircall_pipeline.evidence.schemas import Malformed, SignatureFile, parse
+
         try:
-            body = json.loads(data)
-            if body.get("signature_version") != SIGNATURE_VERSION:
-                raise ValueError(f"signature_version {body.get('signature_version')!r}")
-            return cls(
-                path=str(body["signed_path"]),
-                bytes=int(body["signed_bytes"]),
-                sha256=str(body["signed_sha256"]),
-                algorithm=str(body["algorithm"]),
-                key_fingerprint=str(body["key_fingerprint"]),
-                key_ref=str(body.get("key_ref") or ""),
-                signature=base64.b64decode(body["signature"], validate=True),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
-            raise SigningError(f"not a readable signature file ({type(exc).__name__}: {exc})") from None
+            body = parse(SignatureFile, data)
+            signature = base64.b64decode(body.signature, validate=True)
+        except (Malformed, binascii.Error) as exc:
+            raise SigningError(f"not a signature file the pipeline writes ({exc})") from None
+        return cls(path=body.signed_path, bytes=body.signed_bytes, sha256=body.signed_sha256,
+                   algorithm=body.algorithm, key_fingerprint=body.key_fingerprint, key_ref=body.key_ref,
+                   signature=signature)
 
 
 def sign_manifest(signer: Signer, path: str, data: bytes) -> Signature:
@@ -324,6 +320,51 @@ class TrustedKey:
 
     def verify(self, sig: Signature) -> None:
         self.check(statement(sig.path, sig.bytes, sig.sha256), sig.signature, sig.algorithm)
+
+
+# --------------------------------------------------------------------------------------------------
+# The one check of a detached signature
+
+
+SIG_VALID, SIG_MISSING, SIG_MALFORMED, SIG_MOVED, SIG_FOREIGN, SIG_INVALID = (
+    "valid", "missing", "malformed", "moved", "foreign", "invalid")
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """What a detached signature says about one file, checked against a trusted key."""
+
+    state: str  # valid | missing | malformed | moved | foreign | invalid
+    reason: str = ""
+    key_fingerprint: str = ""  # whose key signed, as the signature file claims (never trusted for itself)
+
+    @property
+    def valid(self) -> bool:
+        return self.state == SIG_VALID
+
+
+def check_signature(path: str, data: bytes, signature_file: bytes | None, trusted: TrustedKey) -> SignatureCheck:
+    """Whether `signature_file` is a valid signature by `trusted` over the file `data` stored at `path`.
+    Used by the store before it chains to an earlier attempt and by `verify`; never raises."""
+    if signature_file is None:
+        return SignatureCheck(SIG_MISSING, "it has no signature file")
+    try:
+        signature = Signature.from_json(signature_file)
+    except SigningError as exc:
+        return SignatureCheck(SIG_MALFORMED, f"its signature file is malformed: {exc}")
+    sha = hashlib.sha256(data).hexdigest()
+    if signature.path != path or signature.sha256 != sha or signature.bytes != len(data):
+        return SignatureCheck(
+            SIG_MOVED, f"its signature covers {signature.path} (sha256 {signature.sha256[:16]}…), not this file "
+            f"(sha256 {sha[:16]}…): the file was changed or the signature moved", signature.key_fingerprint)
+    if signature.key_fingerprint != trusted.key_fingerprint:
+        return SignatureCheck(SIG_FOREIGN, f"it is signed by another key ({signature.key_fingerprint}), not the "
+                              f"trusted key ({trusted.key_fingerprint})", signature.key_fingerprint)
+    try:
+        trusted.verify(signature)
+    except (SigningError, ValueError, TypeError) as exc:
+        return SignatureCheck(SIG_INVALID, str(exc) or type(exc).__name__, signature.key_fingerprint)
+    return SignatureCheck(SIG_VALID, "", signature.key_fingerprint)
 
 
 # --------------------------------------------------------------------------------------------------

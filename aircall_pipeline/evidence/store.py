@@ -69,25 +69,27 @@ from aircall_pipeline.evidence.backends import (
     S3Backend,
     default_s3_client,
 )
-from aircall_pipeline.evidence.errors import EvidenceStoreError, ObjectMissing
+from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
 from aircall_pipeline.evidence.formats import arrow_table, count_csv_rows, csv_blob, parquet_bytes
 from aircall_pipeline.evidence.layout import (
-    DATE_FOLDER,
     REPORT_BASES,
     REPORTS,
     REVIEW_BASES,
     REVIEWS,
     ROOT,
+    SEALED_REPORT_BASES,
+    SEALED_REVIEW_BASES,
     attempt_name,
     check_date,
     check_table,
+    day_of_folder,
     parse_attempt_name,
     parse_evidence_uri,
     reports_folder,
     reviews_folder,
-    self_attempt,
     signature_path,
     table_folder,
+    token_path,
 )
 from aircall_pipeline.evidence.manifest import (
     MANIFEST_VERSION,
@@ -100,7 +102,23 @@ from aircall_pipeline.evidence.manifest import (
     to_jsonable,
 )
 from aircall_pipeline.evidence.report import render_report
-from aircall_pipeline.evidence.signing import Signature, Signer, SigningError, TrustedKey, sign_manifest
+from aircall_pipeline.evidence.schemas import (
+    MAX_DOCUMENT_BYTES,
+    Attestation,
+    DailyManifest,
+    Malformed,
+    ReviewManifest,
+    parse,
+)
+from aircall_pipeline.evidence.signing import (
+    SIG_MALFORMED,
+    SignatureCheck,
+    Signer,
+    TrustedKey,
+    check_signature,
+    sign_manifest,
+    statement,
+)
 
 __all__ = [
     "Artifact",
@@ -360,11 +378,11 @@ class EvidenceStore:
         by_date: dict[str, dict[int, set[str]]] = {}
         for key in self.backend.list(prefix):
             parts = key[len(prefix) + 1 :].split("/")
-            if len(parts) != 2 or not (m := DATE_FOLDER.match(parts[0])):
+            if len(parts) != 2 or not (day := day_of_folder(parts[0])):
                 continue
             parsed = parse_attempt_name(parts[1])
             if parsed and parsed[0] == table and parsed[2] in ("parquet", "csv"):
-                by_date.setdefault(m[1], {}).setdefault(parsed[1], set()).add(parsed[2])
+                by_date.setdefault(day, {}).setdefault(parsed[1], set()).add(parsed[2])
         return sorted(
             d
             for d, attempts in by_date.items()
@@ -377,12 +395,13 @@ class EvidenceStore:
 
     # ---- hashing stored files ---------------------------------------------------------------
 
-    def stored_object(self, path: str) -> tuple[Artifact, ObjectInfo]:
+    def stored_object(self, path: str, limit: int | None = None) -> tuple[Artifact, ObjectInfo]:
         """Re-read `path` from storage in one GET: its sha256, size and row count (Parquet footer, CSV
-        records, number of checks in a checks JSON), and its lock state. Raises ObjectMissing."""
+        records, number of checks in a checks JSON), and its lock state. Raises ObjectMissing, and
+        ObjectTooLarge when it holds more than `limit` bytes (a verifier passes the declared size)."""
         digest, counter = hashlib.sha256(), [0]
         ext = path.rsplit(".", 1)[-1]
-        info, raw = self.backend.read(path)
+        info, raw = self.backend.read(path, limit)
         chunks = _hashing(raw, digest, counter)
         rows: int | None = None
         parquet_data: bytes | None = None
@@ -423,6 +442,7 @@ class EvidenceStore:
         tables: list[str],
         signer: Signer | None = None,
         judged: dict[str, dict[str, str]] | None = None,
+        timestamper: Callable[[bytes], bytes] | None = None,
     ) -> Manifest:
         """Write the day's checks.json, report.html and manifest.json, then the manifest's detached
         signature (write-once attempts, see the module doc).
@@ -435,6 +455,14 @@ class EvidenceStore:
         `judged`: table -> {path, sha256} of the file the checks evaluated; the report refuses
         (kind `not_judged`) when the newest attempt of such a table is another file, so a manifest never
         lists data that no check judged. `signer`: signs the manifest; without one it is marked unsigned.
+        `timestamper`: returns an RFC 3161 timestamp response over the signed statement (EVIDENCE_TSA_URL).
+
+        With a signer, the detached signature (and the timestamp) is written *before* the manifest it
+        covers, so a manifest without its signature can never come from the pipeline: `verify` treats
+        one as forged. Before sealing, every earlier attempt of the day and the previous day's newest
+        attempt are checked against the signer's own public key; one that does not verify is recorded
+        in `rejected` (and in the returned manifest's `new_rejections` when no earlier attempt recorded
+        it), and never chained to.
         """
         date = check_date(date)
         table_names = list(dict.fromkeys(check_table(t) for t in tables))
@@ -464,11 +492,11 @@ class EvidenceStore:
         if judged is not None:
             self._refuse_unjudged(date, table_artifacts, judged)
         listed = [a for t in table_names for a in table_artifacts[t]]
-        previous = self._previous_manifest_link(date)
+        trusted_self = TrustedKey(signer.public_key, source="signer") if signer is not None else None
+        previous, rejected_days = self._previous_manifest_link(date, trusted_self)
         checks_data = json_bytes(checks_norm)
         folder = reports_folder(date)
         company = manifest_fields.get("company")
-        trusted_self = TrustedKey(signer.public_key, source="signer") if signer is not None else None
         built: dict[int, tuple[list[tuple[str, bytes]], dict[str, Any]]] = {}
 
         def build(number: int) -> list[tuple[str, bytes]]:
@@ -493,11 +521,10 @@ class EvidenceStore:
                     Artifact(checks_path, _sha(checks_data), len(checks_data), len(checks_norm)),
                     Artifact(report_path, _sha(html_data), len(html_data), None),
                 ]
-                own = {a.path for a in artifacts} | {
-                    self._key(folder, "manifest.json", number),
-                    signature_path(self._key(folder, "manifest.json", number)),
-                }
-                prior = self._prior_attempt(folder, number, trusted_self)
+                manifest_path = self._key(folder, "manifest.json", number)
+                own = {a.path for a in artifacts} | {manifest_path, signature_path(manifest_path),
+                                                     token_path(manifest_path)}
+                prior, rejected = self._prior_attempt(folder, number, trusted_self)
                 try:
                     data = build_manifest_data(
                         date=date,
@@ -510,32 +537,24 @@ class EvidenceStore:
                         previous_attempt=prior.link if prior else None,
                         reason=attempt_reason(prior.artifacts if prior else None, listed),
                         other_files=self._other_files(date, table_names, own),
-                        signing=signing_note(signer, self._key(folder, "manifest.json", number)),
+                        rejected=rejected + rejected_days,
+                        signing=signing_note(signer, manifest_path, timestamped=timestamper is not None),
                         sealed_at=self.clock(),
                     )
                 except ValueError as exc:
                     raise EvidenceStoreError(
                         f"the {date} report was not written: {exc}", kind="invalid_input"
                     ) from None
-                built[number] = (
-                    [
-                        ("checks.json", checks_data),
-                        ("report.html", html_data),
-                        ("manifest.json", json_bytes(data)),
-                    ],
-                    data,
-                )
+                manifest_bytes = json_bytes(data)
+                built[number] = ([("checks.json", checks_data), ("report.html", html_data),
+                                  *self._seal_files(signer, timestamper, manifest_path, manifest_bytes),
+                                  ("manifest.json", manifest_bytes)], data)
             return built[number][0]
 
-        number, wrote = self._write_attempt(folder, REPORT_BASES, build)
+        number, wrote = self._write_attempt(folder, SEALED_REPORT_BASES, build)
         files, data = built[number]
-        manifest_bytes = files[2][1]
+        manifest_bytes = files[-1][1]
         path = self._key(folder, "manifest.json", number)
-        if signer is not None:
-            # Written after the manifest: a failure here leaves the attempt unsigned, which `verify`
-            # reports, never a manifest that looks signed.
-            signature = sign_manifest(signer, path, manifest_bytes)
-            self.backend.put_if_absent(signature_path(path), signature.to_json())
         log.info(
             "%s the %s report (attempt %d, %s) in %s",
             "wrote" if wrote else "kept",
@@ -550,7 +569,81 @@ class EvidenceStore:
             sha256=_sha(manifest_bytes),
             uri=self.backend.full_uri(path),
             bytes=len(manifest_bytes),
+            new_rejections=self._new_rejections(data, prior_data=self._chained_data(data)),
         )
+
+    @staticmethod
+    def _seal_files(signer: Signer | None, timestamper: Callable[[bytes], bytes] | None, path: str,
+                    manifest_bytes: bytes) -> list[tuple[str, bytes]]:
+        """The detached signature and timestamp of a manifest, written before it (see write_report)."""
+        if signer is None:
+            return []
+        signature = sign_manifest(signer, path, manifest_bytes)
+        files = [("manifest.sig", signature.to_json())]
+        if timestamper is not None:
+            files.append(("manifest.tsr", timestamper(statement(path, signature.bytes, signature.sha256))))
+        return files
+
+    def _chained_data(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """The content of the earlier attempt a freshly sealed manifest chains to (already verified)."""
+        link = data.get("previous_attempt")
+        if not link:
+            return None
+        try:
+            return json.loads(self.backend.get(link["path"], limit=MAX_DOCUMENT_BYTES))
+        except (EvidenceStoreError, ValueError):
+            return None
+
+    @staticmethod
+    def _new_rejections(data: dict[str, Any], prior_data: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """The rejected objects this attempt found that the attempt it chains to had not recorded: what
+        the tamper alert names, once."""
+        known = {(r.get("path"), r.get("sha256")) for r in (prior_data or {}).get("rejected") or []}
+        return [r for r in data.get("rejected") or [] if (r["path"], r.get("sha256")) not in known]
+
+    # ---- trust: which sealed attempts the pipeline (and every reader) accepts -------------------
+
+    def _signature_check(self, path: str, raw: bytes, trusted: TrustedKey) -> SignatureCheck:
+        try:
+            signature = self.backend.get(signature_path(path), limit=MAX_DOCUMENT_BYTES)
+        except ObjectMissing:
+            signature = None
+        except (NotRegularFile, ObjectTooLarge) as exc:
+            return SignatureCheck(SIG_MALFORMED, str(exc))
+        return check_signature(path, raw, signature, trusted)
+
+    def _newest_trusted(
+        self, folder: str, bases: tuple[str, ...], model: type, trusted: TrustedKey | None, below: int | None = None,
+    ) -> tuple[Sealed | None, list[dict[str, Any]]]:
+        """The newest manifest attempt in `folder` (below attempt `below`, if given) that conforms to
+        `model` and, when `trusted` is given, carries a valid signature by it; and every attempt above
+        it that does not (path, sha256 and why), newest first. Storage errors propagate."""
+        attempts = self._attempts(folder, bases)
+        numbers = sorted((n for n, names in attempts.items() if "manifest.json" in names
+                          and (below is None or n < below)), reverse=True)
+        rejected: list[dict[str, Any]] = []
+        for number in numbers:
+            path = self._key(folder, "manifest.json", number)
+            try:
+                raw = self.backend.get(path, limit=MAX_DOCUMENT_BYTES)
+            except (NotRegularFile, ObjectTooLarge) as exc:
+                rejected.append({"path": path, "sha256": None, "reason": str(exc)})
+                continue
+            except ObjectMissing:
+                continue  # deleted between the listing and the read
+            try:
+                parse(model, raw)
+            except Malformed as exc:
+                rejected.append({"path": path, "sha256": _sha(raw), "reason": f"malformed: {exc}"})
+                continue
+            if trusted is not None:
+                check = self._signature_check(path, raw, trusted)
+                if not check.valid:
+                    rejected.append({"path": path, "sha256": _sha(raw),
+                                     "reason": f"{check.state}: {check.reason}"})
+                    continue
+            return Sealed(number, path, raw, json.loads(raw)), rejected
+        return None, rejected
 
     def _refuse_unjudged(
         self, date: str, table_artifacts: dict[str, list[Artifact]], judged: dict[str, dict[str, str]]
@@ -572,46 +665,40 @@ class EvidenceStore:
             )
 
     def _prior_attempt(
-        self, folder: str, number: int, trusted: TrustedKey | None, bases: tuple[str, ...] = REPORT_BASES
-    ) -> PriorAttempt | None:
-        """The newest sealed attempt below `number` in `folder`: what attempt `number` chains to."""
-        attempts = self._attempts(folder, bases)
-        below = [n for n, names in attempts.items() if n < number and "manifest.json" in names]
-        if not below:
-            return None
-        path = self._key(folder, "manifest.json", max(below))
-        raw = self.backend.get(path)
+        self, folder: str, number: int, trusted: TrustedKey | None, bases: tuple[str, ...] = REPORT_BASES,
+        model: type = DailyManifest,
+    ) -> tuple[PriorAttempt | None, list[dict[str, Any]]]:
+        """What attempt `number` chains to: the newest earlier attempt that verifies against our own key
+        (or, unsigned, the newest well-formed one); and the attempts above it that do not."""
+        sealed, rejected = self._newest_trusted(folder, bases, model, trusted, below=number)
+        if sealed is None:
+            return None, rejected
         try:
-            artifacts = [Artifact.from_dict(a) for a in json.loads(raw).get("artifacts", [])]
-        except (ValueError, KeyError, TypeError, AttributeError):
+            artifacts = [Artifact.from_dict(a) for a in sealed.data.get("artifacts", [])]
+        except (ValueError, KeyError, TypeError):
             artifacts = []
-        link = {"path": path, "sha256": _sha(raw), "bytes": len(raw), "attempt": max(below)}
+        link = {"path": sealed.path, "sha256": _sha(sealed.raw), "bytes": len(sealed.raw), "attempt": sealed.number}
         if trusted is not None:
-            link["signature"] = self._signature_state(path, raw, trusted)
-        return PriorAttempt(link, artifacts)
-
-    def _signature_state(self, path: str, raw: bytes, trusted: TrustedKey) -> str:
-        """valid | missing | invalid: the prior attempt's signature, checked with our own key when sealing."""
-        try:
-            signature = Signature.from_json(self.backend.get(signature_path(path)))
-        except ObjectMissing:
-            return "missing"
-        except SigningError:
-            return "invalid"
-        if signature.path != path or signature.sha256 != _sha(raw):
-            return "invalid"
-        try:
-            trusted.verify(signature)
-        except SigningError:
-            return "invalid"
-        return "valid"
+            link["signature"] = "valid"
+        return PriorAttempt(link, artifacts), rejected
 
     def _other_files(self, date: str, tables: list[str], own: set[str]) -> list[dict[str, Any]]:
         """Every other file in the day's folders when sealing (earlier attempts, interrupted runs),
-        hashed, so that the newest manifest accounts for everything and a file added later stands out."""
+        hashed, so that the newest manifest accounts for everything and a file added later stands out.
+        A name no manifest may list (hidden, or not a regular file) is left for `verify` to report."""
+        from aircall_pipeline.evidence.schemas import SAFE_PATH
+
         keys = [k for t in tables for k in self.backend.list(table_folder(t, date))]
         keys += self.backend.list(reports_folder(date))
-        return [self.stored_artifact(k).as_dict() for k in sorted(set(keys) - own)]
+        out = []
+        for key in sorted(set(keys) - own):
+            if not SAFE_PATH.match(key):
+                continue
+            try:
+                out.append(self.stored_artifact(key).as_dict())
+            except (ObjectMissing, NotRegularFile):
+                continue
+        return out
 
     def _report_dates(self) -> dict[str, dict[int, set[str]]]:
         """Every report date -> attempt number -> base names present."""
@@ -619,11 +706,11 @@ class EvidenceStore:
         out: dict[str, dict[int, set[str]]] = {}
         for key in self.backend.list(prefix):
             parts = key[len(prefix) + 1 :].split("/")
-            if len(parts) != 2 or not (m := DATE_FOLDER.match(parts[0])):
+            if len(parts) != 2 or not (day := day_of_folder(parts[0])):
                 continue
             parsed = parse_attempt_name(parts[1])
             if parsed and f"{parsed[0]}.{parsed[2]}" in REPORT_BASES:
-                out.setdefault(m[1], {}).setdefault(parsed[1], set()).add(f"{parsed[0]}.{parsed[2]}")
+                out.setdefault(day, {}).setdefault(parsed[1], set()).add(f"{parsed[0]}.{parsed[2]}")
         return out
 
     def _manifest_path(self, date: str, attempts: dict[int, set[str]] | None = None) -> str | None:
@@ -633,22 +720,19 @@ class EvidenceStore:
         numbers = [n for n, names in attempts.items() if "manifest.json" in names]
         return self._key(folder, "manifest.json", max(numbers)) if numbers else None
 
-    def _previous_manifest_link(self, date: str) -> dict[str, Any] | None:
-        """The day-to-day link: the newest attempt, at this moment, of the most recent earlier sealed day."""
-        for earlier, attempts in sorted(self._report_dates().items(), reverse=True):
-            if earlier >= date:
-                continue
-            path = self._manifest_path(earlier, attempts)
-            if path:
-                stored = self.stored_artifact(path)
-                return {
-                    "path": stored.path,
-                    "sha256": stored.sha256,
-                    "bytes": stored.bytes,
-                    "date": earlier,
-                    "attempt": self_attempt(path),
-                }
-        return None
+    def _previous_manifest_link(
+        self, date: str, trusted: TrustedKey | None
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The day-to-day link: the newest attempt, at this moment, of the most recent earlier sealed
+        day that verifies against our key; and the newer attempts (or whole days) that do not."""
+        rejected: list[dict[str, Any]] = []
+        for earlier in sorted((d for d in self._report_dates() if d < date), reverse=True):
+            sealed, refused = self._newest_trusted(reports_folder(earlier), REPORT_BASES, DailyManifest, trusted)
+            rejected += refused
+            if sealed is not None:
+                return {"path": sealed.path, "sha256": _sha(sealed.raw), "bytes": len(sealed.raw), "date": earlier,
+                        "attempt": sealed.number}, rejected
+        return None, rejected
 
     def report_dates(self) -> list[str]:
         """Dates (oldest first) that have a manifest, i.e. a complete day of evidence."""
@@ -658,22 +742,27 @@ class EvidenceStore:
             if any("manifest.json" in names for names in attempts.values())
         )
 
-    def read_manifest(self, date: Any) -> Manifest | None:
-        """The day's evidence index: its newest manifest, or None when the day has no manifest."""
+    def read_manifest(self, date: Any, trusted: TrustedKey | None = None) -> Manifest | None:
+        """The day's evidence index: its newest manifest that conforms to the schema and, when `trusted`
+        is given, is validly signed by it; None when the day has no manifest. A day whose manifests all
+        fail raises EvidenceStoreError (kind `untrusted`) with the reasons: a reader never acts on a
+        forged or malformed manifest. Newer attempts that fail are logged and skipped."""
         date = check_date(date)
-        path = self._manifest_path(date)
-        if path is None:
-            return None
-        raw = self.backend.get(path)
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
+        sealed, rejected = self._newest_trusted(reports_folder(date), REPORT_BASES, DailyManifest, trusted)
+        if sealed is None:
+            if not rejected:
+                return None
             raise EvidenceStoreError(
-                f"{self.backend.full_uri(path)} is not valid JSON: {exc}", kind="storage"
-            ) from None
-        return Manifest(
-            data=data, path=path, sha256=_sha(raw), uri=self.backend.full_uri(path), bytes=len(raw)
-        )
+                f"no manifest of {date} in {self.uri} can be trusted: "
+                + "; ".join(f"{r['path']} ({r['reason']})" for r in rejected)
+                + ". Run `aircall-pipeline verify` on this day",
+                kind="untrusted",
+                uri=self.backend.full_uri(reports_folder(date)),
+            )
+        for r in rejected:
+            log.warning("ignored %s: %s", r["path"], r["reason"])
+        return Manifest(data=sealed.data, path=sealed.path, sha256=_sha(sealed.raw),
+                        uri=self.backend.full_uri(sealed.path), bytes=len(sealed.raw))
 
     # ---- access reviews (AC-16) ------------------------------------------------------------
 
@@ -681,14 +770,23 @@ class EvidenceStore:
         self, date: Any, review: pd.DataFrame, attestation: dict[str, Any], signer: Signer
     ) -> Manifest:
         """Store a completed access review of `date` under `aircall/reviews/date=D/`: review.parquet,
-        review.csv, attestation.json and a review manifest listing them, then the signatures of the
-        attestation and of the manifest (write-once attempts, like reports)."""
+        review.csv, attestation.json and its signature, then the review manifest's signature and the
+        manifest listing them, last (write-once attempts, like reports). The review must be of `date`:
+        its attestation names that day and a manifest of that day's report folder."""
         date = check_date(date)
+        snapshot = (attestation.get("snapshot") or {}).get("path") or ""
+        if attestation.get("date") != date or not str(snapshot).startswith(reports_folder(date) + "/"):
+            raise EvidenceStoreError(
+                f"the review was not stored: it reviews {attestation.get('date')!r} ({snapshot or 'no snapshot'}), "
+                f"not {date}; a review is filed under the day whose sealed users it reviewed",
+                kind="invalid_input",
+            )
         folder = reviews_folder(date)
         arrow = arrow_table(review)
         parquet = parquet_bytes(arrow)
         csv_data = csv_blob(arrow).bytes()
         attestation_data = json_bytes(attestation)
+        trusted_self = TrustedKey(signer.public_key, source="signer")
         built: dict[int, tuple[list[tuple[str, bytes]], dict[str, Any]]] = {}
 
         def build(number: int) -> list[tuple[str, bytes]]:
@@ -699,8 +797,10 @@ class EvidenceStore:
                              arrow.num_rows if base.startswith("review.") else None)
                     for base, data in files
                 ]
-                prior = self._prior_attempt(folder, number, TrustedKey(signer.public_key, source="signer"),
-                                            bases=REVIEW_BASES)
+                attestation_path = self._key(folder, "attestation.json", number)
+                manifest_path = self._key(folder, "manifest.json", number)
+                prior, rejected = self._prior_attempt(folder, number, trusted_self, bases=REVIEW_BASES,
+                                                      model=ReviewManifest)
                 data = to_jsonable({
                     "manifest_version": MANIFEST_VERSION,
                     "kind": "access_review",
@@ -709,18 +809,20 @@ class EvidenceStore:
                     "artifacts": [a.as_dict() for a in artifacts],
                     "snapshot": attestation.get("snapshot"),
                     "previous_attempt": prior.link if prior else None,
-                    "signing": signing_note(signer, self._key(folder, "manifest.json", number)),
+                    "rejected": rejected,
+                    "signing": signing_note(signer, manifest_path),
                     "sealed_at": iso_utc(self.clock()),
                 })
-                built[number] = (files + [("manifest.json", json_bytes(data))], data)
+                manifest_bytes = json_bytes(data)
+                built[number] = (files + [
+                    ("attestation.sig", sign_manifest(signer, attestation_path, attestation_data).to_json()),
+                    ("manifest.sig", sign_manifest(signer, manifest_path, manifest_bytes).to_json()),
+                    ("manifest.json", manifest_bytes),
+                ], data)
             return built[number][0]
 
-        number, _ = self._write_attempt(folder, REVIEW_BASES, build)
+        number, _ = self._write_attempt(folder, SEALED_REVIEW_BASES, build)
         files, data = built[number]
-        for base, content in files:
-            if base in ("attestation.json", "manifest.json"):
-                path = self._key(folder, base, number)
-                self.backend.put_if_absent(signature_path(path), sign_manifest(signer, path, content).to_json())
         manifest_bytes = files[-1][1]
         path = self._key(folder, "manifest.json", number)
         return Manifest(data=data, path=path, sha256=_sha(manifest_bytes), uri=self.backend.full_uri(path),
@@ -731,37 +833,69 @@ class EvidenceStore:
         dates = set()
         for key in self.backend.list(prefix):
             parts = key[len(prefix) + 1:].split("/")
-            if len(parts) == 2 and (m := DATE_FOLDER.match(parts[0])) and parts[1].startswith("manifest."):
-                dates.add(m[1])
+            if len(parts) == 2 and (day := day_of_folder(parts[0])) and parts[1].startswith("manifest."):
+                dates.add(day)
         return sorted(dates)
 
     def latest_review(self, on_or_before: Any, trusted: TrustedKey | None) -> dict[str, Any] | None:
-        """The newest review attestation of a day on or before `on_or_before`, with `date`, `path` and
-        `signature` (valid | missing | invalid against `trusted`, or None when no key is given)."""
+        """The newest access review of a day on or before `on_or_before` whose review manifest conforms
+        and, with `trusted`, is signed by it, and whose attestation is the one it lists (same SHA-256),
+        of the same day, and signed too. Returns the attestation with `date`, `path`, `signature`
+        (valid | missing | malformed | moved | foreign | invalid, or None without a key) and `ignored`
+        (newer review attempts that were refused, and why); None when there is no review."""
         day = check_date(on_or_before)
+        ignored: list[dict[str, Any]] = []
         for review_date in reversed([d for d in self.review_dates() if d <= day]):
             folder = reviews_folder(review_date)
-            attempts = self._attempts(folder, REVIEW_BASES)
-            sealed = [n for n, names in attempts.items() if {"manifest.json", "attestation.json"} <= names]
-            if not sealed:
+            sealed, rejected = self._newest_trusted(folder, REVIEW_BASES, ReviewManifest, trusted)
+            ignored += rejected
+            if sealed is None:
+                if rejected:  # a review is there, but it does not count: say so rather than skip it
+                    return {"date": review_date, "path": rejected[0]["path"],
+                            "signature": rejected[0]["reason"].split(":", 1)[0], "ignored": ignored}
                 continue
-            path = self._key(folder, "attestation.json", max(sealed))
-            raw = self.backend.get(path)
+            listed = {a["path"]: a["sha256"] for a in sealed.data["artifacts"]}
+            path = next((p for p in listed if posixpath.basename(p).startswith("attestation.")), None)
+            if path is None:
+                ignored.append({"path": sealed.path, "reason": "its review manifest lists no attestation"})
+                continue
             try:
-                attestation = json.loads(raw)
-            except ValueError:
-                attestation = {}
-            signature = self._signature_state(path, raw, trusted) if trusted is not None else None
-            return {**attestation, "date": review_date, "path": path, "signature": signature}
+                raw = self.backend.get(path, limit=MAX_DOCUMENT_BYTES)
+                attestation = parse(Attestation, raw).model_dump()
+            except (ObjectMissing, NotRegularFile, ObjectTooLarge, Malformed) as exc:
+                ignored.append({"path": path, "reason": str(exc)})
+                continue
+            problem = None
+            if _sha(raw) != listed[path]:
+                problem = "it no longer matches its review manifest"
+            elif attestation["date"] != review_date or not attestation["snapshot"]["path"].startswith(
+                    reports_folder(review_date) + "/"):
+                problem = f"it reviews {attestation['date']} but is filed under {review_date}"
+            if problem:
+                ignored.append({"path": path, "reason": problem})
+                continue
+            signature = self._signature_check(path, raw, trusted).state if trusted is not None else None
+            return {**attestation, "date": review_date, "path": path, "signature": signature, "ignored": ignored}
         return None
 
-    def verify(self, date: Any, trusted: TrustedKey | None = None, to: Any = None) -> Any:
+    def verify(self, date: Any, trusted: TrustedKey | None = None, to: Any = None, **options: Any) -> Any:
         """Verify one day (or the range `date`..`to`); see `evidence/verify.py`. Returns a
         `DayVerification` for one day, a `RangeVerification` for a range."""
         from aircall_pipeline.evidence.verify import verify_range
 
-        result = verify_range(self, check_date(date), check_date(to) if to is not None else None, trusted)
+        result = verify_range(self, check_date(date), check_date(to) if to is not None else None, trusted,
+                              **options)
         return result if to is not None else result.days[0]
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """One sealed attempt as read: its number, path, exact bytes and parsed content."""
+
+    number: int
+    path: str
+    raw: bytes
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -788,7 +922,7 @@ def attempt_reason(prior: list[Artifact] | None, listed: list[Artifact]) -> dict
     }
 
 
-def signing_note(signer: Signer | None, manifest_path: str) -> dict[str, Any]:
+def signing_note(signer: Signer | None, manifest_path: str, timestamped: bool = False) -> dict[str, Any]:
     if signer is None:
         return {
             "status": "unsigned",
@@ -800,4 +934,5 @@ def signing_note(signer: Signer | None, manifest_path: str) -> dict[str, Any]:
         "algorithm": signer.algorithm,
         "key_fingerprint": signer.key_fingerprint,
         "signature_file": posixpath.basename(signature_path(manifest_path)),
+        **({"timestamp_file": posixpath.basename(token_path(manifest_path))} if timestamped else {}),
     }

@@ -1,62 +1,90 @@
-"""Verification of sealed evidence, the way a third party does it (the model: CloudTrail `validate-logs`).
+"""Verification of sealed evidence, the way a third party does it (the model: CloudTrail `validate-logs`),
+written as an adversary's parser: it never trusts a byte it reads.
 
-For every day of a range it reports:
+Who it is checked against:
 
-* each manifest attempt: its signature against the *trusted* key the caller gives (never a key found
-  in the evidence), that its `attempt` field matches its file name, and that it chains to the
-  previous attempt by path and SHA-256;
-* each file any attempt lists (artifacts and `other_files`): ok, ALTERED, MISSING or DELETED (an S3
-  delete marker), with its Object Lock state;
-* UNLISTED files: in the day's folders, but vouched for by no manifest (added by hand, or by a run
-  that never sealed);
-* the day-to-day chain: the day's link to the previous sealed day, and the next day's link to this
-  one (a day rewritten after the next day was sealed is reported).
+* a keyless insider who can put objects in the bucket: any manifest that is unsigned, signed by
+  another key, malformed, or whose signature does not cover it, is FORGED (the pipeline writes the
+  signature before the manifest, so it never leaves an unsigned manifest in a signed store); every
+  object under a day's folders, at any depth, hidden or not, regular or not, is listed or UNLISTED;
+* a holder of the signing key who re-seals history: every attempt's links are checked, not only the
+  newest's (attempt chain, day chain, `sealed_at` increasing, after the day ended, and before the
+  next day's first attempt), a manifest must list the day's required tables and its checks.json and
+  summarise it exactly, and every re-seal is listed with what it changed (`--strict` fails on any
+  that changed a check's result). Only a timestamp token from an independent TSA proves *when*.
 
-A day is `ok` when nothing is wrong with hashes, listings and chains; it is `authenticated` only
-when, in addition, a trusted key was given and every attempt carries a valid signature by it.
-Without a trusted key nothing is ever called untampered. Storage that cannot be read raises
-EvidenceStoreError (the CLI's exit 2), never a "missing" verdict.
+Reading is bounded: documents are capped (`schemas.MAX_DOCUMENT_BYTES`), listed files are read up to
+their declared size, FIFOs, devices and symlinks are never opened, and every document is parsed
+against a strict schema (`schemas.py`). A day whose evidence is malformed gets a verdict like any
+other; nothing here raises except EvidenceStoreError for storage that cannot be read (exit 2).
+
+A day is `ok` when nothing is wrong; it is `authenticated` only when, in addition, a trusted key was
+given and every attempt is signed by it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import posixpath
+import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from datetime import date as date_cls
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from aircall_pipeline.evidence.errors import EvidenceStoreError, ObjectMissing
+from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
 from aircall_pipeline.evidence.layout import (
     REPORTS,
+    REVIEWS,
     ROOT,
     date_of_key,
     parse_attempt_name,
     reports_folder,
     reviews_folder,
-    safe_relpath,
     signature_path,
+    table_folder,
+    token_path,
 )
-from aircall_pipeline.evidence.manifest import Artifact
-from aircall_pipeline.evidence.signing import Signature, SigningError, TrustedKey
-
-if TYPE_CHECKING:
-    from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.evidence.manifest import Artifact, check_summary
+from aircall_pipeline.evidence.schemas import (
+    MAX_CHECKS_BYTES,
+    MAX_DOCUMENT_BYTES,
+    Attestation,
+    CheckRecord,
+    DailyManifest,
+    Malformed,
+    ReviewManifest,
+    parse,
+    strict_json,
+)
+from aircall_pipeline.evidence.signing import SIG_MALFORMED, SignatureCheck, TrustedKey, check_signature
 
 FILE_OK, FILE_ALTERED, FILE_MISSING, FILE_DELETED, FILE_UNLISTED = "ok", "ALTERED", "MISSING", "DELETED", "UNLISTED"
-SIG_VALID, SIG_INVALID, SIG_FOREIGN, SIG_UNSIGNED, SIG_UNCHECKED = (
-    "valid",
-    "INVALID",
-    "FOREIGN KEY",
-    "UNSIGNED",
-    "not checked",
-)
+SIG_UNSIGNED, SIG_UNCHECKED = "UNSIGNED", "not checked"
+# The earliest a calendar day can have ended anywhere: midnight at UTC+14 (used when a manifest does not
+# say which timezone its days are in).
+EARLIEST_OFFSET = timedelta(hours=14)
+FUTURE_SLACK = timedelta(minutes=5)  # clocks differ a little; a seal from the future does not
+
+
+def shown(value: Any) -> str:
+    """A value from the evidence as it may be printed: every control, format or separator character
+    escaped, so that no manifest can move the cursor, clear the screen or paint a fake verdict."""
+    out = []
+    for ch in str(value):
+        if unicodedata.category(ch)[0] in "CZ" and ch != " ":
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
 class FileCheck:
-    """The verdict on one file of the day."""
+    """The verdict on one object of the day."""
 
     path: str
     status: str  # ok | ALTERED | MISSING | DELETED | UNLISTED
@@ -74,10 +102,26 @@ class AttemptCheck:
     attempt: int
     path: str
     sha256: str
-    signature: str  # valid | INVALID | FOREIGN KEY | UNSIGNED | not checked
+    signature: str  # valid | FORGED (…) | MALFORMED | UNSIGNED | not checked
     key_fingerprint: str = ""
     sealed_at: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Reseal:
+    """One re-seal of a day: why, and what it changed against the attempt before it."""
+
+    attempt: int
+    reason: str
+    changed_tables: tuple[str, ...]
+    changed_checks: tuple[tuple[str, str, str], ...]  # (check id, before, after)
+
+    def text(self) -> str:
+        changes = [f"{cid} {before} → {after}" for cid, before, after in self.changed_checks]
+        if self.changed_tables:
+            changes.insert(0, "tables changed: " + ", ".join(self.changed_tables))
+        return f"attempt {self.attempt} ({self.reason}): " + ("; ".join(changes) or "nothing changed")
 
 
 @dataclass
@@ -85,11 +129,13 @@ class DayVerification:
     date: str
     uri: str
     trusted_key: str | None = None  # the fingerprint checked against, if any
-    manifest_path: str | None = None  # the newest attempt: the day's evidence
+    manifest_path: str | None = None  # the newest genuine attempt: the day's evidence
     manifest_sha256: str | None = None
     attempts: list[AttemptCheck] = field(default_factory=list)
     files: list[FileCheck] = field(default_factory=list)
+    reseals: list[Reseal] = field(default_factory=list)
     previous: str = ""
+    time: str = ""  # what attests when the day was sealed
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -127,6 +173,7 @@ class DayVerification:
                 f"attempt:  {a.attempt} {a.path} (sha256 {a.sha256[:16]}…, sealed {a.sealed_at or '?'}; "
                 f"signature {a.signature}{fp}){' — ' + a.reason if a.reason else ''}"
             )
+        out.extend(f"re-seal:  {r.text()}" for r in self.reseals)
         for f in self.files:
             line = f"{f.status:<8} {f.path}"
             if f.ok and f.expected is not None:
@@ -137,10 +184,12 @@ class DayVerification:
             out.append(line)
         if self.previous:
             out.append(f"previous: {self.previous}")
+        if self.time:
+            out.append(f"time:     {self.time}")
         out.extend(f"problem:  {p}" for p in self.problems)
         out.extend(f"note:     {n}" for n in self.notes)
         out.append(f"verdict:  {self.verdict()}")
-        return out
+        return [shown(line) for line in out]
 
     def summary(self) -> str:
         return "\n".join(self.lines())
@@ -156,12 +205,16 @@ class DayVerification:
             "manifest": self.manifest_path,
             "manifest_sha256": self.manifest_sha256,
             "attempts": [a.__dict__ for a in self.attempts],
+            "reseals": [{"attempt": r.attempt, "reason": r.reason, "changed_tables": list(r.changed_tables),
+                         "changed_checks": [{"id": c, "before": b, "after": a} for c, b, a in r.changed_checks]}
+                        for r in self.reseals],
             "files": [
                 {"path": f.path, "status": f.status, "detail": f.detail, "lock": f.lock,
                  "sha256": f.expected.sha256 if f.expected else None}
                 for f in self.files
             ],
             "previous": self.previous,
+            "time": self.time,
             "problems": self.problems,
             "notes": self.notes,
             "verdict": self.verdict(),
@@ -171,326 +224,317 @@ class DayVerification:
 @dataclass
 class RangeVerification:
     days: list[DayVerification]
+    stray: list[str] = field(default_factory=list)  # objects under the root that belong to no day
 
     @property
     def authenticated(self) -> bool:
-        return bool(self.days) and all(d.authenticated for d in self.days)
+        return bool(self.days) and not self.stray and all(d.authenticated for d in self.days)
 
     @property
     def ok(self) -> bool:
-        return bool(self.days) and all(d.ok for d in self.days)
+        return bool(self.days) and not self.stray and all(d.ok for d in self.days)
 
 
 # --------------------------------------------------------------------------------------------------
+# Reading, bounded and once
+
+
+@dataclass
+class _Attempt:
+    """One manifest attempt as read: `data` is None when it is malformed (`why` says how)."""
+
+    number: int
+    path: str
+    sha256: str = ""
+    raw: bytes = b""
+    data: Any = None  # DailyManifest | ReviewManifest
+    why: str = ""
+    signature: SignatureCheck | None = None  # None without a trusted key
+    signature_present: bool = False
+
+    @property
+    def genuine(self) -> bool:
+        return self.data is not None and (self.signature is None or self.signature.valid)
 
 
 class _Reader:
-    """Reads each object of the store at most once per verification, several at a time: on S3 each
-    GET is a round trip, and a day's files are independent of each other."""
+    """Reads each object at most once per verification, several at a time (on S3 each GET is a round
+    trip), never more than a cap, and never an object that is not a regular file."""
 
     PARALLEL = 8
 
-    def __init__(self, store: EvidenceStore):
+    def __init__(self, store: Any, kinds: dict[str, str]):
         self.store = store
-        self._raw: dict[str, bytes] = {}
+        self.kinds = kinds  # key -> "file", "fifo", "symlink", ... as listed
+        self._documents: dict[str, bytes | Exception] = {}
         self._objects: dict[str, Any] = {}
 
-    def prefetch(self, paths: list[str]) -> None:
-        """Re-hash `paths` concurrently (storage errors surface when they are used)."""
-        from concurrent.futures import ThreadPoolExecutor
+    def document(self, path: str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+        """A small document's bytes; raises ObjectMissing, NotRegularFile or ObjectTooLarge."""
+        if path not in self._documents:
+            kind = self.kinds.get(path)
+            try:
+                if kind is None:
+                    raise ObjectMissing(self.store.full_uri(path))
+                if kind != "file":
+                    raise NotRegularFile(self.store.full_uri(path), kind)
+                self._documents[path] = self.store.backend.get(path, limit=limit)
+            except (ObjectMissing, NotRegularFile, ObjectTooLarge) as exc:
+                self._documents[path] = exc
+        result = self._documents[path]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-        todo = [p for p in paths if p not in self._objects]
+    def prefetch(self, claims: dict[str, list[tuple[Artifact, str]]]) -> None:
+        todo = [p for p in sorted(claims) if p not in self._objects and self.kinds.get(p) == "file"]
         if len(todo) < 2:
             return
         with ThreadPoolExecutor(max_workers=self.PARALLEL) as pool:
-            for path, result in zip(todo, pool.map(self._try_stored, todo), strict=True):
-                if not isinstance(result, EvidenceStoreError) or isinstance(result, ObjectMissing):
+            for path, result in zip(todo, pool.map(lambda p: self._try(p, claims[p]), todo), strict=True):
+                if not isinstance(result, EvidenceStoreError) or isinstance(
+                        result, ObjectMissing | NotRegularFile | ObjectTooLarge):
                     self._objects[path] = result
 
-    def _try_stored(self, path: str) -> Any:
+    def _try(self, path: str, claims: list[tuple[Artifact, str]]) -> Any:
         try:
-            return self.store.stored_object(path)
+            return self.store.stored_object(path, limit=max(c.bytes for c, _ in claims))
         except EvidenceStoreError as exc:
             return exc
 
-    def raw(self, path: str) -> bytes:
-        if path not in self._raw:
-            self._raw[path] = self.store.backend.get(path)
-        return self._raw[path]
-
-    def stored(self, path: str) -> tuple[Artifact, Any] | ObjectMissing:
+    def stored(self, path: str, claims: list[tuple[Artifact, str]]) -> Any:
+        """(Artifact, ObjectInfo) re-read from storage, or the ObjectMissing / NotRegularFile /
+        ObjectTooLarge that says why it could not be."""
         if path not in self._objects:
-            try:
-                self._objects[path] = self.store.stored_object(path)
-            except ObjectMissing as exc:
-                self._objects[path] = exc
-        return self._objects[path]
+            kind = self.kinds.get(path)
+            if kind is not None and kind != "file":
+                self._objects[path] = NotRegularFile(self.store.full_uri(path), kind)
+            else:
+                try:
+                    self._objects[path] = self.store.stored_object(path, limit=max(c.bytes for c, _ in claims))
+                except (ObjectMissing, NotRegularFile, ObjectTooLarge) as exc:
+                    self._objects[path] = exc
+        result = self._objects[path]
+        if isinstance(result, EvidenceStoreError) and not isinstance(
+                result, ObjectMissing | NotRegularFile | ObjectTooLarge):
+            raise result
+        return result
+
+
+class _Evidence:
+    """The store as listed once, with each folder's attempts read and judged on demand."""
+
+    def __init__(self, store: Any, trusted: TrustedKey | None, now: datetime):
+        self.store, self.trusted, self.now = store, trusted, now
+        self.by_day: dict[str, list[tuple[str, str]]] = {}
+        self.stray: list[str] = []
+        kinds: dict[str, str] = {}
+        for key, kind in store.backend.entries(ROOT):
+            kinds[key] = kind
+            day = date_of_key(key)
+            if day is None:
+                self.stray.append(key)
+            else:
+                self.by_day.setdefault(day, []).append((key, kind))
+        self.reader = _Reader(store, kinds)
+        self._attempts: dict[tuple[str, str], list[_Attempt]] = {}
+
+    def attempts(self, day: str, kind: str = REPORTS) -> list[_Attempt]:
+        """The day's manifest attempts in its report (or review) folder, oldest first, each read,
+        parsed against its schema and, with a trusted key, its signature checked."""
+        cache_key = (day, kind)
+        if cache_key not in self._attempts:
+            folder = reports_folder(day) if kind == REPORTS else reviews_folder(day)
+            model = DailyManifest if kind == REPORTS else ReviewManifest
+            found = []
+            for key, _ in self.by_day.get(day, []):
+                parsed = parse_attempt_name(key[len(folder) + 1:]) if key.startswith(folder + "/") else None
+                if parsed and parsed[0] == "manifest" and parsed[2] == "json" and "/" not in key[len(folder) + 1:]:
+                    found.append(self._read_attempt(parsed[1], key, model))
+            self._attempts[cache_key] = sorted(found, key=lambda a: a.number)
+        return self._attempts[cache_key]
+
+    def _read_attempt(self, number: int, path: str, model: type) -> _Attempt:
+        attempt = _Attempt(number, path)
+        try:
+            attempt.raw = self.reader.document(path)
+        except (ObjectMissing, NotRegularFile, ObjectTooLarge) as exc:
+            attempt.why = str(exc)
+            return attempt
+        attempt.sha256 = hashlib.sha256(attempt.raw).hexdigest()
+        try:
+            attempt.data = parse(model, attempt.raw)
+        except Malformed as exc:
+            attempt.why = str(exc)
+        signature = self._signature_file(path)
+        attempt.signature_present = not isinstance(signature, SignatureCheck) and signature is not None
+        if self.trusted is not None:
+            attempt.signature = (signature if isinstance(signature, SignatureCheck)
+                                 else check_signature(path, attempt.raw, signature, self.trusted))
+        return attempt
+
+    def _signature_file(self, path: str) -> bytes | SignatureCheck | None:
+        try:
+            return self.reader.document(signature_path(path))
+        except ObjectMissing:
+            return None
+        except (NotRegularFile, ObjectTooLarge) as exc:
+            return SignatureCheck(SIG_MALFORMED, str(exc))
+
+    def genuine(self, day: str) -> list[_Attempt]:
+        return [a for a in self.attempts(day) if a.genuine]
+
+    def sealed_neighbour(self, day: str, step: int) -> str | None:
+        """The nearest earlier (step -1) or later (+1) day with a genuine manifest."""
+        days = sorted(d for d in self.by_day if (d < day if step < 0 else d > day))
+        for other in (reversed(days) if step < 0 else days):
+            if any(key.startswith(reports_folder(other) + "/manifest") for key, _ in self.by_day[other]) \
+                    and self.genuine(other):
+                return other
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# The verification
 
 
 def verify_range(
-    store: EvidenceStore, start: str, end: str | None, trusted: TrustedKey | None
+    store: Any, start: str, end: str | None, trusted: TrustedKey | None, *, strict: bool = False,
+    now: datetime | None = None, check_time: Callable[[DayVerification, list[_Attempt], _Evidence], None] | None = None,
 ) -> RangeVerification:
     end = end or start
     if end < start:
         raise EvidenceStoreError(f"--to {end} is before --date {start}", kind="invalid_input")
-    by_date: dict[str, list[str]] = {}
-    for key in store.backend.list(ROOT):
-        day = date_of_key(key)
-        if day is not None:
-            by_date.setdefault(day, []).append(key)
-    sealed = sorted(d for d, keys in by_date.items() if _manifests(d, keys))
-    reader = _Reader(store)
+    evidence = _Evidence(store, trusted, now or datetime.now(UTC))
     days = []
     current = date_cls.fromisoformat(start)
     while current.isoformat() <= end:
         day = current.isoformat()
-        days.append(_verify_day(store, reader, day, by_date, sealed, trusted))
+        v = DayVerification(date=day, uri=store.uri, trusted_key=trusted.key_fingerprint if trusted else None)
+        try:
+            _verify_day(v, evidence, strict=strict, check_time=check_time)
+        except (ObjectMissing, NotRegularFile, ObjectTooLarge) as exc:  # a race with a writer or a deleter
+            v.problems.append(f"evidence changed while it was verified: {exc}")
+        except EvidenceStoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last guard: a verdict, never a traceback
+            v.problems.append(f"INTERNAL ERROR while verifying this day ({type(exc).__name__}): the evidence is "
+                              "not what the pipeline writes; please report it")
+        days.append(v)
         current += timedelta(days=1)
-    return RangeVerification(days)
+    stray = [f"{key} is under {ROOT}/ but in no day's folder (date=YYYY-MM-DD in ASCII digits): no manifest "
+             "vouches for it" for key in evidence.stray]
+    return RangeVerification(days, stray)
 
 
-def _manifests(day: str, keys: list[str], folder: str | None = None) -> dict[int, str]:
-    """attempt -> manifest path, for the day's report folder (or another folder of the day)."""
-    folder = folder or reports_folder(day)
-    out = {}
-    for key in keys:
-        if key.startswith(folder + "/"):
-            parsed = parse_attempt_name(key[len(folder) + 1 :])
-            if parsed and parsed[0] == "manifest" and parsed[2] == "json":
-                out[parsed[1]] = key
-    return out
-
-
-def _load(reader: _Reader, path: str) -> tuple[bytes, dict[str, Any] | None]:
-    raw = reader.raw(path)
-    try:
-        data = json.loads(raw)
-        return raw, data if isinstance(data, dict) else None
-    except ValueError:
-        return raw, None
-
-
-def _verify_day(
-    store: EvidenceStore,
-    reader: _Reader,
-    day: str,
-    by_date: dict[str, list[str]],
-    sealed: list[str],
-    trusted: TrustedKey | None,
-) -> DayVerification:
-    v = DayVerification(date=day, uri=store.uri, trusted_key=trusted.key_fingerprint if trusted else None)
-    review_folder = reviews_folder(day) + "/"
-    keys = sorted(k for k in by_date.get(day, []) if not k.startswith(review_folder))
-    _verify_reviews(v, reader, day, sorted(k for k in by_date.get(day, []) if k.startswith(review_folder)), trusted)
-    manifests = _manifests(day, keys)
-    if not manifests:
+def _verify_day(v: DayVerification, ev: _Evidence, *, strict: bool, check_time: Callable | None) -> None:
+    day = v.date
+    review_prefix = reviews_folder(day) + "/"
+    entries = [(k, kind) for k, kind in ev.by_day.get(day, []) if not k.startswith(review_prefix)]
+    attempts = ev.attempts(day)
+    _report_attempts(v, attempts, ev, label="attempt")
+    genuine = [a for a in attempts if a.genuine]
+    exempt = {p for a in attempts for p in (a.path, signature_path(a.path), token_path(a.path))}
+    _verify_reviews(v, ev, day, genuine)
+    if not genuine:
+        what = "no genuine manifest" if attempts else "no manifest"
         v.problems.append(
-            f"no manifest for {day} in {store.full_uri(reports_folder(day))}: a gap in the evidence (the day "
-            "was never sealed, or its manifests were deleted)"
+            f"{what} for {day} in {ev.store.full_uri(reports_folder(day))}: a gap in the evidence (the day was "
+            "never sealed, or its manifests were deleted or replaced)"
         )
-        v.files += [FileCheck(k, FILE_UNLISTED, detail="in the day's folders, but no manifest vouches for it")
-                    for k in keys]
-        return v
-
-    chain = _check_attempts(v, reader, manifests, trusted, day=day, label="attempt")
-    newest = max(manifests)
-    v.manifest_path, v.manifest_sha256 = manifests[newest], chain.newest_sha256
-    data_by_attempt = chain.data
-    claims, exempt = chain.claims, chain.exempt
-    _accept_superseded_unsigned(v, data_by_attempt)
-
-    _check_files(v, reader, keys, claims, exempt)
-
-    newest_data = data_by_attempt.get(newest, {})
-    _check_previous_day(v, reader, day, newest_data.get("previous_manifest"), sealed)
-    _check_next_day(v, reader, day, manifests, newest_data, by_date, sealed)
-    return v
-
-
-@dataclass
-class _Chain:
-    """What a folder's manifest attempts vouch for: claims per file, the manifests and signatures
-    themselves (exempt from UNLISTED), each attempt's parsed content, and the newest one's hash."""
-
-    claims: dict[str, list[tuple[Artifact, str]]] = field(default_factory=dict)
-    exempt: set[str] = field(default_factory=set)
-    data: dict[int, dict[str, Any]] = field(default_factory=dict)
-    newest_sha256: str | None = None
+        v.files += [FileCheck(k, FILE_UNLISTED, detail=_unlisted_detail(kind)) for k, kind in entries
+                    if k not in exempt]
+        return
+    newest = genuine[-1]
+    v.manifest_path, v.manifest_sha256 = newest.path, newest.sha256
+    _check_attempt_chain(v, genuine, day=day)
+    _check_seal_times(v, genuine, day)
+    claims = _claims(genuine, "attempt")
+    _check_files(v, ev.reader, entries, claims, exempt)
+    checks_by_attempt = {a.number: _check_content(v, ev, a, day) for a in genuine}
+    _list_reseals(v, genuine, checks_by_attempt, strict=strict)
+    _check_previous_day(v, ev, day, genuine)
+    _check_next_day(v, ev, day, genuine)
+    for a in genuine:
+        for r in a.data.rejected:
+            v.notes.append(f"attempt {a.number} refused {r.path} when it was sealed ({r.reason})")
+    if check_time is not None:
+        check_time(v, genuine, ev)
+    elif ev.trusted is not None:
+        v.time = ("not attested: no timestamp token (EVIDENCE_TSA_URL), so sealed_at is the signer's own word; a "
+                  "holder of the signing key could have re-sealed this day at any time")
 
 
-def _check_attempts(
-    v: DayVerification, reader: _Reader, manifests: dict[int, str], trusted: TrustedKey | None, *,
-    day: str | None, label: str,
-) -> _Chain:
-    """Each manifest attempt, oldest first: readable, its `attempt` (and `date`) as its file name and
-    folder say, chained to the previous attempt, signed by the trusted key; what it lists is claimed."""
-    chain = _Chain()
-    previous: tuple[int, str, str] | None = None  # attempt, path, sha256 of the prior sealed attempt
-    for number in sorted(manifests):
-        path = manifests[number]
-        chain.exempt |= {path, signature_path(path)}
-        raw, data = _load(reader, path)
-        sha = hashlib.sha256(raw).hexdigest()
-        previous_link, previous = previous, (number, path, sha)
-        chain.newest_sha256 = sha
+def _report_attempts(v: DayVerification, attempts: list[_Attempt], ev: _Evidence, *, label: str) -> None:
+    """Every attempt as an `attempt:` line; every malformed, unsigned or foreign one as a problem."""
+    for a in attempts:
+        data = a.data
+        sealed = data.sealed_at if data is not None else ""
+        reason = (data.reason.text if isinstance(data, DailyManifest) else "access review") if data else ""
+        fp = a.signature.key_fingerprint if a.signature else ""
         if data is None:
-            v.problems.append(f"{path} is not a readable manifest (not a JSON object)")
-            v.attempts.append(AttemptCheck(number, path, sha, SIG_UNCHECKED))
-            continue
-        chain.data[number] = data
-        if data.get("attempt") != number:
+            state = "MALFORMED"
+            v.problems.append(f"MALFORMED {a.path}: {a.why}")
+        elif a.signature is not None and not a.signature.valid:
+            state = f"FORGED ({a.signature.state})"
             v.problems.append(
-                f"{path} says it is attempt {data.get('attempt')!r}, but its file name makes it attempt {number}: "
-                "a manifest was copied or renamed"
-            )
-        if day is not None and data.get("date") != day:
-            v.problems.append(f"{path} says it is the manifest of {data.get('date')!r}, not {day}")
-        _check_attempt_link(v, path, data.get("previous_attempt"), previous_link)
-        state, fp = _check_signature(v, reader, path, raw, sha, data, trusted)
-        reason = str((data.get("reason") or {}).get("text") or "") if day is not None else "access review"
-        v.attempts.append(AttemptCheck(number, path, sha, state, fp, str(data.get("sealed_at") or ""), reason))
-        for entry in list(data.get("artifacts") or []) + list(data.get("other_files") or []):
-            try:
-                artifact = Artifact.from_dict(entry)
-            except (KeyError, TypeError, ValueError):
-                v.problems.append(f"{path} lists a malformed entry: {entry!r}")
-                continue
-            chain.claims.setdefault(artifact.path, []).append((artifact, f"{label} {number}"))
-    return chain
+                f"FORGED {a.path}: {a.signature.reason}. The pipeline writes a manifest's signature before "
+                "the manifest, so it never leaves one unsigned or signed by another key: this object was "
+                "put there by someone else")
+        elif a.signature is not None:
+            state = "valid"
+        elif a.signature_present:
+            state = SIG_UNCHECKED
+        else:
+            state = SIG_UNSIGNED
+            if data.signing.status == "signed":
+                v.problems.append(f"{a.path} is UNSIGNED: it says it is signed, but {signature_path(a.path)} is "
+                                  "missing")
+            else:
+                v.notes.append(f"{a.path} is unsigned")
+        v.attempts.append(AttemptCheck(a.number, a.path, a.sha256, state, fp, sealed, reason))
 
 
-def _check_files(
-    v: DayVerification, reader: _Reader, keys: list[str], claims: dict[str, list[tuple[Artifact, str]]], exempt: set[str]
-) -> None:
-    reader.prefetch(sorted(claims))
+def _claims(genuine: list[_Attempt], label: str) -> dict[str, list[tuple[Artifact, str]]]:
+    claims: dict[str, list[tuple[Artifact, str]]] = {}
+    for a in genuine:
+        listed = list(a.data.artifacts) + list(getattr(a.data, "other_files", []))
+        for entry in listed:
+            artifact = Artifact(entry.path, entry.sha256, entry.bytes, entry.rows)
+            claims.setdefault(artifact.path, []).append((artifact, f"{label} {a.number}"))
+    return claims
+
+
+def _unlisted_detail(kind: str) -> str:
+    if kind != "file":
+        return f"a {kind}, not a regular file, in the day's folders: never opened, and no manifest lists it"
+    return ("in the day's folders, but no manifest lists it: added after sealing, by hand or by a run that never "
+            "sealed")
+
+
+def _check_files(v: DayVerification, reader: _Reader, entries: list[tuple[str, str]],
+                 claims: dict[str, list[tuple[Artifact, str]]], exempt: set[str]) -> None:
+    reader.prefetch(claims)
     files = [_check_file(reader, path, claims[path]) for path in sorted(claims)]
-    files += [
-        FileCheck(key, FILE_UNLISTED, detail="in the day's folders, but no manifest lists it: added after sealing, "
-                                             "by hand or by a run that never sealed")
-        for key in keys if key not in claims and key not in exempt
-    ]
+    files += [FileCheck(key, FILE_UNLISTED, detail=_unlisted_detail(kind))
+              for key, kind in entries if key not in claims and key not in exempt]
     v.files.extend(files)
     v.problems.extend(f"{f.status} {f.path}: {f.detail}" for f in files if not f.ok)
 
 
-def _verify_reviews(
-    v: DayVerification, reader: _Reader, day: str, keys: list[str], trusted: TrustedKey | None
-) -> None:
-    """The day's access reviews (AC-16): each review manifest and attestation signed, chained, and
-    every file they list intact; anything else in the folder is unlisted."""
-    if not keys:
-        return
-    manifests = _manifests(day, keys, reviews_folder(day))
-    chain = _check_attempts(v, reader, manifests, trusted, day=None, label="review attempt")
-    claims, exempt = chain.claims, chain.exempt
-    for path in [p for p in claims if p.rsplit("/", 1)[-1].startswith("attestation.")]:
-        # The attestation is signed on its own too: it is what an auditor quotes.
-        exempt.add(signature_path(path))
-        if path in keys:
-            raw = reader.raw(path)
-            _check_signature(v, reader, path, raw, hashlib.sha256(raw).hexdigest(), {"signing": {"status": "signed"}},
-                             trusted)
-    if not manifests:
-        v.problems.append(f"{reviews_folder(day)} holds files but no review manifest")
-    _check_files(v, reader, keys, claims, exempt)
-
-
-def _check_attempt_link(v: DayVerification, path: str, link: Any, previous: tuple[int, str, str] | None) -> None:
-    if previous is None:
-        if link:
-            v.problems.append(
-                f"{path} chains to a previous attempt {link.get('path') if isinstance(link, dict) else link!r} "
-                "that no longer exists: an earlier attempt was deleted"
-            )
-        return
-    number, prev_path, prev_sha = previous
-    if not isinstance(link, dict) or link.get("path") != prev_path:
-        v.problems.append(
-            f"{path} does not chain to attempt {number} ({prev_path}): it names "
-            f"{link.get('path') if isinstance(link, dict) else 'no previous attempt'}; the attempt chain is broken"
-        )
-    elif link.get("sha256") != prev_sha:
-        v.problems.append(
-            f"{prev_path} changed after {path} was sealed (sha256 recorded {str(link.get('sha256'))[:16]}…, now "
-            f"{prev_sha[:16]}…): the attempt chain is broken"
-        )
-
-
-def _check_signature(
-    v: DayVerification, reader: _Reader, path: str, raw: bytes, sha: str, data: dict[str, Any],
-    trusted: TrustedKey | None,
-) -> tuple[str, str]:
-    try:
-        signature = Signature.from_json(reader.raw(signature_path(path)))
-    except ObjectMissing:
-        claimed = (data.get("signing") or {}).get("status") == "signed"
-        if claimed:
-            v.problems.append(f"{path} is UNSIGNED: it says it is signed, but {signature_path(path)} is missing")
-        elif trusted is not None:
-            v.problems.append(f"{path} is UNSIGNED: its authenticity cannot be proven")
-        else:
-            v.notes.append(f"{path} is unsigned")
-        return SIG_UNSIGNED, ""
-    except SigningError as exc:
-        v.problems.append(f"{signature_path(path)}: {exc}")
-        return SIG_INVALID, ""
-    if signature.path != path or signature.sha256 != sha or signature.bytes != len(raw):
-        v.problems.append(
-            f"{signature_path(path)} signs {signature.path} (sha256 {signature.sha256[:16]}…), not this "
-            f"manifest (sha256 {sha[:16]}…): the manifest was changed or the signature moved"
-        )
-        return SIG_INVALID, signature.key_fingerprint
-    if trusted is None:
-        return SIG_UNCHECKED, signature.key_fingerprint
-    if signature.key_fingerprint != trusted.key_fingerprint:
-        v.problems.append(
-            f"{path} is signed by another key ({signature.key_fingerprint}), not the trusted key "
-            f"({trusted.key_fingerprint})"
-        )
-        return SIG_FOREIGN, signature.key_fingerprint
-    try:
-        trusted.verify(signature)
-    except SigningError as exc:
-        v.problems.append(f"{signature_path(path)}: {exc}")
-        return SIG_INVALID, signature.key_fingerprint
-    return SIG_VALID, signature.key_fingerprint
-
-
-def _accept_superseded_unsigned(v: DayVerification, data_by_attempt: dict[int, dict[str, Any]]) -> None:
-    """An attempt whose signature write failed is superseded by the next run. When that next attempt
-    is validly signed and recorded, when sealing, that its predecessor had no signature, the unsigned
-    attempt is a documented interruption, not a forgery: a note, not a problem."""
-    by_number = {a.attempt: a for a in v.attempts}
-    for a in v.attempts:
-        if a.signature != SIG_UNSIGNED:
-            continue
-        later = [n for n in by_number if n > a.attempt]
-        if not later:
-            continue
-        successor = by_number[min(later)]
-        link = (data_by_attempt.get(successor.attempt) or {}).get("previous_attempt") or {}
-        if successor.signature == SIG_VALID and link.get("path") == a.path and link.get("signature") == "missing":
-            unsigned = [p for p in v.problems if p.startswith(f"{a.path} is UNSIGNED")]
-            if unsigned:
-                v.problems.remove(unsigned[0])
-                v.notes.append(
-                    f"{a.path} was never signed (its signature write failed); attempt {successor.attempt}, "
-                    "validly signed, records that and supersedes it"
-                )
-
-
 def _check_file(reader: _Reader, path: str, claims: list[tuple[Artifact, str]]) -> FileCheck:
     expected = claims[-1][0]
-    try:
-        safe_relpath(path)
-    except EvidenceStoreError:
-        return FileCheck(path, FILE_ALTERED, expected, detail="path outside the evidence root")
-    stored = reader.stored(path)
+    stored = reader.stored(path, claims)
     if isinstance(stored, ObjectMissing):
         if stored.delete_marker:
             return FileCheck(path, FILE_DELETED, expected,
                              detail="listed, but deleted: an S3 delete marker hides it (an older version may remain)")
         return FileCheck(path, FILE_MISSING, expected, detail="listed in a manifest, not in storage")
+    if isinstance(stored, NotRegularFile):
+        return FileCheck(path, FILE_ALTERED, expected, detail=f"now a {stored.what}, not a regular file: not opened")
+    if isinstance(stored, ObjectTooLarge):
+        return FileCheck(path, FILE_ALTERED, expected,
+                         detail=f"larger than the {stored.limit} bytes its manifest declares (read no further)")
     artifact, info = stored
     differences = []
     for claim, who in claims:
@@ -500,85 +544,235 @@ def _check_file(reader: _Reader, path: str, claims: list[tuple[Artifact, str]]) 
             differences.append(f"{artifact.bytes} bytes instead of {claim.bytes} ({who})")
         if claim.rows is not None and artifact.rows != claim.rows:
             differences.append(f"{artifact.rows} rows instead of {claim.rows} ({who})")
-    return FileCheck(
-        path,
-        FILE_ALTERED if differences else FILE_OK,
-        expected,
-        detail="; ".join(dict.fromkeys(differences)),
-        lock=info.lock_summary(),
-    )
+    return FileCheck(path, FILE_ALTERED if differences else FILE_OK, expected,
+                     detail="; ".join(dict.fromkeys(differences)), lock=info.lock_summary())
 
 
-def _check_previous_day(
-    v: DayVerification, reader: _Reader, day: str, link: Any, sealed: list[str]
-) -> None:
-    earlier = [d for d in sealed if d < day]
-    if not link:
-        if earlier:
-            v.problems.append(
-                f"{v.manifest_path} has no link to the previous sealed day {earlier[-1]}: that day was sealed "
-                "after this one, or the link was removed"
-            )
-        else:
-            v.previous = "none (no earlier day was sealed when this day was)"
-        return
-    if not isinstance(link, dict) or "path" not in link or "sha256" not in link:
-        v.problems.append(f"{v.manifest_path} has a malformed link to the previous day: {link!r}")
-        return
-    target = str(link["path"])
+def _check_attempt_chain(v: DayVerification, genuine: list[_Attempt], *, day: str | None) -> None:
+    """Each genuine attempt names itself as its file name and folder say, and chains to the genuine
+    attempt before it (by path and SHA-256); the first chains to nothing genuine."""
+    previous: _Attempt | None = None
+    for a in genuine:
+        data = a.data
+        if data.attempt != a.number:
+            v.problems.append(f"{a.path} says it is attempt {data.attempt}, but its file name makes it attempt "
+                              f"{a.number}: a manifest was copied or renamed")
+        if day is not None and data.date != day:
+            v.problems.append(f"{a.path} says it is the manifest of {data.date}, not {day}")
+        link = data.previous_attempt
+        if previous is None:
+            if link is not None:
+                v.problems.append(f"{a.path} chains to a previous attempt {link.path} that is missing or not "
+                                  "genuine: an earlier attempt was deleted, or the pipeline chained to a forgery")
+        elif link is None or link.path != previous.path:
+            v.problems.append(f"{a.path} does not chain to attempt {previous.number} ({previous.path}): it names "
+                              f"{link.path if link else 'no previous attempt'}; the attempt chain is broken")
+        elif link.sha256 != previous.sha256:
+            v.problems.append(f"{previous.path} changed after {a.path} was sealed (sha256 recorded "
+                              f"{link.sha256[:16]}…, now {previous.sha256[:16]}…): the attempt chain is broken")
+        previous = a
+
+
+def _day_end(day: str, data: DailyManifest) -> tuple[datetime, str]:
+    start = date_cls.fromisoformat(day) + timedelta(days=1)
+    if data.timezone:
+        try:
+            return datetime.combine(start, datetime.min.time(), ZoneInfo(data.timezone)).astimezone(UTC), data.timezone
+        except (ValueError, KeyError, OSError):
+            pass
+    return datetime.combine(start, datetime.min.time(), UTC) - EARLIEST_OFFSET, "UTC+14, the earliest anywhere"
+
+
+def _check_seal_times(v: DayVerification, genuine: list[_Attempt], day: str) -> None:
+    """sealed_at strictly increasing across attempts, after the day ended, and not in the future."""
+    end, where = _day_end(day, genuine[0].data)
+    previous: _Attempt | None = None
+    for a in genuine:
+        sealed = a.data.sealed
+        if sealed < end:
+            v.problems.append(f"{a.path} says it was sealed at {a.data.sealed_at}, before {day} ended "
+                              f"({end.isoformat()}, {where}): a day cannot be sealed before it is over")
+        if sealed > datetime.now(UTC) + FUTURE_SLACK:
+            v.problems.append(f"{a.path} says it was sealed at {a.data.sealed_at}, in the future")
+        if previous is not None and sealed <= previous.data.sealed:
+            v.problems.append(f"{a.path} says it was sealed at {a.data.sealed_at}, not after attempt "
+                              f"{previous.number} ({previous.data.sealed_at}): a re-seal was back-dated")
+        previous = a
+
+
+def _check_content(v: DayVerification, ev: _Evidence, a: _Attempt, day: str) -> dict[str, str] | None:
+    """The attempt lists the day's required tables, one checks.json and one report.html of its own
+    folder, and its check summary equals that checks.json. Returns check id -> status."""
+    from aircall_pipeline.names import CHECK_IDS, EVIDENCE_TABLES
+
+    listed = {artifact.path for artifact in a.data.artifacts}
+    folder = reports_folder(day) + "/"
+    missing = [t for t in EVIDENCE_TABLES
+               if not any(p.startswith(table_folder(t, day) + "/") and p.endswith(ext) for p in listed
+                          for ext in (".parquet", ".csv"))]
+    if missing:
+        v.problems.append(f"{a.path} lists no {', '.join(missing)} table(s): a manifest must list every table "
+                          "of the day")
+    checks = [p for p in listed if p.startswith(folder) and posixpath.basename(p).startswith("checks.")]
+    reports = [p for p in listed if p.startswith(folder) and posixpath.basename(p).startswith("report.")]
+    if len(checks) != 1 or len(reports) != 1:
+        v.problems.append(f"{a.path} lists {len(checks)} checks.json and {len(reports)} report.html: it must list "
+                          "exactly one of each")
+        return None
     try:
-        raw = reader.raw(safe_relpath(target))
-    except ObjectMissing:
-        v.problems.append(f"the previous day's manifest {target}, linked by {v.manifest_path}, is missing: the "
-                          "day-to-day chain is broken")
-        return
-    sha = hashlib.sha256(raw).hexdigest()
-    if sha != link["sha256"]:
-        v.problems.append(
-            f"the previous day's manifest {target} changed after {day} was sealed (sha256 recorded "
-            f"{str(link['sha256'])[:16]}…, now {sha[:16]}…): the day-to-day chain is broken"
-        )
-        return
-    linked_day = link.get("date")
-    if earlier and linked_day and linked_day < earlier[-1]:
-        v.problems.append(
-            f"{day} links to {linked_day}, but {earlier[-1]} lies between them: {earlier[-1]} was sealed after "
-            f"{day} was"
-        )
-    v.previous = f"ok {target} ({linked_day or '?'}, sha256 {sha[:16]}…)"
+        raw = ev.reader.document(checks[0], limit=MAX_CHECKS_BYTES)
+        records = strict_json(raw, limit=MAX_CHECKS_BYTES)
+        if not isinstance(records, list):
+            raise Malformed("not a list of checks")
+        parsed = [CheckRecord.model_validate(r) for r in records]
+    except (ObjectMissing, NotRegularFile, ObjectTooLarge):
+        return None  # reported with the files
+    except Exception as exc:  # noqa: BLE001 - Malformed or a pydantic ValidationError
+        v.problems.append(f"MALFORMED {checks[0]}: {str(exc).splitlines()[0][:200]}")
+        return None
+    ids = [r.id for r in parsed]
+    if sorted(ids) != sorted(CHECK_IDS):
+        v.problems.append(f"{checks[0]} holds checks {', '.join(ids) or 'none'}; the day needs exactly "
+                          f"{', '.join(CHECK_IDS)}")
+    summary = [check_summary(r.model_dump()) for r in parsed]
+    recorded = [c.model_dump() for c in a.data.checks]
+    if summary != recorded:
+        differ = sorted({s["id"] for s in summary} ^ {r["id"] for r in recorded}
+                        | {s["id"] for s, r in zip(summary, recorded, strict=False) if s != r})
+        v.problems.append(f"{a.path} summarises the checks differently from {checks[0]} (for {', '.join(differ)}): "
+                          "the manifest's check summary must equal the checks it lists")
+    return {r.id: r.status for r in parsed}
 
 
-def _check_next_day(
-    v: DayVerification,
-    reader: _Reader,
-    day: str,
-    manifests: dict[int, str],
-    newest_data: dict[str, Any],
-    by_date: dict[str, list[str]],
-    sealed: list[str],
-) -> None:
-    later = [d for d in sealed if d > day]
-    if not later:
+def _list_reseals(v: DayVerification, genuine: list[_Attempt], checks: dict[int, dict[str, str] | None], *,
+                  strict: bool) -> None:
+    for before, after in zip(genuine, genuine[1:], strict=False):
+        tables_before = _table_hashes(before.data)
+        tables_after = _table_hashes(after.data)
+        changed = tuple(sorted(t for t in tables_before.keys() | tables_after.keys()
+                               if tables_before.get(t) != tables_after.get(t)))
+        old, new = checks.get(before.number) or {}, checks.get(after.number) or {}
+        flips = tuple((cid, old.get(cid, "absent"), new.get(cid, "absent")) for cid in sorted(old.keys() | new.keys())
+                      if old.get(cid) != new.get(cid))
+        reseal = Reseal(after.number, after.data.reason.text, changed, flips)
+        v.reseals.append(reseal)
+        if strict and flips:
+            v.problems.append(f"--strict: {reseal.text()}: a re-seal changed a check's result")
+
+
+def _table_hashes(data: DailyManifest) -> dict[str, str]:
+    return {a.path.split("/")[1]: a.sha256 for a in data.artifacts if a.path.endswith(".parquet")}
+
+
+def _check_previous_day(v: DayVerification, ev: _Evidence, day: str, genuine: list[_Attempt]) -> None:
+    """Every attempt links to the newest genuine attempt of the most recent earlier sealed day, or to
+    nothing when there was none."""
+    earlier = ev.sealed_neighbour(day, -1)
+    for a in genuine:
+        link = a.data.previous_manifest
+        if link is None:
+            if earlier:
+                v.problems.append(f"{a.path} has no link to the previous sealed day {earlier}: that day was sealed "
+                                  "after this one, or the link was removed")
+            else:
+                v.previous = "none (no earlier day was sealed when this day was)"
+            continue
+        if link.date >= day or not link.path.startswith(reports_folder(link.date) + "/"):
+            v.problems.append(f"{a.path} links to {link.path} of {link.date} as its previous day: not an earlier "
+                              "day's manifest")
+            continue
+        target = next((t for t in ev.attempts(link.date) if t.path == link.path), None)
+        if target is None:
+            v.problems.append(f"the previous day's manifest {link.path}, linked by {a.path}, is missing: the "
+                              "day-to-day chain is broken")
+            continue
+        if target.sha256 != link.sha256:
+            v.problems.append(f"the previous day's manifest {link.path} changed after {day} was sealed (sha256 "
+                              f"recorded {link.sha256[:16]}…, now {target.sha256[:16]}…): the day-to-day chain is "
+                              "broken")
+            continue
+        if not target.genuine:
+            v.problems.append(f"{a.path} links to {link.path}, which is not genuine: the day-to-day chain runs "
+                              "through a forged manifest")
+            continue
+        if earlier and link.date < earlier:
+            v.problems.append(f"{day} links to {link.date}, but {earlier} lies between them: {earlier} was sealed "
+                              f"after {day} was")
+        v.previous = f"ok {link.path} ({link.date}, sha256 {target.sha256[:16]}…)"
+
+
+def _check_next_day(v: DayVerification, ev: _Evidence, day: str, genuine: list[_Attempt]) -> None:
+    """The next sealed day's attempts all link to this day's newest attempt, and every attempt of this
+    day was sealed before that day's first: otherwise this day was rewritten afterwards."""
+    next_day = ev.sealed_neighbour(day, +1)
+    if next_day is None:
         return
-    next_day = later[0]
-    next_manifests = _manifests(next_day, by_date[next_day])
-    _, next_data = _load(reader, next_manifests[max(next_manifests)])
-    link = (next_data or {}).get("previous_manifest") or {}
-    linked = str(link.get("path") or "")
-    if not linked.startswith(f"{ROOT}/{REPORTS}/date={day}/"):
-        if not linked or linked < f"{ROOT}/{REPORTS}/date={day}/":
-            v.problems.append(
-                f"{next_day}'s manifest links to {linked or 'no earlier day'}, not to {day}: {day} was sealed "
-                f"after {next_day} was"
-            )
+    following = ev.genuine(next_day)
+    newest = genuine[-1]
+    ours = {a.path: a for a in genuine}
+    for h in following:
+        link = h.data.previous_manifest
+        linked = link.path if link else ""
+        if not linked.startswith(reports_folder(day) + "/"):
+            if not linked or linked < reports_folder(day) + "/":
+                v.problems.append(f"{next_day}'s manifest {h.path} links to {linked or 'no earlier day'}, not to "
+                                  f"{day}: {day} was sealed after {next_day} was")
+            continue
+        if linked == newest.path:
+            continue
+        if linked not in ours:
+            v.problems.append(f"{next_day}'s manifest {h.path} links to {linked}, which is missing or not genuine: "
+                              f"a manifest of {day} was deleted or replaced")
+            continue
+        v.problems.append(
+            f"{newest.path} (sealed {newest.data.sealed_at}) superseded {linked} after {next_day} was sealed "
+            f"({h.data.sealed_at}) and linked to it: the day was rewritten afterwards")
+    first = following[0].data.sealed
+    for a in genuine:
+        if a.data.sealed >= first:
+            v.problems.append(f"{a.path} was sealed at {a.data.sealed_at}, after {next_day}'s first attempt "
+                              f"({following[0].data.sealed_at}): {day} was re-sealed after the next day was sealed")
+
+
+def _verify_reviews(v: DayVerification, ev: _Evidence, day: str, genuine_days: list[_Attempt]) -> None:
+    """The day's access reviews (AC-16): each review manifest and attestation signed, chained, filed
+    under the day it reviewed, and every file they list intact; anything else in the folder is unlisted."""
+    prefix = reviews_folder(day) + "/"
+    entries = [(k, kind) for k, kind in ev.by_day.get(day, []) if k.startswith(prefix)]
+    if not entries:
         return
-    newest_path = manifests[max(manifests)]
-    if linked == newest_path:
+    attempts = ev.attempts(day, REVIEWS)
+    _report_attempts(v, attempts, ev, label="review attempt")
+    genuine = [a for a in attempts if a.genuine]
+    exempt = {p for a in attempts for p in (a.path, signature_path(a.path))}
+    if not attempts:
+        v.problems.append(f"{reviews_folder(day)} holds files but no review manifest")
+    _check_attempt_chain(v, genuine, day=day)
+    claims = _claims(genuine, "review attempt")
+    days_manifests = {a.path: a.sha256 for a in genuine_days}
+    for path in [p for p in claims if posixpath.basename(p).startswith("attestation.")]:
+        exempt.add(signature_path(path))
+        _check_attestation(v, ev, day, path, days_manifests)
+    _check_files(v, ev.reader, entries, claims, exempt)
+
+
+def _check_attestation(v: DayVerification, ev: _Evidence, day: str, path: str, manifests: dict[str, str]) -> None:
+    try:
+        raw = ev.reader.document(path)
+    except (ObjectMissing, NotRegularFile, ObjectTooLarge):
+        return  # reported with the files
+    try:
+        attestation = parse(Attestation, raw)
+    except Malformed as exc:
+        v.problems.append(f"MALFORMED {path}: {exc}")
         return
-    if linked not in manifests.values():
-        v.problems.append(f"{next_day}'s manifest links to {linked}, which is missing: a manifest of {day} was deleted")
-        return
-    v.problems.append(
-        f"{newest_path} (sealed {newest_data.get('sealed_at') or '?'}) superseded {linked} after {next_day} was "
-        f"sealed ({(next_data or {}).get('sealed_at') or '?'}) and linked to it: the day was rewritten afterwards"
-    )
+    if attestation.date != day or manifests.get(attestation.snapshot.path) != attestation.snapshot.sha256:
+        v.problems.append(f"{path} reviews {attestation.snapshot.path} of {attestation.date}, which is not a "
+                          f"genuine manifest of {day}: a review is compared only with the day it is filed under")
+    if ev.trusted is not None:
+        signature = ev._signature_file(path)
+        check = (signature if isinstance(signature, SignatureCheck)
+                 else check_signature(path, raw, signature, ev.trusted))
+        if not check.valid:
+            v.problems.append(f"FORGED {path}: the attestation {check.reason}")
+

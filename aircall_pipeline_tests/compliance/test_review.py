@@ -23,6 +23,7 @@ from aircall_pipeline.compliance.review import (
     validate_review,
 )
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline_tests.evidence.days import seal_day
 
 DAY = "2026-03-13"
 FIELDS = {"run_id": "r", "api_url": "https://api.aircall.io", "company": "c", "requests": {},
@@ -38,19 +39,18 @@ def users() -> pd.DataFrame:
     })
 
 
-def seal_day(store: EvidenceStore, signer) -> None:
-    store.write_table("users", DAY, users())
-    store.write_table("team_members", DAY, pd.DataFrame({
+def seal_review_day(store: EvidenceStore, signer) -> None:
+    tables = {"users": users()}
+    tables["team_members"] = (pd.DataFrame({
         "team_id": pd.array([1, 1], dtype="int64"), "team_name": ["Sales", "Sales"],
         "user_id": pd.array([101, 102], dtype="int64"), "user_email": ["ada@example.com", "mallory@example.com"]}))
-    store.write_table("numbers", DAY, pd.DataFrame({
-        "number_id": pd.array([7], dtype="int64"), "name": ["Paris"], "digits": ["+33 1 23 45 67 89"]}))
-    store.write_table("number_users", DAY, pd.DataFrame({
-        "number_id": pd.array([7], dtype="int64"), "user_id": pd.array([101], dtype="int64")}))
+    tables["numbers"] = pd.DataFrame({
+        "number_id": pd.array([7], dtype="int64"), "name": ["Paris"], "digits": ["+33 1 23 45 67 89"]})
+    tables["number_users"] = pd.DataFrame({
+        "number_id": pd.array([7], dtype="int64"), "user_id": pd.array([101], dtype="int64")})
     checks = [{"id": "AC-05", "status": "fail", "items": [
         {"item_type": "user", "item_id": "103", "status": "fail", "item_label": "support@example.com"}]}]
-    store.write_report(DAY, checks=checks, manifest_fields=FIELDS,
-                       tables=["users", "team_members", "numbers", "number_users"], signer=signer)
+    seal_day(store, DAY, tables=tables, checks=checks, fields=FIELDS, signer=signer)
 
 
 def fill(data: bytes, decisions: dict[int, str], *, delimiter=",", bom=False, crlf=False, reorder=False) -> bytes:
@@ -73,7 +73,7 @@ def fill(data: bytes, decisions: dict[int, str], *, delimiter=",", bom=False, cr
 
 @pytest.fixture
 def sealed(store, signer):
-    seal_day(store, signer)
+    seal_review_day(store, signer)
     return store
 
 
@@ -125,7 +125,7 @@ def test_import_refuses_with_row_numbers(sealed):
 
 def test_import_refuses_a_file_from_another_snapshot(sealed, signer):
     old = exported(sealed)
-    seal_day(sealed, signer)  # the day is sealed again: a new attempt, a new manifest hash
+    seal_review_day(sealed, signer)  # the day is sealed again: a new attempt, a new manifest hash
     with pytest.raises(ReviewError, match="export it again"):
         validate_review(parse_review(fill(old, {101: "keep", 102: "keep", 103: "keep"})), load_snapshot(sealed, DAY))
 
@@ -187,6 +187,6 @@ def test_ac16_branches(sealed, signer, trusted, other_key_pair):
     overdue = access_review(gone, review, as_of=reviewed + timedelta(days=91), max_age_days=90, signature="valid")
     assert overdue.status == catalogue.FAIL and "91 days old" in overdue.findings["reason"].iloc[0]
     foreign = sealed.latest_review(DAY, TrustedKey.from_pem_file(other_key_pair[1]))
-    assert foreign["signature"] == "invalid"
+    assert foreign["signature"] == "foreign"
     unsigned = access_review(gone, foreign, as_of=reviewed, max_age_days=90, signature=foreign["signature"])
     assert unsigned.status == catalogue.FAIL and "does not count" in unsigned.findings["reason"].iloc[0]

@@ -8,7 +8,9 @@ import sys
 
 from aircall_pipeline.cli import main
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.names import EVIDENCE_TABLES
 from aircall_pipeline_tests.evidence.conftest import users_frame
+from aircall_pipeline_tests.evidence.days import seal_day
 
 D1, D2 = "2026-03-13", "2026-03-14"
 FIELDS = {"run_id": "r", "api_url": "https://api.aircall.io", "company": "c", "requests": {},
@@ -16,9 +18,8 @@ FIELDS = {"run_id": "r", "api_url": "https://api.aircall.io", "company": "c", "r
 
 
 def seal(store: EvidenceStore, day: str, signer=None) -> None:
-    store.write_table("users", day, users_frame())
-    store.write_report(day, checks=[{"id": "AC-01", "status": "pass"}], manifest_fields=FIELDS, tables=["users"],
-                       signer=signer)
+    seal_day(store, day, tables={"users": users_frame()}, checks=[{"id": "AC-01", "status": "pass"}], fields=FIELDS,
+             signer=signer)
 
 
 def test_verify_ok_then_tampered(tmp_path, capsys, signer, key_pair):
@@ -39,7 +40,8 @@ def test_verify_ok_then_tampered(tmp_path, capsys, signer, key_pair):
     (root / "aircall" / "users" / f"date={D2}" / "users.parquet").unlink()
     assert main(verify) == 1
     out = capsys.readouterr().out
-    assert f"ALTERED  aircall/users/date={D2}/users.csv" in out and "3 rows instead of 2" in out
+    # Read no further than the size its manifest declares: a file that grew is altered at once.
+    assert f"ALTERED  aircall/users/date={D2}/users.csv" in out and "larger than the 222 bytes its manifest" in out
     assert f"MISSING  aircall/users/date={D2}/users.parquet" in out
     assert "verdict:  NOT VERIFIED" in out
 
@@ -102,5 +104,5 @@ def test_verify_on_s3_from_a_subprocess(s3_env, s3_bucket, s3_client, signer, ke
         capture_output=True, text=True, timeout=120, env=os.environ.copy(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "VALID: complete and untampered, 4 files" in proc.stdout
+    assert f"VALID: complete and untampered, {2 * len(EVIDENCE_TABLES) + 2} files" in proc.stdout
     assert "testing" not in proc.stdout  # the dummy secret never printed

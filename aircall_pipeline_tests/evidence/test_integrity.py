@@ -21,17 +21,18 @@ from aircall_pipeline.evidence.signing import SigningError, TrustedKey, load_sig
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
 from aircall_pipeline.evidence.verify import verify_range
 from aircall_pipeline_tests.evidence.conftest import users_frame
-from aircall_pipeline_tests.evidence.test_manifest import CHECKS, TABLES, fields, tamper
+from aircall_pipeline_tests.evidence.days import seal_day
+from aircall_pipeline_tests.evidence.test_manifest import CHECKS, fields, tamper
 
 D1, D2, D3 = "2026-03-13", "2026-03-14", "2026-03-15"
 USERS_CSV = f"aircall/users/date={D1}/users.csv"
 MANIFEST = f"aircall/reports/date={D1}/manifest.json"
 
 
-def seal(store: EvidenceStore, day: str, signer, run_id: str = "run-1", names=("Ada", "Grace", "Mallory")):
-    store.write_table("users", day, users_frame(names))
-    store.write_table("teams", day, users_frame(("Sales",)))
-    return store.write_report(day, checks=CHECKS, manifest_fields=fields(run_id), tables=TABLES, signer=signer)
+def seal(store: EvidenceStore, day: str, signer, run_id: str = "run-1", names=("Ada", "Grace", "Mallory"),
+         checks=CHECKS, **options):
+    return seal_day(store, day, tables={"users": users_frame(names), "teams": users_frame(("Sales",))},
+                    checks=checks, fields=fields(run_id), signer=signer, **options)
 
 
 def put(store: EvidenceStore, path: str, data: bytes) -> None:
@@ -93,10 +94,9 @@ def test_forged_attempt_2_without_signature(sealed, key_pair, capsys, smart):
     forged, _ = forge_attempt_2(sealed, smart=smart)
     assert verify_cli(sealed, key_pair[1]) == 1
     out = capsys.readouterr().out
-    assert f"{forged} is UNSIGNED" in out
-    if not smart:
-        assert "says it is attempt 1, but its file name makes it attempt 2" in out
-        assert "does not chain to attempt 1" in out
+    assert f"FORGED {forged}: it has no signature file" in out
+    # Naive or smart, nothing a forgery says is believed: what it lists stays unlisted.
+    assert f"UNLISTED aircall/users/date={D1}/users.attempt-2.csv" in out
     assert "NOT VERIFIED" in out and "VALID" not in out
 
 
@@ -113,7 +113,7 @@ def test_forged_attempt_2_with_a_moved_signature(sealed, key_pair, capsys):
     forged, _ = forge_attempt_2(sealed, smart=True)
     put(sealed, forged[:-5] + ".sig", sealed.backend.get(MANIFEST[:-5] + ".sig"))
     assert verify_cli(sealed, key_pair[1]) == 1
-    assert "the manifest was changed or the signature moved" in capsys.readouterr().out
+    assert "the file was changed or the signature moved" in capsys.readouterr().out
 
 
 def test_forged_signature_bytes_fail_cryptographic_check(sealed, key_pair, capsys, signer):
@@ -138,9 +138,11 @@ def test_rehashed_manifest_breaks_its_signature(local_store, signer, key_pair, c
             artifact["sha256"] = local_store.stored_artifact(USERS_CSV).sha256
     tamper(local_store, MANIFEST, json_bytes(data))
     v = local_store.verify(D1, trusted=TrustedKey.from_pem_file(key_pair[1]))
-    assert all(f.ok for f in v.files)  # the hashes are consistent ...
-    assert not v.authenticated  # ... but the signature no longer covers the manifest
-    assert any("manifest was changed or the signature moved" in p for p in v.problems)
+    # The hashes are consistent, but the signature no longer covers the manifest: it is a forgery, and
+    # nothing it lists counts as listed.
+    assert not v.authenticated and v.manifest_path is None
+    assert any(p.startswith(f"FORGED {MANIFEST}") and "the file was changed or the signature moved" in p
+               for p in v.problems)
 
 
 def test_deleted_file_with_a_delete_marker(s3_client, s3_bucket, signer, trusted):
@@ -212,7 +214,7 @@ def test_a_rerun_before_the_next_day_is_a_valid_chain(sealed, signer, key_pair, 
     assert "attempt:  2" in out and "new data since the previous attempt: users" in out
 
 
-def test_failed_signature_write_leaves_the_day_unsealed_then_a_rerun_seals_it(local_store, signer, trusted):
+def test_a_failed_signature_writes_no_manifest_then_a_rerun_seals_the_day(local_store, signer, trusted):
     class Broken:
         algorithm, key_fingerprint, key_ref, public_key = (
             signer.algorithm, signer.key_fingerprint, signer.key_ref, signer.public_key)
@@ -222,13 +224,14 @@ def test_failed_signature_write_leaves_the_day_unsealed_then_a_rerun_seals_it(lo
 
     with pytest.raises(SigningError):
         seal(local_store, D1, Broken())
+    # The signature comes before the manifest: no manifest (signed or not) was left behind.
+    assert not [k for k in local_store.backend.list(f"aircall/reports/date={D1}") if "manifest" in k]
     v = local_store.verify(D1, trusted=trusted)
-    assert not v.ok and any("says it is signed, but" in p for p in v.problems)
+    assert not v.ok and "no manifest" in v.problems[0]
     rerun = seal(local_store, D1, signer, run_id="run-2")
-    assert rerun["previous_attempt"]["signature"] == "missing"
+    assert rerun["previous_attempt"] is None and rerun["reason"]["kind"] == "first"
     v = local_store.verify(D1, trusted=trusted)
     assert v.authenticated, v.summary()
-    assert any("never signed" in n for n in v.notes)
 
 
 def test_unreadable_bucket_is_exit_2_never_missing(sealed, s3_enforce_iam, s3_bucket, key_pair, monkeypatch, capsys):

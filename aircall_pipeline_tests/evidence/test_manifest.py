@@ -11,10 +11,12 @@ import pytest
 from aircall_pipeline import __version__
 from aircall_pipeline.evidence.manifest import iso_utc, json_bytes, to_jsonable
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+from aircall_pipeline.names import CHECK_IDS, EVIDENCE_TABLES
 from aircall_pipeline_tests.evidence.conftest import users_frame
+from aircall_pipeline_tests.evidence.days import seal_day
 
 D1, D2, D3 = "2026-03-13", "2026-03-14", "2026-03-15"
-TABLES = ["users", "teams"]
+TABLES = list(EVIDENCE_TABLES)
 CHECKS = [
     {
         "id": "AC-01",
@@ -52,9 +54,8 @@ def fields(run_id: str = "run-1", **extra) -> dict:
 
 
 def seal(store: EvidenceStore, day: str, run_id: str = "run-1", checks=CHECKS):
-    store.write_table("users", day, users_frame())
-    store.write_table("teams", day, users_frame(("Sales",)))
-    return store.write_report(day, checks=checks, manifest_fields=fields(run_id), tables=TABLES)
+    return seal_day(store, day, tables={"users": users_frame(), "teams": users_frame(("Sales",))}, checks=checks,
+                    fields=fields(run_id))
 
 
 def tamper(store: EvidenceStore, path: str, data: bytes | None) -> None:
@@ -91,11 +92,7 @@ def test_manifest_contents(store: EvidenceStore):
         "controls": ["SOC2:CC6.2"],
     }
     paths = [a["path"] for a in stored["artifacts"]]
-    assert paths == [
-        f"aircall/users/date={D1}/users.parquet",
-        f"aircall/users/date={D1}/users.csv",
-        f"aircall/teams/date={D1}/teams.parquet",
-        f"aircall/teams/date={D1}/teams.csv",
+    assert paths == [f"aircall/{t}/date={D1}/{t}.{ext}" for t in TABLES for ext in ("parquet", "csv")] + [
         f"aircall/reports/date={D1}/checks.json",
         f"aircall/reports/date={D1}/report.html",
     ]
@@ -103,9 +100,9 @@ def test_manifest_contents(store: EvidenceStore):
     for artifact in manifest.artifacts:
         assert store.stored_artifact(artifact.path) == artifact
     checks = json.loads(store.backend.get(f"aircall/reports/date={D1}/checks.json"))
-    assert [c["id"] for c in checks] == ["AC-01", "AC-05"]
+    assert [c["id"] for c in checks][:2] == ["AC-01", "AC-05"] and len(checks) == len(CHECK_IDS)
     assert checks[1]["items"][0]["item_label"] == "support@example.com"
-    assert manifest.artifacts[4].rows == 2
+    assert manifest.artifacts[-2].rows == len(CHECK_IDS)
     assert store.report_dates() == [D1]
     assert store.read_manifest(D1) == manifest
 
@@ -149,7 +146,7 @@ def test_verify_ok(store: EvidenceStore):
     seal(store, D1)
     v = store.verify(D1)
     assert v.ok, v.summary()
-    assert len(v.files) == 6 and all(f.status == "ok" for f in v.files)
+    assert len(v.files) == 2 * len(TABLES) + 2 and all(f.status == "ok" for f in v.files)
     # Without a trusted key nothing is ever called untampered.
     assert not v.authenticated
     assert "AUTHENTICITY NOT CHECKED" in v.summary() and "untampered" not in v.summary()
@@ -241,20 +238,23 @@ def test_bad_checks_write_nothing(local_store, checks, words):
     assert local_store.backend.list(f"aircall/reports/date={D1}") == []
 
 
-def test_manifest_fields_are_checked_and_extra_ones_kept(local_store):
+def test_manifest_fields_are_checked_and_unknown_ones_refused(local_store):
     local_store.write_table("users", D1, users_frame())
     with pytest.raises(EvidenceStoreError, match="lacks run_id"):
         local_store.write_report(D1, checks=CHECKS, manifest_fields={"company": "x"}, tables=["users"])
     with pytest.raises(EvidenceStoreError, match="may not set artifacts"):
         local_store.write_report(D1, checks=CHECKS, manifest_fields=fields(artifacts=[]), tables=["users"])
+    # A manifest holds only what its schema declares, so that `verify` can refuse anything else.
+    with pytest.raises(EvidenceStoreError, match="has call_windows, which a manifest does not hold"):
+        local_store.write_report(D1, checks=CHECKS, manifest_fields=fields(call_windows=[]), tables=["users"])
     manifest = local_store.write_report(
         D1,
         checks=CHECKS,
-        manifest_fields=fields(api_url="https://id:token@api.aircall.io", call_windows=[{"total": 12}]),
+        manifest_fields=fields(api_url="https://id:token@api.aircall.io", timezone="Europe/Paris"),
         tables=["users"],
     )
     assert manifest["api_url"] == "https://api.aircall.io"  # a credential in a URL never reaches evidence
-    assert manifest["call_windows"] == [{"total": 12}]
+    assert manifest["timezone"] == "Europe/Paris"
     assert b"token" not in local_store.backend.get(manifest.path)
 
 
