@@ -33,8 +33,8 @@ RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_us
 API_TABLES = ("company", "users", "teams", "numbers", "calls", "webhooks")
 # What a backfill of past days may collect: snapshots can only be taken of the day they describe.
 HISTORY_TABLES = ("calls", "call_windows")
-# One findings table per check of the catalogue (`AC-01` + `user_inventory` -> `ac01_user_inventory`).
-FINDINGS_TABLES = tuple(f"{spec.check_id.lower().replace('-', '')}_{spec.name}" for spec in CHECKS)
+# One findings table per check of the catalogue (`CheckSpec.table`).
+FINDINGS_TABLES = tuple(spec.table for spec in CHECKS)
 # Every table of a day's evidence, which its manifest must list (`verify` checks that it does).
 EVIDENCE_TABLES = RAW_TABLES + FINDINGS_TABLES
 CHECK_IDS = tuple(spec.check_id for spec in CHECKS)

@@ -62,7 +62,7 @@ class Rule:
 
     @property
     def asset_name(self) -> str:
-        return f"{self.spec.check_id.lower().replace('-', '')}_{self.spec.name}"
+        return self.spec.table
 
 
 def _previous_users(i: RuleInputs) -> tuple[pd.DataFrame | None, str | None]:

@@ -114,6 +114,11 @@ class CheckSpec:
     severity: str
     blocking: bool = False
 
+    @property
+    def table(self) -> str:
+        """The evidence table of its findings: `AC-01` + `user_inventory` -> `ac01_user_inventory`."""
+        return f"{self.check_id.lower().replace('-', '')}_{self.name}"
+
 
 AC_01 = CheckSpec(
     "AC-01",

@@ -8,7 +8,6 @@ relative to the evidence root.
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 from dataclasses import dataclass
 from datetime import date as date_cls
@@ -133,11 +132,6 @@ def safe_relpath(path: str) -> str:
     if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
         raise EvidenceStoreError(f"{path!r} is not a path inside the evidence root", kind="invalid_input")
     return path
-
-
-def self_attempt(path: str) -> int:
-    parsed = parse_attempt_name(posixpath.basename(path))
-    return parsed[1] if parsed else 1
 
 
 # --------------------------------------------------------------------------------------------------

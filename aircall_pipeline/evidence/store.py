@@ -498,6 +498,7 @@ class EvidenceStore:
         folder = reports_folder(date)
         company = manifest_fields.get("company")
         built: dict[int, tuple[list[tuple[str, bytes]], dict[str, Any]]] = {}
+        new_rejections: dict[int, list[dict[str, Any]]] = {}
 
         def build(number: int) -> list[tuple[str, bytes]]:
             if number not in built:
@@ -546,6 +547,7 @@ class EvidenceStore:
                         f"the {date} report was not written: {exc}", kind="invalid_input"
                     ) from None
                 manifest_bytes = json_bytes(data)
+                new_rejections[number] = self._new_rejections(rejected + rejected_days, prior)
                 built[number] = ([("checks.json", checks_data), ("report.html", html_data),
                                   *self._seal_files(signer, timestamper, manifest_path, manifest_bytes),
                                   ("manifest.json", manifest_bytes)], data)
@@ -569,7 +571,7 @@ class EvidenceStore:
             sha256=_sha(manifest_bytes),
             uri=self.backend.full_uri(path),
             bytes=len(manifest_bytes),
-            new_rejections=self._new_rejections(data, prior_data=self._chained_data(data)),
+            new_rejections=new_rejections[number],
         )
 
     @staticmethod
@@ -584,22 +586,12 @@ class EvidenceStore:
             files.append(("manifest.tsr", timestamper(statement(path, signature.bytes, signature.sha256))))
         return files
 
-    def _chained_data(self, data: dict[str, Any]) -> dict[str, Any] | None:
-        """The content of the earlier attempt a freshly sealed manifest chains to (already verified)."""
-        link = data.get("previous_attempt")
-        if not link:
-            return None
-        try:
-            return json.loads(self.backend.get(link["path"], limit=MAX_DOCUMENT_BYTES))
-        except (EvidenceStoreError, ValueError):
-            return None
-
     @staticmethod
-    def _new_rejections(data: dict[str, Any], prior_data: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _new_rejections(rejected: list[dict[str, Any]], prior: PriorAttempt | None) -> list[dict[str, Any]]:
         """The rejected objects this attempt found that the attempt it chains to had not recorded: what
         the tamper alert names, once."""
-        known = {(r.get("path"), r.get("sha256")) for r in (prior_data or {}).get("rejected") or []}
-        return [r for r in data.get("rejected") or [] if (r["path"], r.get("sha256")) not in known]
+        known = {(r.get("path"), r.get("sha256")) for r in (prior.rejected if prior else [])}
+        return [r for r in rejected if (r["path"], r.get("sha256")) not in known]
 
     # ---- trust: which sealed attempts the pipeline (and every reader) accepts -------------------
 
@@ -680,7 +672,7 @@ class EvidenceStore:
         link = {"path": sealed.path, "sha256": _sha(sealed.raw), "bytes": len(sealed.raw), "attempt": sealed.number}
         if trusted is not None:
             link["signature"] = "valid"
-        return PriorAttempt(link, artifacts), rejected
+        return PriorAttempt(link, artifacts, list(sealed.data.get("rejected") or [])), rejected
 
     def _other_files(self, date: str, tables: list[str], own: set[str]) -> list[dict[str, Any]]:
         """Every other file in the day's folders when sealing (earlier attempts, interrupted runs),
@@ -712,13 +704,6 @@ class EvidenceStore:
             if parsed and f"{parsed[0]}.{parsed[2]}" in REPORT_BASES:
                 out.setdefault(day, {}).setdefault(parsed[1], set()).add(f"{parsed[0]}.{parsed[2]}")
         return out
-
-    def _manifest_path(self, date: str, attempts: dict[int, set[str]] | None = None) -> str | None:
-        folder = reports_folder(date)
-        if attempts is None:
-            attempts = self._attempts(folder, REPORT_BASES)
-        numbers = [n for n, names in attempts.items() if "manifest.json" in names]
-        return self._key(folder, "manifest.json", max(numbers)) if numbers else None
 
     def _previous_manifest_link(
         self, date: str, trusted: TrustedKey | None
@@ -902,6 +887,7 @@ class Sealed:
 class PriorAttempt:
     link: dict[str, Any]
     artifacts: list[Artifact]
+    rejected: list[dict[str, Any]]  # what it recorded as rejected when it was sealed
 
 
 def attempt_reason(prior: list[Artifact] | None, listed: list[Artifact]) -> dict[str, Any]:

@@ -24,10 +24,10 @@ given and every attempt is signed by it.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import posixpath
 import unicodedata
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -336,6 +336,7 @@ class _Evidence:
                 self.stray.append(key)
             else:
                 self.by_day.setdefault(day, []).append((key, kind))
+        self.days = sorted(self.by_day)
         self.reader = _Reader(store, kinds)
         self._attempts: dict[tuple[str, str], list[_Attempt]] = {}
 
@@ -386,8 +387,8 @@ class _Evidence:
 
     def sealed_neighbour(self, day: str, step: int) -> str | None:
         """The nearest earlier (step -1) or later (+1) day with a genuine manifest."""
-        days = sorted(d for d in self.by_day if (d < day if step < 0 else d > day))
-        for other in (reversed(days) if step < 0 else days):
+        at = bisect.bisect_left(self.days, day) if step < 0 else bisect.bisect_right(self.days, day)
+        for other in (reversed(self.days[:at]) if step < 0 else self.days[at:]):
             if any(key.startswith(reports_folder(other) + "/manifest") for key, _ in self.by_day[other]) \
                     and self.genuine(other):
                 return other
@@ -400,7 +401,7 @@ class _Evidence:
 
 def verify_range(
     store: Any, start: str, end: str | None, trusted: TrustedKey | None, *, strict: bool = False,
-    now: datetime | None = None, check_time: Callable[[DayVerification, list[_Attempt], _Evidence], None] | None = None,
+    now: datetime | None = None,
 ) -> RangeVerification:
     end = end or start
     if end < start:
@@ -412,7 +413,7 @@ def verify_range(
         day = current.isoformat()
         v = DayVerification(date=day, uri=store.uri, trusted_key=trusted.key_fingerprint if trusted else None)
         try:
-            _verify_day(v, evidence, strict=strict, check_time=check_time)
+            _verify_day(v, evidence, strict=strict)
         except (ObjectMissing, NotRegularFile, ObjectTooLarge) as exc:  # a race with a writer or a deleter
             v.problems.append(f"evidence changed while it was verified: {exc}")
         except EvidenceStoreError:
@@ -427,12 +428,12 @@ def verify_range(
     return RangeVerification(days, stray)
 
 
-def _verify_day(v: DayVerification, ev: _Evidence, *, strict: bool, check_time: Callable | None) -> None:
+def _verify_day(v: DayVerification, ev: _Evidence, *, strict: bool) -> None:
     day = v.date
     review_prefix = reviews_folder(day) + "/"
     entries = [(k, kind) for k, kind in ev.by_day.get(day, []) if not k.startswith(review_prefix)]
     attempts = ev.attempts(day)
-    _report_attempts(v, attempts, ev, label="attempt")
+    _report_attempts(v, attempts)
     genuine = [a for a in attempts if a.genuine]
     exempt = {p for a in attempts for p in (a.path, signature_path(a.path), token_path(a.path))}
     _verify_reviews(v, ev, day, genuine)
@@ -448,7 +449,7 @@ def _verify_day(v: DayVerification, ev: _Evidence, *, strict: bool, check_time: 
     newest = genuine[-1]
     v.manifest_path, v.manifest_sha256 = newest.path, newest.sha256
     _check_attempt_chain(v, genuine, day=day)
-    _check_seal_times(v, genuine, day)
+    _check_seal_times(v, genuine, day, ev.now)
     claims = _claims(genuine, "attempt")
     _check_files(v, ev.reader, entries, claims, exempt)
     checks_by_attempt = {a.number: _check_content(v, ev, a, day) for a in genuine}
@@ -458,14 +459,12 @@ def _verify_day(v: DayVerification, ev: _Evidence, *, strict: bool, check_time: 
     for a in genuine:
         for r in a.data.rejected:
             v.notes.append(f"attempt {a.number} refused {r.path} when it was sealed ({r.reason})")
-    if check_time is not None:
-        check_time(v, genuine, ev)
-    elif ev.trusted is not None:
+    if ev.trusted is not None:
         v.time = ("not attested: no timestamp token (EVIDENCE_TSA_URL), so sealed_at is the signer's own word; a "
                   "holder of the signing key could have re-sealed this day at any time")
 
 
-def _report_attempts(v: DayVerification, attempts: list[_Attempt], ev: _Evidence, *, label: str) -> None:
+def _report_attempts(v: DayVerification, attempts: list[_Attempt]) -> None:
     """Every attempt as an `attempt:` line; every malformed, unsigned or foreign one as a problem."""
     for a in attempts:
         data = a.data
@@ -583,7 +582,7 @@ def _day_end(day: str, data: DailyManifest) -> tuple[datetime, str]:
     return datetime.combine(start, datetime.min.time(), UTC) - EARLIEST_OFFSET, "UTC+14, the earliest anywhere"
 
 
-def _check_seal_times(v: DayVerification, genuine: list[_Attempt], day: str) -> None:
+def _check_seal_times(v: DayVerification, genuine: list[_Attempt], day: str, now: datetime) -> None:
     """sealed_at strictly increasing across attempts, after the day ended, and not in the future."""
     end, where = _day_end(day, genuine[0].data)
     previous: _Attempt | None = None
@@ -592,7 +591,7 @@ def _check_seal_times(v: DayVerification, genuine: list[_Attempt], day: str) -> 
         if sealed < end:
             v.problems.append(f"{a.path} says it was sealed at {a.data.sealed_at}, before {day} ended "
                               f"({end.isoformat()}, {where}): a day cannot be sealed before it is over")
-        if sealed > datetime.now(UTC) + FUTURE_SLACK:
+        if sealed > now + FUTURE_SLACK:
             v.problems.append(f"{a.path} says it was sealed at {a.data.sealed_at}, in the future")
         if previous is not None and sealed <= previous.data.sealed:
             v.problems.append(f"{a.path} says it was sealed at {a.data.sealed_at}, not after attempt "
@@ -742,7 +741,7 @@ def _verify_reviews(v: DayVerification, ev: _Evidence, day: str, genuine_days: l
     if not entries:
         return
     attempts = ev.attempts(day, REVIEWS)
-    _report_attempts(v, attempts, ev, label="review attempt")
+    _report_attempts(v, attempts)
     genuine = [a for a in attempts if a.genuine]
     exempt = {p for a in attempts for p in (a.path, signature_path(a.path))}
     if not attempts:
