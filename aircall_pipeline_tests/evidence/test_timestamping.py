@@ -4,6 +4,7 @@ loopback (fixtures/tsa.py). Tokens are stamped, then checked offline with and wi
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from aircall_pipeline.evidence.timestamping import (
     TimestampError,
     TokenCheck,
     check_token,
+    read_trusted_roots,
     sealed_at_within,
     stamp,
     token_path,
@@ -83,6 +85,26 @@ def test_a_token_over_sha512_is_refused(local_tsa):
         check_token(answer, STATEMENT)
 
 
+def test_a_rejected_request_proves_no_time(local_tsa, tmp_path):
+    # The local TSA accepts SHA-2 digests only: openssl itself answers a SHA-1 query with a rejection.
+    query = tmp_path / "sha1.tsq"
+    subprocess.run(["openssl", "ts", "-query", "-sha1", "-digest", "11" * 20, "-cert", "-out", str(query)],
+                   check=True, capture_output=True, timeout=30)
+    answer = requests.post(local_tsa.url, data=query.read_bytes(), timeout=10,
+                           headers={"Content-Type": "application/timestamp-query"}).content
+    with pytest.raises(TimestampError, match="did not grant"):
+        check_token(answer, STATEMENT)
+
+
+def test_trusted_roots_are_read_from_a_pem_file(token, local_tsa, tmp_path):
+    roots = read_trusted_roots(local_tsa.ca_pem_path)
+    assert check_token(token, STATEMENT, trusted_roots=roots).trusted
+    (tmp_path / "not-a-cert.pem").write_text("hello\n")
+    for unusable in (tmp_path / "missing.pem", tmp_path, tmp_path / "not-a-cert.pem"):
+        with pytest.raises(TimestampError, match="EVIDENCE_TSA_CA"):
+            read_trusted_roots(unusable)
+
+
 def _flip(data: bytes, index: int) -> bytes:
     changed = bytearray(data)
     changed[index] ^= 0x01
@@ -118,16 +140,16 @@ def test_unusable_roots_are_a_timestamp_error(token):
 
 
 def test_a_dead_tsa_falls_back_to_the_next(local_tsa, ca):
-    before = local_tsa.requests(local_tsa.url)
+    before = local_tsa.requests_to(local_tsa.url)
     token = stamp(STATEMENT, [local_tsa.dead_url, local_tsa.garbage_url, local_tsa.url], timeout=5)
     assert check_token(token, STATEMENT, trusted_roots=[ca]).trusted
-    assert local_tsa.requests(local_tsa.url) == before + 1
+    assert local_tsa.requests_to(local_tsa.url) == before + 1
 
 
 def test_the_first_good_tsa_is_the_only_one_asked(local_tsa):
-    before = local_tsa.requests(local_tsa.untrusted_url)
+    before = local_tsa.requests_to(local_tsa.untrusted_url)
     stamp(STATEMENT, [local_tsa.url, local_tsa.untrusted_url])
-    assert local_tsa.requests(local_tsa.untrusted_url) == before
+    assert local_tsa.requests_to(local_tsa.untrusted_url) == before
 
 
 @pytest.mark.parametrize("bad", ["dead_url", "garbage_url", "huge_url", "replay_url"])
