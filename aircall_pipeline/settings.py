@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,8 @@ API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a sec
 PII_HASH_KEY_VAR = "AIRCALL_PII_HASH_KEY"
 SIGNING_KEY_VAR = "EVIDENCE_SIGNING_KEY"
 PUBLIC_KEY_VAR = "EVIDENCE_PUBLIC_KEY"
+TSA_URL_VAR = "EVIDENCE_TSA_URL"  # RFC 3161 time-stamping authorities, tried in order (evidence/timestamping.py)
+TSA_CA_VAR = "EVIDENCE_TSA_CA"  # PEM file of the TSA root(s) `verify` trusts
 RETENTION_DAYS_VAR = "EVIDENCE_RETENTION_DAYS"
 RETENTION_MODE_VAR = "EVIDENCE_RETENTION_MODE"
 ALERT_MIN_SEVERITY_VAR = "ALERT_MIN_SEVERITY"
@@ -85,7 +88,7 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def _shown_url(url: str) -> str:
+def shown_url(url: str) -> str:
     """`url` fit for a message: no user:password@, query or fragment (they may hold a secret)."""
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
@@ -98,16 +101,16 @@ def validate_api_url(url: str) -> str:
     parts = urlsplit(url)
     if "@" in parts.netloc:
         raise SettingsError(
-            f"AIRCALL_API_URL ({_shown_url(url)}) contains credentials (user:password@). Remove them "
+            f"AIRCALL_API_URL ({shown_url(url)}) contains credentials (user:password@). Remove them "
             "from the URL: the key goes in AIRCALL_API_ID and AIRCALL_API_TOKEN only."
         )
     if parts.query or parts.fragment:
-        raise SettingsError(f"AIRCALL_API_URL ({_shown_url(url)}) must be the API root, without ?query or #fragment.")
+        raise SettingsError(f"AIRCALL_API_URL ({shown_url(url)}) must be the API root, without ?query or #fragment.")
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise SettingsError(f"AIRCALL_API_URL ({_shown_url(url)}) is not an http(s) URL; use https://api.aircall.io.")
+        raise SettingsError(f"AIRCALL_API_URL ({shown_url(url)}) is not an http(s) URL; use https://api.aircall.io.")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise SettingsError(
-            f"AIRCALL_API_URL ({_shown_url(url)}) uses plain http:// on a non-loopback host; the API key would "
+            f"AIRCALL_API_URL ({shown_url(url)}) uses plain http:// on a non-loopback host; the API key would "
             "travel unencrypted. Use https:// (http:// is only accepted for a sandbox on localhost)."
         )
     return url.rstrip("/")
@@ -317,6 +320,41 @@ def _retention_mode(value: str | None) -> str:
 def evidence_public_key() -> str | None:
     """The trusted public key `verify` uses when no --public-key / --kms-key-id is given."""
     return os.environ.get(PUBLIC_KEY_VAR) or None
+
+
+def evidence_tsa_urls() -> list[str]:
+    """The time-stamping authorities each manifest's statement is stamped by, in the order tried;
+    empty: no proof of time."""
+    return parse_tsa_urls(os.environ.get(TSA_URL_VAR))
+
+
+def parse_tsa_urls(raw: str | None) -> list[str]:
+    """EVIDENCE_TSA_URL: URLs separated by spaces or commas. https://, or http:// on loopback only:
+    a token is checked whatever the transport, but over plain http anyone on the path can withhold
+    every stamp unnoticed. user:password@ is refused (and never repeated), as for AIRCALL_API_URL."""
+    urls = [url for url in re.split(r"[\s,]+", raw or "") if url]
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - reading it validates it
+        except ValueError:
+            raise SettingsError(f"{TSA_URL_VAR}: a value is not a URL (bad host or port).") from None
+        if "@" in parts.netloc:
+            raise SettingsError(f"{TSA_URL_VAR}: {shown_url(url)} contains credentials (user:password@); remove them.")
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise SettingsError(f"{TSA_URL_VAR}: {shown_url(url)} is not an http(s) URL of an RFC 3161 TSA.")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise SettingsError(
+                f"{TSA_URL_VAR}: {shown_url(url)} uses plain http:// on a non-loopback host; use https:// "
+                "(http:// is only accepted for a TSA on localhost)."
+            )
+    return urls
+
+
+def evidence_tsa_ca() -> str | None:
+    """The PEM file of the TSA root certificate(s) `verify` trusts; without it a token's signature is
+    checked against its own certificate only, and reported as not trusted."""
+    return os.environ.get(TSA_CA_VAR) or None
 
 
 def alert_variables(*, strict: bool = False) -> dict[str, Any]:
