@@ -28,6 +28,11 @@ if TYPE_CHECKING:  # plain Python otherwise: the Aircall client and the CLI use 
 # The tables the raw assets write, in the order the report lists them.
 RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_users", "calls", "call_windows",
               "webhooks")
+# The owner's inputs, sealed into every day as tables (compliance/owner_inputs.py): the effective
+# policy with the provenance of each owner file, the roles export and the HR/IdP roster. Written
+# every day, configured or not, so the set of a day's tables is fixed.
+OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER = "owner_policy", "owner_roles", "owner_roster"
+OWNER_TABLES = (OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER)
 # The raw assets whose materializations record their API request counts (one per API sweep).
 API_TABLES = ("company", "users", "teams", "numbers", "calls", "webhooks")
 # What a backfill of past days may collect: snapshots can only be taken of the day they describe.
@@ -86,6 +91,10 @@ class Names:
     @property
     def raw_group(self) -> str:
         return self._suffix("aircall_raw")
+
+    @property
+    def owner_group(self) -> str:
+        return self._suffix("aircall_owner_inputs")
 
     @property
     def compliance_group(self) -> str:

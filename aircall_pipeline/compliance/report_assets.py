@@ -23,10 +23,11 @@ from aircall_pipeline.compliance.assets import RULES
 from aircall_pipeline.evidence.io_manager import markdown_text
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStoreError
-from aircall_pipeline.names import API_TABLES, OWNERS, RAW_TABLES, Names
+from aircall_pipeline.names import API_TABLES, OWNER_TABLES, OWNERS, RAW_TABLES, Names
 
-# Every table of a day's evidence: the raw tables, then one findings table per check.
-EVIDENCE_TABLES = RAW_TABLES + tuple(rule.asset_name for rule in RULES)
+# Every table of a day's evidence: the raw tables, the owner's inputs the checks judged (policy,
+# roles, roster), then one findings table per check.
+EVIDENCE_TABLES = RAW_TABLES + OWNER_TABLES + tuple(rule.asset_name for rule in RULES)
 
 
 # How far back in the partition's materializations to look for this run's: reruns of a day are few.
