@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import unicodedata
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,7 +19,16 @@ import pytest
 
 from aircall_pipeline.cli import main
 from aircall_pipeline.compliance.policy import CompliancePolicy
-from aircall_pipeline.compliance.reperform import CANNOT, DIFFERS, NOT_REPERFORMABLE, SAME, reperform_day
+from aircall_pipeline.compliance.reperform import (
+    CANNOT,
+    DIFFERS,
+    NOT_REPERFORMABLE,
+    SAME,
+    CheckReperformance,
+    ReperformResult,
+    escape_controls,
+    reperform_day,
+)
 from aircall_pipeline.definitions import build_assets, build_resources
 from aircall_pipeline.evidence.layout import signature_path
 from aircall_pipeline.evidence.manifest import check_summary, json_bytes
@@ -29,6 +39,7 @@ from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.server import SandboxServer
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.compliance.test_review import fill
+from aircall_pipeline_tests.evidence.conftest import users_frame
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.test_daily_job import API_ID, TOKEN, YESTERDAY, root_cause, run_day
 
@@ -246,3 +257,57 @@ def test_a_record_without_what_reperformance_needs_fails_rather_than_passes(seal
     states = {c.check_id: c for c in result.checks}
     assert states["AC-05"].state == CANNOT and "evaluated_at" in states["AC-05"].detail
     assert not result.ok and DIFFERS not in {c.state for c in result.checks}
+
+
+# ---- hostile evidence, without a sealed day ------------------------------------------------------
+
+
+def test_control_characters_in_evidence_are_escaped():
+    assert escape_controls("a\x1b[2Jb\u202ec\nd\U000e0001") == "a\\x1b[2Jb\\u202ec\\x0ad\\U000e0001"
+    result = ReperformResult("2026-03-14", [CheckReperformance("AC-05\x1b]0;pwned\x07", DIFFERS, "x\ry")])
+    assert all(unicodedata.category(ch)[0] != "C" for line in result.lines() for ch in line)
+    assert "AC-05\\x1b]0;pwned\\x07: x\\x0dy" in "\n".join(result.lines())
+
+
+def _checks_json(store: EvidenceStore, day: str, content: bytes) -> dict:
+    path = f"aircall/reports/date={day}/checks.json"
+    store.backend.put_if_absent(path, content)
+    return {"path": path, "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
+
+
+@pytest.mark.parametrize("manifest", [
+    "not a manifest",
+    {"date": "2026-03-14", "artifacts": "nonsense"},
+    {"date": "2026-03-14", "artifacts": [5, {"path": "../../etc/passwd", "sha256": "0" * 64}]},
+    {"date": "2026-03-14", "artifacts": [{"path": "aircall/reports/date=2026-03-14/checks.json", "sha256": "0" * 64}]},
+    {"date": "2026-03-13", "artifacts": []},
+], ids=["string", "artifacts-not-a-list", "escaping-path", "checks-altered", "other-day"])
+def test_malformed_manifests_are_problems_never_exceptions(local_store, manifest):
+    result = reperform_day(local_store, "2026-03-14", manifest)
+    assert result.problems and not result.ok
+    assert all(line.startswith("reperform: ") for line in result.lines())
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"id": "AC-01"}', b'[{"id": "AC-05", "status": "pass", "window": 7}]',
+                                     b'[{"id": "AC-99", "status": "pass"}]'])
+def test_hostile_checks_json_fails_reperformance_without_raising(local_store, content):
+    day = "2026-03-14"
+    manifest = {"date": day, "artifacts": [_checks_json(local_store, day, content)]}
+    result = reperform_day(local_store, day, manifest)
+    assert not result.ok
+    assert SAME not in {c.state for c in result.checks}
+
+
+def test_history_must_name_the_table_and_day_it_claims(local_store):
+    from aircall_pipeline.compliance.reperform import NotReperformable, SealedHistory
+
+    users = local_store.write_table("users", "2026-03-13", users_frame())[0]
+    teams = local_store.write_table("teams", "2026-03-13", users_frame())[0]
+    entry = {"table": "users", "date": "2026-03-13"}
+    history = SealedHistory(local_store, {"tables": [{**entry, "path": users.path, "sha256": users.sha256}]})
+    assert history.dates("users") == ["2026-03-13"] and len(history.read_table("users", "2026-03-13")) == 2
+    forged = SealedHistory(local_store, {"tables": [{**entry, "path": teams.path, "sha256": teams.sha256}]})
+    with pytest.raises(NotReperformable, match="not that table's file"):
+        forged.read_table("users", "2026-03-13")
+    with pytest.raises(NotReperformable, match="no `history`"):
+        SealedHistory(local_store, None).dates("users")
