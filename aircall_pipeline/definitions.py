@@ -17,6 +17,7 @@ from dagster_aws.s3 import S3Resource
 
 from aircall_pipeline.aircall.budget import redact_url
 from aircall_pipeline.compliance.assets import build_compliance_assets
+from aircall_pipeline.compliance.owner_assets import build_owner_inputs_asset
 from aircall_pipeline.compliance.report_assets import build_report_asset
 from aircall_pipeline.compliance.resources import ComplianceResource
 from aircall_pipeline.compliance.review_assets import build_review_observation, build_review_sensor
@@ -94,7 +95,7 @@ def build_resources(settings: Settings) -> dict:
 def account_assets(account: Account, settings: Settings) -> list[dg.AssetsDefinition]:
     names, partitions = Names(account.name), partitions_for(account, settings)
     return [*build_raw_assets(names, partitions, days_per_run=settings.backfill_days_per_run),
-            *build_compliance_assets(names, partitions),
+            build_owner_inputs_asset(names, partitions), *build_compliance_assets(names, partitions),
             build_report_asset(names, partitions), build_review_observation(names, account.timezone)]
 
 

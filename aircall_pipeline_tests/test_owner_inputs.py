@@ -1,5 +1,6 @@
 """The daily job with broken owner files: a malformed roles or roster CSV gives its checks an `error`
-outcome and the rest of the day still completes; AC-15 is a row of every day's report, measured
+outcome (sealed with the file's error, so re-performance reaches it too) and the rest of the day
+still completes; AC-15 is a row of every day's report, measured
 against the policy's freshness_max_age_hours like the freshness sensor does."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from aircall_pipeline.compliance.reperform import SAME, reperform_day
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.test_daily_job import API_ID, TOKEN, YESTERDAY, run_day, store_for_env
@@ -62,6 +64,11 @@ def test_malformed_owner_csvs_are_errors_and_the_day_completes_with_ac15(env, tm
         # AC-15 is in the report; nothing was written before this run in this instance.
         assert checks["AC-15"]["status"] == "skip"
         assert "6 h" in checks["AC-15"]["threshold"]
+        # The broken files are sealed with their errors: re-performance reaches the same `error`s.
+        store = store_for_env()
+        again = reperform_day(store, YESTERDAY, store.read_manifest(YESTERDAY).data)
+        assert again.ok, again.lines()
+        assert {c.check_id: c.state for c in again.checks}["AC-03"] == SAME
 
         # A second run measures the first one's report, as the freshness sensor would.
         Path(env["AIRCALL_ROSTER_URI"]).write_text("email,status\nperson0@example.com,active\n")

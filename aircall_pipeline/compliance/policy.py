@@ -143,12 +143,13 @@ class CompliancePolicy:
     @classmethod
     def from_file(cls, path: str | Path) -> CompliancePolicy:
         """Load a YAML (.yaml/.yml) or JSON (.json) policy file."""
+        return cls.from_bytes(read_policy_file(path), path=path)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, path: str | Path) -> CompliancePolicy:
+        """Parse the bytes of the policy file at `path` (its suffix says YAML or JSON): the pipeline
+        hashes the very bytes it parses, so the sealed hash is that of the policy in force."""
         path = Path(path)
-        try:
-            with path.open("rb") as fh:
-                data = fh.read(MAX_POLICY_BYTES + 1)
-        except OSError as exc:
-            raise PolicyError(f"policy file {path}: cannot be read ({exc.strerror or exc}).") from None
         if len(data) > MAX_POLICY_BYTES:
             raise PolicyError(f"policy file {path}: larger than {MAX_POLICY_BYTES // 1024} KiB; is it the right file?")
         try:
@@ -180,6 +181,16 @@ class CompliancePolicy:
             out["approved_webhook_domains"] = list(self.approved_webhook_domains)
         out["exceptions"] = {email: {"owner": e.owner, "reason": e.reason} for email, e in sorted(self.exceptions.items())}
         return out
+
+
+def read_policy_file(path: str | Path) -> bytes:
+    """The policy file's bytes, at most one past the size cap (`from_bytes` refuses larger files)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return fh.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise PolicyError(f"policy file {path}: cannot be read ({exc.strerror or exc}).") from None
 
 
 def _validate(policy: CompliancePolicy, source: str) -> None:

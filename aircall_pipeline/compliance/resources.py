@@ -1,16 +1,18 @@
 """The compliance policy as a Dagster resource: thresholds from AIRCALL_POLICY_FILE, and the two
-inputs the Aircall API cannot give (who is an admin, who has left) from files the owner provides."""
+inputs the Aircall API cannot give (who is an admin, who has left) from files the owner provides.
+
+The checks never read these files themselves: the owner-inputs asset reads them once a day
+(`owner_tables`) and seals them as the day's owner tables, which the checks then judge."""
 
 
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
-import pandas as pd
 from dagster_aws.s3 import S3Resource
 
-from aircall_pipeline.compliance.policy import MAX_INPUT_BYTES, CompliancePolicy, load_roles, load_roster
+from aircall_pipeline.compliance.owner_inputs import OwnerTables, collect_owner_inputs
+from aircall_pipeline.compliance.policy import MAX_INPUT_BYTES
 
 
 class ComplianceResource(dg.ConfigurableResource):
@@ -21,10 +23,11 @@ class ComplianceResource(dg.ConfigurableResource):
     roster_uri: str | None = None
     s3: dg.ResourceDependency[S3Resource]
 
-    def policy(self) -> CompliancePolicy:
-        policy = CompliancePolicy.from_file(self.policy_file) if self.policy_file else CompliancePolicy()
-        return replace(policy, roles_uri=self.roles_uri or policy.roles_uri,
-                       roster_uri=self.roster_uri or policy.roster_uri)
+    def owner_tables(self) -> OwnerTables:
+        """The policy in force (the file's, with this resource's roles_uri / roster_uri first), the roles
+        and the roster, with each file's hash and any error, as the day's owner tables."""
+        return collect_owner_inputs(self.policy_file, roles_uri=self.roles_uri, roster_uri=self.roster_uri,
+                                    read_bytes=self.read_bytes)
 
     def read_bytes(self, uri: str) -> bytes:
         """The file's bytes, at most one past the size cap (the loaders refuse larger files)."""
@@ -34,9 +37,3 @@ class ComplianceResource(dg.ConfigurableResource):
             return body.read(MAX_INPUT_BYTES + 1)
         with Path(uri).expanduser().open("rb") as fh:
             return fh.read(MAX_INPUT_BYTES + 1)
-
-    def roles(self, policy: CompliancePolicy) -> pd.DataFrame | None:
-        return load_roles(policy.roles_uri, read_bytes=self.read_bytes) if policy.roles_uri else None
-
-    def roster(self, policy: CompliancePolicy) -> pd.DataFrame | None:
-        return load_roster(policy.roster_uri, read_bytes=self.read_bytes) if policy.roster_uri else None

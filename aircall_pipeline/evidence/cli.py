@@ -1,6 +1,6 @@
 """`aircall-pipeline verify` and `aircall-pipeline keygen`.
 
-verify [EVIDENCE_URI | --account NAME] --date D [--to D2] [--public-key PATH | --kms-key-id ID] [--json]
+verify [EVIDENCE_URI | --account NAME] --date D [--to D2] [--public-key PATH | --kms-key-id ID] [--json] [--reperform]
     For every day of the range: each manifest attempt's signature against the trusted key given here
     (never a key found in the evidence), the attempt chain, every listed file's hash, files no
     manifest lists, listed files that are gone, gaps, and the day-to-day chain. Exit status: 0 every
@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per day")
     parser.add_argument("--strict", action="store_true",
                         help="also fail on any re-seal that changed a check's result")
+    parser.add_argument("--reperform", action="store_true",
+                        help="recompute every check from the sealed tables and owner inputs; exit 1 if any differs")
     parser.set_defaults(func=run)
 
     keygen = subparsers.add_parser(
@@ -86,11 +88,18 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print("verdict:  NOT VERIFIED (the evidence or the key could not be read)")
         return EXIT_UNREADABLE
+    differs = False
     for i, verification in enumerate(result.days):
         if args.json:
             print(json.dumps(verification.as_dict(), sort_keys=True))  # ASCII: control characters escaped
         else:
             print(("\n" if i else "") + verification.summary())
+        if args.reperform:
+            from aircall_pipeline.compliance.reperform import reperform_verified
+
+            again = reperform_verified(store, verification, trusted)
+            print(json.dumps({"reperform": again.as_dict()}, sort_keys=True) if args.json else "\n".join(again.lines()))
+            differs = differs or not again.ok
     if args.json:
         if result.stray:
             print(json.dumps({"stray": result.stray, "valid": False}, sort_keys=True))
@@ -101,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             good = sum(d.authenticated for d in result.days)
             print(f"\nrange:    {good} of {len(result.days)} days valid ({result.days[0].date} .. "
                   f"{result.days[-1].date}){f'; {len(result.stray)} object(s) in no day' if result.stray else ''}")
-    return EXIT_OK if result.authenticated else EXIT_NOT_VERIFIED
+    return EXIT_OK if result.authenticated and not differs else EXIT_NOT_VERIFIED
 
 
 def run_keygen(args: argparse.Namespace) -> int:

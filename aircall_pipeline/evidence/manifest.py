@@ -22,7 +22,9 @@ from typing import Any
 
 from aircall_pipeline.timestamps import iso_utc
 
-MANIFEST_VERSION = 3  # 2: attempt chain, other_files, signing, sealed_at; 3: rejected, timezone, signed first
+# 2: attempt chain, other_files, signing, sealed_at; 3: rejected, timezone, signed first;
+# 4: the owner inputs (policy, roles, roster) sealed as tables, which verify then requires.
+MANIFEST_VERSION = 4
 CHECK_STATUSES = ("pass", "fail", "warn", "skip", "error")
 # The keys of `manifest_fields` that `write_report` requires, and the ones it accepts besides: a
 # manifest holds nothing that its schema (`schemas.DailyManifest`) does not declare, so that `verify`

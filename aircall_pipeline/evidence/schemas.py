@@ -226,7 +226,7 @@ class EndpointCounts(Strict):
 class DailyManifest(Strict):
     """`manifest.json` / `manifest.attempt-N.json` of a day's report folder."""
 
-    manifest_version: Literal[2, 3]
+    manifest_version: Literal[2, 3, 4]
     date: Day
     attempt: Attempt
     package_version: Text
@@ -256,7 +256,7 @@ class DailyManifest(Strict):
 class ReviewManifest(Strict):
     """`aircall/reviews/date=D/manifest(.attempt-N).json`: a completed access review's index."""
 
-    manifest_version: Literal[2, 3]
+    manifest_version: Literal[2, 3, 4]
     kind: Literal["access_review"]
     date: Day
     attempt: Attempt

@@ -63,7 +63,7 @@ from aircall_pipeline.evidence.schemas import (
 from aircall_pipeline.evidence.signing import SIG_MALFORMED, SignatureCheck, TrustedKey, check_signature
 
 FILE_OK, FILE_ALTERED, FILE_MISSING, FILE_DELETED, FILE_UNLISTED = "ok", "ALTERED", "MISSING", "DELETED", "UNLISTED"
-SIG_UNSIGNED, SIG_UNCHECKED = "UNSIGNED", "not checked"
+SIG_VALID, SIG_UNSIGNED, SIG_UNCHECKED = "valid", "UNSIGNED", "not checked"
 # The earliest a calendar day can have ended anywhere: midnight at UTC+14 (used when a manifest does not
 # say which timezone its days are in).
 EARLIEST_OFFSET = timedelta(hours=14)
@@ -481,7 +481,7 @@ def _report_attempts(v: DayVerification, attempts: list[_Attempt]) -> None:
                 "the manifest, so it never leaves one unsigned or signed by another key: this object was "
                 "put there by someone else")
         elif a.signature is not None:
-            state = "valid"
+            state = SIG_VALID
         elif a.signature_present:
             state = SIG_UNCHECKED
         else:
@@ -602,11 +602,14 @@ def _check_seal_times(v: DayVerification, genuine: list[_Attempt], day: str, now
 def _check_content(v: DayVerification, ev: _Evidence, a: _Attempt, day: str) -> dict[str, str] | None:
     """The attempt lists the day's required tables, one checks.json and one report.html of its own
     folder, and its check summary equals that checks.json. Returns check id -> status."""
-    from aircall_pipeline.names import CHECK_IDS, EVIDENCE_TABLES
+    from aircall_pipeline.names import CHECK_IDS, EVIDENCE_TABLES, OWNER_TABLES
 
     listed = {artifact.path for artifact in a.data.artifacts}
     folder = reports_folder(day) + "/"
-    missing = [t for t in EVIDENCE_TABLES
+    # Owner inputs are sealed from manifest version 4 on; earlier days were sealed without them.
+    required = EVIDENCE_TABLES if a.data.manifest_version >= 4 else [t for t in EVIDENCE_TABLES
+                                                                      if t not in OWNER_TABLES]
+    missing = [t for t in required
                if not any(p.startswith(table_folder(t, day) + "/") and p.endswith(ext) for p in listed
                           for ext in (".parquet", ".csv"))]
     if missing:

@@ -52,7 +52,7 @@ def _days(context: dg.AssetExecutionContext) -> list[tuple[str, datetime, dateti
     return days
 
 
-def _snapshot_guard(context: dg.AssetExecutionContext, label: str) -> None:
+def snapshot_guard(context: dg.AssetExecutionContext, label: str) -> None:
     start, end = _window(context)
     try:
         ensure_snapshot_allowed(start, end, datetime.now(UTC), label=label)
@@ -108,7 +108,7 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
     def company(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
         """The company as Aircall reports it (`GET /v1/company`): name and the user and number counts
         that the inventories are reconciled against (AC-01, AC-09)."""
-        _snapshot_guard(context, "company")
+        snapshot_guard(context, "company")
         aircall = aircall_of(context)
         with aircall.client(context.log) as client:
             raw = client.company()
@@ -122,7 +122,7 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
     def users(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
         """Every user of the account (`GET /v2/users`, all pages), as of the run: the population of the
         access review. Names and emails are kept because reviewers need them."""
-        _snapshot_guard(context, "users")
+        snapshot_guard(context, "users")
         with aircall_of(context).client(context.log) as client:
             df = normalize.users_frame(client.iter_users())
             return dg.Output(df, metadata=_api_metadata(client))
@@ -133,7 +133,7 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
         """Every webhook of the account (`GET /v1/webhooks`, all pages), as of the run: where Aircall
         sends call and user data outside the phone system (AC-11). Only each destination's scheme and
         host are kept; the shared-secret token and the URL's path, query and credentials never are."""
-        _snapshot_guard(context, "webhooks")
+        snapshot_guard(context, "webhooks")
         with aircall_of(context).client(context.log) as client:
             df = normalize.webhooks_frame(client.iter_webhooks())
             return dg.Output(df, metadata=_api_metadata(client))
@@ -146,7 +146,7 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
     )
     @no_retry_on_auth_error
     def teams(context: dg.AssetExecutionContext):
-        _snapshot_guard(context, "teams")
+        snapshot_guard(context, "teams")
         with aircall_of(context).client(context.log) as client:
             teams_df, members_df = normalize.teams_frames(client.iter_teams())
             meta = _api_metadata(client)
@@ -161,7 +161,7 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
     )
     @no_retry_on_auth_error
     def numbers(context: dg.AssetExecutionContext):
-        _snapshot_guard(context, "numbers")
+        snapshot_guard(context, "numbers")
         with aircall_of(context).client(context.log) as client:
             # The list endpoint carries no users[]; one request per number gets them. Accounts have
             # tens of numbers, so this stays a small share of the budget.

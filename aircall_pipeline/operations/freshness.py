@@ -25,12 +25,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 
-from aircall_pipeline.compliance import catalogue, rules
+from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.policy import CompliancePolicy, PolicyError
+from aircall_pipeline.compliance.rules import evidence_freshness_check
 from aircall_pipeline.names import SINGLE_ACCOUNT
 
 # The asset whose latest materialization *is* "the newest evidence": the day's report, written
@@ -61,13 +62,6 @@ def newest_evidence(instance: dg.DagsterInstance, asset_key: dg.AssetKey = EVIDE
         return None
     record = records[0]
     return NewestEvidence(record.timestamp, record.storage_id, record.partition_key, record.run_id or None)
-
-
-def evidence_freshness_check(reference: float | None, now: float, max_age: timedelta) -> rules.CheckOutcome:
-    """AC-15 for evidence last written at unix time `reference` (None: none ever), seen at `now`."""
-    collected = datetime.fromtimestamp(reference, UTC) if reference is not None else None
-    return rules.evidence_freshness(collected, as_of=datetime.fromtimestamp(now, UTC),
-                                    max_age_hours=max_age.total_seconds() / 3600)
 
 
 def is_stale(reference: float, now: float, max_age: timedelta) -> bool:

@@ -30,14 +30,14 @@ warnings.filterwarnings("ignore", message=r"Asset job aircall_daily_evidence\w* 
 def build_daily_job(names: Names, account: Account) -> dg.JobDefinition:
     return dg.define_asset_job(
         names.daily_job,
-        selection=dg.AssetSelection.groups(names.raw_group, names.compliance_group),
+        selection=dg.AssetSelection.groups(names.raw_group, names.owner_group, names.compliance_group),
         tags={ACCOUNT_TAG: account.label, PRIORITY_TAG: str(DAILY_PRIORITY)},
         # One process for the whole day: the steps are small (seconds of work each) and API steps
         # run one at a time anyway (the account's pool), so a process per step would only add
         # start-up time, several times the work itself.
         executor_def=dg.in_process_executor,
-        description="Collect one day of Aircall evidence (snapshots + that day's calls), evaluate every "
-                    "compliance check, and write the day's report and manifest to the evidence store.",
+        description="Collect one day of Aircall evidence (snapshots + that day's calls) and the owner's inputs, "
+                    "evaluate every compliance check, and write the day's report and manifest to the evidence store.",
     )
 
 

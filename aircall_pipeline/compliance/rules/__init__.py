@@ -44,7 +44,7 @@ from aircall_pipeline.compliance.rules.columns import (
     to_utc,
 )
 from aircall_pipeline.compliance.rules.dormant_accounts import activity_from_calls, dormant_accounts
-from aircall_pipeline.compliance.rules.evidence_freshness import evidence_freshness
+from aircall_pipeline.compliance.rules.evidence_freshness import evidence_freshness, evidence_freshness_check
 from aircall_pipeline.compliance.rules.findings import (
     _STATUS_RANK,
     BASE_COLUMNS,
@@ -125,4 +125,5 @@ __all__ = [
     "recording_posture",
     "calls_completeness",
     "evidence_freshness",
+    "evidence_freshness_check",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -40,3 +41,11 @@ def evidence_freshness(newest_collected_at: Any | None, *, as_of: Any, max_age_h
     rows = _rows(1, status=status, item_type="evidence", item_id=_iso(collected), item_label="newest evidence",
                  reason=why, collected_at=collected, age_hours=age)
     return _outcome(spec, status, round(float(age), 2), threshold, why, _findings(spec, rows, specifics))
+
+
+def evidence_freshness_check(reference: float | None, now: float, max_age: timedelta) -> CheckOutcome:
+    """AC-15 for evidence last written at unix time `reference` (None: none ever), seen at `now`:
+    the form the freshness sensor and the AC-15 asset both ask it in (operations/freshness.py)."""
+    collected = datetime.fromtimestamp(reference, UTC) if reference is not None else None
+    return evidence_freshness(collected, as_of=datetime.fromtimestamp(now, UTC),
+                              max_age_hours=max_age.total_seconds() / 3600)
