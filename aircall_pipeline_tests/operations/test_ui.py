@@ -37,6 +37,8 @@ COMPLIANCE_ASSETS = ["ac01_user_inventory", "ac02_privileged_access", "ac03_offb
                      "ac09_number_inventory", "ac10_recording_posture", "ac11_webhook_egress",
                      "ac14_calls_completeness", "ac15_evidence_freshness", "ac16_access_review", "evidence_report",
                      "access_reviews"]
+OWNER_ASSETS = ["owner_policy", "owner_roles", "owner_roster"]
+GROUPS = (("raw", RAW_ASSETS), ("owner_inputs", OWNER_ASSETS), ("compliance", COMPLIANCE_ASSETS))
 RUN_TIMEOUT = 240.0  # ~60-130 s here: each of the ~20 steps is its own process (multiprocess executor)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -173,7 +175,7 @@ def page(chromium, dev_server, request):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
         # Tall enough that the graphs lay out (and so render) every node of a group.
-        page = browser.new_page(viewport={"width": 1600, "height": 4000})
+        page = browser.new_page(viewport={"width": 2400, "height": 6000})
         page.set_default_timeout(30_000)
         expect.set_options(timeout=30_000)  # a shared 2-core machine renders slowly at times
         # A fresh instance greets the first visitor with a newsletter dialog; dismiss it whenever it shows.
@@ -197,19 +199,19 @@ def test_each_account_has_its_own_groups_in_the_ui(dev_server, page):
     ui, _, _ = dev_server
     # The asset graph of each of each account's groups shows its assets (a tall viewport renders every node).
     for name in ACCOUNTS:
-        for group, assets in ((f"aircall_raw_{name}", RAW_ASSETS), (f"aircall_compliance_{name}", COMPLIANCE_ASSETS)):
-            page.goto(f"{ui}/locations/{LOCATION}/asset-groups/{group}")
+        for kind, assets in GROUPS:
+            page.goto(f"{ui}/locations/{LOCATION}/asset-groups/aircall_{kind}_{name}")
             for asset in assets:
                 expect(page.get_by_text(asset, exact=True).first).to_be_visible()
-    # The UI's own model: exactly these six groups, each holding only its account's keys.
+    # The UI's own model: exactly these nine groups, each holding only its account's keys.
     nodes = _graphql(ui, "{ assetNodes { groupName assetKey { path } } }")["assetNodes"]
     by_group: dict[str, set[str]] = {}
     for node in nodes:
         by_group.setdefault(node["groupName"], set()).add("/".join(node["assetKey"]["path"]))
-    assert set(by_group) == {f"aircall_{kind}_{name}" for kind in ("raw", "compliance") for name in ACCOUNTS}
+    assert set(by_group) == {f"aircall_{kind}_{name}" for kind, _ in GROUPS for name in ACCOUNTS}
     for name in ACCOUNTS:
-        assert by_group[f"aircall_raw_{name}"] == {f"aircall/{name}/{a}" for a in RAW_ASSETS}
-        assert by_group[f"aircall_compliance_{name}"] == {f"aircall/{name}/{a}" for a in COMPLIANCE_ASSETS}
+        for kind, assets in GROUPS:
+            assert by_group[f"aircall_{kind}_{name}"] == {f"aircall/{name}/{a}" for a in assets}
 
 
 @pytest.mark.timeout(420)
