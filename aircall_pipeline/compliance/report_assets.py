@@ -106,6 +106,12 @@ def tamper_entries(new_rejections: list[dict]) -> list[dict]:
     return out
 
 
+def tamper_metadata(new_rejections: list[dict]) -> dict[str, dg.MetadataValue]:
+    """The report's `tamper` entry; always present (an empty list is the normal day), so the UI shows
+    that the sealing looked."""
+    return {TAMPER_METADATA: dg.MetadataValue.json(tamper_entries(new_rejections))}
+
+
 def _missing_check(rule) -> dict:
     spec = rule.spec
     return {"id": spec.check_id, "name": spec.name, "status": catalogue.ERROR, "observed": None,
@@ -198,6 +204,5 @@ def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, name
         "statuses": dg.MetadataValue.json(dict(statuses)),
         "requests": dg.MetadataValue.json(requests),
         "checks": dg.MetadataValue.md("| id | check | status | observed | threshold |\n|---|---|---|---|---|\n" + table),
-        # Always present (an empty list is the normal day), so the UI shows that sealing looked.
-        TAMPER_METADATA: dg.MetadataValue.json(tamper_entries(manifest.new_rejections)),
+        **tamper_metadata(manifest.new_rejections),
     })
