@@ -59,6 +59,10 @@ FAILED_CHECK_SENSOR = "aircall_failed_check_alert"
 FRESHNESS_SENSOR = "aircall_evidence_freshness"
 SCHEDULE_FAILURE_SENSOR = "aircall_schedule_failure_alert"
 REVIEWS_SENSOR = "aircall_access_reviews"
+TAMPER_SENSOR = "aircall_tamper_alert"
+# The report materialization's metadata entry listing the objects its sealing newly rejected
+# (written by compliance/report_assets.py, read by the tamper sensor).
+TAMPER_METADATA = "tamper"
 
 OWNERS = ["team:security-grc"]
 ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")

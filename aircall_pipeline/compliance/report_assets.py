@@ -23,10 +23,14 @@ from aircall_pipeline.compliance.assets import RULES
 from aircall_pipeline.evidence.io_manager import markdown_text
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStoreError
-from aircall_pipeline.names import API_TABLES, EVIDENCE_TABLES, OWNERS, Names
+from aircall_pipeline.evidence.verify import shown
+from aircall_pipeline.names import API_TABLES, EVIDENCE_TABLES, OWNERS, TAMPER_METADATA, Names
 
 # How far back in the partition's materializations to look for this run's: reruns of a day are few.
 RECENT_MATERIALIZATIONS = 50
+# A rejection's reason can quote a planted document (a malformed field's name): enough to say what is
+# wrong, never a whole hostile document in the UI or an alert.
+MAX_REASON_CHARS = 300
 
 
 def _run_lineage(context: dg.AssetExecutionContext) -> set[str]:
@@ -87,6 +91,25 @@ def request_counts(per_asset: list[dict]) -> dict[str, dict[str, int]]:
             for name, n in figures.items():
                 totals[endpoint][name] += int(n)
     return {endpoint: dict(figures) for endpoint, figures in sorted(totals.items())}
+
+
+def tamper_entries(new_rejections: list[dict]) -> list[dict]:
+    """The objects this sealing rejected that no earlier attempt had recorded, as the report's
+    metadata shows them (and the tamper sensor alerts on them): path, sha256 and reason as plain,
+    control-escaped text, the reason cut to MAX_REASON_CHARS."""
+    out = []
+    for rejected in new_rejections:
+        reason = shown(rejected.get("reason") or "")
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 1] + "…"
+        out.append({"path": shown(rejected["path"]), "sha256": rejected.get("sha256"), "reason": reason})
+    return out
+
+
+def tamper_metadata(new_rejections: list[dict]) -> dict[str, dg.MetadataValue]:
+    """The report's `tamper` entry; always present (an empty list is the normal day), so the UI shows
+    that the sealing looked."""
+    return {TAMPER_METADATA: dg.MetadataValue.json(tamper_entries(new_rejections))}
 
 
 def _missing_check(rule) -> dict:
@@ -181,4 +204,5 @@ def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, name
         "statuses": dg.MetadataValue.json(dict(statuses)),
         "requests": dg.MetadataValue.json(requests),
         "checks": dg.MetadataValue.md("| id | check | status | observed | threshold |\n|---|---|---|---|---|\n" + table),
+        **tamper_metadata(manifest.new_rejections),
     })

@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -48,8 +48,11 @@ from aircall_pipeline.settings import (
 )
 from aircall_pipeline.timestamps import iso_utc
 
-AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "other"]
-ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "other")
+if TYPE_CHECKING:
+    from aircall_pipeline.names import Names
+
+AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "tamper", "other"]
+ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "tamper", "other")
 Severity = Literal["critical", "error", "warning", "info"]
 
 REDACTED = "[redacted]"
@@ -174,6 +177,11 @@ def run_url(run_id: str, settings: AlertSettings | None = None) -> str:
     """The run's page in the Dagster UI."""
     base = (settings or alert_settings()).webserver_url.rstrip("/")
     return f"{base}/runs/{run_id}"
+
+
+def report_url(partition: str, settings: AlertSettings, names: Names) -> str:
+    """The day's report (the account's report asset, that partition) in the Dagster UI."""
+    return f"{settings.webserver_url}/assets/{'/'.join(names.report_key.path)}?partition={partition}"
 
 
 # --------------------------------------------------------------------------------------------------

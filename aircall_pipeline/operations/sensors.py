@@ -14,6 +14,8 @@ What went wrong with a run, and what to do about it, is worked out in failures.p
   (when each configuration skip was last reminded), and Dagster owns a run-status sensor's cursor.
 - `aircall_evidence_freshness` (plain sensor): the newest evidence report is older than the
   freshness policy -> one `stale` alert per staleness episode (the cursor remembers it).
+- `aircall_tamper_alert` (plain sensor, tamper_alerts.py): one `tamper` alert per object that sealing
+  found in the evidence and the pipeline did not write.
 - `aircall_schedule_failure_alert` (plain sensor): a tick of the daily schedule that failed. When a
   credential is missing in the code server itself, the tick fails while building the run (the
   code server resolves EnvVars for the execution plan), so no run exists for the failure sensor.
@@ -44,7 +46,14 @@ from aircall_pipeline.names import (
     Names,
     table_of,
 )
-from aircall_pipeline.operations.alerts import Alert, AlertSettings, alert_settings, run_url, send_alert
+from aircall_pipeline.operations.alerts import (
+    Alert,
+    AlertSettings,
+    alert_settings,
+    report_url,
+    run_url,
+    send_alert,
+)
 from aircall_pipeline.operations.check_alerts import (
     check_alert,
     check_id_of,
@@ -66,6 +75,7 @@ from aircall_pipeline.operations.failures import (
     missing_variables,
 )
 from aircall_pipeline.operations.freshness import is_stale, newest_evidence, policy_max_age
+from aircall_pipeline.operations.tamper_alerts import build_tamper_sensor
 
 # --------------------------------------------------------------------------------------------------
 # Alerts for a run
@@ -113,11 +123,6 @@ def _evidence_manifest(instance: dg.DagsterInstance, run_id: str) -> str | None:
             value = metadata_values(materialization.metadata).get("manifest")
             return str(value) if value else None
     return None
-
-
-def report_url(partition: str, settings: AlertSettings, names: Names) -> str:
-    """The day's report (the account's report asset, that partition) in the Dagster UI."""
-    return f"{settings.webserver_url}/assets/{'/'.join(names.report_key.path)}?partition={partition}"
 
 
 def alert_for_check_results(
@@ -484,5 +489,7 @@ def run_sensors() -> list[dg.SensorDefinition]:
 
 
 def account_sensors(names: Names, policy_file: str | None) -> list[dg.SensorDefinition]:
-    """The sensors of one account: its evidence freshness and its schedule's failed ticks."""
-    return [build_freshness_sensor(names=names, policy_file=policy_file), build_schedule_failure_sensor(names=names)]
+    """The sensors of one account: its evidence freshness, its schedule's failed ticks, and objects
+    in its evidence that the pipeline did not write (tamper_alerts.py)."""
+    return [build_freshness_sensor(names=names, policy_file=policy_file), build_schedule_failure_sensor(names=names),
+            build_tamper_sensor(names=names)]

@@ -58,7 +58,7 @@ def bad_url_env(request, webhook, monkeypatch, tmp_path):
 def test_definitions_load_whatever_the_environment_says(bad_env):
     defs = load_defs()
     dg.Definitions.validate_loadable(defs)
-    assert len(defs.sensors) == 4  # the alert sensors are there to report the problem
+    assert len(defs.sensors) == 5  # the alert sensors are there to report the problem
     job = defs.resolve_job_def(SINGLE_ACCOUNT.daily_job)
     assert job.tags[ACCOUNT_TAG].startswith(DEFAULT_API_URL.split("://")[1])
     assert URL_TOKEN not in str(job.tags)

@@ -13,6 +13,7 @@ from aircall_pipeline.names import (
     RUN_FAILURE_SENSOR,
     SCHEDULE_FAILURE_SENSOR,
     SINGLE_ACCOUNT,
+    TAMPER_SENSOR,
 )
 from aircall_pipeline.operations.freshness import EVIDENCE_FRESHNESS_POLICY, EVIDENCE_KEY
 from aircall_pipeline.settings import Settings
@@ -22,7 +23,8 @@ def test_operations_defs_hold_the_schedule_sensors_and_history_job():
     operations_defs = build_defs(Settings.defaults())
     assert [s.name for s in operations_defs.schedules] == [SINGLE_ACCOUNT.schedule]
     names = {s.name for s in operations_defs.sensors}
-    assert names == {RUN_FAILURE_SENSOR, FAILED_CHECK_SENSOR, FRESHNESS_SENSOR, SCHEDULE_FAILURE_SENSOR, REVIEWS_SENSOR}
+    assert names == {RUN_FAILURE_SENSOR, FAILED_CHECK_SENSOR, FRESHNESS_SENSOR, SCHEDULE_FAILURE_SENSOR, REVIEWS_SENSOR,
+                     TAMPER_SENSOR}
     for sensor in operations_defs.sensors:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
