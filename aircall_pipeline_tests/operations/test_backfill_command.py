@@ -14,7 +14,6 @@ import pytest
 
 from aircall_pipeline.cli import main
 
-
 # Days inside the call history horizon (AIRCALL_HISTORY_DAYS, 180 by default) whenever the tests run.
 RECENT = (date.today() - timedelta(days=20)).isoformat()
 EARLIER = (date.today() - timedelta(days=29)).isoformat()
