@@ -94,7 +94,8 @@ def build_resources(settings: Settings) -> dict:
 
 def account_assets(account: Account, settings: Settings) -> list[dg.AssetsDefinition]:
     names, partitions = Names(account.name), partitions_for(account, settings)
-    return [*build_raw_assets(names, partitions, days_per_run=settings.backfill_days_per_run),
+    return [*build_raw_assets(names, partitions, days_per_run=settings.backfill_days_per_run,
+                              history_days=settings.history_days),
             build_owner_inputs_asset(names, partitions), *build_compliance_assets(names, partitions),
             build_report_asset(names, partitions), build_review_observation(names, account.timezone)]
 

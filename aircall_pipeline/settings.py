@@ -41,6 +41,12 @@ PARTITIONS_START_VAR = "AIRCALL_PARTITIONS_START"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PARTITIONS_START = "2026-01-01"
 DEFAULT_SCHEDULE_CRON = "15 2 * * *"
+HISTORY_DAYS_VAR = "AIRCALL_HISTORY_DAYS"
+# How far back calls can be asked for. Aircall serves about six months of call history ("Only six
+# months of history is available", https://developer.aircall.io/api-references/#list-all-calls) and
+# answers older windows with an empty 200; Estuary clamps backfills to 175 days
+# (https://docs.estuary.dev/reference/Connectors/capture-connectors/aircall-native/).
+DEFAULT_HISTORY_DAYS = 180
 BACKFILL_DAYS_VAR = "AIRCALL_BACKFILL_DAYS_PER_RUN"
 # Call days fetched by one backfill run (see ingest/assets.py for the trade-off behind 10).
 DEFAULT_BACKFILL_DAYS_PER_RUN = 10
@@ -113,7 +119,20 @@ def validate_api_url(url: str) -> str:
             f"AIRCALL_API_URL ({shown_url(url)}) uses plain http:// on a non-loopback host; the API key would "
             "travel unencrypted. Use https:// (http:// is only accepted for a sandbox on localhost)."
         )
+    version = _VERSION_PATH.search(parts.path.rstrip("/"))
+    if version:
+        # The client adds /v1 or /v2 itself (users are read from /v2, everything else from /v1), so a
+        # root that ends in a version would send every request to /v1/v1/...: Aircall's reference
+        # gives https://api.aircall.io/v1 as "the API root", which makes this an easy mistake.
+        root = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')[: version.start()]}"
+        raise SettingsError(
+            f"AIRCALL_API_URL ({shown_url(url)}) ends in the API version {version.group(0)!r}; drop it and "
+            f"set AIRCALL_API_URL={root} (the pipeline adds /v1 and /v2 to each request itself)."
+        )
     return url.rstrip("/")
+
+
+_VERSION_PATH = re.compile(r"/v\d+$", re.IGNORECASE)
 
 
 def account_label(api_url: str, api_id: str | None) -> str:
@@ -220,6 +239,8 @@ class Settings:
     named_accounts: tuple[Account, ...] = ()
     # How many call days one backfill run fetches (the calls asset's BackfillPolicy).
     backfill_days_per_run: int = DEFAULT_BACKFILL_DAYS_PER_RUN
+    # The call history horizon in days before the run (AIRCALL_HISTORY_DAYS, see timing.py).
+    history_days: int = DEFAULT_HISTORY_DAYS
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -277,6 +298,7 @@ class Settings:
             retention_days=_int(RETENTION_DAYS_VAR, 0) or None,
             retention_mode=_retention_mode(env(RETENTION_MODE_VAR)),
             backfill_days_per_run=_int(BACKFILL_DAYS_VAR, DEFAULT_BACKFILL_DAYS_PER_RUN),
+            history_days=_int(HISTORY_DAYS_VAR, DEFAULT_HISTORY_DAYS),
         )
 
     @classmethod

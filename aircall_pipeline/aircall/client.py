@@ -4,8 +4,11 @@ The shape follows the HTTP clients worth copying (requests' adapters, Stripe's a
 - one `requests.Session` with explicit (connect, read) timeouts;
 - one function, `interpret()`, turning a response into a payload or a typed `AircallError`;
 - one `RetryPolicy` deciding every wait; the only `sleep`s are in `_get()` and the budget;
-- pagination as iterators that follow `meta.next_page_link`, only back to the configured origin,
-  or, for the lists whose `meta` has no links (/v1/webhooks), that count pages;
+- pagination as iterators that build every page's query from the client's own parameters (`page`,
+  `per_page`, `from`, `to`, `order`): `meta.next_page_link` only says that there is a next page,
+  because the one documented link form (`.../v1/calls?page=2&per_page=20`, see "Pagination" at
+  https://developer.aircall.io/api-references/) carries no filters, and following it would read
+  the whole history instead of the window; lists whose `meta` has no links (/v1/webhooks) count pages;
 - every request, retries included, first goes through the shared `RequestBudget`.
 
 The token lives only in the session's auth object: no message, log line or repr built here
@@ -18,11 +21,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.auth import HTTPBasicAuth
@@ -225,6 +228,8 @@ class AircallClient:
         timeout: tuple[float, float] = (5.0, 30.0),
         logger: logging.Logger | Any | None = None,
         acquire_timeout: float | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         if not api_id or not api_token:
             raise ValueError("AircallClient needs a non-empty api_id and api_token")
@@ -239,6 +244,10 @@ class AircallClient:
         self.log = logger or logging.getLogger("aircall_pipeline.aircall")
         self.stats = RequestStats()
         self.call_windows: list[CallWindow] = []
+        # Every wait of the request loop goes through these two (tests pass a recorder, so a 60 s
+        # block is checked without sleeping 60 s).
+        self._clock = clock
+        self._sleep = sleep
         self._session = requests.Session()
         if parts.scheme == "http":
             # Plain http:// is only accepted on loopback (settings.validate_api_url). A proxy taken
@@ -304,20 +313,29 @@ class AircallClient:
 
         The range becomes the API's (from, to] and is split in halves while a window holds
         10,000 calls or more (see windows.py), so no request ever passes the API's 10,000-result
-        cap. Afterwards `self.call_windows` lists every leaf window with its `meta.total` and the
-        number of calls fetched for it: the completeness evidence.
+        cap. Afterwards `self.call_windows` lists every leaf window with its `meta.total` (the first
+        page's) and the number of calls fetched for it: the completeness evidence. A window whose
+        answer is empty is checked against the API's history (`_empty_window_collectable`).
         """
         from_ts, to_ts = windows.api_bounds(start, end)
         self.call_windows = []
         seen: set[Any] = set()
         for leaf in windows.walk(from_ts, to_ts, self._probe_calls):
             window_ids: set[Any] = set()
-            total = leaf.total
-            outside = 0
+            outside = total_changes = 0
             params = self._call_params(leaf.from_ts, leaf.to_ts)
-            for payload in self._pages("/v1/calls", params, first=leaf.first, on_cap="stop"):
+            for number, payload in enumerate(self._pages("/v1/calls", params, first=leaf.first, on_cap="stop")):
                 calls = _records(payload, "calls", "/v1/calls")
-                total = _meta_total(payload, "/v1/calls", default=total)
+                later_total = _meta_total(payload, "/v1/calls", default=leaf.total)
+                if number and later_total != leaf.total:
+                    # The first page's total is the window's: a count that moves while the window is
+                    # read means calls were added or removed meanwhile, and taking the last one would
+                    # hide it. AC-14 then compares what was fetched with the first figure.
+                    total_changes += 1
+                    self.log.warning(
+                        f"/v1/calls window {windows.describe(leaf.from_ts, leaf.to_ts)}: page {number + 1} "
+                        f"says meta.total={later_total}, the first page said {leaf.total}; the first is kept"
+                    )
                 fresh = []
                 for call in calls:
                     started = call.get("started_at") if isinstance(call, dict) else None
@@ -333,18 +351,44 @@ class AircallClient:
                     fresh.append(call)
                 if fresh:
                     yield fresh
-            window = CallWindow(leaf.from_ts, leaf.to_ts, meta_total=total, fetched=len(window_ids))
+            collectable = True
+            if leaf.total == 0 and not window_ids:
+                collectable = self._empty_window_collectable(leaf.from_ts, leaf.to_ts)
+            window = CallWindow(leaf.from_ts, leaf.to_ts, meta_total=leaf.total, fetched=len(window_ids),
+                                collectable=collectable, total_changes=total_changes)
             self.call_windows.append(window)
             if outside:
                 self.log.warning(
                     f"/v1/calls returned {outside} call(s) outside the requested window "
                     f"{windows.describe(leaf.from_ts, leaf.to_ts)}; they were left out"
                 )
-            if not window.complete:
+            if not collectable:
+                self.log.warning(
+                    f"/v1/calls window {windows.describe(leaf.from_ts, leaf.to_ts)} is not collectable: the "
+                    "API answers it with an empty list but serves calls after it and none before it, so the "
+                    "window is older than the call history Aircall keeps (about six months)"
+                )
+            elif not window.complete:
                 self.log.warning(
                     f"/v1/calls window {windows.describe(leaf.from_ts, leaf.to_ts)}: fetched "
                     f"{window.fetched} calls but meta.total says {window.meta_total}"
                 )
+
+    def _empty_window_collectable(self, from_ts: int, to_ts: int) -> bool:
+        """Whether an empty answer for (from, to] means "no calls" rather than "past the history".
+
+        Aircall keeps about six months of calls and answers an older window with an empty 200, not an
+        error (Estuary's horizon probe, https://github.com/estuary/connectors, source-aircall-native
+        bruno/Calls). When the API still serves a call at or before `from`, its history reaches back
+        past the window, so the window is really empty. When it serves none before but some after, the
+        window lies beyond what it keeps (or before the account's first call: the API cannot tell the
+        two apart), and an empty list there proves nothing. No call at all: an account without calls.
+        Costs one or two requests, only for empty windows."""
+        before = self._get("/v1/calls", {"to": from_ts, "order": "asc", "per_page": 1, "page": 1})
+        if _meta_total(before, "/v1/calls") > 0:
+            return True
+        after = self._get("/v1/calls", {"from": to_ts, "order": "asc", "per_page": 1, "page": 1})
+        return _meta_total(after, "/v1/calls") == 0
 
     # -- pagination -------------------------------------------------------------------------
 
@@ -428,23 +472,20 @@ class AircallClient:
         first: dict[str, Any] | None = None,
         on_cap: str = "raise",
     ) -> Iterator[dict[str, Any]]:
-        """Every page of a list: the first (fetched here unless given), then `meta.next_page_link`."""
+        """Every page of a list: the first (fetched here unless given), then page 2, 3, ... each asked
+        with `params` and only its `page` changed. `meta.next_page_link` (or, without link keys, the
+        counts) only decides whether there is a next page: its query is never used."""
         payload = first if first is not None else self._get(path, params)
-        page = 1
+        page = int(params.get("page", 1))
+        per_page = int(params.get("per_page", PER_PAGE))
         while True:
             yield payload
             meta = payload.get("meta")
             if not isinstance(meta, dict):
                 raise AircallResponseError(f"Aircall's answer on {path} has no `meta` object", endpoint=path)
-            link = self._next_link(meta, path, params, page)
-            if link is None:
+            if not self._has_next_page(meta, path, page, per_page):
                 return
-            next_page, per_page = _page_of(link, path)
-            if next_page <= page:
-                raise AircallResponseError(
-                    f"Aircall's next_page_link on {path} goes back to page {next_page} from page {page}",
-                    endpoint=path,
-                )
+            next_page = page + 1
             if not windows.page_allowed(next_page, per_page):
                 message = (
                     f"{path}: page {next_page} at {per_page} per page would pass the API's "
@@ -454,33 +495,38 @@ class AircallClient:
                     self.log.warning(message)
                     return
                 raise AircallResponseError(message, endpoint=path)
-            payload = self._get(path, url=link)
+            payload = self._get(path, {**params, "page": next_page})
+            answered = payload.get("meta", {}).get("current_page", next_page) if isinstance(
+                payload.get("meta"), dict) else next_page
+            if answered != next_page:
+                # Paging on would then repeat or skip pages.
+                raise AircallResponseError(
+                    f"Aircall answered page {answered!r} of {path} when asked for page {next_page}", endpoint=path)
             page = next_page
 
-    def _next_link(self, meta: Mapping[str, Any], path: str, params: Mapping[str, Any], page: int) -> str | None:
+    def _has_next_page(self, meta: Mapping[str, Any], path: str, page: int, per_page: int) -> bool:
         if "next_page_link" not in meta:
             # Some endpoints omit the link keys (e.g. /v1/webhooks): page by the counts instead.
-            total, per_page = meta.get("total"), meta.get("per_page") or params.get("per_page", PER_PAGE)
-            current = meta.get("current_page") or page
-            if isinstance(total, int) and isinstance(current, int) and current * per_page < total:
-                query = urlencode({**params, "per_page": per_page, "page": current + 1})
-                return f"{self.api_url}{path}?{query}"
-            return None
+            total, current = meta.get("total"), meta.get("current_page") or page
+            served = meta.get("per_page") or per_page
+            return isinstance(total, int) and isinstance(current, int) and current * served < total
         link = meta["next_page_link"]
         if link in (None, ""):
-            return None
+            return False
         if not isinstance(link, str):
             raise AircallResponseError(f"Aircall's next_page_link on {path} is not a string", endpoint=path)
         absolute = urljoin(self.api_url + "/", link)
         parts = urlsplit(absolute)
         if _origin(absolute) != self._origin or parts.username or parts.password:
+            # The link is never requested, but an answer pointing elsewhere is not the API we think
+            # we are talking to (a proxy or a spoofed host): stop rather than trust its pages.
             raise AircallResponseError(
                 f"Aircall's next_page_link on {path} points to {parts.scheme}://{parts.hostname}"
                 f"{':' + str(parts.port) if parts.port else ''}, not to AIRCALL_API_URL "
                 f"({self.api_url}); it was not followed, so the credentials stayed here",
                 endpoint=path,
             )
-        return absolute
+        return True
 
     # -- the request loop -------------------------------------------------------------------
 
@@ -490,7 +536,7 @@ class AircallClient:
             raise RuntimeError("this AircallClient is closed")
         endpoint = endpoint_template(path)
         target = url or self.api_url + path
-        transient = malformed = 0
+        transient = malformed = blocked = 0
         rate_limit_waited = 0.0
         while True:
             self._acquire(endpoint)
@@ -525,7 +571,10 @@ class AircallClient:
                     response.close()
             except AircallRateLimitError as exc:
                 self.stats.add(endpoint, "rate_limited")
-                wait = self.retry.wait_after_429(exc.headers, time.time())
+                # A 429 right after waiting one out means the block had not ended: the header was
+                # wrong, so the next wait is a whole window whatever it says.
+                wait = self.retry.wait_after_429(exc.headers, self._clock(), repeated=blocked > 0)
+                blocked += 1
                 if self.budget is not None:
                     self.budget.pause_until(wait.reset_at, f"429 on {endpoint}")
                 if rate_limit_waited + wait.seconds > self.retry.max_rate_limit_wait:
@@ -541,7 +590,7 @@ class AircallClient:
                     f"429 from {endpoint}: waiting {wait.seconds:.1f} s until {wait.reason}; "
                     f"{SHARED_BUDGET_HINT}"
                 )
-                time.sleep(wait.seconds)
+                self._sleep(wait.seconds)
                 rate_limit_waited += wait.seconds
             except AircallServerError as exc:
                 if not exc.retryable:
@@ -559,14 +608,14 @@ class AircallClient:
                 transient += 1
                 delay = self.retry.backoff(transient)
                 self.log.warning(f"{exc}; retry {transient}/{self.retry.max_retries} in {delay:.1f} s")
-                time.sleep(delay)
+                self._sleep(delay)
             except AircallResponseError as exc:
                 if not exc.retryable or malformed >= self.retry.max_malformed_retries:
                     raise
                 malformed += 1
                 delay = self.retry.backoff(malformed)
                 self.log.warning(f"{exc}; retry {malformed}/{self.retry.max_malformed_retries} in {delay:.1f} s")
-                time.sleep(delay)
+                self._sleep(delay)
             self.stats.add(endpoint, "retries")
 
     def _acquire(self, endpoint: str) -> None:
@@ -597,18 +646,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     except ValueError:
         port = -1
     return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
-
-
-def _page_of(link: str, path: str) -> tuple[int, int]:
-    query = parse_qs(urlsplit(link).query)
-    try:
-        page = int(query["page"][0])
-        per_page = int(query.get("per_page", [PER_PAGE])[0])
-    except (KeyError, ValueError, IndexError):
-        raise AircallResponseError(
-            f"Aircall's next_page_link on {path} has no usable page number", endpoint=path
-        ) from None
-    return page, per_page
 
 
 def _records(payload: dict[str, Any], key: str, path: str) -> list[Any]:

@@ -87,23 +87,35 @@ class RetryPolicy:
     # -- 429 --------------------------------------------------------------------------------
 
     def wait_after_429(
-        self, headers: Mapping[str, str], now: float, rng: random.Random | None = None
+        self, headers: Mapping[str, str], now: float, rng: random.Random | None = None, *, repeated: bool = False
     ) -> RateLimitWait:
         """How long to wait after a 429, from `X-AircallApi-Reset` and/or `Retry-After`.
 
-        The reset header is unix seconds, or milliseconds when implausibly large, clamped to
-        [now, now + window]: a reset in the past means "now", one further than a window away is a
-        clock or unit error. Without any header, one full window. `Retry-After` (seconds or an
-        HTTP date) is honoured when present; with both, the later one wins.
+        Aircall documents that exceeding the limit "blocks your access for 60 seconds"
+        (https://developer.aircall.io/docs/best-practices), and the reset header's unit is not
+        documented. So only a reset that is a future time (unix seconds, or milliseconds when
+        implausibly large), at most one window away, shortens the wait; a reset in the past, a
+        relative figure such as `30`, or an unreadable value waits one full window: retrying at
+        once would only prolong the block. `repeated` (a 429 right after waiting one out) also
+        waits a full window. `Retry-After` (seconds or an HTTP date, undocumented by Aircall) is
+        honoured when present; with both, the later one wins.
         """
         window = self.window
-        base: float | None = None
-        reason = ""
-
-        reset = parse_reset(_header(headers, RESET_HEADER))
-        if reset is not None:
-            base = min(max(reset - now, 0.0), window)
+        full = f"one full {window:g} s window"
+        base: float | None
+        raw = _header(headers, RESET_HEADER)
+        reset = parse_reset(raw)
+        if repeated:
+            base, reason = window, f"a second 429 in the same window, so {full}"
+        elif reset is not None and reset > now:
+            base = min(reset - now, window)
             reason = f"{RESET_HEADER} {iso_utc(now + base, timespec='seconds')}"
+        elif raw is None:
+            base, reason = None, f"no {RESET_HEADER} header, so {full}"
+        else:
+            shown = str(raw).strip()[:40]
+            what = "is in the past or relative" if reset is not None else "is unreadable"
+            base, reason = window, f"{RESET_HEADER} {shown!r} {what}, so {full}"
 
         retry_after = parse_retry_after(_header(headers, RETRY_AFTER_HEADER), now)
         if retry_after is not None:
@@ -111,10 +123,8 @@ class RetryPolicy:
             if base is None or retry_after > base:
                 base = retry_after
                 reason = f"{RETRY_AFTER_HEADER} {retry_after:g} s"
-
         if base is None:
             base = window
-            reason = f"no {RESET_HEADER} header, so one full {window:g} s window"
 
         jitter = (rng or random).uniform(0.0, self.jitter_fraction * window)
         return RateLimitWait(seconds=base + jitter, reset_at=now + base, reason=reason)

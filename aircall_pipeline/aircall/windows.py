@@ -33,18 +33,33 @@ SPLIT_AT = MAX_RESULTS  # split a window while meta.total >= this (conservative:
 T = TypeVar("T")
 
 
+COMPLETE = "complete"
+INCOMPLETE = "incomplete"
+NOT_COLLECTABLE = "not collectable"
+
+
 @dataclass(frozen=True)
 class CallWindow:
     """One leaf window as fetched: the evidence that a day's calls are complete."""
 
     from_ts: int  # exclusive (the API's `from`)
     to_ts: int  # inclusive (the API's `to`)
-    meta_total: int  # the API's meta.total for this window (the last one seen while paging)
+    meta_total: int  # the API's meta.total for this window: its first page's
     fetched: int  # distinct call ids received for this window
+    # False when the API answered an empty list for a window older than every call it still serves:
+    # past its history horizon an empty answer says nothing about the calls that were made.
+    collectable: bool = True
+    total_changes: int = 0  # later pages whose meta.total disagreed with the first page's
 
     @property
     def complete(self) -> bool:
-        return self.fetched == self.meta_total
+        return self.collectable and self.fetched == self.meta_total
+
+    @property
+    def status(self) -> str:
+        if not self.collectable:
+            return NOT_COLLECTABLE
+        return COMPLETE if self.complete else INCOMPLETE
 
     @property
     def seconds(self) -> int:

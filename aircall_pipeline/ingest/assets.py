@@ -21,17 +21,24 @@ frames also stay in memory until it ends.
 
 # No `from __future__ import annotations` here: Dagster reads the context type hints at definition time.
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
 
+from aircall_pipeline.aircall.errors import AircallRequestError
 from aircall_pipeline.ingest import normalize
 from aircall_pipeline.ingest.pii import hash_key
 from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.ingest.retry import API_RETRY_POLICY, no_retry_on_auth_error, raise_without_retry
-from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_day_over, ensure_snapshot_allowed
+from aircall_pipeline.ingest.timing import (
+    CollectionTimingError,
+    ensure_day_over,
+    ensure_snapshot_allowed,
+    ensure_within_history,
+)
 from aircall_pipeline.names import OWNERS, Names
-from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN
+from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN, DEFAULT_HISTORY_DAYS
 
 KINDS = {"python", "pandas", "parquet"}
 
@@ -76,10 +83,30 @@ def _stats_since(before: dict[str, dict[str, int]], after: dict[str, dict[str, i
     return diff
 
 
+def fetch_number_details(client, log) -> tuple[list[dict], list[dict]]:
+    """(every listed number's detail, the listed numbers whose detail answered 404).
+
+    A number deleted between `GET /v1/numbers` and `GET /v1/numbers/:id` is a 404 ("Not found - Id
+    does not exist", https://developer.aircall.io/api-references/): a race with the account's
+    admins, not a failure of the day. It is kept in the snapshot as vanished, with a warning."""
+    detailed, vanished = [], []
+    for listed in client.iter_numbers():
+        try:
+            detailed.append(client.number(listed["id"]))
+        except AircallRequestError as exc:
+            if exc.status != 404:
+                raise
+            vanished.append(listed)
+            log.warning(f"Number {listed.get('id')} was listed by /v1/numbers but /v1/numbers/{listed.get('id')} "
+                        "answered 404: it was deleted while the snapshot was taken; recorded as vanished.")
+    return detailed, vanished
+
+
 def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
-                     days_per_run: int = DEFAULT_BACKFILL_DAYS_PER_RUN) -> list[dg.AssetsDefinition]:
+                     days_per_run: int = DEFAULT_BACKFILL_DAYS_PER_RUN,
+                     history_days: int = DEFAULT_HISTORY_DAYS) -> list[dg.AssetsDefinition]:
     """One account's raw assets: company, users, teams (+ members), numbers (+ users), calls (+ windows).
-    A backfill of calls fetches `days_per_run` days per run."""
+    A backfill of calls fetches `days_per_run` days per run, none older than `history_days`."""
     aircall_key = names.resource("aircall")
     # What every raw asset shares: the evidence date, the account's API pool and resources, the step
     # retry policy.
@@ -165,8 +192,8 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
         with aircall_of(context).client(context.log) as client:
             # The list endpoint carries no users[]; one request per number gets them. Accounts have
             # tens of numbers, so this stays a small share of the budget.
-            detailed = [client.number(n["id"]) for n in client.iter_numbers()]
-            numbers_df, links_df = normalize.numbers_frames(detailed)
+            detailed, vanished = fetch_number_details(client, context.log)
+            numbers_df, links_df = normalize.numbers_frames(detailed, vanished=vanished)
             meta = _api_metadata(client)
         yield dg.Output(numbers_df, output_name=names.out("numbers"), metadata=meta)
         yield dg.Output(links_df, output_name=names.out("number_users"))
@@ -183,7 +210,9 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
     @no_retry_on_auth_error
     def calls(context: dg.AssetExecutionContext):
         days = _days(context)
+        today = datetime.now(ZoneInfo(context.assets_def.partitions_def.timezone)).date()
         try:
+            ensure_within_history(datetime.fromisoformat(days[0][0]).date(), today, history_days)  # the oldest
             ensure_day_over(days[-1][1], days[-1][2], datetime.now(UTC))  # the newest day decides
         except CollectionTimingError as exc:
             raise_without_retry(exc)  # the schedule will ask again once the day is over

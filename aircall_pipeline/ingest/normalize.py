@@ -43,7 +43,7 @@ TEAM_MEMBERS = {"team_id": "id", "team_name": "str", "user_id": "id", "user_emai
 NUMBERS = {
     "number_id": "id", "name": "str", "digits": "str", "country": "str", "time_zone": "str",
     "availability_status": "str", "live_recording_activated": "bool", "created_at": "ts_iso",
-    "user_count": "int", "extra": "str",
+    "user_count": "int", "extra": "str", "vanished": "bool",
 }
 NUMBER_USERS = {"number_id": "id", "user_id": "id"}
 CALLS = {
@@ -55,12 +55,16 @@ CALLS = {
     "has_voicemail": "bool", "comments_count": "int", "tag_names": "str", "country_code_a2": "str",
     "pricing_type": "str",
 }
-CALL_WINDOWS = {"window_from": "ts", "window_to": "ts", "meta_total": "int", "fetched": "int", "complete": "bool"}
+# `status`: "complete", "incomplete" or "not collectable" (an empty answer for a window older than
+# every call the API still serves: past its history, see AircallClient.iter_call_pages).
+# `total_changes`: later pages whose meta.total differed from the first page's (which is the total).
+CALL_WINDOWS = {"window_from": "ts", "window_to": "ts", "meta_total": "int", "fetched": "int", "complete": "bool",
+                "status": "str", "total_changes": "int"}
 # `events` is `;`-joined; an empty string means the webhook receives every event (Aircall's meaning
 # of an empty list), null that the API did not say.
 WEBHOOKS = {
-    "webhook_id": "str", "url_domain": "str", "url_scheme": "str", "active": "bool", "events": "str",
-    "event_count": "int", "created_at": "ts_iso",
+    "webhook_id": "str", "custom_name": "str", "url_domain": "str", "url_scheme": "str", "active": "bool",
+    "events": "str", "event_count": "int", "created_at": "ts_iso",
 }
 
 SCHEMAS: dict[str, Mapping[str, str]] = {
@@ -82,7 +86,12 @@ _CALL_KNOWN = {"id", "sid", "direct_link", "direction", "status", "missed_call_r
                "participants", "conference_participants", "ivr_options_selected", "ai_voice_agents",
                "external_transferred_to", "external_caller_number", "automatic_callback_call_id"}
 # `token`, `url` and `direct_link` are read (the URL for its scheme and host) but never stored.
-_WEBHOOK_KNOWN = {"id", "webhook_id", "direct_link", "url", "active", "events", "token", "created_at"}
+# `custom_name` is the label a webhook is created with (`POST /v1/webhooks` takes it, see "Create a
+# Webhook" at https://developer.aircall.io/api-references/; Estuary's seeding request sends it:
+# https://github.com/estuary/connectors/tree/main/source-aircall-native/bruno/Seeding). Estuary's
+# 2026-09-28 probe did not see it echoed by the list, but accounts do return it, and it names the
+# destination for a reviewer: it is kept, not warned about and dropped.
+_WEBHOOK_KNOWN = {"id", "webhook_id", "custom_name", "direct_link", "url", "active", "events", "token", "created_at"}
 
 
 def dtypes(schema: Mapping[str, str]) -> dict[str, str]:
@@ -174,16 +183,25 @@ def teams_frames(teams: Iterable[Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame(team_rows, TEAMS), frame(member_rows, TEAM_MEMBERS)
 
 
-def numbers_frames(numbers: Iterable[Mapping]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Numbers as returned by GET /v1/numbers/:id (the list endpoint carries no users[])."""
+def numbers_frames(numbers: Iterable[Mapping], *, vanished: Iterable[Mapping] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Numbers as returned by GET /v1/numbers/:id (the list endpoint carries no users[]), and the
+    `vanished` ones as the list gave them: deleted before their detail was read, so their users are
+    unknown (user_count null, no number_users rows)."""
     number_rows, link_rows = [], []
+    for n in vanished:
+        number_rows.append({
+            "number_id": n.get("id"), "name": n.get("name"), "digits": n.get("digits"), "country": n.get("country"),
+            "time_zone": n.get("time_zone"), "availability_status": n.get("availability_status"),
+            "live_recording_activated": n.get("live_recording_activated"), "created_at": n.get("created_at"),
+            "user_count": None, "extra": _extra(n, _NUMBER_KNOWN), "vanished": True,
+        })
     for n in numbers:
         users = [u for u in (n.get("users") or []) if _id(u) is not None]
         number_rows.append({
             "number_id": n.get("id"), "name": n.get("name"), "digits": n.get("digits"), "country": n.get("country"),
             "time_zone": n.get("time_zone"), "availability_status": n.get("availability_status"),
             "live_recording_activated": n.get("live_recording_activated"), "created_at": n.get("created_at"),
-            "user_count": len(users), "extra": _extra(n, _NUMBER_KNOWN),
+            "user_count": len(users), "extra": _extra(n, _NUMBER_KNOWN), "vanished": False,
         })
         link_rows += [{"number_id": n.get("id"), "user_id": _id(u)} for u in users]
     return frame(number_rows, NUMBERS), frame(link_rows, NUMBER_USERS)
@@ -253,6 +271,7 @@ def webhooks_frame(webhooks: Iterable[Mapping]) -> pd.DataFrame:
         events = _events(w.get("events"))
         rows.append({
             "webhook_id": w.get("webhook_id") if w.get("webhook_id") not in (None, "") else w.get("id"),
+            "custom_name": w.get("custom_name"),
             "url_domain": host, "url_scheme": scheme, "active": w.get("active"),
             "events": None if events is None else ";".join(events),
             "event_count": None if events is None else len(events),
@@ -321,6 +340,7 @@ def external_number(raw_digits, hash_key: bytes) -> tuple[str | None, str | None
 def call_windows_frame(windows: Iterable) -> pd.DataFrame:
     rows = [{
         "window_from": datetime.fromtimestamp(w.from_ts, UTC), "window_to": datetime.fromtimestamp(w.to_ts, UTC),
-        "meta_total": w.meta_total, "fetched": w.fetched, "complete": w.fetched == w.meta_total,
+        "meta_total": w.meta_total, "fetched": w.fetched, "complete": w.complete, "status": w.status,
+        "total_changes": w.total_changes,
     } for w in windows]
     return frame(rows, CALL_WINDOWS)

@@ -9,9 +9,11 @@ would instead submit one run per day itself (README, "Backfills").
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aircall_pipeline.accounts_cli import add_account_option, selected_account
+from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_within_history
 from aircall_pipeline.operations.run_command import parse_day
 from aircall_pipeline.settings import SettingsError
 
@@ -133,8 +135,13 @@ def run(args) -> int:
     from aircall_pipeline.names import Names
 
     try:
-        _, account = selected_account(args)
+        settings, account = selected_account(args)
         days = days_between(args.start, args.end)
+        try:
+            today = datetime.now(ZoneInfo(account.timezone)).date()
+            ensure_within_history(args.start, today, settings.history_days)
+        except CollectionTimingError as exc:
+            raise BackfillError(str(exc), EXIT_USAGE) from None
         job = Names(account.name).history_job
         backfill_id = launch(args.webserver, job, days)
     except SettingsError as exc:

@@ -11,8 +11,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aircall_pipeline.accounts_cli import add_account_option, selected_account
+from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_day_over, ensure_within_history
 from aircall_pipeline.names import REPORT, table_of
-from aircall_pipeline.settings import Account, SettingsError, dagster_home_set
+from aircall_pipeline.settings import Account, Settings, SettingsError, dagster_home_set
 
 
 def register(subparsers) -> None:
@@ -43,6 +44,16 @@ def default_date(account: Account, now: datetime | None = None) -> date:
     return now.astimezone(ZoneInfo(account.timezone)).date() - timedelta(days=1)
 
 
+def ensure_collectable(day: date, account: Account, settings: Settings, now: datetime | None = None) -> None:
+    """Refuse, before any run starts, a day the calls asset would refuse: past the history horizon,
+    or not over plus the settle window yet (the current day included)."""
+    tz = ZoneInfo(account.timezone)
+    now = (now or datetime.now(tz)).astimezone(tz)
+    ensure_within_history(day, now.date(), settings.history_days)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+    ensure_day_over(start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz), now)
+
+
 def _instance():
     import dagster as dg
 
@@ -64,6 +75,11 @@ def run(args) -> int:
     from aircall_pipeline.definitions import build_defs
     from aircall_pipeline.names import Names
 
+    try:
+        ensure_collectable(args.date or default_date(account), account, settings)
+    except CollectionTimingError as exc:
+        print(f"Not run: {exc}")
+        return 2
     day = (args.date or default_date(account)).isoformat()
     job = build_defs(settings).resolve_job_def(Names(account.name).daily_job)
     print(f"Collecting Aircall evidence for {day} from {account.api_url} into {account.evidence_uri} ...")

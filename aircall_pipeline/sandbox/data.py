@@ -516,8 +516,10 @@ class SandboxAccount:
             "country_code_a2": country_a2,
             "pricing_type": "out_of_bundle" if flags & OUT_OF_BUNDLE else "in_bundle",
         }
-        if inbound:
-            call["teams"] = self._number_teams[number_index]
+        # Inbound calls carry the teams the number rings; outbound calls an empty list, as seen live
+        # (Estuary's probe of an outbound call: https://github.com/estuary/connectors,
+        # source-aircall-native/bruno/Calls/bare.yml).
+        call["teams"] = self._number_teams[number_index] if inbound else []
         if short_urls:
             if call["recording"]:
                 call["recording_short_url"] = f"https://short.aircall.io/r/{call['sid'][2:14]}"

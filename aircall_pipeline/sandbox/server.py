@@ -23,9 +23,18 @@ Choices where the live behaviour is unobserved (each flagged UNCERTAIN in the fa
 - `from`/`to` on /v2/users and /v1/numbers use the same half-open rule on `created_at` as calls;
 - the v1 users body after the sunset is a 410 in the documented error shape.
 
+- Only `history_days` of calls are served (`horizon_days`, None: all): an older window answers 200
+  with an empty list, as the live API does past its ~6 months.
+- Calls as the clock sees them: a call not yet started is not served, one in progress has status
+  `initial` (ringing) or `answered` and no `ended_at`/`duration`, and for `CALL_REWRITE_SECONDS`
+  after it ends a call is still being rewritten (no recording or asset yet, cost 0.0).
+
 Faults for tests and demos (constructor options, `.control()`, or `POST /sandbox/control`): latency,
 5xx bursts or a seeded 5xx rate, key revocation after N requests, truncated JSON, a next-page link
-to a foreign host, unknown fields on or off. `/sandbox/*` needs no auth and is not rate limited.
+to a foreign host, links without filters (`bare_links`), a meta.total that moves after the first
+page (`total_drift`), forced 429s (`rate_limit_next`) with each form of reset header, numbers that
+vanish between the list and their detail (`vanish_numbers`), unknown fields on or off. `/sandbox/*`
+needs no auth and is not rate limited.
 """
 
 from __future__ import annotations
@@ -82,7 +91,13 @@ ROOT_BODY = {
     "documentation": "/v1/ping, /v1/company, /v2/users, /v1/teams, /v1/numbers, /v1/calls, /v1/webhooks; "
                      "test hooks under /sandbox/",
 }
-RESET_HEADER_UNITS = ("seconds", "milliseconds", "none")
+# How X-AircallApi-Reset is sent: the unit is undocumented, so the sandbox can answer with each form
+# a client must survive: a future time in seconds or milliseconds, none at all, a time in the past,
+# a relative number of seconds (`30`) and an unreadable value.
+RESET_HEADER_UNITS = ("seconds", "milliseconds", "none", "past", "relative", "unreadable")
+# Estuary saw calls rewritten up to 20 minutes after they ended (https://github.com/estuary/connectors,
+# source-aircall-native: realtime plus a 24 h lookback re-read for that reason).
+CALL_REWRITE_SECONDS = 20 * 60
 
 Response = tuple[int, dict[str, Any], dict[str, str]]
 
@@ -116,6 +131,16 @@ class FaultSettings:
     # Likewise for /v1/webhooks: a meta.total larger than what is served (clients must stop on a
     # short or empty page rather than ask forever).
     phantom_webhooks: int = 0
+    # Calls older than this many days are not served (an empty 200, like the live ~6-month horizon).
+    horizon_days: float | None = None
+    # Next-page links in the one documented form, `.../v1/calls?page=2&per_page=20`: no filters.
+    bare_links: bool = False
+    # Added to meta.total on every page after the first (calls made or deleted while paging).
+    total_drift: int = 0
+    # The next N authenticated requests answer 429 whatever the window holds.
+    rate_limit_next: int = 0
+    # The first N numbers of the list answer 404 on /v1/numbers/:id (deleted while being read).
+    vanish_numbers: int = 0
 
     def validate(self) -> None:
         if self.rate_limit < 1 or self.window_seconds <= 0:
@@ -124,8 +149,12 @@ class FaultSettings:
             raise ValueError(f"reset_header must be one of {RESET_HEADER_UNITS}")
         if not 0.0 <= self.fail_5xx_rate <= 1.0:
             raise ValueError("fail_5xx_rate must be between 0 and 1")
-        if min(self.latency_ms, self.fail_5xx_next, self.malformed_json_next, self.phantom_webhooks) < 0:
-            raise ValueError("latency_ms, fail_5xx_next, malformed_json_next and phantom_webhooks must be >= 0")
+        if min(self.latency_ms, self.fail_5xx_next, self.malformed_json_next, self.phantom_webhooks,
+               self.rate_limit_next, self.vanish_numbers) < 0:
+            raise ValueError("latency_ms, fail_5xx_next, malformed_json_next, phantom_webhooks, rate_limit_next "
+                             "and vanish_numbers must be >= 0")
+        if self.horizon_days is not None and self.horizon_days <= 0:
+            raise ValueError("horizon_days must be > 0 (or null to serve every call)")
         if self.revoke_after is not None and self.revoke_after < 0:
             raise ValueError("revoke_after must be >= 0 (or null to never revoke)")
 
@@ -190,6 +219,7 @@ class SandboxServer:
         foreign_next_link: bool = False,
         unknown_fields: bool = True,
         fault_seed: int = 0,
+        **more_faults: Any,
     ) -> None:
         if not is_loopback_host(host):
             raise ValueError(f"the sandbox only binds to loopback, not {host!r}")
@@ -209,6 +239,10 @@ class SandboxServer:
             foreign_next_link=foreign_next_link,
             unknown_fields=unknown_fields,
         )
+        unknown = set(more_faults) - FAULT_FIELDS
+        if unknown:
+            raise TypeError(f"unknown sandbox option(s): {sorted(unknown)}")
+        self._settings = FaultSettings(**{**asdict(self._settings), **more_faults})
         self._settings.validate()
         self._lock = threading.Lock()
         self._counters = _Counters()
@@ -387,7 +421,10 @@ class SandboxServer:
             if window != self._window_index:
                 self._window_index = window
                 self._window_admitted = 0
-            if self._window_admitted < settings.rate_limit:
+            forced = self._settings.rate_limit_next > 0
+            if forced:
+                self._settings.rate_limit_next -= 1
+            if not forced and self._window_admitted < settings.rate_limit:
                 self._window_admitted += 1
                 self._counters.max_in_window = max(self._counters.max_in_window, self._window_admitted)
                 self._counters.by_window[window * settings.window_seconds] += 1
@@ -402,6 +439,12 @@ class SandboxServer:
             headers["X-AircallApi-Reset"] = str(int(-(-reset_at // 1)))
         elif settings.reset_header == "milliseconds":
             headers["X-AircallApi-Reset"] = str(int(reset_at * 1000))
+        elif settings.reset_header == "past":
+            headers["X-AircallApi-Reset"] = str(int(now) - 5)
+        elif settings.reset_header == "relative":
+            headers["X-AircallApi-Reset"] = str(max(1, int(reset_at - now)))
+        elif settings.reset_header == "unreadable":
+            headers["X-AircallApi-Reset"] = "in a minute"
         # The live 429 body is unobserved; this follows the documented {error, troubleshoot} shape.
         body = {
             "error": "Too Many Requests",
@@ -499,14 +542,26 @@ class SandboxServer:
 
     def _get_number(self, params: dict[str, str], key: str) -> Response:
         number = self.account.number(int(key)) if key.isdigit() else None
+        vanished = {n["id"] for n in self.account.numbers[: self._settings.vanish_numbers]}
+        if number and number["id"] in vanished:
+            return 404, ID_NOT_FOUND_BODY, {}
         return (200, {"number": number}, {}) if number else (404, ID_NOT_FOUND_BODY, {})
 
     def _list_calls(self, params: dict[str, str]) -> Response:
         low, high = _window_params(params)
-        indexes = self.account.call_range(low, high)
+        now = int(time.time())
+        # Calls not started yet do not exist; calls older than the horizon are no longer served.
+        high = now if high is None else min(high, now)
+        horizon = self._settings.horizon_days
+        if horizon is not None:
+            oldest = now - int(horizon * 86400)
+            low = oldest - 1 if low is None else max(low, oldest - 1)
+        indexes = self.account.call_range(low, high) if low is None or low < high else range(0)
         render = self._call_renderer(params)
         status, body, headers = self._page("calls", "/v1/calls", params, indexes, render)
         body["meta"]["total"] += self._settings.phantom_calls
+        if body["meta"]["current_page"] > 1:
+            body["meta"]["total"] += self._settings.total_drift
         return status, body, headers
 
     def _get_call(self, params: dict[str, str], key: str) -> Response:
@@ -527,7 +582,8 @@ class SandboxServer:
     def _call_renderer(self, params: dict[str, str]) -> Callable[[int], dict[str, Any]]:
         unknown = self._settings.unknown_fields
         short_urls = params.get("fetch_short_urls", "").lower() == "true"
-        return lambda i: self.account.call(i, include_unknown=unknown, short_urls=short_urls)
+        now = int(time.time())
+        return lambda i: _as_of(self.account.call(i, include_unknown=unknown, short_urls=short_urls), now)
 
     def _page(
         self,
@@ -559,6 +615,10 @@ class SandboxServer:
             next_link = self._link(FOREIGN_HOST if foreign else self.url, path, params, order, page + 1, per_page)
         if page > 1:
             previous_link = self._link(self.url, path, params, order, page - 1, per_page)
+        if self._settings.bare_links:
+            # The form Aircall's reference documents: no from, to or order in the link.
+            next_link = next_link and f"{next_link.split('?')[0]}?page={page + 1}&per_page={per_page}"
+            previous_link = previous_link and f"{previous_link.split('?')[0]}?page={page - 1}&per_page={per_page}"
         meta = {
             "count": len(items),
             "total": total,
@@ -574,6 +634,28 @@ class SandboxServer:
         # Keys sorted like the live links (`?order=asc&page=3&per_page=1`), filters carried over.
         query = {**params, "order": order, "page": str(page), "per_page": str(per_page)}
         return f"{base}{path}?{urlencode(sorted(query.items()))}"
+
+
+def _as_of(call: dict[str, Any], now: int) -> dict[str, Any]:
+    """`call` as the API shows it at `now`: in progress (status `initial` while ringing, `answered`
+    once picked up; no end yet), still being rewritten for CALL_REWRITE_SECONDS after it ended, then
+    final (`done`). The statuses are the documented ones (https://developer.aircall.io/api-references/,
+    "Call": initial, answered, done)."""
+    ended = call.get("ended_at")
+    if ended is None or now - ended >= CALL_REWRITE_SECONDS:
+        return call
+    call = dict(call)
+    if now < ended:
+        answered = call.get("answered_at")
+        call["status"] = "answered" if answered is not None and answered <= now else "initial"
+        if answered is not None and answered > now:
+            call["answered_at"] = None
+        call.update(ended_at=None, duration=None, recording=None, voicemail=None, asset=None,
+                    missed_call_reason=None, comments=[], tags=[])
+    else:
+        # Ended, but the recording is still processed and the cost not yet computed.
+        call.update(recording=None, asset=None, cost="0.0", tags=[])
+    return call
 
 
 def _json_bytes(payload: dict[str, Any]) -> bytes:

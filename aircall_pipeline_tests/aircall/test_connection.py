@@ -130,3 +130,14 @@ def test_credentials_in_the_url_are_refused_without_echoing_them(env, capsys):
     assert status == connection.EXIT_CONFIG == 2
     assert "AIRCALL_API_URL" in line and "AIRCALL_API_TOKEN" in line
     assert "tok-SECRET-in-url" not in line and "id-77" not in line
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/", "/V2"])
+def test_an_api_url_with_a_version_path_is_refused_with_the_root_to_use(serve, env, capsys, suffix):
+    """Every request would otherwise go to /v1/v1/... and fail as a 404 with no hint."""
+    server = serve()
+    env(server.url + suffix)
+    status, line = run_check(capsys)
+    assert status == connection.EXIT_CONFIG
+    assert f"AIRCALL_API_URL={server.url} " in line and "drop it" in line
+    assert server.stats()["requests"] == 0

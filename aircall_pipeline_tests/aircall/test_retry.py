@@ -43,7 +43,6 @@ def test_reset_header_is_case_insensitive_on_plain_dicts():
 @pytest.mark.parametrize(
     "reset, expected",
     [
-        (NOW - 30, 0.0),  # already past: go now
         (NOW + 3600, 60.0),  # further than a window: clamp to one window
         (NOW + 59, 59.0),
     ],
@@ -52,8 +51,14 @@ def test_reset_is_clamped_to_the_window(reset, expected):
     assert no_jitter().wait_after_429({"X-AircallApi-Reset": str(int(reset))}, NOW).seconds == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-AircallApi-Reset": "soon"}, {"X-AircallApi-Reset": "-4"}])
-def test_absent_or_garbled_reset_waits_one_full_window(headers):
+@pytest.mark.parametrize("headers", [
+    {}, {"X-AircallApi-Reset": "soon"}, {"X-AircallApi-Reset": "-4"},
+    {"X-AircallApi-Reset": str(int(NOW) - 30)},  # in the past: the block has not necessarily ended
+    {"X-AircallApi-Reset": "30"},  # relative seconds, not a time
+    {"X-AircallApi-Reset": "30000"},  # relative milliseconds
+    {"X-AircallApi-Reset": str(int((NOW - 5) * 1000))},  # a past time in milliseconds
+])
+def test_absent_past_relative_or_garbled_reset_waits_one_full_window(headers):
     wait = no_jitter(window_seconds=6).wait_after_429(headers, NOW)
     assert wait.seconds == pytest.approx(6)
     assert "full" in wait.reason
@@ -129,3 +134,10 @@ def test_a_non_finite_header_counts_as_missing(value):
     assert parse_reset(value) is None
     wait = no_jitter(window_seconds=6).wait_after_429({"Retry-After": value, "X-AircallApi-Reset": value}, NOW)
     assert wait.seconds == pytest.approx(6) and wait.reset_at == pytest.approx(NOW + 6)
+
+
+def test_a_second_429_in_the_same_window_waits_a_full_window_whatever_the_header():
+    headers = {"X-AircallApi-Reset": str(int(NOW) + 5)}
+    assert no_jitter().wait_after_429(headers, NOW).seconds == pytest.approx(5)
+    again = no_jitter().wait_after_429(headers, NOW, repeated=True)
+    assert again.seconds == pytest.approx(60) and "second 429" in again.reason

@@ -104,7 +104,7 @@ def test_call_fields_and_quirks(calls: list[dict]) -> None:
     missed = [c for c in calls if c["direction"] == "inbound" and c["answered_at"] is None]
     assert missed and all(c["user"] is None and c["missed_call_reason"] for c in missed)
     assert all("teams" in c for c in calls if c["direction"] == "inbound")
-    assert not any("teams" in c for c in calls if c["direction"] == "outbound")
+    assert all(c["teams"] == [] for c in calls if c["direction"] == "outbound")
     recorded = [c for c in calls if c["recording"]]
     assert recorded and all("X-Amz-Signature=" in c["recording"] for c in recorded)
     assert any(c["voicemail"] and "X-Amz-Signature=" in c["voicemail"] for c in calls)

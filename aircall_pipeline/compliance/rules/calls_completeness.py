@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aircall_pipeline.aircall.windows import MAX_RESULTS
+from aircall_pipeline.aircall.windows import MAX_RESULTS, NOT_COLLECTABLE
 from aircall_pipeline.compliance.catalogue import AC_14, FAIL, PASS
 from aircall_pipeline.compliance.rules.columns import (
     UTC_DTYPE,
@@ -58,12 +58,17 @@ def calls_completeness(
                       "window_to": _utc_series(call_windows["window_to"]),
                       "meta_total": _ids(call_windows["meta_total"]), "fetched": _ids(call_windows["fetched"]),
                       "complete": _col(call_windows, "complete", "boolean")})
+    # A window recorded as "not collectable" (an empty answer past the API's call history) proves
+    # nothing about its calls: it fails, with its own reason, never passes as 0 of 0.
+    status_col = call_windows["status"] if "status" in call_windows else pd.Series([None] * len(call_windows))
+    w["not_collectable"] = (status_col.astype(object).to_numpy() == NOT_COLLECTABLE)
     w = w.sort_values(["window_from", "window_to"], kind="stable").reset_index(drop=True)
     unknown = w["meta_total"].isna() | w["fetched"].isna()
     capped = ~unknown & (w["meta_total"] >= MAX_RESULTS).fillna(False)
     short = ~unknown & (w["fetched"] != w["meta_total"]).fillna(False)
-    flagged = (w["complete"] == False).fillna(False)  # noqa: E712 - nullable boolean comparison
-    bad = unknown | capped | short | flagged
+    uncollectable = w["not_collectable"]
+    flagged = (w["complete"] == False).fillna(False) & ~uncollectable  # noqa: E712 - nullable boolean comparison
+    bad = unknown | capped | short | flagged | uncollectable
     reason = pd.Series("Fetched " + w["fetched"].astype("str").fillna("?") + " of "
                        + w["meta_total"].astype("str").fillna("?") + " calls.", index=w.index)
     reason = reason.where(~unknown, "The API total or the fetched count was not recorded.")
@@ -71,6 +76,8 @@ def calls_completeness(
                           "results past the cap are unreachable.")
     reason = reason.where(~short, reason + " Counts differ: calls were missed or duplicated.")
     reason = reason.where(~flagged, reason + " The collector marked the window incomplete.")
+    reason = reason.where(~uncollectable, "Not collectable: Aircall answered an empty list for a window older than "
+                          "every call it still serves (it keeps about six months), so its calls cannot be shown.")
     label = w["window_from"].dt.strftime(ISO_UTC_FORMAT) + "/" + w["window_to"].dt.strftime(ISO_UTC_FORMAT)
     parts = [_rows(w.index, status=np.where(bad, FAIL, PASS), item_type="window", item_id=label, item_label=label,
                    reason=reason, window_from=w["window_from"], window_to=w["window_to"],

@@ -37,7 +37,8 @@ def number_inventory(
     _require(number_users, "number_users", ["number_id", "user_id"])
     n = pd.DataFrame({"number_id": _ids(numbers["number_id"]), "name": _col(numbers, "name").astype("str"),
                       "country": _col(numbers, "country").astype("str"),
-                      "live_recording_activated": _col(numbers, "live_recording_activated", "boolean")})
+                      "live_recording_activated": _col(numbers, "live_recording_activated", "boolean"),
+                      "vanished": _col(numbers, "vanished", "boolean").fillna(False)})
     fetched = int(n["number_id"].dropna().nunique())
     assign = pd.DataFrame({"number_id": _ids(number_users["number_id"]), "user_id": _ids(number_users["user_id"])})
     counts = assign.dropna().drop_duplicates().groupby("number_id")["user_id"].size()
@@ -57,7 +58,14 @@ def number_inventory(
     uniq = n.dropna(subset=["number_id"]).drop_duplicates("number_id").sort_values("number_id", kind="stable")
     uniq = uniq.reset_index(drop=True)
     uniq["user_count"] = uniq["number_id"].map(counts).fillna(0).astype("Int64")
-    lonely = uniq[uniq["user_count"] == 0]
+    # A number deleted between the list and its detail has unknown users, not none.
+    gone = uniq[uniq["vanished"].astype(bool)]
+    parts.append(_rows(gone.index, status=WARN, item_type="number", item_id=_id_str(gone["number_id"]),
+                       item_label=gone["name"].fillna("(unnamed number)"), name=gone["name"],
+                       country=gone["country"], live_recording_activated=gone["live_recording_activated"],
+                       reason="Number vanished while the snapshot was taken (listed, then 404 on its detail): "
+                              "it was deleted during collection; its users are unknown."))
+    lonely = uniq[(uniq["user_count"] == 0) & ~uniq["vanished"].astype(bool)]
     parts.append(_rows(lonely.index, status=WARN, item_type="number", item_id=_id_str(lonely["number_id"]),
                        item_label=lonely["name"].fillna("(unnamed number)"), name=lonely["name"],
                        country=lonely["country"], live_recording_activated=lonely["live_recording_activated"],
