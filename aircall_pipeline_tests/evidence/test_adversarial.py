@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -195,6 +194,18 @@ def chain(request, key_pair, module_signer, tmp_path) -> Iterator[Chain]:
         _restore_s3(client, bucket, pristine)
 
 
+def on_backends(name: str, values: list, *, s3: list | None = None, ids: list[str] | None = None):
+    """Parametrise `chain` and `name`: every value on a local folder, and those in `s3` (all by default)
+    on the S3 server too, where each verification is some 200 HTTP requests."""
+    ids = ids or [str(v) for v in values]
+    params = [pytest.param("local", v, id=f"local-{i}") for v, i in zip(values, ids, strict=True)]
+    params += [pytest.param("s3", v, id=f"s3-{i}") for v, i in zip(values, ids, strict=True) if s3 is None or v in s3]
+    return pytest.mark.parametrize(("chain", name), params, indirect=["chain"])
+
+
+LOCAL_ONLY = pytest.mark.parametrize("chain", ["local"], indirect=True)
+
+
 @pytest.fixture
 def local_chain(pristine_local, tmp_path, key_pair, module_signer) -> Chain:
     return _local_chain(pristine_local, tmp_path, key_pair, module_signer)
@@ -283,7 +294,8 @@ def test_manifest_signed_by_another_key(chain, capsys, other_key_pair):
                   bad=(D2,))
 
 
-@pytest.mark.parametrize("garbage", [b"garbage\x00\xff", b"{}", b"", b'{"signature_version": 1}', b"[" * 100_000])
+@on_backends("garbage", [b"garbage\x00\xff", b"{}", b"", b'{"signature_version": 1}', b"[" * 100_000],
+             s3=[b"garbage\x00\xff"], ids=["binary", "empty-object", "empty", "partial", "deep"])
 def test_garbage_signature(chain, capsys, garbage):
     path, body = forged_attempt_2(chain, D2)
     chain.put(path, body)
@@ -304,7 +316,7 @@ def test_signature_of_another_day_copied_beside_its_manifest(chain, capsys):
     assert_caught(*verify(chain, capsys), f"FORGED {path}", bad=(D3,))
 
 
-@pytest.mark.parametrize("path", [
+@on_backends("path", [
     f"aircall/users/date={D2}/sub/x.csv",  # a sub-folder of a day
     f"aircall/users/date={D2}/.hidden",  # a dot-file
     f"aircall/reports/date={D2}/.manifest.attempt-2.json",
@@ -314,20 +326,21 @@ def test_signature_of_another_day_copied_beside_its_manifest(chain, capsys):
     report(D2, "manifest.attempt-1.json.bak"),
     report(D2, "manifest.json.bak"),
     review(D2, "attestation.json"),  # a review folder with no review manifest
-])
+], s3=[f"aircall/users/date={D2}/sub/x.csv", f"aircall/users/date={D2}/.hidden", report(D2, "manifest.attempt-02.json"),
+       report(D2, "manifest.attempt-1.json.bak")])
 def test_extra_object_in_a_day(chain, capsys, path):
     chain.put(path, chain.get(report(D2)) if "manifest" in path else b"user_id,name\n1,Eve\n")
     assert_caught(*verify(chain, capsys), f"UNLISTED {path}", bad=(D2,))
 
 
-@pytest.mark.parametrize("path", [
+@on_backends("path", [
     "aircall/users/notes.csv",  # under aircall/, outside any day
     "aircall/reports/manifest.json",
     "aircall/x",
     "aircall/users/date=2026-03-1\u0669/users.csv",  # an Arabic-Indic digit
     "aircall/users/date=2026-02-30/users.csv",  # no such day
     "aircall/users/date=2026-03-14x/users.csv",
-])
+], s3=["aircall/users/notes.csv", "aircall/users/date=2026-03-1\u0669/users.csv"])
 def test_object_in_no_day(chain, capsys, path):
     chain.put(path, b"user_id,name\n1,Eve\n")
     code, out = verify(chain, capsys)
@@ -460,7 +473,8 @@ MALFORMED: dict[str, Callable[[bytes], bytes]] = {
 
 
 @pytest.mark.parametrize("signed", [True, False], ids=["re-signed", "unsigned"])
-@pytest.mark.parametrize("kind", sorted(MALFORMED))
+@on_backends("kind", sorted(MALFORMED), s3=["duplicate key", "1e999", "100,000 deep", "invalid UTF-8", "path with NUL",
+                                           "20 MiB"])
 def test_malformed_manifest(chain, capsys, kind, signed):
     raw = MALFORMED[kind](chain.get(report(D3)))
     if signed:
@@ -525,6 +539,7 @@ def test_sealed_before_the_day_ended(chain, capsys):
                   bad=(D3,))
 
 
+@LOCAL_ONLY
 def test_reseal_back_dated_before_attempt_1(chain, capsys):
     sealed = seal(chain.store, D3, chain.signer, at=sealed_at(D3) - timedelta(minutes=30), run_id="run-2")
     assert sealed.data["attempt"] == 2
@@ -532,6 +547,7 @@ def test_reseal_back_dated_before_attempt_1(chain, capsys):
                   bad=(D3,))
 
 
+@LOCAL_ONLY
 def test_sealed_in_the_future(chain, capsys):
     sealed = seal(chain.store, D3, chain.signer, at=datetime.now(UTC) + timedelta(days=2), run_id="run-2")
     assert_caught(*verify(chain, capsys), f"{sealed.path} says it was sealed at", "in the future", bad=(D3,))
@@ -561,6 +577,7 @@ def test_manifest_listing_no_tables_and_no_checks(chain, capsys):
                   f"UNLISTED {users_csv(D3)}", bad=(D3,))
 
 
+@LOCAL_ONLY
 def test_reseal_that_changes_a_check_result(chain, capsys):
     passing = [{**c, "status": "pass", "items": []} if c["id"] == "AC-05" else c for c in CHECKS]
     sealed = seal(chain.store, D3, chain.signer, at=sealed_at(D3, hours=3), checks=passing, run_id="run-2")
@@ -568,7 +585,7 @@ def test_reseal_that_changes_a_check_result(chain, capsys):
     assert code == 0, out
     assert "re-seal:  attempt 2 (" in out and "AC-05 fail → pass" in out
     code, out = verify(chain, capsys, "--strict")
-    assert_caught(code, out, f"--strict: attempt 2", "AC-05 fail → pass", "a re-seal changed a check's result",
+    assert_caught(code, out, "--strict: attempt 2", "AC-05 fail → pass", "a re-seal changed a check's result",
                   bad=(D3,))
     assert sealed.path in out
 
