@@ -31,6 +31,7 @@ from aircall_pipeline.cli import main
 from aircall_pipeline.evidence.manifest import json_bytes
 from aircall_pipeline.evidence.signing import load_signer, sign_manifest
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.evidence.verify import shown
 from aircall_pipeline_tests.evidence.conftest import BIG_ID, users_frame
 from aircall_pipeline_tests.evidence.days import seal_day
 from aircall_pipeline_tests.evidence.test_manifest import CHECKS, fields
@@ -326,11 +327,12 @@ def test_signature_of_another_day_copied_beside_its_manifest(chain, capsys):
     report(D2, "manifest.attempt-1.json.bak"),
     report(D2, "manifest.json.bak"),
     review(D2, "attestation.json"),  # a review folder with no review manifest
-], s3=[f"aircall/users/date={D2}/sub/x.csv", f"aircall/users/date={D2}/.hidden", report(D2, "manifest.attempt-02.json"),
+    f"aircall/users/date={D2}/\x1b[2J\rverdict:  VALID \u202e.csv",  # a name that paints a verdict
+], s3=[f"aircall/users/date={D2}/\x1b[2J\rverdict:  VALID \u202e.csv", f"aircall/users/date={D2}/sub/x.csv", f"aircall/users/date={D2}/.hidden", report(D2, "manifest.attempt-02.json"),
        report(D2, "manifest.attempt-1.json.bak")])
 def test_extra_object_in_a_day(chain, capsys, path):
     chain.put(path, chain.get(report(D2)) if "manifest" in path else b"user_id,name\n1,Eve\n")
-    assert_caught(*verify(chain, capsys), f"UNLISTED {path}", bad=(D2,))
+    assert_caught(*verify(chain, capsys), f"UNLISTED {shown(path)}", bad=(D2,))
 
 
 @on_backends("path", [
@@ -344,8 +346,8 @@ def test_extra_object_in_a_day(chain, capsys, path):
 def test_object_in_no_day(chain, capsys, path):
     chain.put(path, b"user_id,name\n1,Eve\n")
     code, out = verify(chain, capsys)
-    assert_caught(code, out, f"UNLISTED {path} is under aircall/ but in no day's folder",
-                  "3 of 3 days valid (2026-03-13 .. 2026-03-15); 1 object(s) in no day", bad=())
+    assert_caught(code, out, "3 of 3 days valid (2026-03-13 .. 2026-03-15); 1 object(s) in no day", bad=())
+    assert f"\nUNLISTED {path} is under aircall/ but in no day's folder" in out, out  # its own line
 
 
 # --------------------------------------------------------------------------------------------------
