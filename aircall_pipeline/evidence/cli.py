@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"stray": result.stray, "valid": False}, sort_keys=True))
     else:
         for line in result.stray:
-            print(shown(f"\nUNLISTED {line}"))
+            print("\n" + shown(f"UNLISTED {line}"))  # the blank line kept, the object's name escaped
         if len(result.days) > 1 or result.stray:
             good = sum(d.authenticated for d in result.days)
             print(f"\nrange:    {good} of {len(result.days)} days valid ({result.days[0].date} .. "
