@@ -62,6 +62,7 @@ def account_resources(account: Account, settings: Settings) -> dict:
         evidence_uri=evidence_uri,
         s3=s3,
         signing_key=settings.signing_key,
+        tsa_urls=list(settings.tsa_urls),
         retention_days=settings.retention_days,
         retention_mode=settings.retention_mode,
     )
