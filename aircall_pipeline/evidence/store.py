@@ -771,7 +771,8 @@ class EvidenceStore:
         """The day's evidence index: its newest manifest that conforms to the schema and, when `trusted`
         is given, is validly signed by it; None when the day has no manifest. A day whose manifests all
         fail raises EvidenceStoreError (kind `untrusted`) with the reasons: a reader never acts on a
-        forged or malformed manifest. Newer attempts that fail are logged and skipped."""
+        forged or malformed manifest. Newer attempts that fail are logged, skipped and listed in the
+        result's `ignored`."""
         date = check_date(date)
         sealed, rejected = self._newest_trusted(reports_folder(date), REPORT_BASES, DailyManifest, trusted)
         if sealed is None:
@@ -787,7 +788,7 @@ class EvidenceStore:
         for r in rejected:
             log.warning("ignored %s: %s", r["path"], r["reason"])
         return Manifest(data=sealed.data, path=sealed.path, sha256=_sha(sealed.raw),
-                        uri=self.backend.full_uri(sealed.path), bytes=len(sealed.raw))
+                        uri=self.backend.full_uri(sealed.path), bytes=len(sealed.raw), ignored=rejected)
 
     # ---- access reviews (AC-16) ------------------------------------------------------------
 
