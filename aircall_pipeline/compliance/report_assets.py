@@ -184,6 +184,7 @@ def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, name
         "manifest": dg.MetadataValue.path(manifest.uri),
         "manifest_sha256": manifest.sha256,
         "signed": manifest.data["signing"]["status"] == "signed",
+        "timestamped": "timestamp_file" in manifest.data["signing"],
         "artifacts": len(manifest.artifacts),
         "statuses": dg.MetadataValue.json(dict(statuses)),
         "requests": dg.MetadataValue.json(requests),
