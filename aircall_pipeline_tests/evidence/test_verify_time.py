@@ -153,3 +153,26 @@ def test_sealing_with_a_dead_tsa_fails_and_writes_nothing_of_the_attempt(store, 
     assert local_tsa.garbage_url in message and "s3cret" not in message
     assert store.read_manifest(D1) is None
     assert store.backend.list(f"aircall/reports/date={D1}") == []  # no checks, report or signature either
+
+
+def test_a_stamped_review_verifies_and_its_deleted_token_is_caught(local_store, signer, key_pair, local_tsa,
+                                                                   capsys):
+    from aircall_pipeline.compliance.review import attestation, load_snapshot, parse_review, validate_review
+    from aircall_pipeline_tests.compliance.test_review import DAY, exported, fill, seal_review_day
+
+    seal_review_day(local_store, signer)
+    snapshot = load_snapshot(local_store, DAY)
+    completed = validate_review(parse_review(fill(exported(local_store), {101: "keep", 102: "keep", 103: "keep"})),
+                                snapshot)
+    manifest = local_store.write_review(DAY, completed, attestation(snapshot, completed, "ciso@example.com"),
+                                        signer, timestamper=timestamper([local_tsa.url]))
+    assert manifest.data["signing"]["timestamp_file"] == "manifest.tsr"
+    review_token = f"aircall/reviews/date={DAY}/manifest.tsr"
+    assert verify(local_store, key_pair, "--tsa-ca", local_tsa.ca_pem_path, day=DAY) == 1  # the report: unstamped
+    printed = capsys.readouterr().out
+    assert "UNLISTED" not in printed and review_token not in printed
+    assert verify(local_store, key_pair, day=DAY) == 0
+    capsys.readouterr()
+    tamper(local_store, review_token, None)
+    assert verify(local_store, key_pair, day=DAY) == 1
+    assert f"problem:  TOKEN MISSING {review_token}" in capsys.readouterr().out
