@@ -20,15 +20,15 @@ class EvidenceResource(dg.ConfigurableResource):
     """The write-once evidence store at EVIDENCE_URI: `s3://bucket/prefix` or a local folder.
 
     `signing_key`: `file:PATH` or `awskms:KEY_ID_OR_ARN` (EVIDENCE_SIGNING_KEY), a reference to the
-    key, never the key itself. `tsa_urls`: RFC 3161 authorities (EVIDENCE_TSA_URL) that stamp each
-    signed manifest's statement, tried in order. `retention_days` / `retention_mode`: S3 Object Lock
+    key, never the key itself. `tsa_urls`: RFC 3161 authorities (EVIDENCE_TSA_URL: space- or
+    comma-separated, tried in order) that stamp each signed manifest's statement. `retention_days` / `retention_mode`: S3 Object Lock
     on every object.
     """
 
     evidence_uri: str
     s3: dg.ResourceDependency[S3Resource]
     signing_key: str | None = None
-    tsa_urls: list[str] = []
+    tsa_urls: str = ""
     retention_days: int | None = None
     retention_mode: str = "compliance"
     _signer: Signer | None = PrivateAttr(default=None)
@@ -38,7 +38,7 @@ class EvidenceResource(dg.ConfigurableResource):
         # here, when its first step starts, before any evidence is written.
         self._signer = cached_signer(self.signing_key) if self.signing_key else None
         # An unusable TSA URL fails here too; whether a TSA answers is only known when sealing.
-        parse_tsa_urls(" ".join(self.tsa_urls))
+        parse_tsa_urls(self.tsa_urls)
 
     def signer(self) -> Signer | None:
         if self._signer is None and self.signing_key:
@@ -47,9 +47,8 @@ class EvidenceResource(dg.ConfigurableResource):
 
     def timestamper(self) -> Callable[[bytes], bytes] | None:
         """Stamps a manifest's signed statement (see evidence/timestamping.py); None without TSAs."""
-        if not self.tsa_urls:
-            return None
-        return timestamper(parse_tsa_urls(" ".join(self.tsa_urls)))
+        urls = parse_tsa_urls(self.tsa_urls)
+        return timestamper(urls) if urls else None
 
     def store(self) -> EvidenceStore:
         # The same bounded retries and timeouts everywhere: a dead endpoint fails a step in seconds.
