@@ -30,7 +30,14 @@ from aircall_pipeline.names import Names
 from aircall_pipeline.operations.definitions import build_account_operations
 from aircall_pipeline.operations.freshness import apply_freshness
 from aircall_pipeline.operations.sensors import run_sensors
-from aircall_pipeline.settings import LIMITER_URL_VAR, Account, Settings, SettingsError
+from aircall_pipeline.settings import (
+    LIMITER_URL_VAR,
+    TSA_URL_VAR,
+    Account,
+    Settings,
+    SettingsError,
+    shown_url,
+)
 
 
 class UnusableSettings(dg.ConfigurableIOManager):
@@ -62,6 +69,10 @@ def account_resources(account: Account, settings: Settings) -> dict:
         evidence_uri=evidence_uri,
         s3=s3,
         signing_key=settings.signing_key,
+        # A TSA URL with a ?query (an access key, for some TSAs) reaches the resource as an EnvVar, so the
+        # UI and run snapshots show the variable's name only.
+        tsa_urls=(dg.EnvVar(TSA_URL_VAR) if any(shown_url(u) != u for u in settings.tsa_urls)
+                  else " ".join(settings.tsa_urls)),
         retention_days=settings.retention_days,
         retention_mode=settings.retention_mode,
     )

@@ -235,6 +235,8 @@ class Settings:
     signing_key: str | None = None
     retention_days: int | None = None
     retention_mode: str = "compliance"
+    # RFC 3161 time-stamping authorities (EVIDENCE_TSA_URL), tried in order; empty: no proof of time.
+    tsa_urls: tuple[str, ...] = ()
     # The accounts of an accounts file; empty: the single account of the variables above.
     named_accounts: tuple[Account, ...] = ()
     # How many call days one backfill run fetches (the calls asset's BackfillPolicy).
@@ -297,6 +299,7 @@ class Settings:
             signing_key=_signing_key(env(SIGNING_KEY_VAR)),
             retention_days=_int(RETENTION_DAYS_VAR, 0) or None,
             retention_mode=_retention_mode(env(RETENTION_MODE_VAR)),
+            tsa_urls=tuple(parse_tsa_urls(env(TSA_URL_VAR))),
             backfill_days_per_run=_int(BACKFILL_DAYS_VAR, DEFAULT_BACKFILL_DAYS_PER_RUN),
             history_days=_int(HISTORY_DAYS_VAR, DEFAULT_HISTORY_DAYS),
         )

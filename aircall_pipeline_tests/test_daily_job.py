@@ -310,3 +310,32 @@ def test_an_unusable_signing_key_fails_the_run_at_once(env, monkeypatch, tmp_pat
     assert diagnosis.kind == "config"
     assert "EVIDENCE_SIGNING_KEY" in diagnosis.text and "THISISNOTAKEY" not in diagnosis.text
     assert files_under(Path(env["EVIDENCE_URI"])) == []  # failed before anything was written
+
+
+def test_a_day_is_sealed_with_proof_of_time_from_the_configured_tsa(env, monkeypatch, local_tsa, capsys):
+    from aircall_pipeline.cli import main
+
+    monkeypatch.setenv("EVIDENCE_TSA_URL", local_tsa.url)
+    result = run_day()
+    assert result.success, root_cause(result)
+    report = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                  if e.asset_key.path[-1] == "evidence_report")
+    assert report["timestamped"].value is True
+    reports = Path(env["EVIDENCE_URI"]) / "aircall" / "reports" / f"date={YESTERDAY}"
+    assert json.loads((reports / "manifest.json").read_text())["signing"]["timestamp_file"] == "manifest.tsr"
+    assert (reports / "manifest.tsr").is_file()
+    # EVIDENCE_PUBLIC_KEY is the deployment's; the TSA's root comes from EVIDENCE_TSA_CA.
+    monkeypatch.setenv("EVIDENCE_TSA_CA", local_tsa.ca_pem_path)
+    assert main(["verify", env["EVIDENCE_URI"], "--date", YESTERDAY]) == 0
+    printed = capsys.readouterr().out
+    assert "time:     attested by TSA CN=trusted test TSA" in printed and "verdict:  VALID" in printed
+
+
+def test_an_unreachable_tsa_fails_the_report_and_seals_nothing(env, monkeypatch, local_tsa):
+    monkeypatch.setenv("EVIDENCE_TSA_URL", local_tsa.dead_url)
+    result = run_day()
+    assert not result.success
+    cause = root_cause(result)
+    assert "report was not sealed" in cause and local_tsa.dead_url in cause and "EVIDENCE_TSA_URL" in cause
+    reports = Path(env["EVIDENCE_URI"]) / "aircall" / "reports" / f"date={YESTERDAY}"
+    assert not list(reports.glob("manifest*")) and not list(reports.glob("checks*"))

@@ -60,3 +60,23 @@ def test_the_limiter_password_is_in_no_configured_value_nor_the_stored_snapshot(
     assert "AIRCALL_LIMITER_URL" in snapshot
     config = repo.get_top_level_resources()["aircall"]
     assert "pw" not in str(getattr(config, "limiter_url", ""))
+
+
+def test_a_tsa_url_query_is_in_no_configured_value_nor_the_stored_snapshot(monkeypatch):
+    """A TSA access key in EVIDENCE_TSA_URL's query reaches the evidence resource as the variable."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    from aircall_pipeline.definitions import build_resources
+    from aircall_pipeline.settings import Settings
+
+    monkeypatch.setenv("EVIDENCE_TSA_URL", "https://tsa.example/stamp?key=tsa-s3cret")
+    repo = load_defs().get_repository_def()
+    snapshot = serialize_value(RepositorySnap.from_def(repo))
+    assert "tsa-s3cret" not in snapshot and "EVIDENCE_TSA_URL" in snapshot
+    evidence = build_resources(Settings.from_env())["evidence"]
+    assert isinstance(evidence.tsa_urls, dg.EnvVar) and "tsa-s3cret" not in repr(evidence.tsa_urls)
+    # Dagster resolves the variable when the run starts, so the URL still reaches the TSA client.
+    assert evidence.tsa_urls.env_var_name == "EVIDENCE_TSA_URL"
+    monkeypatch.setenv("EVIDENCE_TSA_URL", "https://tsa.example/stamp")
+    assert build_resources(Settings.from_env())["evidence"].tsa_urls == "https://tsa.example/stamp"

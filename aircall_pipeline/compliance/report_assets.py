@@ -169,6 +169,12 @@ def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, name
             "EVIDENCE_SIGNING_KEY is not set: this day's manifest is marked unsigned, and `aircall-pipeline "
             "verify` cannot prove it authentic. Create a key with `aircall-pipeline keygen PATH`."
         )
+    stamp = evidence.timestamper()
+    if stamp is not None and signer is None:
+        context.log.warning(
+            "EVIDENCE_TSA_URL is set but EVIDENCE_SIGNING_KEY is not: only a signed manifest's statement is "
+            "time-stamped, so this day gets no proof of time. Set EVIDENCE_SIGNING_KEY too."
+        )
     requests = request_counts([_value(_metadata_in_runs(context, names.key(t), runs), "api_requests", {})
                                for t in API_TABLES])
     company = store.read_table("company", day)
@@ -178,6 +184,7 @@ def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, name
             checks=checks,
             tables=list(EVIDENCE_TABLES),
             signer=signer,
+            timestamper=stamp,
             judged=judged,
             manifest_fields={
                 "run_id": context.run.run_id,
@@ -200,6 +207,7 @@ def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, name
         "manifest": dg.MetadataValue.path(manifest.uri),
         "manifest_sha256": manifest.sha256,
         "signed": manifest.data["signing"]["status"] == "signed",
+        "timestamped": "timestamp_file" in manifest.data["signing"],
         "artifacts": len(manifest.artifacts),
         "statuses": dg.MetadataValue.json(dict(statuses)),
         "requests": dg.MetadataValue.json(requests),

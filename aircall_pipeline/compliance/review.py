@@ -31,7 +31,8 @@ import pandas as pd
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.rules import CheckOutcome, _findings, _outcome
 from aircall_pipeline.evidence.formats import FORMULA_PREFIX, FORMULA_START
-from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.evidence.signing import TrustedKey
+from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
 from aircall_pipeline.timestamps import iso_utc
 
 DECISIONS = ("keep", "remove")
@@ -70,13 +71,30 @@ class Snapshot:
         return self.tables["users"]
 
 
-def load_snapshot(store: EvidenceStore, date: str) -> Snapshot:
-    """The day's sealed users, teams, numbers and check results, each file re-hashed against the manifest."""
+def load_snapshot(store: EvidenceStore, date: str, trusted: TrustedKey | None = None) -> Snapshot:
+    """The day's sealed users, teams, numbers and check results, each file re-hashed against the manifest.
+
+    With `trusted` (the evidence key), only a manifest it signed is read, and the newest attempt must be
+    one: a review of an older attempt while a newer, forged or unsigned one sits beside it would sign
+    off whatever the forger wants reviewed, or hide what they removed. Refuses (ReviewError) then."""
     import json
 
-    manifest = store.read_manifest(date)
+    verify_advice = f"Run `aircall-pipeline verify {store.uri} --date {date}` to see what is wrong"
+    try:
+        manifest = store.read_manifest(date, trusted)
+    except EvidenceStoreError as exc:
+        if exc.kind != "untrusted":
+            raise
+        raise ReviewError(f"nothing of {date} was read: {exc}") from None
     if manifest is None:
         raise ReviewError(f"{date} has no sealed evidence in {store.uri}: run the daily job for that day first")
+    if manifest.ignored:
+        refused = "; ".join(f"{r['path']} ({r['reason']})" for r in manifest.ignored)
+        raise ReviewError(
+            f"the newest manifest of {date} cannot be trusted: {refused}. Nothing was exported or checked against "
+            f"it, nor against the older attempt it stands over. {verify_advice}; once the pipeline has sealed "
+            "the day again, review that."
+        )
     by_table: dict[str, str] = {}
     checks_path = None
     for artifact in manifest.artifacts:

@@ -59,21 +59,41 @@ def _activity(store, day: str):
     return activity_from_calls(store.read_table("calls", d, columns=["user_id", "started_at"]) for d in days)
 
 
+def _evidence_key():
+    """(trusted key, signer or None): the public half of EVIDENCE_SIGNING_KEY, else EVIDENCE_PUBLIC_KEY,
+    else (None, None). A snapshot is read only from a manifest this key signed, as the pipeline does."""
+    from aircall_pipeline.evidence.signing import TrustedKey, load_signer
+    from aircall_pipeline.settings import Settings, evidence_public_key
+
+    setting = Settings.from_env().signing_key
+    if setting:
+        signer = load_signer(setting)
+        return TrustedKey(signer.public_key, source="the evidence signing key"), signer
+    path = evidence_public_key()
+    return (TrustedKey.from_pem_file(path) if path else None), None
+
+
 def run_export(args: argparse.Namespace) -> int:
     from aircall_pipeline.compliance.review import ReviewError, export_csv, load_snapshot, review_frame
+    from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+    from aircall_pipeline.settings import PUBLIC_KEY_VAR, SIGNING_KEY_VAR, SettingsError
 
     out = Path(args.out)
     try:
+        trusted, _ = _evidence_key()
+        if trusted is None:
+            print(f"review export: warning: neither {SIGNING_KEY_VAR} nor {PUBLIC_KEY_VAR} is set, so the "
+                  "snapshot's manifest signature is not checked", file=sys.stderr)
         store = EvidenceStore.from_uri(args.evidence_uri)
-        snapshot = load_snapshot(store, args.date)
+        snapshot = load_snapshot(store, args.date, trusted)
         frame = review_frame(snapshot, _roles(), _activity(store, args.date))
         with out.open("xb") as fh:
             fh.write(export_csv(frame, snapshot))
     except FileExistsError:
         print(f"review export: {out} already exists; choose another --out", file=sys.stderr)
         return EXIT_ERROR
-    except (ReviewError, EvidenceStoreError, ValueError, OSError) as exc:
+    except (ReviewError, EvidenceStoreError, SettingsError, SigningError, ValueError, OSError) as exc:
         print(f"review export: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"wrote {out}: {len(frame)} users of {args.date} (snapshot {snapshot.manifest_path}, "
@@ -90,22 +110,25 @@ def run_import(args: argparse.Namespace) -> int:
         parse_review,
         validate_review,
     )
-    from aircall_pipeline.evidence.signing import SigningError, load_signer
+    from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+    from aircall_pipeline.evidence.timestamping import timestamper
     from aircall_pipeline.settings import SIGNING_KEY_VAR, Settings, SettingsError
 
     try:
-        setting = Settings.from_env().signing_key
-        if not setting:
+        settings = Settings.from_env()
+        if not settings.signing_key:
             print(f"review import: {SIGNING_KEY_VAR} is not set: a review attestation must be signed with the "
                   "evidence key", file=sys.stderr)
             return EXIT_ERROR
-        signer = load_signer(setting)
+        trusted, signer = _evidence_key()
         store = EvidenceStore.from_uri(args.evidence_uri)
-        snapshot = load_snapshot(store, args.date)
+        snapshot = load_snapshot(store, args.date, trusted)
         completed = validate_review(parse_review(Path(args.file).read_bytes()), snapshot)
         statement = attestation(snapshot, completed, args.reviewer)
-        manifest = store.write_review(args.date, completed, statement, signer)
+        # Stamped like the day's report (EVIDENCE_TSA_URL): a sign-off's date is then proven too.
+        stamp = timestamper(settings.tsa_urls) if settings.tsa_urls else None
+        manifest = store.write_review(args.date, completed, statement, signer, timestamper=stamp)
     except ReviewError as exc:
         print(f"review import: {exc}", file=sys.stderr)
         return EXIT_REFUSED

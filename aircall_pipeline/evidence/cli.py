@@ -1,9 +1,12 @@
 """`aircall-pipeline verify` and `aircall-pipeline keygen`.
 
-verify [EVIDENCE_URI | --account NAME] --date D [--to D2] [--public-key PATH | --kms-key-id ID] [--json] [--reperform]
+verify [EVIDENCE_URI | --account NAME] --date D [--to D2] [--public-key PATH | --kms-key-id ID] [--tsa-ca PATH]
+       [--json] [--reperform]
     For every day of the range: each manifest attempt's signature against the trusted key given here
-    (never a key found in the evidence), the attempt chain, every listed file's hash, files no
-    manifest lists, listed files that are gone, gaps, and the day-to-day chain. Exit status: 0 every
+    (never a key found in the evidence), its RFC 3161 timestamp token (against the TSA roots of
+    --tsa-ca / EVIDENCE_TSA_CA, and its time against sealed_at), the attempt chain, every listed file's
+    hash, files no manifest lists, listed files that are gone, gaps, and the day-to-day chain. With
+    trusted TSA roots, a signed attempt without a token fails. Exit status: 0 every
     day valid and signed by the trusted key; 1 anything tampered, missing, unlisted, unsigned, signed
     by another key, or no trusted key given; 2 usage or access errors (bad URI, missing bucket, access
     denied, endpoint down, unreadable key).
@@ -40,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     key = parser.add_mutually_exclusive_group()
     key.add_argument("--public-key", metavar="PATH", help="the trusted public key (PEM; default EVIDENCE_PUBLIC_KEY)")
     key.add_argument("--kms-key-id", metavar="ID", help="trust this KMS key (kms:GetPublicKey)")
+    parser.add_argument("--tsa-ca", metavar="PATH",
+                        help="PEM file of the TSA root(s) timestamp tokens must chain to (default EVIDENCE_TSA_CA)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per day")
     parser.add_argument("--strict", action="store_true",
                         help="also fail on any re-seal that changed a check's result")
@@ -65,14 +70,24 @@ def _trusted_key(args: argparse.Namespace):
     return TrustedKey.from_pem_file(path) if path else None
 
 
+def _tsa_roots(args: argparse.Namespace) -> list[bytes] | None:
+    from aircall_pipeline.evidence.timestamping import read_trusted_roots
+    from aircall_pipeline.settings import evidence_tsa_ca
+
+    path = args.tsa_ca or evidence_tsa_ca()
+    return read_trusted_roots(path) if path else None
+
+
 def run(args: argparse.Namespace) -> int:
     from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+    from aircall_pipeline.evidence.timestamping import TimestampError
     from aircall_pipeline.evidence.verify import shown
     from aircall_pipeline.settings import SettingsError
 
     try:
         trusted = _trusted_key(args)
+        tsa_roots = _tsa_roots(args)
         uri = args.evidence_uri or selected_account(args)[1].evidence_uri
         store = EvidenceStore.from_uri(uri)
         day = args.date
@@ -82,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"no manifest found under {store.uri}: nothing has been sealed as evidence yet")
                 return EXIT_NOT_VERIFIED
             day = days[-1]
-        result = store.verify(day, trusted=trusted, to=args.to or day, strict=args.strict)
-    except (EvidenceStoreError, SigningError, SettingsError) as exc:
+        result = store.verify(day, trusted=trusted, to=args.to or day, strict=args.strict, tsa_roots=tsa_roots)
+    except (EvidenceStoreError, SigningError, SettingsError, TimestampError) as exc:
         print(f"cannot verify: {shown(exc)}", file=sys.stderr)
         if not args.json:
             print("verdict:  NOT VERIFIED (the evidence or the key could not be read)")

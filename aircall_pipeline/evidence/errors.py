@@ -10,7 +10,8 @@ class EvidenceStoreError(RuntimeError):
     """Storage is unusable or the evidence is incomplete; the message says what to do.
 
     `kind` is one of: invalid_uri, missing_bucket, access_denied, credentials, endpoint_unreachable,
-    incomplete, conflict, invalid_input, storage, object_lock, not_judged, not_regular, too_large. Messages never contain credentials.
+    incomplete, conflict, invalid_input, storage, object_lock, not_judged, not_regular, too_large, timestamp
+    (no TSA gave a token while sealing). Messages never contain credentials.
     """
 
     # Faults that time may heal (an endpoint restarting, a transient storage error); the others

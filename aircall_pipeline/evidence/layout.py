@@ -31,7 +31,7 @@ REVIEW_BASES = ("review.parquet", "review.csv", "attestation.json", "manifest.js
 # they cover, so that no manifest written by the pipeline is ever without them.
 SEALED_REPORT_BASES = ("checks.json", "report.html", "manifest.sig", "manifest.tsr", "manifest.json")
 SEALED_REVIEW_BASES = ("review.parquet", "review.csv", "attestation.json", "attestation.sig", "manifest.sig",
-                       "manifest.json")
+                       "manifest.tsr", "manifest.json")
 # The detached signature of a manifest attempt: `manifest.sig`, `manifest.attempt-2.sig`, ...
 SIGNATURE_BASE = "manifest.sig"
 

@@ -171,6 +171,9 @@ class Manifest:
     # Objects the sealing found in the evidence that do not verify, and that no earlier attempt had
     # recorded: what the tamper alert names (set by `write_report` only).
     new_rejections: list[dict[str, Any]] = field(default_factory=list)
+    # Newer attempts of the day that `read_manifest` refused (malformed, unsigned, forged), newest first:
+    # a reader that must act on the newest sealed state refuses while this is not empty.
+    ignored: list[dict[str, Any]] = field(default_factory=list, compare=False)
 
     @property
     def attempt(self) -> int:

@@ -2,6 +2,8 @@
 locked and how manifests are signed; the IO manager and the assets that read history or write the
 day's report all go through it."""
 
+from collections.abc import Callable
+
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
@@ -10,18 +12,23 @@ from aircall_pipeline.evidence.backends import Retention
 from aircall_pipeline.evidence.s3_client import s3_client_from_resource
 from aircall_pipeline.evidence.signing import Signer, cached_signer
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.evidence.timestamping import timestamper
+from aircall_pipeline.settings import parse_tsa_urls
 
 
 class EvidenceResource(dg.ConfigurableResource):
     """The write-once evidence store at EVIDENCE_URI: `s3://bucket/prefix` or a local folder.
 
     `signing_key`: `file:PATH` or `awskms:KEY_ID_OR_ARN` (EVIDENCE_SIGNING_KEY), a reference to the
-    key, never the key itself. `retention_days` / `retention_mode`: S3 Object Lock on every object.
+    key, never the key itself. `tsa_urls`: RFC 3161 authorities (EVIDENCE_TSA_URL: space- or
+    comma-separated, tried in order) that stamp each signed manifest's statement. `retention_days` / `retention_mode`: S3 Object Lock
+    on every object.
     """
 
     evidence_uri: str
     s3: dg.ResourceDependency[S3Resource]
     signing_key: str | None = None
+    tsa_urls: str = ""
     retention_days: int | None = None
     retention_mode: str = "compliance"
     _signer: Signer | None = PrivateAttr(default=None)
@@ -30,11 +37,18 @@ class EvidenceResource(dg.ConfigurableResource):
         # A key that is missing, malformed, of the wrong type or not allowed to sign fails the run
         # here, when its first step starts, before any evidence is written.
         self._signer = cached_signer(self.signing_key) if self.signing_key else None
+        # An unusable TSA URL fails here too; whether a TSA answers is only known when sealing.
+        parse_tsa_urls(self.tsa_urls)
 
     def signer(self) -> Signer | None:
         if self._signer is None and self.signing_key:
             self._signer = cached_signer(self.signing_key)
         return self._signer
+
+    def timestamper(self) -> Callable[[bytes], bytes] | None:
+        """Stamps a manifest's signed statement (see evidence/timestamping.py); None without TSAs."""
+        urls = parse_tsa_urls(self.tsa_urls)
+        return timestamper(urls) if urls else None
 
     def store(self) -> EvidenceStore:
         # The same bounded retries and timeouts everywhere: a dead endpoint fails a step in seconds.

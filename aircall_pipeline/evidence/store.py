@@ -119,6 +119,7 @@ from aircall_pipeline.evidence.signing import (
     sign_manifest,
     statement,
 )
+from aircall_pipeline.evidence.timestamping import TimestampError
 
 __all__ = [
     "Artifact",
@@ -142,6 +143,36 @@ def _hashing(chunks: Iterator[bytes], into: Any, counter: list[int]) -> Iterator
         into.update(chunk)
         counter[0] += len(chunk)
         yield chunk
+
+
+class Deferred:
+    """File content obtained when first needed, once (a timestamp token: a request to a TSA)."""
+
+    def __init__(self, make: Callable[[], bytes]):
+        self._make, self._value = make, None
+
+    def __call__(self) -> bytes:
+        if self._value is None:
+            self._value = self._make()
+        return self._value
+
+
+Content = bytes | Blob | Deferred
+
+
+def _resolved(data: Content) -> bytes | Blob:
+    return data() if isinstance(data, Deferred) else data
+
+
+def _stamped(timestamper: Callable[[bytes], bytes], message: bytes, what: str) -> bytes:
+    try:
+        return timestamper(message)
+    except TimestampError as exc:
+        raise EvidenceStoreError(
+            f"{what} was not sealed: {exc} Nothing of this attempt was written (the timestamp is obtained "
+            "before its first file), so no manifest lacks its proof of time; seal again once a TSA answers",
+            kind="timestamp",
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,11 +267,12 @@ class EvidenceStore:
         return digest.hexdigest() == blob.sha256
 
     def _write_attempt(
-        self, folder: str, bases: tuple[str, ...], build: Callable[[int], list[tuple[str, bytes | Blob]]]
+        self, folder: str, bases: tuple[str, ...], build: Callable[[int], list[tuple[str, Content]]]
     ) -> tuple[int, bool]:
         """Write one attempt's files, in order, never replacing anything.
 
-        `build(n)` returns [(base name, bytes)] for attempt n. Returns (attempt, wrote_anything).
+        `build(n)` returns [(base name, bytes)] for attempt n; content may be `Deferred` (obtained only
+        when it is compared or written). Returns (attempt, wrote_anything).
         The newest existing attempt is reused when each of its files is byte-identical to ours (and
         its missing files, left by an interrupted run, are added); otherwise the next free number is
         taken. Losing a race for a name moves on to the next number.
@@ -250,8 +282,9 @@ class EvidenceStore:
         if newest:
             files = build(newest)
             present = attempts[newest]
+            # all() stops at the first file that differs, so deferred content after it is never obtained.
             if all(
-                self._same_content(self._key(folder, base, newest), data)
+                self._same_content(self._key(folder, base, newest), _resolved(data))
                 for base, data in files
                 if base in present
             ):
@@ -261,6 +294,7 @@ class EvidenceStore:
                     if base in present:
                         continue
                     key = self._key(folder, base, newest)
+                    data = _resolved(data)
                     if self.backend.put_if_absent(key, data):
                         wrote = True
                     elif not self._same_content(key, data):
@@ -269,7 +303,9 @@ class EvidenceStore:
                 if clean:
                     return newest, wrote
         for number in range(newest + 1, newest + 1 + MAX_ATTEMPT_RACES):
-            files = build(number)
+            # Deferred content (a timestamp token) is obtained before the attempt's first file is
+            # written: a TSA that fails leaves nothing of the attempt behind.
+            files = [(base, _resolved(data)) for base, data in build(number)]
             owned = True
             for base, data in files:
                 key = self._key(folder, base, number)
@@ -497,10 +533,10 @@ class EvidenceStore:
         checks_data = json_bytes(checks_norm)
         folder = reports_folder(date)
         company = manifest_fields.get("company")
-        built: dict[int, tuple[list[tuple[str, bytes]], dict[str, Any]]] = {}
+        built: dict[int, tuple[list[tuple[str, Content]], dict[str, Any]]] = {}
         new_rejections: dict[int, list[dict[str, Any]]] = {}
 
-        def build(number: int) -> list[tuple[str, bytes]]:
+        def build(number: int) -> list[tuple[str, Content]]:
             if number not in built:
                 checks_path = self._key(folder, "checks.json", number)
                 report_path = self._key(folder, "report.html", number)
@@ -549,7 +585,8 @@ class EvidenceStore:
                 manifest_bytes = json_bytes(data)
                 new_rejections[number] = self._new_rejections(rejected + rejected_days, prior)
                 built[number] = ([("checks.json", checks_data), ("report.html", html_data),
-                                  *self._seal_files(signer, timestamper, manifest_path, manifest_bytes),
+                                  *self._seal_files(signer, timestamper, manifest_path, manifest_bytes,
+                                                    f"the {date} report"),
                                   ("manifest.json", manifest_bytes)], data)
             return built[number][0]
 
@@ -576,14 +613,17 @@ class EvidenceStore:
 
     @staticmethod
     def _seal_files(signer: Signer | None, timestamper: Callable[[bytes], bytes] | None, path: str,
-                    manifest_bytes: bytes) -> list[tuple[str, bytes]]:
-        """The detached signature and timestamp of a manifest, written before it (see write_report)."""
+                    manifest_bytes: bytes, what: str) -> list[tuple[str, Content]]:
+        """The detached signature and timestamp of a manifest, written before it (see write_report).
+        The token is deferred: asking the TSA only for the attempt actually written, not for the
+        comparison with the newest attempt that `_write_attempt` makes first."""
         if signer is None:
             return []
         signature = sign_manifest(signer, path, manifest_bytes)
-        files = [("manifest.sig", signature.to_json())]
+        files: list[tuple[str, Content]] = [("manifest.sig", signature.to_json())]
         if timestamper is not None:
-            files.append(("manifest.tsr", timestamper(statement(path, signature.bytes, signature.sha256))))
+            message = statement(path, signature.bytes, signature.sha256)
+            files.append(("manifest.tsr", Deferred(lambda: _stamped(timestamper, message, what))))
         return files
 
     @staticmethod
@@ -731,7 +771,8 @@ class EvidenceStore:
         """The day's evidence index: its newest manifest that conforms to the schema and, when `trusted`
         is given, is validly signed by it; None when the day has no manifest. A day whose manifests all
         fail raises EvidenceStoreError (kind `untrusted`) with the reasons: a reader never acts on a
-        forged or malformed manifest. Newer attempts that fail are logged and skipped."""
+        forged or malformed manifest. Newer attempts that fail are logged, skipped and listed in the
+        result's `ignored`."""
         date = check_date(date)
         sealed, rejected = self._newest_trusted(reports_folder(date), REPORT_BASES, DailyManifest, trusted)
         if sealed is None:
@@ -747,17 +788,19 @@ class EvidenceStore:
         for r in rejected:
             log.warning("ignored %s: %s", r["path"], r["reason"])
         return Manifest(data=sealed.data, path=sealed.path, sha256=_sha(sealed.raw),
-                        uri=self.backend.full_uri(sealed.path), bytes=len(sealed.raw))
+                        uri=self.backend.full_uri(sealed.path), bytes=len(sealed.raw), ignored=rejected)
 
     # ---- access reviews (AC-16) ------------------------------------------------------------
 
     def write_review(
-        self, date: Any, review: pd.DataFrame, attestation: dict[str, Any], signer: Signer
+        self, date: Any, review: pd.DataFrame, attestation: dict[str, Any], signer: Signer,
+        timestamper: Callable[[bytes], bytes] | None = None,
     ) -> Manifest:
         """Store a completed access review of `date` under `aircall/reviews/date=D/`: review.parquet,
-        review.csv, attestation.json and its signature, then the review manifest's signature and the
-        manifest listing them, last (write-once attempts, like reports). The review must be of `date`:
-        its attestation names that day and a manifest of that day's report folder."""
+        review.csv, attestation.json and its signature, then the review manifest's signature (and, with
+        `timestamper`, its timestamp token) and the manifest listing them, last (write-once attempts,
+        like reports). The review must be of `date`: its attestation names that day and a manifest of
+        that day's report folder."""
         date = check_date(date)
         snapshot = (attestation.get("snapshot") or {}).get("path") or ""
         if attestation.get("date") != date or not str(snapshot).startswith(reports_folder(date) + "/"):
@@ -772,9 +815,9 @@ class EvidenceStore:
         csv_data = csv_blob(arrow).bytes()
         attestation_data = json_bytes(attestation)
         trusted_self = TrustedKey(signer.public_key, source="signer")
-        built: dict[int, tuple[list[tuple[str, bytes]], dict[str, Any]]] = {}
+        built: dict[int, tuple[list[tuple[str, Content]], dict[str, Any]]] = {}
 
-        def build(number: int) -> list[tuple[str, bytes]]:
+        def build(number: int) -> list[tuple[str, Content]]:
             if number not in built:
                 files = [("review.parquet", parquet), ("review.csv", csv_data), ("attestation.json", attestation_data)]
                 artifacts = [
@@ -795,13 +838,15 @@ class EvidenceStore:
                     "snapshot": attestation.get("snapshot"),
                     "previous_attempt": prior.link if prior else None,
                     "rejected": rejected,
-                    "signing": signing_note(signer, manifest_path),
+                    "signing": signing_note(signer, manifest_path, timestamped=timestamper is not None),
                     "sealed_at": iso_utc(self.clock()),
                 })
                 manifest_bytes = json_bytes(data)
-                built[number] = (files + [
+                built[number] = ([
+                    *files,
                     ("attestation.sig", sign_manifest(signer, attestation_path, attestation_data).to_json()),
-                    ("manifest.sig", sign_manifest(signer, manifest_path, manifest_bytes).to_json()),
+                    *self._seal_files(signer, timestamper, manifest_path, manifest_bytes,
+                                      f"the {date} access review"),
                     ("manifest.json", manifest_bytes),
                 ], data)
             return built[number][0]

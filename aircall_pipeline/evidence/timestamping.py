@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -109,6 +109,19 @@ def stamp(message: bytes, urls: Sequence[str], *, timeout: float = 10.0,
         f"no time-stamping authority gave a valid token ({'; '.join(failures)}). Check {TSA_URL_VAR} and "
         "the network to the TSA, or add another TSA to the list."
     )
+
+
+def timestamper(urls: Sequence[str], *, timeout: float = 10.0) -> Callable[[bytes], bytes]:
+    """What the store calls with a manifest's signed statement when sealing (`write_report`,
+    `write_review`): `stamp` over `urls`. Its TimestampError names each TSA without credentials."""
+    urls = list(urls)
+    if not urls:
+        raise TimestampError(f"no time-stamping authority: set {TSA_URL_VAR} to one or more RFC 3161 URLs")
+
+    def _stamp(message: bytes) -> bytes:
+        return stamp(message, urls, timeout=timeout)
+
+    return _stamp
 
 
 def _shown(url: str) -> str:

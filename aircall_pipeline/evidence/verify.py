@@ -11,7 +11,9 @@ Who it is checked against:
   newest's (attempt chain, day chain, `sealed_at` increasing, after the day ended, and before the
   next day's first attempt), a manifest must list the day's required tables and its checks.json and
   summarise it exactly, and every re-seal is listed with what it changed (`--strict` fails on any
-  that changed a check's result). Only a timestamp token from an independent TSA proves *when*.
+  that changed a check's result). Only a timestamp token from an independent TSA proves *when*: each
+  attempt's token is checked offline against the statement its signature covers, and its time against
+  `sealed_at` (verify_time.py).
 
 Reading is bounded: documents are capped (`schemas.MAX_DOCUMENT_BYTES`), listed files are read up to
 their declared size, FIFOs, devices and symlinks are never opened, and every document is parsed
@@ -61,6 +63,7 @@ from aircall_pipeline.evidence.schemas import (
     strict_json,
 )
 from aircall_pipeline.evidence.signing import SIG_MALFORMED, SignatureCheck, TrustedKey, check_signature
+from aircall_pipeline.evidence.verify_time import check_times
 
 FILE_OK, FILE_ALTERED, FILE_MISSING, FILE_DELETED, FILE_UNLISTED = "ok", "ALTERED", "MISSING", "DELETED", "UNLISTED"
 SIG_VALID, SIG_UNSIGNED, SIG_UNCHECKED = "valid", "UNSIGNED", "not checked"
@@ -324,8 +327,9 @@ class _Reader:
 class _Evidence:
     """The store as listed once, with each folder's attempts read and judged on demand."""
 
-    def __init__(self, store: Any, trusted: TrustedKey | None, now: datetime):
+    def __init__(self, store: Any, trusted: TrustedKey | None, now: datetime, tsa_roots: list[bytes] | None = None):
         self.store, self.trusted, self.now = store, trusted, now
+        self.tsa_roots = tsa_roots  # trusted TSA root certificates (PEM), or None: chains not checked
         self.by_day: dict[str, list[tuple[str, str]]] = {}
         self.stray: list[str] = []
         kinds: dict[str, str] = {}
@@ -401,12 +405,14 @@ class _Evidence:
 
 def verify_range(
     store: Any, start: str, end: str | None, trusted: TrustedKey | None, *, strict: bool = False,
-    now: datetime | None = None,
+    now: datetime | None = None, tsa_roots: list[bytes] | None = None,
 ) -> RangeVerification:
+    """`tsa_roots`: the TSA root certificates (`timestamping.read_trusted_roots`) a timestamp token must
+    chain to; without them a token's signature is checked against its own certificate only."""
     end = end or start
     if end < start:
         raise EvidenceStoreError(f"--to {end} is before --date {start}", kind="invalid_input")
-    evidence = _Evidence(store, trusted, now or datetime.now(UTC))
+    evidence = _Evidence(store, trusted, now or datetime.now(UTC), tsa_roots)
     days = []
     current = date_cls.fromisoformat(start)
     while current.isoformat() <= end:
@@ -459,9 +465,10 @@ def _verify_day(v: DayVerification, ev: _Evidence, *, strict: bool) -> None:
     for a in genuine:
         for r in a.data.rejected:
             v.notes.append(f"attempt {a.number} refused {r.path} when it was sealed ({r.reason})")
-    if ev.trusted is not None:
-        v.time = ("not attested: no timestamp token (EVIDENCE_TSA_URL), so sealed_at is the signer's own word; a "
-                  "holder of the signing key could have re-sealed this day at any time")
+    proof = check_times(genuine, ev.reader.document, ev.tsa_roots, signed_key=ev.trusted is not None)
+    v.time = proof.time
+    v.problems += proof.problems
+    v.notes += [n for n in proof.notes if n not in v.notes]
 
 
 def _report_attempts(v: DayVerification, attempts: list[_Attempt]) -> None:
@@ -746,10 +753,14 @@ def _verify_reviews(v: DayVerification, ev: _Evidence, day: str, genuine_days: l
     attempts = ev.attempts(day, REVIEWS)
     _report_attempts(v, attempts)
     genuine = [a for a in attempts if a.genuine]
-    exempt = {p for a in attempts for p in (a.path, signature_path(a.path))}
+    exempt = {p for a in attempts for p in (a.path, signature_path(a.path), token_path(a.path))}
     if not attempts:
         v.problems.append(f"{reviews_folder(day)} holds files but no review manifest")
     _check_attempt_chain(v, genuine, day=day)
+    # The day's `time:` line is its report's; a review's tokens only add problems (and the chain note).
+    proof = check_times(genuine, ev.reader.document, ev.tsa_roots, signed_key=ev.trusted is not None)
+    v.problems += proof.problems
+    v.notes += [n for n in proof.notes if n not in v.notes]
     claims = _claims(genuine, "review attempt")
     days_manifests = {a.path: a.sha256 for a in genuine_days}
     for path in [p for p in claims if posixpath.basename(p).startswith("attestation.")]:

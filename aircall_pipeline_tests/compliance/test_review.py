@@ -159,6 +159,78 @@ def test_import_without_a_signing_key_is_refused(sealed, tmp_path, monkeypatch, 
     assert "EVIDENCE_SIGNING_KEY is not set" in capsys.readouterr().err
 
 
+def forge_newest_attempt(store: EvidenceStore, signer=None) -> str:
+    """An insider's attempt 2 of the day: users.attempt-2.* without the flagged user 103, and a copy of
+    the genuine manifest re-pointed at it (unsigned, or signed by `signer`, a key that is not ours)."""
+    import hashlib
+    import json
+
+    from aircall_pipeline.evidence.manifest import json_bytes
+    from aircall_pipeline.evidence.signing import sign_manifest
+
+    genuine_path = f"aircall/reports/date={DAY}/manifest.json"
+    genuine = store.backend.get(genuine_path)
+    data = json.loads(genuine)
+    forged_users = {a.path.rsplit(".", 1)[-1]: a for a in store.write_table("users", DAY, users().iloc[:2])}
+    for artifact in data["artifacts"]:
+        if artifact["path"].startswith(f"aircall/users/date={DAY}/"):
+            artifact.update(forged_users[artifact["path"].rsplit(".", 1)[-1]].as_dict())
+    data.update(attempt=2, previous_attempt={"path": genuine_path, "sha256": hashlib.sha256(genuine).hexdigest(),
+                                             "bytes": len(genuine), "attempt": 1})
+    path = f"aircall/reports/date={DAY}/manifest.attempt-2.json"
+    body = json_bytes(data)
+    if signer is not None:
+        assert store.backend.put_if_absent(path[:-5] + ".sig", sign_manifest(signer, path, body).to_json())
+    assert store.backend.put_if_absent(path, body)
+    return path
+
+
+@pytest.mark.parametrize("forger", ["unsigned", "another key"])
+def test_export_and_import_refuse_while_the_newest_attempt_is_forged(sealed, tmp_path, key_pair, other_key_pair,
+                                                                     monkeypatch, capsys, forger):
+    from aircall_pipeline.evidence.signing import load_signer
+
+    monkeypatch.setenv("EVIDENCE_SIGNING_KEY", f"file:{key_pair[0]}")
+    monkeypatch.delenv("AIRCALL_ROLES_URI", raising=False)
+    genuine = tmp_path / "genuine.csv"
+    assert main(["review", "export", sealed.uri, "--date", DAY, "--out", str(genuine)]) == 0
+    assert "3 users" in capsys.readouterr().out
+    forged = forge_newest_attempt(sealed, load_signer(f"file:{other_key_pair[0]}") if forger == "another key" else None)
+    # Without a key, the forgery is what a reader would take: the refusal below is the key's doing.
+    assert 103 not in load_snapshot(sealed, DAY).users["user_id"].tolist()
+
+    out = tmp_path / "review.csv"
+    assert main(["review", "export", sealed.uri, "--date", DAY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"the newest manifest of {DAY} cannot be trusted: {forged}" in err
+    assert f"aircall-pipeline verify {sealed.uri} --date {DAY}" in err
+    assert not out.exists()  # nothing exported, not even from the genuine attempt 1
+
+    genuine.write_bytes(fill(genuine.read_bytes(), {101: "keep", 102: "keep", 103: "remove"}))
+    assert main(["review", "import", sealed.uri, "--date", DAY, str(genuine), "--reviewer", "ciso@example.com"]) == 1
+    assert f"cannot be trusted: {forged}" in capsys.readouterr().err
+    assert sealed.review_dates() == []
+
+
+def test_with_only_the_public_key_a_forged_newest_attempt_is_refused_too(sealed, tmp_path, key_pair, monkeypatch,
+                                                                         capsys):
+    monkeypatch.delenv("EVIDENCE_SIGNING_KEY", raising=False)
+    monkeypatch.setenv("EVIDENCE_PUBLIC_KEY", key_pair[1])
+    assert main(["review", "export", sealed.uri, "--date", DAY, "--out", str(tmp_path / "a.csv")]) == 0
+    capsys.readouterr()
+    forged = forge_newest_attempt(sealed)
+    assert main(["review", "export", sealed.uri, "--date", DAY, "--out", str(tmp_path / "b.csv")]) == 2
+    assert forged in capsys.readouterr().err
+
+
+def test_a_day_with_no_trusted_manifest_is_refused(local_store, key_pair, tmp_path, monkeypatch, capsys):
+    seal_review_day(local_store, None)  # sealed unsigned, but the deployment now signs
+    monkeypatch.setenv("EVIDENCE_SIGNING_KEY", f"file:{key_pair[0]}")
+    assert main(["review", "export", local_store.uri, "--date", DAY, "--out", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"no manifest of {DAY}" in err and "can be trusted" in err and "aircall-pipeline verify" in err
+
+
 # ---- AC-16 -------------------------------------------------------------------------------------
 
 
