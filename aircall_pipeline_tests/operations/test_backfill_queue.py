@@ -6,7 +6,7 @@ picks, among an account's queued runs, the one that starts when the running chun
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -27,7 +27,9 @@ from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, DAILY_PRIORITY
 from aircall_pipeline_tests.operations.jobs import API_ID, SECRET_TOKEN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DAYS = [f"2026-02-{d:02d}" for d in range(1, 8)]  # a week of call history
+# A week of call history, three weeks back: inside the API's history horizon (AIRCALL_HISTORY_DAYS).
+WEEK_START = datetime.now(UTC).date() - timedelta(days=21)
+DAYS = [(WEEK_START + timedelta(days=d)).isoformat() for d in range(7)]
 LOG = logging.getLogger("backfill_queue_test")
 
 
@@ -77,7 +79,7 @@ def test_a_daily_run_starts_before_the_rest_of_a_queued_backfill(env):
         chunks = sorted(instance.get_runs(), key=lambda r: r.tags[ASSET_PARTITION_RANGE_START_TAG])
         # Three days per run (AIRCALL_BACKFILL_DAYS_PER_RUN): three runs for seven days, not seven.
         assert [(r.tags[ASSET_PARTITION_RANGE_START_TAG], r.tags[ASSET_PARTITION_RANGE_END_TAG]) for r in chunks] == [
-            ("2026-02-01", "2026-02-03"), ("2026-02-04", "2026-02-06"), ("2026-02-07", "2026-02-07")]
+            (DAYS[0], DAYS[2]), (DAYS[3], DAYS[5]), (DAYS[6], DAYS[6])]
         for run in chunks:
             assert run.status == dg.DagsterRunStatus.QUEUED
             assert run.tags[PRIORITY_TAG] == str(BACKFILL_PRIORITY)
@@ -91,7 +93,7 @@ def test_a_daily_run_starts_before_the_rest_of_a_queued_backfill(env):
         assert next_to_start(instance) == []
 
         # The schedule ticks while that chunk runs: its run queues behind it...
-        tick, times = datetime(2026, 3, 10, 2, 16, tzinfo=UTC), {}
+        tick, times = datetime.now(UTC).replace(hour=2, minute=16, second=0, microsecond=0), {}
         for now in (tick.replace(minute=0), tick):  # the scheduler's first pass only records its start
             with freeze_time(now):
                 list(launch_scheduled_runs(workspace, LOG, now, times))

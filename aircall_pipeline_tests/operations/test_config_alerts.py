@@ -105,7 +105,7 @@ def test_a_schedule_tick_fails_with_the_settings_error(bad_url_env):
     schedule = defs.resolve_schedule_def(SINGLE_ACCOUNT.schedule)
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
-                                            scheduled_execution_time=datetime(2026, 3, 10, 2, 15, tzinfo=UTC))
+                                            scheduled_execution_time=datetime.now(UTC).replace(hour=2, minute=15))
         with pytest.raises(Exception) as raised:  # noqa: B017 - Dagster wraps it; the cause is checked
             schedule.evaluate_tick(context)
     chain, error = [], raised.value

@@ -1,6 +1,6 @@
 """The operations Definitions load on their own and against the project's real job and assets."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -17,6 +17,9 @@ from aircall_pipeline.names import (
 )
 from aircall_pipeline.operations.freshness import EVIDENCE_FRESHNESS_POLICY, EVIDENCE_KEY
 from aircall_pipeline.settings import Settings
+
+# A tick of today: its day (yesterday) is inside the API's history horizon whenever the tests run.
+TODAY_0215 = datetime.now(UTC).replace(hour=2, minute=15, second=0, microsecond=0)
 
 
 def test_operations_defs_hold_the_schedule_sensors_and_history_job():
@@ -50,9 +53,9 @@ def test_real_schedule_tick_targets_yesterday_of_the_real_job(project_defs, monk
     schedule = project_defs.resolve_schedule_def(SINGLE_ACCOUNT.schedule)
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 3, 10, 2, 15, tzinfo=UTC),
+            instance=instance, scheduled_execution_time=TODAY_0215,
             repository_def=project_defs.get_repository_def(),
         )
         [request] = schedule.evaluate_tick(context).run_requests
-    assert request.partition_key == "2026-03-09"
+    assert request.partition_key == (TODAY_0215.date() - timedelta(days=1)).isoformat()
     assert request.tags["aircall/account"].endswith("/1234")
