@@ -70,7 +70,13 @@ from aircall_pipeline.evidence.backends import (
     default_s3_client,
 )
 from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
-from aircall_pipeline.evidence.formats import arrow_table, count_csv_rows, csv_blob, parquet_bytes
+from aircall_pipeline.evidence.formats import (
+    SpooledTable,
+    arrow_table,
+    count_csv_rows,
+    csv_blob,
+    parquet_bytes,
+)
 from aircall_pipeline.evidence.layout import (
     REPORT_BASES,
     REPORTS,
@@ -126,6 +132,7 @@ __all__ = [
     "EvidenceStoreError",
     "LocalBackend",
     "S3Backend",
+    "SpooledTable",
     "attempt_name",
     "default_s3_client",
 ]
@@ -291,17 +298,27 @@ class EvidenceStore:
 
     # ---- tables -----------------------------------------------------------------------------
 
-    def write_table(self, table: str, date: Any, df: pd.DataFrame) -> list[Artifact]:
+    def write_table(self, table: str, date: Any, df: pd.DataFrame | SpooledTable) -> list[Artifact]:
         """Store `df` as `<table>.parquet` + `<table>.csv` for `date`, write-once (see module doc).
 
+        `df` is a DataFrame, or a `SpooledTable` that was written a batch at a time (a big day's
+        calls): its Parquet is already in a temporary file, the CSV is made from it a row group at a
+        time, and nothing is published until both are complete. The spooled table is closed here.
         Returns the Parquet and CSV artifacts of the attempt that now holds this content.
         """
         table, date = check_table(table), check_date(date)
-        arrow = arrow_table(df)
-        rows = arrow.num_rows
-        parquet = Blob.of(parquet_bytes(arrow))
-        csv_data = csv_blob(arrow)
-        del arrow
+        if isinstance(df, SpooledTable):
+            try:
+                rows, parquet, csv_data = df.rows, df.finish(), df.csv_blob()
+            except BaseException:
+                df.close()
+                raise
+        else:
+            arrow = arrow_table(df)
+            rows = arrow.num_rows
+            parquet = Blob.of(parquet_bytes(arrow))
+            csv_data = csv_blob(arrow)
+            del arrow
         folder = table_folder(table, date)
         bases = (f"{table}.parquet", f"{table}.csv")
         files = [(bases[0], parquet), (bases[1], csv_data)]
@@ -309,6 +326,7 @@ class EvidenceStore:
             number, wrote = self._write_attempt(folder, bases, lambda _n: files)
         finally:
             csv_data.close()
+            parquet.close()
         artifacts = [
             Artifact(self._key(folder, base, number), blob.sha256, blob.size, rows) for base, blob in files
         ]
