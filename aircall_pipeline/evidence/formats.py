@@ -316,6 +316,12 @@ class SpooledTable:
         return _csv_from_batches(batches, self.schema, self.precise)
 
     def close(self) -> None:
+        """Delete the temporary file (a writer left open is closed first, into it)."""
+        if self._writer is not None and self._blob is None:
+            try:
+                self._writer.close()
+            except (OSError, ValueError, pa.ArrowException):
+                pass  # the file is being thrown away
         self._spool.close()
 
 
