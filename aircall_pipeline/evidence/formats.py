@@ -248,7 +248,8 @@ class SpooledTable:
         self.head: pd.DataFrame | None = None
         self.schema: pa.Schema | None = None
         self.precise: set[str] = set()  # timestamp columns with sub-second values (CSV format)
-        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
+        # On disk from the first byte: a spooled file would hold SPOOL_LIMIT in memory, then copy it.
+        self._spool = tempfile.TemporaryFile()
         self._hashing = _HashingWriter(self._spool)
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
@@ -313,7 +314,7 @@ class SpooledTable:
         parquet = pq.ParquetFile(pa.PythonFile(self.finish().open(), mode="r"))
         batches = (batch for i in range(parquet.num_row_groups)
                    for batch in parquet.read_row_group(i).to_batches(max_chunksize=CSV_BATCH_ROWS))
-        return _csv_from_batches(batches, self.schema, self.precise)
+        return _csv_from_batches(batches, self.schema, self.precise, spool=tempfile.TemporaryFile())
 
     def close(self) -> None:
         """Delete the temporary file (a writer left open is closed first, into it)."""
@@ -325,9 +326,11 @@ class SpooledTable:
         self._spool.close()
 
 
-def _csv_from_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, precise: set[str]) -> Blob:
-    """CSV of `batches` (all of `schema`) into a spooled temporary file, hashed as it is written."""
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
+def _csv_from_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, precise: set[str],
+                      spool: BinaryIO | None = None) -> Blob:
+    """CSV of `batches` (all of `schema`) into `spool` (by default a spooled temporary file), hashed
+    as it is written."""
+    spool = spool if spool is not None else tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
     try:
         writer_sink = _HashingWriter(spool)
         sink = pa.PythonFile(writer_sink, mode="w")

@@ -151,6 +151,62 @@ def _hashing(chunks: Iterator[bytes], into: Any, counter: list[int]) -> Iterator
         yield chunk
 
 
+# The last bytes of a Parquet file kept while it is hashed: its footer (the row count) is in them
+# unless the file has a very large schema or very many row groups, which are then read again.
+PARQUET_TAIL = 1024 * 1024
+_FOOTER_NOT_IN_TAIL: Any = object()
+
+
+def _last_bytes(chunks: Iterator[bytes], keep: int) -> bytes:
+    tail = bytearray()
+    for chunk in chunks:
+        tail += chunk
+        if len(tail) > keep:
+            del tail[:-keep]
+    return bytes(tail)
+
+
+class _TailFile(io.RawIOBase):
+    """A read-only, seekable file of `size` bytes of which only the last ones (`tail`) can be read."""
+
+    def __init__(self, tail: bytes, size: int):
+        self._tail, self._size, self._start, self._pos = tail, size, size - len(tail), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._pos + len(view), self._size)
+        if end <= self._pos:
+            return 0
+        if self._pos < self._start:
+            raise OSError("outside the bytes kept")
+        data = self._tail[self._pos - self._start:end - self._start]
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def _parquet_rows(tail: bytes, size: int) -> Any:
+    """The row count in a Parquet file's footer, read from its last bytes; _FOOTER_NOT_IN_TAIL when
+    they do not hold all of it. Raises pa.ArrowInvalid or OSError for what is not Parquet."""
+    if len(tail) < size and (len(tail) < 8 or int.from_bytes(tail[-8:-4], "little") + 8 > len(tail)):
+        return _FOOTER_NOT_IN_TAIL
+    return pq.ParquetFile(_TailFile(tail, size)).metadata.num_rows
+
+
 # --------------------------------------------------------------------------------------------------
 # Report helpers
 
@@ -368,7 +424,9 @@ class EvidenceStore:
                 uri=self.backend.full_uri(table_folder(check_table(table), check_date(date))),
             )
         info = self.backend.stat(paths[0])
-        if info.size <= backends.WHOLE_OBJECT_LIMIT:
+        # A local file is hashed as it is read in chunks, then parsed from disk (only the columns asked
+        # for): a big day's calls are never in memory as bytes. S3 fetches small objects in one GET.
+        if info.size <= backends.WHOLE_OBJECT_LIMIT and not isinstance(self.backend, LocalBackend):
             data = self.backend.get(paths[0])
             sha256 = _sha(data)
             source: Any = io.BytesIO(data)
@@ -422,9 +480,9 @@ class EvidenceStore:
         info, raw = self.backend.read(path, limit)
         chunks = _hashing(raw, digest, counter)
         rows: int | None = None
-        parquet_data: bytes | None = None
-        if ext == "parquet" and info.size <= backends.WHOLE_OBJECT_LIMIT:
-            parquet_data = b"".join(chunks)  # small enough: read the footer from memory
+        tail = b""
+        if ext == "parquet":
+            tail = _last_bytes(chunks, PARQUET_TAIL)  # the footer, without holding the whole file
         elif ext == "csv":
             rows = count_csv_rows(chunks)
         elif ext == "json" and posixpath.basename(path).startswith("checks."):
@@ -437,11 +495,10 @@ class EvidenceStore:
             pass
         if ext == "parquet":
             try:
-                source = (
-                    io.BytesIO(parquet_data) if parquet_data is not None else self.backend.open_seekable(path)
-                )
-                with source as fh:
-                    rows = pq.ParquetFile(fh).metadata.num_rows
+                rows = _parquet_rows(tail, counter[0])
+                if rows is _FOOTER_NOT_IN_TAIL:
+                    with self.backend.open_seekable(path) as fh:
+                        rows = pq.ParquetFile(fh).metadata.num_rows
             except (pa.ArrowInvalid, OSError):
                 rows = None  # not a readable Parquet file: the hash already tells the story
         return Artifact(path, digest.hexdigest(), counter[0], rows), info

@@ -234,3 +234,14 @@ def test_ac10_reads_only_the_calls_columns_it_uses():
     subset = rules.recording_posture(calls[list(rule.columns["calls"])], policy="required", min_share=0.5)
     assert (subset.status, subset.observed, subset.reason) == (full.status, full.observed, full.reason)
     pd.testing.assert_frame_equal(subset.findings, full.findings)
+
+
+@pytest.mark.parametrize("tail", [64, 1024 * 1024])
+def test_stored_parquet_rows_come_from_the_footer_whether_or_not_it_is_in_the_kept_tail(store, monkeypatch, tail):
+    import aircall_pipeline.evidence.store as store_module
+
+    monkeypatch.setattr(store_module, "PARQUET_TAIL", tail)
+    calls = raw_calls(300)
+    artifacts = store.write_table("calls", DAY, _spooled(calls, row_group_rows=100, batch_rows=64))
+    assert [store.stored_artifact(a.path) for a in artifacts] == artifacts
+    assert store.stored_artifact(artifacts[0].path).rows == 300
