@@ -245,3 +245,14 @@ def test_stored_parquet_rows_come_from_the_footer_whether_or_not_it_is_in_the_ke
     artifacts = store.write_table("calls", DAY, _spooled(calls, row_group_rows=100, batch_rows=64))
     assert [store.stored_artifact(a.path) for a in artifacts] == artifacts
     assert store.stored_artifact(artifacts[0].path).rows == 300
+
+
+def test_csv_rows_are_counted_in_one_pass_honouring_quoted_newlines():
+    count = formats.count_csv_rows
+    assert count(iter([])) == 0 and count(iter([b""])) == 0 and count(iter([b"a,b\n"])) == 0
+    assert count(iter([b"a,b\n1,2"])) == 1  # a last record without its line end
+    # A quoted value with a newline and a doubled quote, split across chunks, is one value.
+    assert count(iter([b'a,b\n1,"x\n', b'y""z"\n2,3\n'])) == 2
+    assert count(iter([b'a,b\n1,"x'])) is None  # ends inside a quoted value
+    csv_bytes = formats.csv_blob(formats.arrow_table(whole_frame(raw_calls(300)))).bytes()
+    assert count(csv_bytes[i:i + 1000] for i in range(0, len(csv_bytes), 1000)) == 300
