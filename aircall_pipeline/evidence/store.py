@@ -32,6 +32,11 @@ Determinism: Parquet is written by pyarrow without the pandas index, in the fram
 with zstd compression and no timestamps in its metadata, so identical frames give identical bytes
 (with the same pyarrow/pandas versions: both name themselves in the file's metadata).
 Rows are stored in the order given: callers that want byte-identical reruns sort their frames.
+A table too big to hold whole (a busy day's calls) is handed over as a `SpooledTable`, written a
+batch at a time into a temporary Parquet file in row groups of a fixed row count (`ROW_GROUP_ROWS`),
+so the same rows give the same bytes however they were batched; up to that many rows the bytes are
+those of the whole frame. Its CSV is made from that file a row group at a time, with the same
+conventions; both are hashed as they are written, and nothing is published until both are complete.
 CSV is UTF-8, comma-separated, quoted only where needed, with timestamps as ISO-8601 UTC
 (`2026-01-02T03:04:05Z`, or with six fractional digits when a column has sub-second values) and
 integers written exactly (int64 ids above 2**53 survive). Naive timestamps are taken to be UTC.
