@@ -82,7 +82,9 @@ def build_compliance_asset(rule: Rule, names: Names, partitions_def: dg.Partitio
 
     @dg.asset(
         key=asset_key,
-        ins={t: dg.AssetIn(key=names.key(t)) for t in rule.reads},
+        # A rule that reads only some columns of a table gets only those (the IO manager reads no more).
+        ins={t: dg.AssetIn(key=names.key(t), metadata={"columns": list(rule.columns[t])}
+                           if rule.columns and t in rule.columns else None) for t in rule.reads},
         deps=names.keys(rule.history),
         check_specs=[dg.AssetCheckSpec(spec.name, asset=asset_key, blocking=spec.blocking, description=spec.title)],
         partitions_def=partitions_def,

@@ -38,6 +38,8 @@ class Rule:
     configured_by: tuple[str, ...] = ()  # CompliancePolicy fields the owner must set, or the rule skips
     # Why the check cannot be recomputed from the evidence alone, if it cannot (AC-15).
     not_reperformable: str | None = None
+    # The only columns it reads of a big table (the calls), so that one is never loaded whole.
+    columns: dict[str, tuple[str, ...]] | None = None
 
     @property
     def asset_name(self) -> str:
@@ -123,7 +125,8 @@ RULES: tuple[Rule, ...] = (
         i.tables["numbers"], i.tables["number_users"], i.tables["company"])),
     Rule(catalogue.AC_10, ("calls", "numbers", "teams"), lambda i: rules.recording_posture(
         i.tables["calls"], policy=i.policy.recording_policy, min_share=i.policy.recording_min_share,
-        numbers=i.tables["numbers"], teams=i.tables["teams"], tz=i.tz)),
+        numbers=i.tables["numbers"], teams=i.tables["teams"], tz=i.tz),
+        columns={"calls": rules.RECORDING_POSTURE_CALL_COLUMNS}),
     Rule(catalogue.AC_11, ("webhooks",), lambda i: egress.webhook_egress(
         i.tables["webhooks"], approved_domains=i.policy.approved_webhook_domains,
         max_webhooks=i.policy.max_webhooks), configured_by=("approved_webhook_domains",)),

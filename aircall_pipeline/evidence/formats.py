@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import tempfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -25,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from aircall_pipeline.evidence.backends import CHUNK, Blob
+from aircall_pipeline.evidence.backends import Blob
 from aircall_pipeline.evidence.errors import EvidenceStoreError
 
 
@@ -147,21 +148,7 @@ def csv_blob(table: pa.Table) -> Blob:
         for name, column in zip(table.column_names, table.columns, strict=True)
         if pa.types.is_timestamp(column.type) and _has_subseconds(column)
     }
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
-    writer_sink = _HashingWriter(spool)
-    sink = pa.PythonFile(writer_sink, mode="w")
-    options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
-    batches = table.to_batches(max_chunksize=CSV_BATCH_ROWS) or [
-        pa.RecordBatch.from_pylist([], schema=table.schema)
-    ]
-    writer = None
-    for batch in batches:
-        ready = _csv_ready(_with_precision(batch, precise))
-        if writer is None:
-            writer = pa_csv.CSVWriter(sink, ready.schema, write_options=options)
-        writer.write_batch(ready)
-    writer.close()
-    return Blob(file=spool, sha256=writer_sink.digest.hexdigest(), size=writer_sink.size)
+    return _csv_from_batches(iter(table.to_batches(max_chunksize=CSV_BATCH_ROWS)), table.schema, precise)
 
 
 def _has_subseconds(column: pa.ChunkedArray) -> bool:
@@ -196,22 +183,34 @@ def _csv_writable(typ: pa.DataType) -> bool:
     )
 
 
-def count_csv_rows(chunks: Iterator[bytes]) -> int | None:
-    """Data rows of a CSV (header excluded), honouring quoted newlines; None when it cannot be parsed.
+_COUNT_SLICE = 256 * 1024
 
-    Arrow's streaming reader, converting only the first column and only as text, counts a
-    million-row file in a fraction of a second without inferring any types."""
-    source = pa.PythonFile(io.BufferedReader(_ChunkReader(chunks), CHUNK), mode="r")
-    try:
-        reader = pa_csv.open_csv(
-            source,
-            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, block_size=4 * 1024 * 1024),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(include_columns=["f0"], column_types={"f0": pa.string()}),
-        )
-        return max(0, sum(batch.num_rows for batch in reader) - 1)
-    except pa.ArrowInvalid as exc:
-        return 0 if "Empty CSV file" in str(exc) else None
+
+def count_csv_rows(chunks: Iterator[bytes]) -> int | None:
+    """Data rows of a CSV (header excluded), honouring quoted newlines; None when it ends inside a
+    quoted value (not a complete CSV).
+
+    One pass over the chunks, holding one at a time: the records are the line ends outside double
+    quotes (a doubled quote inside a quoted value toggles the state twice, leaving it as it was),
+    plus a last record without its line end. A parsing reader held tens of MB of read-ahead for a
+    big day's CSV. The store's CSVs never hold an empty line; one added later counts as a row (so
+    `verify` reports the changed count)."""
+    inside, records, last = False, 0, b"\n"
+    for chunk in chunks:
+        if not chunk:
+            continue
+        for start in range(0, len(chunk), _COUNT_SLICE):  # slices keep the split's parts few
+            for i, part in enumerate(chunk[start:start + _COUNT_SLICE].split(b'"')):
+                if i:
+                    inside = not inside
+                if not inside:
+                    records += part.count(b"\n")
+        last = chunk[-1:]
+    if inside:
+        return None
+    if last != b"\n":
+        records += 1  # the last record has no line end
+    return max(0, records - 1)
 
 
 class _ChunkReader(io.RawIOBase):
@@ -231,3 +230,134 @@ class _ChunkReader(io.RawIOBase):
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return n
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables written a batch at a time (the calls of a big day)
+
+# Rows per Parquet row group of a streamed table. The groups are cut at fixed row counts whatever the
+# batches handed in, so the same rows give the same bytes however they arrived (a rerun is a no-op);
+# a table of at most this many rows is one group, byte for byte what `write_table` writes for it.
+ROW_GROUP_ROWS = 20_000
+_PARQUET_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True, store_schema=True)
+
+
+class SpooledTable:
+    """A table built a batch (DataFrame) at a time into a temporary Parquet file, hashed as it is
+    written, so a big day never sits in memory whole. Hand it to `EvidenceStore.write_table` (or
+    return it from an asset, for the evidence IO manager) in place of a DataFrame: the store writes
+    the CSV from the temporary Parquet, a batch at a time, then publishes both files write-once.
+
+    Every batch must have the first one's columns and types (its schema is the file's). `head` keeps
+    the first rows (with their dtypes) for the materialization's preview and column types. Closing
+    it, or garbage collection, deletes the temporary file: nothing of it is ever published by itself.
+    """
+
+    def __init__(self, row_group_rows: int | None = None, head_rows: int = 5):
+        self.row_group_rows = row_group_rows or ROW_GROUP_ROWS
+        self.head_rows = head_rows
+        self.rows = 0
+        self.head: pd.DataFrame | None = None
+        self.schema: pa.Schema | None = None
+        self.precise: set[str] = set()  # timestamp columns with sub-second values (CSV format)
+        # On disk from the first byte: a spooled file would hold SPOOL_LIMIT in memory, then copy it.
+        self._spool = tempfile.TemporaryFile()
+        self._hashing = _HashingWriter(self._spool)
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._blob: Blob | None = None
+
+    def write(self, df: pd.DataFrame) -> None:
+        """Add a batch of rows (the first batch, even an empty one, fixes the schema)."""
+        if self._blob is not None:
+            raise EvidenceStoreError("this table is finished: no batch can be added", kind="invalid_input")
+        table = arrow_table(df)
+        if self.schema is None:
+            self.schema = table.schema
+            self.head = df.head(self.head_rows).copy()
+            self._writer = pq.ParquetWriter(pa.PythonFile(self._hashing, mode="w"), self.schema,
+                                            **_PARQUET_OPTIONS)
+        elif not table.schema.equals(self.schema, check_metadata=False):
+            raise EvidenceStoreError(
+                f"a batch of this table has the columns {table.schema} where the first had {self.schema}: "
+                "every batch must have the same columns and types",
+                kind="invalid_input",
+            )
+        elif self.head is not None and len(self.head) < self.head_rows:
+            self.head = pd.concat([self.head, df.head(self.head_rows - len(self.head))], ignore_index=True)
+        self.precise |= {name for name, column in zip(table.column_names, table.columns, strict=True)
+                         if pa.types.is_timestamp(column.type) and _has_subseconds(column)}
+        if table.num_rows:
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
+            self.rows += table.num_rows
+        while self._pending_rows >= self.row_group_rows:
+            self._write_group(self.row_group_rows)
+
+    def _write_group(self, rows: int) -> None:
+        """Write the first `rows` pending rows as one row group, from one contiguous chunk per column
+        (so the bytes do not depend on how the rows were batched)."""
+        pending = pa.concat_tables(self._pending)
+        group, rest = pending.slice(0, rows), pending.slice(rows)
+        assert self._writer is not None
+        self._writer.write_table(group.combine_chunks(), row_group_size=rows or None)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def finish(self) -> Blob:
+        """Write the last row group and close the Parquet file: its bytes, sha256 and size."""
+        if self._blob is None:
+            if self._writer is None:
+                raise EvidenceStoreError("a streamed table got no batch at all, not even an empty one "
+                                         "that gives its columns", kind="invalid_input")
+            if self._pending_rows or self.rows == 0:
+                # An empty table is written as `write_table` writes one (the schema, no rows).
+                self._pending = self._pending or [self.schema.empty_table()]
+                self._write_group(self._pending_rows)
+            self._writer.close()
+            self._blob = Blob(file=self._spool, sha256=self._hashing.digest.hexdigest(), size=self._hashing.size)
+        return self._blob
+
+    def csv_blob(self) -> Blob:
+        """The CSV of the finished table, read back from its Parquet a row group at a time: the same
+        bytes `csv_blob` gives for the whole table (one timestamp format per column, formula cells
+        neutralised)."""
+        parquet = pq.ParquetFile(pa.PythonFile(self.finish().open(), mode="r"))
+        batches = (batch for i in range(parquet.num_row_groups)
+                   for batch in parquet.read_row_group(i).to_batches(max_chunksize=CSV_BATCH_ROWS))
+        return _csv_from_batches(batches, self.schema, self.precise, spool=tempfile.TemporaryFile())
+
+    def close(self) -> None:
+        """Delete the temporary file (a writer left open is closed first, into it)."""
+        if self._writer is not None and self._blob is None:
+            try:
+                self._writer.close()
+            except (OSError, ValueError, pa.ArrowException):
+                pass  # the file is being thrown away
+        self._spool.close()
+
+
+def _csv_from_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, precise: set[str],
+                      spool: BinaryIO | None = None) -> Blob:
+    """CSV of `batches` (all of `schema`) into `spool` (by default a spooled temporary file), hashed
+    as it is written."""
+    spool = spool if spool is not None else tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
+    try:
+        writer_sink = _HashingWriter(spool)
+        sink = pa.PythonFile(writer_sink, mode="w")
+        options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+        writer = None
+        for batch in itertools.chain(batches, [pa.RecordBatch.from_pylist([], schema=schema)]):
+            if writer is not None and not batch.num_rows:
+                continue  # the empty batch only gives an empty table its header
+            ready = _csv_ready(_with_precision(batch, precise))
+            if writer is None:
+                writer = pa_csv.CSVWriter(sink, ready.schema, write_options=options)
+            writer.write_batch(ready)
+        assert writer is not None
+        writer.close()
+    except BaseException:
+        spool.close()
+        raise
+    return Blob(file=spool, sha256=writer_sink.digest.hexdigest(), size=writer_sink.size)

@@ -6,6 +6,9 @@ overwrite) and attaches the row count and the columns with their types (Dagster'
 `dagster/row_count` and `dagster/column_schema`, which the UI shows), location, hashes and a preview to
 the materialization. Every evidence table goes through here, raw and findings alike, so every one of
 them shows its columns without the assets repeating their schemas.
+A table too big to hold whole (a busy day's calls) arrives as a `SpooledTable` instead, written a
+batch at a time by the asset into a temporary Parquet file; it is stored the same way (same names,
+attempts, hashes and metadata, preview and column types from its first rows).
 A run over several days (a backfill chunk) hands it `{day: frame}` with one frame per day of the
 run: each day is written to its own folder, and each day's materialization gets its own metadata.
 `load_input` reads the newest attempt of the upstream asset's partition back; an input may ask for a
@@ -21,7 +24,7 @@ import dagster as dg
 import pandas as pd
 
 from aircall_pipeline.evidence.resource import EvidenceResource
-from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, check_date
+from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, SpooledTable, check_date
 
 PREVIEW_ROWS = 5
 # Dagster's standard metadata keys (the UI reads them: the row count, the Columns tab).
@@ -41,8 +44,9 @@ def markdown_text(value: Any) -> str:
     return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 
-def markdown_preview(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
-    """A small Markdown table of the first rows (cells cut, Markdown syntax escaped) for the Dagster UI."""
+def markdown_preview(df: pd.DataFrame, rows: int = PREVIEW_ROWS, total: int | None = None) -> str:
+    """A small Markdown table of the first rows (cells cut, Markdown syntax escaped) for the Dagster UI.
+    `total`: the table's row count when `df` holds only its first rows."""
 
     def cell(value: Any) -> str:
         text = "" if value is None or (not isinstance(value, list | dict) and pd.isna(value)) else str(value)
@@ -52,12 +56,13 @@ def markdown_preview(df: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
 
     columns = [str(c) for c in df.columns]
     if not columns:
-        return f"_{len(df)} rows, no columns_"
+        return f"_{len(df) if total is None else total} rows, no columns_"
     lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for record in df.head(rows).itertuples(index=False, name=None):
         lines.append("| " + " | ".join(cell(v) for v in record) + " |")
-    if len(df) > rows:
-        lines.append(f"\n_first {rows} of {len(df):,} rows_")
+    total = len(df) if total is None else total
+    if total > rows:
+        lines.append(f"\n_first {rows} of {total:,} rows_")
     return "\n".join(lines)
 
 
@@ -96,7 +101,8 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
                 kind="invalid_input",
             ) from None
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | Mapping[str, pd.DataFrame] | None) -> None:
+    def handle_output(self, context: dg.OutputContext,
+                      obj: pd.DataFrame | SpooledTable | Mapping[str, pd.DataFrame | SpooledTable] | None) -> None:
         if obj is None:
             return  # nothing to store (e.g. an asset that only records metadata)
         asset = context.asset_key.to_user_string()
@@ -124,10 +130,10 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"days": len(metadata),
                                      "rows_all_days": sum(m[ROW_COUNT_KEY].value for m in metadata.values())})
 
-    def _frames_by_day(self, context: dg.OutputContext, obj: Any, asset: str) -> dict[str, pd.DataFrame]:
+    def _frames_by_day(self, context: dg.OutputContext, obj: Any, asset: str) -> dict[str, pd.DataFrame | SpooledTable]:
         """{evidence date: frame} for every day of the run, in order; refuses anything else."""
         keys = list(context.asset_partition_keys)
-        if isinstance(obj, pd.DataFrame):
+        if isinstance(obj, pd.DataFrame | SpooledTable):
             if len(keys) != 1:
                 raise EvidenceStoreError(
                     f"asset {asset} materializes {len(keys)} days in one run ({keys[0]} to {keys[-1]}) but "
@@ -150,7 +156,7 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
                 f"not in the run {extra or 'none'}",
                 kind="invalid_input",
             )
-        not_frames = sorted(k for k in keys if not isinstance(obj[k], pd.DataFrame))
+        not_frames = sorted(k for k in keys if not isinstance(obj[k], pd.DataFrame | SpooledTable))
         if not_frames:
             raise EvidenceStoreError(
                 f"asset {asset} returned something other than a DataFrame for {', '.join(not_frames)}",
@@ -159,8 +165,10 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
         return {self._partition_date(context, key, asset): obj[key] for key in keys}
 
     @staticmethod
-    def _write(store: EvidenceStore, table: str, date: str, df: pd.DataFrame) -> dict[str, Any]:
+    def _write(store: EvidenceStore, table: str, date: str, df: pd.DataFrame | SpooledTable) -> dict[str, Any]:
         """Write one day's table; the metadata of that day's materialization."""
+        # What the metadata shows of a spooled table: its first rows (and their dtypes) and its count.
+        head, total = (df.head, df.rows) if isinstance(df, SpooledTable) else (df, len(df))
         try:
             artifacts = store.write_table(table, date, df)
         except EvidenceStoreError as exc:
@@ -172,12 +180,12 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
         parquet, csv = artifacts
         return {
             ROW_COUNT_KEY: dg.MetadataValue.int(parquet.rows or 0),
-            COLUMN_SCHEMA_KEY: dg.MetadataValue.table_schema(column_schema(df)),
+            COLUMN_SCHEMA_KEY: dg.MetadataValue.table_schema(column_schema(head)),
             "evidence_path": dg.MetadataValue.path(store.full_uri(parquet.path)),
             "evidence_csv": dg.MetadataValue.path(store.full_uri(csv.path)),
             "sha256": dg.MetadataValue.text(parquet.sha256),
             "artifacts": dg.MetadataValue.json([a.as_dict() for a in artifacts]),
-            "preview": dg.MetadataValue.md(markdown_preview(df)),
+            "preview": dg.MetadataValue.md(markdown_preview(head, total=total)),
         }
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:

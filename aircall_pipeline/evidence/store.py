@@ -32,6 +32,11 @@ Determinism: Parquet is written by pyarrow without the pandas index, in the fram
 with zstd compression and no timestamps in its metadata, so identical frames give identical bytes
 (with the same pyarrow/pandas versions: both name themselves in the file's metadata).
 Rows are stored in the order given: callers that want byte-identical reruns sort their frames.
+A table too big to hold whole (a busy day's calls) is handed over as a `SpooledTable`, written a
+batch at a time into a temporary Parquet file in row groups of a fixed row count (`ROW_GROUP_ROWS`),
+so the same rows give the same bytes however they were batched; up to that many rows the bytes are
+those of the whole frame. Its CSV is made from that file a row group at a time, with the same
+conventions; both are hashed as they are written, and nothing is published until both are complete.
 CSV is UTF-8, comma-separated, quoted only where needed, with timestamps as ISO-8601 UTC
 (`2026-01-02T03:04:05Z`, or with six fractional digits when a column has sub-second values) and
 integers written exactly (int64 ids above 2**53 survive). Naive timestamps are taken to be UTC.
@@ -70,7 +75,13 @@ from aircall_pipeline.evidence.backends import (
     default_s3_client,
 )
 from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
-from aircall_pipeline.evidence.formats import arrow_table, count_csv_rows, csv_blob, parquet_bytes
+from aircall_pipeline.evidence.formats import (
+    SpooledTable,
+    arrow_table,
+    count_csv_rows,
+    csv_blob,
+    parquet_bytes,
+)
 from aircall_pipeline.evidence.layout import (
     REPORT_BASES,
     REPORTS,
@@ -127,6 +138,7 @@ __all__ = [
     "EvidenceStoreError",
     "LocalBackend",
     "S3Backend",
+    "SpooledTable",
     "attempt_name",
     "default_s3_client",
 ]
@@ -173,6 +185,62 @@ def _stamped(timestamper: Callable[[bytes], bytes], message: bytes, what: str) -
             "before its first file), so no manifest lacks its proof of time; seal again once a TSA answers",
             kind="timestamp",
         ) from None
+
+
+# The last bytes of a Parquet file kept while it is hashed: its footer (the row count) is in them
+# unless the file has a very large schema or very many row groups, which are then read again.
+PARQUET_TAIL = 1024 * 1024
+_FOOTER_NOT_IN_TAIL: Any = object()
+
+
+def _last_bytes(chunks: Iterator[bytes], keep: int) -> bytes:
+    tail = bytearray()
+    for chunk in chunks:
+        tail += chunk
+        if len(tail) > keep:
+            del tail[:-keep]
+    return bytes(tail)
+
+
+class _TailFile(io.RawIOBase):
+    """A read-only, seekable file of `size` bytes of which only the last ones (`tail`) can be read."""
+
+    def __init__(self, tail: bytes, size: int):
+        self._tail, self._size, self._start, self._pos = tail, size, size - len(tail), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._pos + len(view), self._size)
+        if end <= self._pos:
+            return 0
+        if self._pos < self._start:
+            raise OSError("outside the bytes kept")
+        data = self._tail[self._pos - self._start:end - self._start]
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def _parquet_rows(tail: bytes, size: int) -> Any:
+    """The row count in a Parquet file's footer, read from its last bytes; _FOOTER_NOT_IN_TAIL when
+    they do not hold all of it. Raises pa.ArrowInvalid or OSError for what is not Parquet."""
+    if len(tail) < size and (len(tail) < 8 or int.from_bytes(tail[-8:-4], "little") + 8 > len(tail)):
+        return _FOOTER_NOT_IN_TAIL
+    return pq.ParquetFile(_TailFile(tail, size)).metadata.num_rows
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,17 +395,27 @@ class EvidenceStore:
 
     # ---- tables -----------------------------------------------------------------------------
 
-    def write_table(self, table: str, date: Any, df: pd.DataFrame) -> list[Artifact]:
+    def write_table(self, table: str, date: Any, df: pd.DataFrame | SpooledTable) -> list[Artifact]:
         """Store `df` as `<table>.parquet` + `<table>.csv` for `date`, write-once (see module doc).
 
+        `df` is a DataFrame, or a `SpooledTable` that was written a batch at a time (a big day's
+        calls): its Parquet is already in a temporary file, the CSV is made from it a row group at a
+        time, and nothing is published until both are complete. The spooled table is closed here.
         Returns the Parquet and CSV artifacts of the attempt that now holds this content.
         """
         table, date = check_table(table), check_date(date)
-        arrow = arrow_table(df)
-        rows = arrow.num_rows
-        parquet = Blob.of(parquet_bytes(arrow))
-        csv_data = csv_blob(arrow)
-        del arrow
+        if isinstance(df, SpooledTable):
+            try:
+                rows, parquet, csv_data = df.rows, df.finish(), df.csv_blob()
+            except BaseException:
+                df.close()
+                raise
+        else:
+            arrow = arrow_table(df)
+            rows = arrow.num_rows
+            parquet = Blob.of(parquet_bytes(arrow))
+            csv_data = csv_blob(arrow)
+            del arrow
         folder = table_folder(table, date)
         bases = (f"{table}.parquet", f"{table}.csv")
         files = [(bases[0], parquet), (bases[1], csv_data)]
@@ -345,6 +423,7 @@ class EvidenceStore:
             number, wrote = self._write_attempt(folder, bases, lambda _n: files)
         finally:
             csv_data.close()
+            parquet.close()
         artifacts = [
             Artifact(self._key(folder, base, number), blob.sha256, blob.size, rows) for base, blob in files
         ]
@@ -386,7 +465,9 @@ class EvidenceStore:
                 uri=self.backend.full_uri(table_folder(check_table(table), check_date(date))),
             )
         info = self.backend.stat(paths[0])
-        if info.size <= backends.WHOLE_OBJECT_LIMIT:
+        # A local file is hashed as it is read in chunks, then parsed from disk (only the columns asked
+        # for): a big day's calls are never in memory as bytes. S3 fetches small objects in one GET.
+        if info.size <= backends.WHOLE_OBJECT_LIMIT and not isinstance(self.backend, LocalBackend):
             data = self.backend.get(paths[0])
             sha256 = _sha(data)
             source: Any = io.BytesIO(data)
@@ -440,9 +521,9 @@ class EvidenceStore:
         info, raw = self.backend.read(path, limit)
         chunks = _hashing(raw, digest, counter)
         rows: int | None = None
-        parquet_data: bytes | None = None
-        if ext == "parquet" and info.size <= backends.WHOLE_OBJECT_LIMIT:
-            parquet_data = b"".join(chunks)  # small enough: read the footer from memory
+        tail = b""
+        if ext == "parquet":
+            tail = _last_bytes(chunks, PARQUET_TAIL)  # the footer, without holding the whole file
         elif ext == "csv":
             rows = count_csv_rows(chunks)
         elif ext == "json" and posixpath.basename(path).startswith("checks."):
@@ -455,11 +536,10 @@ class EvidenceStore:
             pass
         if ext == "parquet":
             try:
-                source = (
-                    io.BytesIO(parquet_data) if parquet_data is not None else self.backend.open_seekable(path)
-                )
-                with source as fh:
-                    rows = pq.ParquetFile(fh).metadata.num_rows
+                rows = _parquet_rows(tail, counter[0])
+                if rows is _FOOTER_NOT_IN_TAIL:
+                    with self.backend.open_seekable(path) as fh:
+                        rows = pq.ParquetFile(fh).metadata.num_rows
             except (pa.ArrowInvalid, OSError):
                 rows = None  # not a readable Parquet file: the hash already tells the story
         return Artifact(path, digest.hexdigest(), counter[0], rows), info

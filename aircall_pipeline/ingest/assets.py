@@ -10,13 +10,15 @@ Backfills of call history fetch several days per run (`BackfillPolicy.multi_run`
 days, AIRCALL_BACKFILL_DAYS_PER_RUN): Dagster's cost of a run (queueing, a worker process, loading
 the code) is then paid once per chunk instead of once per day, so a backfill moves at the speed of
 the API budget. Each day is still fetched on its own and filed in its own evidence folder (the
-evidence IO manager takes `{day: frame}`). Why 10 by default: a run costs Dagster about 9 s of
+evidence IO manager takes `{day: frame}`). A day's calls are never held whole: they are normalised a
+batch at a time into a temporary Parquet file (`spool_calls`, a `SpooledTable`) that the evidence IO
+manager publishes, so memory stays flat however busy the day. Why 10 by default: a run costs Dagster about 9 s of
 idle budget (bench/RESULTS.md), so a month of history in 3 runs loses ~20 s where 30 runs lose ~4
 minutes; yet a daily run queued behind a chunk waits for at most 10 days' fetch: ~150 requests, 2.5
 minutes of the real 60-a-minute budget at 700 calls a day, ~35 minutes at 10,000 a day. A very busy
 account (50,000 calls a day, ~17 minutes of budget per day) needs a lower setting (1 to 5), both for
 that wait and to stay inside the 2-hour `max_runtime_seconds` of deploy/dagster.yaml; a chunk's
-frames also stay in memory until it ends.
+days wait in temporary files (calls) and in memory (the small call windows) until it ends.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the context type hints at definition time.
@@ -27,6 +29,7 @@ import dagster as dg
 import pandas as pd
 
 from aircall_pipeline.aircall.errors import AircallRequestError
+from aircall_pipeline.evidence.formats import SpooledTable
 from aircall_pipeline.ingest import normalize
 from aircall_pipeline.ingest.pii import hash_key
 from aircall_pipeline.ingest.resource import AircallResource
@@ -41,6 +44,9 @@ from aircall_pipeline.names import OWNERS, Names
 from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN, DEFAULT_HISTORY_DAYS
 
 KINDS = {"python", "pandas", "parquet"}
+# Calls normalised per batch (see `spool_calls`): what a day's calls cost in memory at most, whatever
+# the day's size (about 1 KB a call as Python lists, before they become a typed batch).
+CALL_BATCH_ROWS = 5_000
 
 
 def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
@@ -100,6 +106,25 @@ def fetch_number_details(client, log) -> tuple[list[dict], list[dict]]:
             log.warning(f"Number {listed.get('id')} was listed by /v1/numbers but /v1/numbers/{listed.get('id')} "
                         "answered 404: it was deleted while the snapshot was taken; recorded as vanished.")
     return detailed, vanished
+
+
+def spool_calls(pages, pii_key: bytes, batch_rows: int = CALL_BATCH_ROWS) -> SpooledTable:
+    """A day's calls, normalised `batch_rows` at a time into a temporary Parquet file as the pages
+    arrive: the evidence IO manager stores it (Parquet + CSV, hashed) without the day ever being in
+    memory whole. The batches are cut at fixed row counts, so the same calls give the same files."""
+    normalizer = normalize.CallNormalizer(pii_key)
+    table = SpooledTable()
+    try:
+        for page in pages:
+            normalizer.add_page(page)
+            while normalizer.pending >= batch_rows:
+                table.write(normalizer.take(batch_rows))
+        normalizer.warn_unknown()
+        table.write(normalizer.take())  # the rest; an empty batch still gives an empty day its columns
+    except BaseException:
+        table.close()  # nothing of a failed day is kept, let alone published
+        raise
+    return table
 
 
 def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
@@ -224,18 +249,15 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
                 # One day at a time, each with its own windows and counts: a day's evidence is the
                 # same whether the daily job or a backfill chunk fetched it.
                 before = client.stats.as_dict()
-                normalizer = normalize.CallNormalizer(pii_key)
-                for page in client.iter_call_pages(start, end):
-                    normalizer.add_page(page)
-                calls_by_day[day] = normalizer.frame()
+                calls_by_day[day] = spool_calls(client.iter_call_pages(start, end), pii_key)
                 windows_by_day[day] = normalize.call_windows_frame(client.call_windows)
                 requests_by_day[day] = _stats_since(before, client.stats.as_dict())
-                context.log.info(f"{len(calls_by_day[day])} calls for {day} in {len(windows_by_day[day])} window(s).")
+                context.log.info(f"{calls_by_day[day].rows} calls for {day} in {len(windows_by_day[day])} window(s).")
             meta = _api_metadata(client)
         if len(days) == 1:
             [day] = calls_by_day
-            calls_df, windows_df = calls_by_day[day], windows_by_day[day]
-            yield dg.Output(calls_df, output_name=names.out("calls"), metadata=meta)
+            calls_table, windows_df = calls_by_day[day], windows_by_day[day]
+            yield dg.Output(calls_table, output_name=names.out("calls"), metadata=meta)
             yield dg.Output(windows_df, output_name=names.out("call_windows"),
                             metadata={"calls_expected": int(windows_df["meta_total"].sum())})
             return

@@ -209,7 +209,8 @@ def numbers_frames(numbers: Iterable[Mapping], *, vanished: Iterable[Mapping] = 
 
 class CallNormalizer:
     """Turns pages of raw calls into column lists as they stream in, so a day of 50,000 calls never
-    sits in memory as JSON. `frame()` builds the typed table at the end."""
+    sits in memory as JSON. `frame()` builds the typed table at the end; `take(n)` the typed table of
+    the first `n` rows not yet taken (a batch), so that a big day can be written a batch at a time."""
 
     def __init__(self, hash_key: bytes):
         self._hash_key = hash_key
@@ -248,12 +249,28 @@ class CallNormalizer:
             cols["country_code_a2"].append(c.get("country_code_a2"))
             cols["pricing_type"].append(c.get("pricing_type"))
 
-    def frame(self) -> pd.DataFrame:
+    @property
+    def pending(self) -> int:
+        """Rows added and not yet taken."""
+        return len(self._columns["call_id"])
+
+    def take(self, rows: int | None = None) -> pd.DataFrame:
+        """The typed table of the first `rows` pending rows (all of them by default), which are then
+        dropped from this normalizer. An empty table (with every column) when none is pending."""
+        rows = self.pending if rows is None else min(rows, self.pending)
+        batch = {c: values[:rows] for c, values in self._columns.items()}
+        self._columns = {c: values[rows:] for c, values in self._columns.items()}
+        return frame(batch, CALLS)
+
+    def warn_unknown(self) -> None:
         if self.unknown_fields:
             # Dropped rather than stored: an unreviewed field could carry personal data.
             log.warning("Calls carried fields this pipeline does not know and did not store: %s",
                         ", ".join(sorted(self.unknown_fields)))
-        return frame(self._columns, CALLS)
+
+    def frame(self) -> pd.DataFrame:
+        self.warn_unknown()
+        return self.take()
 
 
 def webhooks_frame(webhooks: Iterable[Mapping]) -> pd.DataFrame:

@@ -62,7 +62,11 @@ from aircall_pipeline.compliance.rules.findings import (
 from aircall_pipeline.compliance.rules.number_inventory import number_inventory
 from aircall_pipeline.compliance.rules.offboarding import offboarding
 from aircall_pipeline.compliance.rules.privileged_access import privileged_access
-from aircall_pipeline.compliance.rules.recording_posture import RECORDING_POLICIES, recording_posture
+from aircall_pipeline.compliance.rules.recording_posture import (
+    RECORDING_POLICIES,
+    RECORDING_POSTURE_CALL_COLUMNS,
+    recording_posture,
+)
 from aircall_pipeline.compliance.rules.roster import (
     STATUS_ACTIVE,
     STATUS_SUSPENDED,
@@ -122,6 +126,7 @@ __all__ = [
     "team_coverage",
     "number_inventory",
     "RECORDING_POLICIES",
+    "RECORDING_POSTURE_CALL_COLUMNS",
     "recording_posture",
     "calls_completeness",
     "evidence_freshness",

@@ -19,6 +19,8 @@ from aircall_pipeline.compliance.rules.findings import (
 )
 
 RECORDING_POLICIES = ("report", "required", "forbidden")
+# Every column of the calls table the rule reads: the daily job loads only these.
+RECORDING_POSTURE_CALL_COLUMNS = ("started_at", "answered_at", "has_recording", "team_ids", "number_id")
 
 
 def recording_posture(
