@@ -10,7 +10,7 @@ Fonts are the system's (fontconfig), as for any reader of the page.
 from __future__ import annotations
 
 from weasyprint import HTML
-from weasyprint.urls import URLFetcher
+from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
 
 class FetchRefused(ValueError):
@@ -29,5 +29,10 @@ class RefusingFetcher(URLFetcher):
 
 def render_pdf(html: str) -> bytes:
     """The PDF bytes of `html`; the same HTML gives the same bytes (WeasyPrint writes no clock time
-    unless the page carries one)."""
-    return HTML(string=html, url_fetcher=RefusingFetcher()).write_pdf()
+    unless the page carries one). Raises FetchRefused when the page asks for any URL."""
+    try:
+        return HTML(string=html, url_fetcher=RefusingFetcher()).write_pdf()
+    except FatalURLFetchingError as exc:
+        # WeasyPrint's fatal error is a BaseException: it would pass every `except Exception` of the
+        # run (and Dagster's step handling) untold. Ours is an ordinary error naming the URL.
+        raise FetchRefused(str(exc.__cause__ or exc)) from exc
