@@ -542,8 +542,10 @@ class EvidenceStore:
 
                 html_data = render_html().encode("utf-8")
                 manifest_path = self._key(folder, "manifest.json", number)
-                # One instant for the manifest's sealed_at and the OSCAL observations' `collected`.
+                # One instant for the manifest's sealed_at and the OSCAL observations' `collected`, in
+                # whole milliseconds: OSCAL (trestle) writes no finer, and the two must say the same.
                 sealed_at = self.clock()
+                sealed_at = sealed_at.replace(microsecond=sealed_at.microsecond // 1000 * 1000)
                 intake = intake_files(SealedAttempt(
                     day=date, attempt=number, checks=checks_norm, findings_tables=findings_tables,
                     report_dir=folder, manifest_path=manifest_path,
