@@ -1,9 +1,9 @@
 """report.pdf: WeasyPrint's rendering of the report page, sealed with the day, fetching nothing.
 
-No rasteriser is installed here (no pdftoppm, pypdfium2 or Ghostscript), so the page is read the way
-WeasyPrint laid it out (the text of page 1's boxes), and the sealed file is tied to that layout by
-its bytes: rendering the sealed report.html again gives the sealed report.pdf exactly, with as many
-page objects as the layout has pages.
+The page is read the way WeasyPrint laid it out (the text of page 1's boxes), and the sealed file is
+tied to that layout by its bytes: rendering the sealed report.html again gives the sealed report.pdf
+exactly, with as many page objects as the layout has pages. Then page 1 is rasterised (PDFium, the
+engine of Chrome's PDF viewer) and looked at as an image, the way a reader sees it.
 """
 
 from __future__ import annotations
@@ -73,3 +73,33 @@ def test_the_pdf_of_a_long_report_is_capped_but_says_where_the_rest_is(local_sto
 def test_rendering_fetches_nothing(tag):
     with pytest.raises(FetchRefused, match="self-contained: refused to fetch"):
         render_pdf(f"<html><head>{tag}</head><body><p>x</p>{tag}</body></html>")
+
+
+def test_page_one_as_a_reader_sees_it(local_store, real_pdf, tmp_path):
+    """Rasterised, page 1 is an A4 page with ink on it: the title band at the top and the check table
+    below, on a white page with a blank right margin (a blank, black or cut-off page fails)."""
+    import pypdfium2
+
+    seal(local_store)
+    pdf = pypdfium2.PdfDocument(local_store.backend.get(f"{REPORTS}/report.pdf"))
+    page = pdf[0]
+    width, height = page.get_size()  # points
+    assert abs(height / width - 297 / 210) < 0.01, (width, height)  # A4 portrait
+    image = page.render(scale=1).to_pil().convert("L")
+    image.save(tmp_path / "page1.png")  # kept in pytest's tmp dir, to look at when this fails
+    pixels = image.load()
+    w, h = image.size
+
+    def ink(top: float, bottom: float) -> float:
+        """The share of dark pixels in a horizontal band of the page (fractions of its height)."""
+        rows = range(int(h * top), int(h * bottom))
+        dark = sum(1 for y in rows for x in range(0, w, 2) if pixels[x, y] < 128)
+        return dark / (len(rows) * len(range(0, w, 2)))
+
+    assert 0.001 < ink(0.0, 0.15) < 0.5  # the title
+    assert 0.005 < ink(0.15, 0.9) < 0.5  # the checks table: text, not a solid block
+    # Nothing runs off the page: the right margin is blank (a table wider than the page would be cut
+    # at the edge, its last column unreadable).
+    assert ink(0.0, 1.0) > 0 and all(pixels[x, y] > 200 for y in range(0, h, 2) for x in range(int(w * 0.97), w))
+    white = sum(1 for y in range(0, h, 4) for x in range(0, w, 4) if pixels[x, y] > 240)
+    assert white / (len(range(0, h, 4)) * len(range(0, w, 4))) > 0.6
