@@ -196,8 +196,8 @@ def _refuse_unverified(result: Any, days: list[str], held: list[str]) -> None:
     for v in result.days:
         if v.authenticated:
             continue
-        unsigned = any(a.signature.startswith("UNSIGNED") for a in v.attempts)
-        why = ("unsigned" if unsigned else "a gap: never sealed" if v.date in missing
+        unsigned = any(a.signature in ("UNSIGNED", "FORGED (missing)") for a in v.attempts)
+        why = ("unsigned: a manifest has no signature by the trusted key" if unsigned else "a gap: never sealed" if v.date in missing
                else (v.problems or [f.status + " " + f.path for f in v.files if not f.ok] or [v.verdict()])[0])
         bad.append((v.date, why))
     if bad or result.stray:
@@ -519,6 +519,7 @@ def build_package(
     sampled = pick_sample(days, sample, seed if seed is not None else 0) if sample is not None else None
     out = Path(out)
     tmp, fh = _temporary_zip(out)
+    writer: _Writer | None = None
     try:
         held = store.report_dates()
         if not held or start < held[0] or end > held[-1]:
@@ -584,6 +585,11 @@ def build_package(
         members = len(writer.members) + 2
         _publish(tmp, out)
     except BaseException:
+        if writer is not None:
+            try:
+                writer.zip.close()
+            except Exception:  # noqa: BLE001, S110 - the file is being thrown away
+                pass
         fh.close()
         tmp.unlink(missing_ok=True)
         raise
@@ -684,8 +690,8 @@ def _verify(path: Path, trusted: TrustedKey, check: PackageCheck) -> None:
         by_name: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             why = unsafe_name(info.filename)
-            mode = info.external_attr >> 16
-            if why is None and mode and not stat.S_ISREG(mode):
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0: no type recorded (Python's writestr)
+            if why is None and kind and kind != stat.S_IFREG:
                 why = "not a regular file (a link, folder or device entry)"
             if why is None and info.filename in by_name:
                 why = "a second member with the same name"
