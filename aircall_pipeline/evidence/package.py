@@ -399,7 +399,7 @@ def control_summary(store: Any, days: list[_Day], trusted: TrustedKey, sample: l
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     p = summary["period"]
-    lines = [f"# Controls, {p['from']} to {p['to']} ({p['days']} days)", "",
+    lines = [f"# Controls, {p['from']} to {p['to']} ({p['days']} day{'s' if p['days'] != 1 else ''})", "",
              "| control | framework | title | days | passed | failed | warned | skipped | failed on |",
              "|---|---|---|---:|---:|---:|---:|---:|---|"]
     for c in summary["controls"]:

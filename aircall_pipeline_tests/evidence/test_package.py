@@ -423,3 +423,23 @@ def test_the_signing_key_must_be_the_trusted_key(small, signer, other_key_pair, 
         build_package(small, DAYS[0], DAYS[0], out, signer=signer,
                       trusted=TrustedKey.from_pem_file(other_key_pair[1]))
     assert left_behind(out.parent) == []
+
+
+def test_access_reviews_are_packaged_and_summarised(small, signer, trusted, out):
+    from datetime import UTC, datetime
+
+    from aircall_pipeline_tests.compliance import test_review as review
+
+    review.seal_review_day(small, signer)
+    review.stored_review(small, signer, trusted, {101: "keep", 102: "remove", 103: "keep"},
+                         datetime(2026, 3, 14, 9, tzinfo=UTC))
+    build_package(small, review.DAY, review.DAY, out, signer=signer, trusted=trusted)
+    files = members(out)
+    folder = f"evidence/aircall/reviews/date={review.DAY}"
+    for base in ("review.csv", "attestation.json", "attestation.sig", "manifest.json", "manifest.sig"):
+        assert f"{folder}/{base}" in files
+    reviews = json.loads(files["summary/controls.json"])["access_reviews"]
+    assert reviews["in_period"] == [review.DAY]
+    assert reviews["latest"]["date"] == review.DAY and reviews["latest"]["signature"] == "valid"
+    assert f"in the period: {review.DAY}" in files["summary/controls.md"].decode()
+    assert verify_package(out, trusted).valid
