@@ -593,8 +593,12 @@ def build_package(
         fh.close()
         tmp.unlink(missing_ok=True)
         raise
-    return Package(out, days, members, out.stat().st_size, hashlib.sha256(out.read_bytes()).hexdigest()
-                   if out.stat().st_size < 2**30 else "", sampled, seed if sampled is not None else None)
+    digest = hashlib.sha256()
+    with out.open("rb") as published:
+        while chunk := published.read(CHUNK):
+            digest.update(chunk)
+    return Package(out, days, members, out.stat().st_size, digest.hexdigest(), sampled,
+                   seed if sampled is not None else None)
 
 
 # --------------------------------------------------------------------------------------------------
