@@ -18,8 +18,8 @@ setup(
     version=VERSION,
     description="Dagster pipeline turning an Aircall account into daily, tamper-evident compliance evidence on S3.",
     packages=find_packages(exclude=["aircall_pipeline_tests", "aircall_pipeline_tests.*"]),
-    # The report page's template is read at run time (evidence/report.py).
-    package_data={"aircall_pipeline": ["VERSION", "py.typed", "evidence/templates/*.j2"]},
+    # The report page's template (evidence/report.py) and the OSCAL control catalog are read at run time.
+    package_data={"aircall_pipeline": ["VERSION", "py.typed", "evidence/templates/*.j2", "compliance/oscal/*.json"]},
     python_requires=">=3.11",  # pandas 3 needs 3.11
     install_requires=[
         f"dagster=={DAGSTER}",
@@ -36,6 +36,8 @@ setup(
         "pyyaml==6.0.4",  # the compliance policy file (also a Dagster dependency, pinned here since we import it)
         "pydantic==2.14.4",  # strict schemas of everything `verify` parses (also a Dagster dependency, pinned here)
         "rfc3161-client==1.0.9",  # RFC 3161 timestamp tokens (EVIDENCE_TSA_URL), checked offline by `verify`
+        "compliance-trestle==5.2.0",  # OSCAL models: each day's assessment-results.json is built and validated with them
+        "weasyprint==70.0",  # report.pdf from report.html's template (needs the system's Pango, see scripts/)
     ],
     extras_require={
         "postgres": [f"dagster-postgres=={DAGSTER_LIBS}", "psycopg2-binary==2.9.13"],
@@ -47,6 +49,7 @@ setup(
             "playwright==1.65.2",  # driven against Debian's chromium, never its own browser download
             "ruff==0.17.5",
             "hypothesis==6.170.17",  # property tests of the verifier against arbitrary mutations
+            "pypdfium2==5.15.2",  # rasterises report.pdf in a test, to look at the page as a reader does
         ],
     },
     entry_points={"console_scripts": ["aircall-pipeline=aircall_pipeline.cli:main"]},

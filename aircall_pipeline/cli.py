@@ -16,6 +16,8 @@ COMMANDS = {
     "sandbox": "aircall_pipeline.sandbox.cli",
     "verify": "aircall_pipeline.evidence.cli",
     "keygen": "aircall_pipeline.evidence.cli",
+    "package": "aircall_pipeline.evidence.package_cli",
+    "verify-package": "aircall_pipeline.evidence.package_cli",
     "review": "aircall_pipeline.compliance.review_cli",
     "accounts": "aircall_pipeline.accounts_cli",
 }

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from trestle.oscal.assessment_results import AssessmentResults
 
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
 from aircall_pipeline.compliance import rules
+from aircall_pipeline.compliance.owner_inputs import sealed_policy
 from aircall_pipeline.definitions import build_assets, build_defs, build_resources
 from aircall_pipeline.evidence.io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.ingest import normalize
-from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.names import OWNER_POLICY, SINGLE_ACCOUNT
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
@@ -77,7 +79,7 @@ def files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-def test_daily_job_writes_complete_verifiable_evidence(env):
+def test_daily_job_writes_complete_verifiable_evidence(env, real_pdf):
     result = run_day()
     assert result.success, root_cause(result)
 
@@ -107,6 +109,18 @@ def test_daily_job_writes_complete_verifiable_evidence(env):
     # Only the calls of the evidence day are stored so far: dormancy over 90 days cannot be judged.
     assert checks["AC-06"]["status"] in ("skip", "warn")
     assert "report.html" in {Path(p).name for p in paths}
+    # What platforms take in, listed (so hashed and signed) by the manifest that verify just passed.
+    assert {"report.pdf", "assessment-results.json", "records.jsonl"} <= {Path(p).name for p in paths}
+    assert (reports / "report.pdf").read_bytes().startswith(b"%PDF-")
+    document = json.loads((reports / "assessment-results.json").read_text())
+    [oscal_result] = AssessmentResults.model_validate(document["assessment-results"]).results
+    assert {o.props[0].value for o in oscal_result.observations} == CHECK_IDS
+    policy = sealed_policy(store.read_table(OWNER_POLICY, YESTERDAY))
+    sealed_at = datetime.fromisoformat(manifest["sealed_at"].replace("Z", "+00:00"))
+    assert {(o.collected, o.expires) for o in oscal_result.observations} == {
+        (sealed_at, sealed_at + timedelta(hours=policy.freshness_max_age_hours))}
+    records = [json.loads(line) for line in (reports / "records.jsonl").read_text().splitlines()]
+    assert {r["check_id"]: r["status"] for r in records} == {c: checks[c]["status"] for c in checks}
 
     users = store.read_table("users", YESTERDAY)
     assert len(users) == 25

@@ -1,5 +1,6 @@
 """`make demo`: the whole daily job against the built-in sandbox, into ./evidence, then verified,
-then the day's access review (AC-16) exported for a reviewer.
+then the day's access review (AC-16) exported for a reviewer, then a one-day audit package
+(`aircall-pipeline package`) written and checked offline (`verify-package`).
 
 Runs the real command-line entry points in subprocesses, as an operator would.
 """
@@ -32,6 +33,22 @@ def fresh_review_file(folder: Path, day: str) -> Path:
     return path
 
 
+def newest(folder: Path, stem: str, ext: str) -> Path:
+    """The newest attempt of a report file (`report.pdf`, `report.attempt-2.pdf`, ...)."""
+    found = sorted(folder.glob(f"{stem}*.{ext}"), key=lambda p: (len(p.name), p.name))
+    return found[-1] if found else folder / f"{stem}.{ext}"
+
+
+def fresh_package_file(folder: Path, day: str) -> Path:
+    """A package name no earlier demo used: `package` never writes over a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, n = folder / f"audit-{day}.zip", 1
+    while path.exists():
+        n += 1
+        path = folder / f"audit-{day}-{n}.zip"
+    return path
+
+
 def main() -> int:
     home = Path(os.environ.get("DAGSTER_HOME") or ROOT / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
@@ -56,17 +73,27 @@ def main() -> int:
         cli = [sys.executable, "-m", "aircall_pipeline.cli"]
         evidence = env["EVIDENCE_URI"]
         review = fresh_review_file(home / "demo-reviews", day)
+        package = fresh_package_file(home / "demo-packages", day)
         print(f"Sandbox Aircall API at {server.url} (company {account.company()['name']!r}).\n", flush=True)
         for argv in (["check-connection"], ["run", "--date", day],
                      ["verify", evidence, "--date", day, "--public-key", f"{key}.pub"],
-                     ["review", "export", evidence, "--date", day, "--out", str(review)]):
+                     ["review", "export", evidence, "--date", day, "--out", str(review)],
+                     ["package", evidence, "--from", day, "--to", day, "--out", str(package),
+                      "--public-key", f"{key}.pub"],
+                     ["verify-package", str(package), "--public-key", f"{key}.pub"]):
             print(f"$ aircall-pipeline {' '.join(argv)}", flush=True)
             code = subprocess.call(cli + argv, env=env, cwd=ROOT)
             print(flush=True)
             if code != 0:
                 print(f"demo: `aircall-pipeline {argv[0]}` exited with status {code}.")
                 return code
-    print(f"Done. Open {Path(evidence) / 'aircall' / 'reports' / f'date={day}' / 'report.html'}")
+    reports = Path(evidence) / "aircall" / "reports" / f"date={day}"
+    print(f"Done. Open {reports / 'report.html'}")
+    print("What compliance platforms take in (the day's newest attempt, listed in its signed manifest):")
+    print(f"  OSCAL Assessment Results: {newest(reports, 'assessment-results', 'json')}")
+    print(f"  PDF report:               {newest(reports, 'report', 'pdf')}")
+    print(f"  flat records:             {newest(reports, 'records', 'jsonl')}")
+    print(f"  audit package (one day):  {package}")
     print(f"\nAccess review (AC-16) to complete: {review}")
     print("Next: write keep or remove in its decision column for every user, then sign it off:")
     print(f"  EVIDENCE_SIGNING_KEY=file:{key} aircall-pipeline review import {evidence} --date {day} "

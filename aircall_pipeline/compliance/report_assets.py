@@ -14,17 +14,19 @@ a manifest.
 
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.assets import RULES
+from aircall_pipeline.compliance.owner_inputs import sealed_policy
+from aircall_pipeline.compliance.policy import CompliancePolicy, InputFileError, PolicyError
 from aircall_pipeline.evidence.io_manager import markdown_text
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStoreError
 from aircall_pipeline.evidence.verify import shown
-from aircall_pipeline.names import API_TABLES, EVIDENCE_TABLES, OWNERS, TAMPER_METADATA, Names
+from aircall_pipeline.names import API_TABLES, EVIDENCE_TABLES, OWNER_POLICY, OWNERS, TAMPER_METADATA, Names
 
 # How far back in the partition's materializations to look for this run's: reruns of a day are few.
 RECENT_MATERIALIZATIONS = 50
@@ -119,6 +121,17 @@ def _missing_check(rule) -> dict:
             "reason": "The check has no result for this day (its asset was not materialized)."}
 
 
+def freshness(store, day: str) -> timedelta:
+    """The freshness policy the day was judged under (its sealed owner_policy), for when the OSCAL
+    observations expire; the default policy's when the sealed policy was unusable (its checks then say
+    `error`, and the evidence still goes stale at some point)."""
+    try:
+        policy = sealed_policy(store.read_table(OWNER_POLICY, day))
+    except (PolicyError, InputFileError):
+        policy = CompliancePolicy()
+    return timedelta(hours=policy.freshness_max_age_hours)
+
+
 def build_report_asset(names: Names, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """One account's report asset."""
     evidence_key = names.resource("evidence")
@@ -186,6 +199,7 @@ def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, name
             signer=signer,
             timestamper=stamp,
             judged=judged,
+            fresh_for=freshness(store, day),
             manifest_fields={
                 "run_id": context.run.run_id,
                 "api_url": str(company["api_url"].iloc[0]) if len(company) else None,

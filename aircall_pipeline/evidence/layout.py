@@ -23,13 +23,20 @@ REVIEWS = "reviews"  # access reviews (AC-16): their own signed manifests, one f
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # ASCII digits only: `\d` would also match other scripts' digits (`date=2026-11-2٩`).
 DATE_FOLDER = re.compile(r"^date=([0-9]{4}-[0-9]{2}-[0-9]{2})$", re.ASCII)
-ATTEMPT_FILE = re.compile(r"^(?P<stem>[a-z][a-z0-9_]*)(?:\.attempt-(?P<n>[1-9][0-9]{0,5}))?\.(?P<ext>[a-z]+)$",
-                          re.ASCII)
+# A stem may hold single inner hyphens (`assessment-results`, OSCAL's own file name); it never holds a
+# dot, so `.attempt-N` is always the attempt and never part of the stem.
+ATTEMPT_FILE = re.compile(
+    r"^(?P<stem>[a-z][a-z0-9_]*(?:-[a-z0-9_]+)*)(?:\.attempt-(?P<n>[1-9][0-9]{0,5}))?\.(?P<ext>[a-z]+)$", re.ASCII)
 REPORT_BASES = ("checks.json", "report.html", "manifest.json")
+# What platforms take in, sealed beside report.html from manifest version 4 on: the report as PDF, the
+# checks as OSCAL Assessment Results, and one flat record per check (compliance/oscal, records.py).
+INTAKE_REPORT_BASES = ("report.pdf", "assessment-results.json", "records.jsonl")
+# Every base name a report attempt lists in its own folder (the manifest and its seal files list nothing).
+LISTED_REPORT_BASES = ("checks.json", "report.html", *INTAKE_REPORT_BASES)
 REVIEW_BASES = ("review.parquet", "review.csv", "attestation.json", "manifest.json")
 # What one sealed report attempt writes, in order: the signature and timestamp come before the manifest
 # they cover, so that no manifest written by the pipeline is ever without them.
-SEALED_REPORT_BASES = ("checks.json", "report.html", "manifest.sig", "manifest.tsr", "manifest.json")
+SEALED_REPORT_BASES = (*LISTED_REPORT_BASES, "manifest.sig", "manifest.tsr", "manifest.json")
 SEALED_REVIEW_BASES = ("review.parquet", "review.csv", "attestation.json", "attestation.sig", "manifest.sig",
                        "manifest.tsr", "manifest.json")
 # The detached signature of a manifest attempt: `manifest.sig`, `manifest.attempt-2.sig`, ...

@@ -56,7 +56,7 @@ import os
 import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -82,6 +82,7 @@ from aircall_pipeline.evidence.formats import (
     csv_blob,
     parquet_bytes,
 )
+from aircall_pipeline.evidence.intake import DEFAULT_FRESHNESS, SealedAttempt, intake_files
 from aircall_pipeline.evidence.layout import (
     REPORT_BASES,
     REPORTS,
@@ -112,7 +113,7 @@ from aircall_pipeline.evidence.manifest import (
     normalise_check,
     to_jsonable,
 )
-from aircall_pipeline.evidence.report import render_report
+from aircall_pipeline.evidence.report import ITEM_ROW_LIMIT, render_report
 from aircall_pipeline.evidence.schemas import (
     MAX_DOCUMENT_BYTES,
     Attestation,
@@ -264,6 +265,15 @@ def _iso(value: Any) -> str:
         return iso_utc(value)
     except (TypeError, ValueError):
         return str(value)
+
+
+def _instant_or(value: str | None, default: datetime) -> datetime:
+    """`collected_at` as an aware instant for the OSCAL result's start (the sealing time if unreadable)."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return default
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -526,6 +536,8 @@ class EvidenceStore:
             tail = _last_bytes(chunks, PARQUET_TAIL)  # the footer, without holding the whole file
         elif ext == "csv":
             rows = count_csv_rows(chunks)
+        elif ext == "jsonl":
+            rows = sum(chunk.count(b"\n") for chunk in chunks)  # one record per line (records.jsonl)
         elif ext == "json" and posixpath.basename(path).startswith("checks."):
             try:
                 parsed = json.loads(b"".join(chunks))
@@ -559,9 +571,11 @@ class EvidenceStore:
         signer: Signer | None = None,
         judged: dict[str, dict[str, str]] | None = None,
         timestamper: Callable[[bytes], bytes] | None = None,
+        fresh_for: timedelta = DEFAULT_FRESHNESS,
     ) -> Manifest:
-        """Write the day's checks.json, report.html and manifest.json, then the manifest's detached
-        signature (write-once attempts, see the module doc).
+        """Write the day's checks.json, report.html, report.pdf, assessment-results.json (OSCAL) and
+        records.jsonl, then the manifest's detached signature and the manifest (write-once attempts, see
+        the module doc; the three platform files are `intake.py`'s).
 
         `checks`: dicts {id, name, status, observed, threshold, controls, reason, items: [...]}, status in
         pass|fail|warn|skip|error. `manifest_fields`: run_id, api_url, company, requests ({endpoint:
@@ -572,6 +586,7 @@ class EvidenceStore:
         (kind `not_judged`) when the newest attempt of such a table is another file, so a manifest never
         lists data that no check judged. `signer`: signs the manifest; without one it is marked unsigned.
         `timestamper`: returns an RFC 3161 timestamp response over the signed statement (EVIDENCE_TSA_URL).
+        `fresh_for`: the freshness policy (freshness_max_age_hours): the OSCAL observations expire then.
 
         With a signer, the detached signature (and the timestamp) is written *before* the manifest it
         covers, so a manifest without its signature can never come from the pipeline: `verify` treats
@@ -616,29 +631,50 @@ class EvidenceStore:
         built: dict[int, tuple[list[tuple[str, Content]], dict[str, Any]]] = {}
         new_rejections: dict[int, list[dict[str, Any]]] = {}
 
+        findings_tables = {c["id"]: table_artifacts[t][0] for c in checks_norm
+                           if (t := _findings_table(c)) in table_artifacts and table_artifacts[t]}
+        collected_at = manifest_fields.get("collected_at") and _iso(manifest_fields["collected_at"])
+
         def build(number: int) -> list[tuple[str, Content]]:
             if number not in built:
                 checks_path = self._key(folder, "checks.json", number)
                 report_path = self._key(folder, "report.html", number)
-                html_data = render_report(
-                    date=date,
-                    company=company,
-                    collected_at=manifest_fields.get("collected_at")
-                    and _iso(manifest_fields["collected_at"]),
-                    run_id=manifest_fields.get("run_id"),
-                    package_version=__version__,
-                    api_url=manifest_fields.get("api_url"),
-                    checks=[{**c, "findings_table": _findings_table(c)} for c in checks_norm],
-                    tables=table_artifacts,
-                    report_dir=folder,
-                    checks_path=checks_path,
-                    attempt=number,
-                ).encode("utf-8")
+
+                def render_html(item_limit: int = ITEM_ROW_LIMIT) -> str:
+                    return render_report(
+                        date=date,
+                        company=company,
+                        collected_at=collected_at,
+                        run_id=manifest_fields.get("run_id"),
+                        package_version=__version__,
+                        api_url=manifest_fields.get("api_url"),
+                        checks=[{**c, "findings_table": _findings_table(c)} for c in checks_norm],
+                        tables=table_artifacts,
+                        report_dir=folder,
+                        checks_path=checks_path,
+                        attempt=number,
+                        item_limit=item_limit,
+                    )
+
+                html_data = render_html().encode("utf-8")
+                manifest_path = self._key(folder, "manifest.json", number)
+                # One instant for the manifest's sealed_at and the OSCAL observations' `collected`, in
+                # whole milliseconds: OSCAL (trestle) writes no finer, and the two must say the same.
+                sealed_at = self.clock()
+                sealed_at = sealed_at.replace(microsecond=sealed_at.microsecond // 1000 * 1000)
+                intake = intake_files(SealedAttempt(
+                    day=date, attempt=number, checks=checks_norm, findings_tables=findings_tables,
+                    report_dir=folder, manifest_path=manifest_path,
+                    manifest_uri=self.backend.full_uri(manifest_path), company=company,
+                    package_version=__version__, collected_at=_instant_or(collected_at, sealed_at),
+                    sealed_at=sealed_at, fresh_for=fresh_for), render_html)
                 artifacts = listed + [
                     Artifact(checks_path, _sha(checks_data), len(checks_data), len(checks_norm)),
                     Artifact(report_path, _sha(html_data), len(html_data), None),
+                    *(Artifact(self._key(folder, base, number), _sha(data), len(data),
+                               len(checks_norm) if base.endswith(".jsonl") else None)
+                      for base, data in intake),
                 ]
-                manifest_path = self._key(folder, "manifest.json", number)
                 own = {a.path for a in artifacts} | {manifest_path, signature_path(manifest_path),
                                                      token_path(manifest_path)}
                 prior, rejected = self._prior_attempt(folder, number, trusted_self)
@@ -656,7 +692,7 @@ class EvidenceStore:
                         other_files=self._other_files(date, table_names, own),
                         rejected=rejected + rejected_days,
                         signing=signing_note(signer, manifest_path, timestamped=timestamper is not None),
-                        sealed_at=self.clock(),
+                        sealed_at=sealed_at,
                     )
                 except ValueError as exc:
                     raise EvidenceStoreError(
@@ -664,7 +700,7 @@ class EvidenceStore:
                     ) from None
                 manifest_bytes = json_bytes(data)
                 new_rejections[number] = self._new_rejections(rejected + rejected_days, prior)
-                built[number] = ([("checks.json", checks_data), ("report.html", html_data),
+                built[number] = ([("checks.json", checks_data), ("report.html", html_data), *intake,
                                   *self._seal_files(signer, timestamper, manifest_path, manifest_bytes,
                                                     f"the {date} report"),
                                   ("manifest.json", manifest_bytes)], data)

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
 from aircall_pipeline.evidence.layout import (
+    LISTED_REPORT_BASES,
     REPORTS,
     REVIEWS,
     ROOT,
@@ -607,8 +608,9 @@ def _check_seal_times(v: DayVerification, genuine: list[_Attempt], day: str, now
 
 
 def _check_content(v: DayVerification, ev: _Evidence, a: _Attempt, day: str) -> dict[str, str] | None:
-    """The attempt lists the day's required tables, one checks.json and one report.html of its own
-    folder, and its check summary equals that checks.json. Returns check id -> status."""
+    """The attempt lists the day's required tables, one each of checks.json, report.html (and from
+    version 4 report.pdf, assessment-results.json, records.jsonl) of its own folder and no other file
+    there, and its check summary equals that checks.json. Returns check id -> status."""
     from aircall_pipeline.names import CHECK_IDS, EVIDENCE_TABLES, OWNER_TABLES
 
     listed = {artifact.path for artifact in a.data.artifacts}
@@ -622,12 +624,18 @@ def _check_content(v: DayVerification, ev: _Evidence, a: _Attempt, day: str) -> 
     if missing:
         v.problems.append(f"{a.path} lists no {', '.join(missing)} table(s): a manifest must list every table "
                           "of the day")
-    checks = [p for p in listed if p.startswith(folder) and posixpath.basename(p).startswith("checks.")]
-    reports = [p for p in listed if p.startswith(folder) and posixpath.basename(p).startswith("report.")]
-    if len(checks) != 1 or len(reports) != 1:
-        v.problems.append(f"{a.path} lists {len(checks)} checks.json and {len(reports)} report.html: it must list "
-                          "exactly one of each")
+    files = _report_files(listed, folder)
+    # The platform files (report.pdf, OSCAL, records.jsonl) are sealed from manifest version 4 on.
+    wanted = LISTED_REPORT_BASES if a.data.manifest_version >= 4 else ("checks.json", "report.html")
+    counts = {base: len(files.get(base, [])) for base in wanted}
+    strays = sorted(p for base, paths in files.items() if base not in wanted for p in paths)
+    if any(n != 1 for n in counts.values()) or strays:
+        listing = ", ".join(f"{n} {base}" for base, n in counts.items())
+        extra = f", and {', '.join(strays)} besides" if strays else ""
+        v.problems.append(f"{a.path} lists {listing}{extra}: it must list exactly one of each "
+                          f"({', '.join(wanted)}) in its folder, and no other report file")
         return None
+    checks = files["checks.json"]
     try:
         raw = ev.reader.document(checks[0], limit=MAX_CHECKS_BYTES)
         records = strict_json(raw, limit=MAX_CHECKS_BYTES)
@@ -651,6 +659,20 @@ def _check_content(v: DayVerification, ev: _Evidence, a: _Attempt, day: str) -> 
         v.problems.append(f"{a.path} summarises the checks differently from {checks[0]} (for {', '.join(differ)}): "
                           "the manifest's check summary must equal the checks it lists")
     return {r.id: r.status for r in parsed}
+
+
+def _report_files(listed: set[str], folder: str) -> dict[str, list[str]]:
+    """Base name (`report.html`, whatever the attempt: `report.attempt-2.html` too) -> the listed paths
+    of the report folder `folder` spelling it. Exact base names, not prefixes: `report.pdf` is not a
+    second `report.html`. A name that is no attempt name at all counts under itself, so it is a stray."""
+    files: dict[str, list[str]] = {}
+    for path in listed:
+        if not path.startswith(folder):
+            continue
+        name = path[len(folder):]
+        parsed = parse_attempt_name(name)
+        files.setdefault(f"{parsed[0]}.{parsed[2]}" if parsed else name, []).append(path)
+    return files
 
 
 def _list_reseals(v: DayVerification, genuine: list[_Attempt], checks: dict[int, dict[str, str] | None], *,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from aircall_pipeline.cli import main
+from aircall_pipeline.evidence.layout import LISTED_REPORT_BASES
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.names import EVIDENCE_TABLES
 from aircall_pipeline_tests.evidence.conftest import users_frame
@@ -104,5 +105,5 @@ def test_verify_on_s3_from_a_subprocess(s3_env, s3_bucket, s3_client, signer, ke
         capture_output=True, text=True, timeout=120, env=os.environ.copy(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"VALID: complete and untampered, {2 * len(EVIDENCE_TABLES) + 2} files" in proc.stdout
+    assert f"VALID: complete and untampered, {2 * len(EVIDENCE_TABLES) + len(LISTED_REPORT_BASES)} files" in proc.stdout
     assert "testing" not in proc.stdout  # the dummy secret never printed

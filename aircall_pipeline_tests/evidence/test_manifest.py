@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from aircall_pipeline import __version__
+from aircall_pipeline.evidence.layout import LISTED_REPORT_BASES
 from aircall_pipeline.evidence.manifest import iso_utc, json_bytes, to_jsonable
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
 from aircall_pipeline.names import CHECK_IDS, EVIDENCE_TABLES
@@ -95,6 +96,9 @@ def test_manifest_contents(store: EvidenceStore):
     assert paths == [f"aircall/{t}/date={D1}/{t}.{ext}" for t in TABLES for ext in ("parquet", "csv")] + [
         f"aircall/reports/date={D1}/checks.json",
         f"aircall/reports/date={D1}/report.html",
+        f"aircall/reports/date={D1}/report.pdf",
+        f"aircall/reports/date={D1}/assessment-results.json",
+        f"aircall/reports/date={D1}/records.jsonl",
     ]
     # Every hash is of what is actually stored.
     for artifact in manifest.artifacts:
@@ -102,7 +106,10 @@ def test_manifest_contents(store: EvidenceStore):
     checks = json.loads(store.backend.get(f"aircall/reports/date={D1}/checks.json"))
     assert [c["id"] for c in checks][:2] == ["AC-01", "AC-05"] and len(checks) == len(CHECK_IDS)
     assert checks[1]["items"][0]["item_label"] == "support@example.com"
-    assert manifest.artifacts[-2].rows == len(CHECK_IDS)
+    by_name = {a.path.rsplit("/", 1)[1]: a for a in manifest.artifacts}
+    # checks.json counts its checks and records.jsonl its lines (one per check); the PDF and OSCAL none.
+    assert by_name["checks.json"].rows == by_name["records.jsonl"].rows == len(CHECK_IDS)
+    assert by_name["report.pdf"].rows is None and by_name["assessment-results.json"].rows is None
     assert store.report_dates() == [D1]
     assert store.read_manifest(D1) == manifest
 
@@ -130,7 +137,7 @@ def test_report_rerun_identical_is_no_op_and_changed_is_new_attempt(local_store:
     first = seal(local_store, D1)
     assert seal(local_store, D1) == first
     listing = local_store.backend.list(f"aircall/reports/date={D1}")
-    assert len(listing) == 3
+    assert len(listing) == len(LISTED_REPORT_BASES) + 1  # and the manifest
     changed = seal(local_store, D1, checks=CHECKS[:1])
     assert changed.path.endswith("manifest.attempt-2.json")
     assert {a.path.rsplit("/", 1)[1] for a in changed.artifacts} >= {"checks.attempt-2.json",
@@ -139,14 +146,14 @@ def test_report_rerun_identical_is_no_op_and_changed_is_new_attempt(local_store:
     assert changed["previous_attempt"]["path"] == first.path
     # The earlier attempt's files are accounted for by the newer manifest, hashed.
     assert {f["path"] for f in changed["other_files"]} == {
-        f"aircall/reports/date={D1}/{name}" for name in ("checks.json", "report.html", "manifest.json")}
+        f"aircall/reports/date={D1}/{name}" for name in (*LISTED_REPORT_BASES, "manifest.json")}
 
 
 def test_verify_ok(store: EvidenceStore):
     seal(store, D1)
     v = store.verify(D1)
     assert v.ok, v.summary()
-    assert len(v.files) == 2 * len(TABLES) + 2 and all(f.status == "ok" for f in v.files)
+    assert len(v.files) == 2 * len(TABLES) + len(LISTED_REPORT_BASES) and all(f.status == "ok" for f in v.files)
     # Without a trusted key nothing is ever called untampered.
     assert not v.authenticated
     assert "AUTHENTICITY NOT CHECKED" in v.summary() and "untampered" not in v.summary()
