@@ -575,7 +575,7 @@ def test_check_summary_pass_while_checks_json_fails(chain, capsys):
 
 def test_manifest_listing_no_tables_and_no_checks(chain, capsys):
     path = rewrite(chain, D3, lambda d: d.update(artifacts=[], checks=[]))
-    assert_caught(*verify(chain, capsys), f"{path} lists no company, users", "lists 0 checks.json and 0 report.html",
+    assert_caught(*verify(chain, capsys), f"{path} lists no company, users", "lists 0 checks.json, 0 report.html",
                   f"UNLISTED {users_csv(D3)}", bad=(D3,))
 
 
