@@ -175,7 +175,7 @@ def test_no_mutation_is_authenticated(evidence, target):
     original = store.backend.get(path)
     assert verify_range(store, day, day, trusted).days[0].authenticated  # the genuine bytes verify
 
-    @settings(max_examples=100, deadline=None, database=None,
+    @settings(max_examples=50, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                      HealthCheck.data_too_large])
     @given(mutated=mutations(original))
