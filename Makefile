@@ -27,7 +27,7 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check aircall_pipeline aircall_pipeline_tests scripts
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check aircall_pipeline aircall_pipeline_tests scripts

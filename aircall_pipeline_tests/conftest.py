@@ -10,3 +10,21 @@ pytest_plugins = [
 ]
 
 
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test` runs two workers), each worker gets its own DAGSTER_HOME, so
+    two workers never share a Dagster instance or the default rate-limiter file kept there."""
+    import os
+    from pathlib import Path
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    home = os.environ.get("DAGSTER_HOME")
+    if not worker or not home:
+        return
+    own = Path(home) / f"xdist-{worker}"
+    own.mkdir(parents=True, exist_ok=True)
+    shared = Path(home) / "dagster.yaml"
+    if shared.exists() and not (own / "dagster.yaml").exists():
+        (own / "dagster.yaml").symlink_to(shared.resolve())
+    os.environ["DAGSTER_HOME"] = str(own)
