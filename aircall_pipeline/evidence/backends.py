@@ -644,11 +644,15 @@ def _object_info(response: dict) -> ObjectInfo:
     )
 
 
-class _S3RangeReader(io.RawIOBase):
-    """A seekable read-only view of one S3 object that fetches only the byte ranges asked for."""
+class RangeFile(io.RawIOBase):
+    """A seekable, read-only file of `size` bytes whose bytes come from `_range(start, end)`: what
+    pyarrow needs to read a Parquet footer without the whole file (an S3 object, a kept tail)."""
 
-    def __init__(self, backend: S3Backend, key: str, size: int):
-        self._backend, self._key, self._size, self._pos = backend, key, size, 0
+    def __init__(self, size: int):
+        self._size, self._pos = size, 0
+
+    def _range(self, start: int, end: int) -> bytes:
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -669,14 +673,25 @@ class _S3RangeReader(io.RawIOBase):
         end = min(self._pos + len(view), self._size)
         if end <= self._pos:
             return 0
-        body = self._backend._get_object(self._key, Range=f"bytes={self._pos}-{end - 1}")["Body"]
-        try:
-            data = body.read()
-        finally:
-            body.close()
+        data = self._range(self._pos, end)
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+class _S3RangeReader(RangeFile):
+    """One S3 object, fetching only the byte ranges asked for."""
+
+    def __init__(self, backend: S3Backend, key: str, size: int):
+        super().__init__(size)
+        self._backend, self._key = backend, key
+
+    def _range(self, start: int, end: int) -> bytes:
+        body = self._backend._get_object(self._key, Range=f"bytes={start}-{end - 1}")["Body"]
+        try:
+            return body.read()
+        finally:
+            body.close()
 
 
 def _content_type(key: str) -> str:

@@ -70,6 +70,7 @@ from aircall_pipeline.evidence.backends import (
     Blob,
     LocalBackend,
     ObjectInfo,
+    RangeFile,
     Retention,
     S3Backend,
     default_s3_client,
@@ -203,37 +204,17 @@ def _last_bytes(chunks: Iterator[bytes], keep: int) -> bytes:
     return bytes(tail)
 
 
-class _TailFile(io.RawIOBase):
-    """A read-only, seekable file of `size` bytes of which only the last ones (`tail`) can be read."""
+class _TailFile(RangeFile):
+    """A file of `size` bytes of which only the last ones (`tail`) can be read."""
 
     def __init__(self, tail: bytes, size: int):
-        self._tail, self._size, self._start, self._pos = tail, size, size - len(tail), 0
+        super().__init__(size)
+        self._tail, self._start = tail, size - len(tail)
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        end = min(self._pos + len(view), self._size)
-        if end <= self._pos:
-            return 0
-        if self._pos < self._start:
+    def _range(self, start: int, end: int) -> bytes:
+        if start < self._start:
             raise OSError("outside the bytes kept")
-        data = self._tail[self._pos - self._start:end - self._start]
-        view[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        return self._tail[start - self._start:end - self._start]
 
 
 def _parquet_rows(tail: bytes, size: int) -> Any:
