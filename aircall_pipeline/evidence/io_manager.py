@@ -97,7 +97,10 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
     def _store(self, keys: list[str]) -> EvidenceStore:
         """The store of the account the partition keys name (the resource's own for plain dates)."""
         if not any("|" in str(k) for k in keys):
-            return self.evidence.store()
+            if self.evidence.evidence_uri:
+                return self.evidence.store()
+            # An asset partitioned by date only: the registry's only account.
+            return self.evidence.store_for(self.accounts.settings().account(None))
         accounts = accounts_of(keys)
         if len(accounts) != 1:
             raise EvidenceStoreError(f"one run writes one account's evidence; these partitions name {sorted(accounts)}",
