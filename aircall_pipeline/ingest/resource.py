@@ -11,6 +11,7 @@ from aircall_pipeline.aircall import AircallClient, RequestBudget
 from aircall_pipeline.settings import (
     DEFAULT_API_URL,
     Account,
+    SettingsError,
     account_label,
     credentials_from_env,
     validate_api_url,
@@ -59,14 +60,25 @@ class AircallResource(dg.ConfigurableResource):
     def hash_label(account: Account) -> str:
         """The account's `<api host>/<api id>`: the key of its external-number hash (ingest/pii.py),
         as it always was, whatever the account's name."""
-        api_id, _ = credentials_from_env(account)
+        try:
+            api_id, _ = credentials_from_env(account)
+        except SettingsError as exc:
+            from aircall_pipeline.ingest.retry import raise_without_retry
+
+            raise_without_retry(exc)
         return account_label(account.api_url, api_id)
 
     @contextmanager
     def client_for(self, account: Account, logger=None) -> Iterator[AircallClient]:
         """A client for `account`: its credentials (read now), API root, and its own budget key."""
-        api_url = validate_api_url(account.api_url)
-        api_id, api_token = credentials_from_env(account)
+        try:
+            api_url = validate_api_url(account.api_url)
+            api_id, api_token = credentials_from_env(account)
+        except SettingsError as exc:
+            # Missing credentials will not appear by waiting: fail the step now (the alert says `config`).
+            from aircall_pipeline.ingest.retry import raise_without_retry
+
+            raise_without_retry(exc)
         budget = self._budget(account.budget, account.rate_limit_per_minute)
         client = AircallClient(api_id, api_token, api_url=api_url, budget=budget, logger=logger)
         try:

@@ -76,7 +76,13 @@ def run(args) -> int:
     from aircall_pipeline.ingest.partitions import partition_key, register_accounts
     from aircall_pipeline.names import DAILY_JOB
     from aircall_pipeline.operations.jobs import run_tags
+    from aircall_pipeline.settings import credentials_from_env
 
+    try:
+        credentials_from_env(account)  # read again by the run; checked here to say so before starting
+    except SettingsError as exc:
+        print(f"Cannot start: {exc}")
+        return 2
     try:
         ensure_collectable(args.date or default_date(account), account, settings)
     except CollectionTimingError as exc:
