@@ -75,6 +75,7 @@ from aircall_pipeline.operations.failures import (
     missing_variables,
 )
 from aircall_pipeline.operations.freshness import is_stale, newest_evidence, policy_max_age
+from aircall_pipeline.operations.run_status import latest_status_change, status_changes_after
 from aircall_pipeline.operations.tamper_alerts import build_tamper_sensor
 
 # --------------------------------------------------------------------------------------------------
@@ -171,15 +172,6 @@ class CheckAlertCursor:
 CHECK_ALERT_RUNS_PER_TICK = 25
 
 
-def _same_code_location(run: Any, location: str | None, repository: str | None) -> bool:
-    """Whether `run` belongs to the sensor's own code location (both None in-process, as in tests),
-    as Dagster's run-status sensors decide it."""
-    origin = getattr(run, "remote_job_origin", None)
-    run_location = origin.repository_origin.code_location_origin.location_name if origin else None
-    run_repository = origin.repository_origin.repository_name if origin else None
-    return (run_location, run_repository) == (location, repository)
-
-
 def evaluate_check_results(
     instance: dg.DagsterInstance,
     cursor: str | None,
@@ -195,29 +187,20 @@ def evaluate_check_results(
     the cursor. The first evaluation starts from now rather than alerting on history."""
     state = CheckAlertCursor.parse(cursor)
     if state is None:
-        latest = instance.fetch_run_status_changes(DagsterEventType.RUN_SUCCESS, limit=1).records
-        start = CheckAlertCursor(latest[0].storage_id if latest else -1)
+        start = CheckAlertCursor(latest_status_change(instance, DagsterEventType.RUN_SUCCESS))
         return [], start.dump(), f"watching runs that succeed after event {start.after}"
-    records = instance.fetch_run_status_changes(
-        dg.RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_SUCCESS, after_storage_id=state.after),
-        limit=limit, ascending=True,
-    ).records
+    changes = status_changes_after(instance, DagsterEventType.RUN_SUCCESS, state.after, limit=limit,
+                                   location=location, repository=repository, job_names=job_names)
     settings = settings or alert_settings()
     alerts: list[Alert] = []
-    after, reminded = state.after, dict(state.reminded)
-    for record in records:
-        after = record.storage_id
-        run = instance.get_run_by_id(record.event_log_entry.run_id)
-        if run is None or not _same_code_location(run, location, repository):
-            continue
-        if job_names is not None and run.job_name not in job_names:
-            continue
+    reminded = dict(state.reminded)
+    for run in changes.runs:
         alert, reminded = alert_for_check_results(instance, run, reminded=reminded, now=now, settings=settings)
         if alert is not None:
             alerts.append(alert)
-    status = (f"{len(records)} run(s) succeeded, {len(alerts)} check alert(s)" if records
+    status = (f"{changes.read} run(s) succeeded, {len(alerts)} check alert(s)" if changes.read
               else "no run succeeded since the last tick")
-    return alerts, CheckAlertCursor(after, reminded).dump(), status
+    return alerts, CheckAlertCursor(changes.after, reminded).dump(), status
 
 
 # --------------------------------------------------------------------------------------------------
