@@ -3,10 +3,11 @@
 What went wrong with a run, and what to do about it, is worked out in failures.py (shared with
 `aircall-pipeline run`); this module only reads the instance, builds the alerts and runs the sensors.
 
-- `aircall_run_failure_alert` (run-failure sensor): exactly one alert per failed run, classified
-  by `failures.diagnose` from the run's events (kinds `config`, `auth`, `rate_limit`, `s3`,
-  `check_failed`, `other`). Runs tagged `dagster/will_retry=true` are skipped: the run-retry daemon
-  will try again and the last attempt alerts.
+- `aircall_run_failure_alert` (plain sensor over failed runs, failure_sensor.py): one alert per
+  failed run, classified by `failures.diagnose` from the run's events (kinds `config`, `auth`,
+  `rate_limit`, `s3`, `check_failed`, `other`), with the failures of several accounts of one kind
+  within ALERT_GROUP_WAIT_SECONDS grouped into one alert (alert_groups.py). Runs tagged
+  `dagster/will_retry=true` are skipped: the run-retry daemon will try again and the last attempt alerts.
 - `aircall_failed_check_alert` (plain sensor over successful runs): a run whose *non-blocking*
   checks failed still succeeds, so the run-failure sensor never sees it; this one reads the run's
   ASSET_CHECK_EVALUATION records and sends one alert for the whole run (check_alerts.py). It is a
@@ -39,10 +40,8 @@ from aircall_pipeline.names import (
     FRESHNESS_SENSOR,
     PARTITION_TAG,
     REPORT,
-    RUN_FAILURE_SENSOR,
     SCHEDULE_FAILURE_SENSOR,
     SINGLE_ACCOUNT,
-    WILL_RETRY_TAG,
     Names,
     table_of,
 )
@@ -61,6 +60,7 @@ from aircall_pipeline.operations.check_alerts import (
     finding_from_evaluation,
 )
 from aircall_pipeline.operations.dagster_internals import schedule_ticks
+from aircall_pipeline.operations.failure_sensor import build_run_failure_alert_sensor
 from aircall_pipeline.operations.failures import (
     CONFIG_ERRORS,
     FAILURE_EVENT_TYPES,
@@ -205,37 +205,6 @@ def evaluate_check_results(
 
 # --------------------------------------------------------------------------------------------------
 # Sensors
-
-
-def build_run_failure_alert_sensor(
-    *,
-    name: str = RUN_FAILURE_SENSOR,
-    monitored_jobs: Sequence[Any] | None = None,
-    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds: int = 30,
-) -> dg.SensorDefinition:
-    """One alert per failed run. `monitored_jobs=None` watches every job of this code location: the
-    daily job, and also ad-hoc materializations and per-partition backfills of the same assets."""
-
-    @dg.run_failure_sensor(
-        name=name,
-        monitored_jobs=monitored_jobs,
-        default_status=default_status,
-        minimum_interval_seconds=minimum_interval_seconds,
-        description="Alerts (log, Slack, webhook) once per failed evidence run, saying what to fix: "
-                    "API key, rate limit, S3, a blocking check, or missing configuration.",
-    )
-    def _sensor(context: dg.RunFailureSensorContext):
-        run = context.dagster_run
-        if run.tags.get(WILL_RETRY_TAG) == "true":
-            context.log.info(f"Run {run.run_id} failed but will be retried; the last attempt alerts.")
-            return dg.SkipReason(f"run {run.run_id} will be retried")
-        alert = alert_for_failed_run(context.instance, run)
-        outcome = send_alert(alert, log=context.log)
-        context.log.info(f"Alert for run {run.run_id} ({alert.kind}): {outcome}")
-        return None
-
-    return _sensor
 
 
 def build_failed_check_alert_sensor(
