@@ -3,10 +3,11 @@
 What went wrong with a run, and what to do about it, is worked out in failures.py (shared with
 `aircall-pipeline run`); this module only reads the instance, builds the alerts and runs the sensors.
 
-- `aircall_run_failure_alert` (run-failure sensor): exactly one alert per failed run, classified
-  by `failures.diagnose` from the run's events (kinds `config`, `auth`, `rate_limit`, `s3`,
-  `check_failed`, `other`). Runs tagged `dagster/will_retry=true` are skipped: the run-retry daemon
-  will try again and the last attempt alerts.
+- `aircall_run_failure_alert` (plain sensor over failed runs, failure_sensor.py): one alert per
+  failed run, classified by `failures.diagnose` from the run's events (kinds `config`, `auth`,
+  `rate_limit`, `s3`, `check_failed`, `other`), with the failures of several accounts of one kind
+  within ALERT_GROUP_WAIT_SECONDS grouped into one alert (alert_groups.py). Runs tagged
+  `dagster/will_retry=true` are skipped: the run-retry daemon will try again and the last attempt alerts.
 - `aircall_failed_check_alert` (plain sensor over successful runs): a run whose *non-blocking*
   checks failed still succeeds, so the run-failure sensor never sees it; this one reads the run's
   ASSET_CHECK_EVALUATION records and sends one alert for the whole run (check_alerts.py). It is a
@@ -39,10 +40,8 @@ from aircall_pipeline.names import (
     FRESHNESS_SENSOR,
     PARTITION_TAG,
     REPORT,
-    RUN_FAILURE_SENSOR,
     SCHEDULE_FAILURE_SENSOR,
     SINGLE_ACCOUNT,
-    WILL_RETRY_TAG,
     Names,
     table_of,
 )
@@ -61,6 +60,7 @@ from aircall_pipeline.operations.check_alerts import (
     finding_from_evaluation,
 )
 from aircall_pipeline.operations.dagster_internals import schedule_ticks
+from aircall_pipeline.operations.failure_sensor import build_run_failure_alert_sensor
 from aircall_pipeline.operations.failures import (
     CONFIG_ERRORS,
     FAILURE_EVENT_TYPES,
@@ -75,6 +75,7 @@ from aircall_pipeline.operations.failures import (
     missing_variables,
 )
 from aircall_pipeline.operations.freshness import is_stale, newest_evidence, policy_max_age
+from aircall_pipeline.operations.run_status import latest_status_change, status_changes_after
 from aircall_pipeline.operations.tamper_alerts import build_tamper_sensor
 
 # --------------------------------------------------------------------------------------------------
@@ -171,15 +172,6 @@ class CheckAlertCursor:
 CHECK_ALERT_RUNS_PER_TICK = 25
 
 
-def _same_code_location(run: Any, location: str | None, repository: str | None) -> bool:
-    """Whether `run` belongs to the sensor's own code location (both None in-process, as in tests),
-    as Dagster's run-status sensors decide it."""
-    origin = getattr(run, "remote_job_origin", None)
-    run_location = origin.repository_origin.code_location_origin.location_name if origin else None
-    run_repository = origin.repository_origin.repository_name if origin else None
-    return (run_location, run_repository) == (location, repository)
-
-
 def evaluate_check_results(
     instance: dg.DagsterInstance,
     cursor: str | None,
@@ -195,64 +187,24 @@ def evaluate_check_results(
     the cursor. The first evaluation starts from now rather than alerting on history."""
     state = CheckAlertCursor.parse(cursor)
     if state is None:
-        latest = instance.fetch_run_status_changes(DagsterEventType.RUN_SUCCESS, limit=1).records
-        start = CheckAlertCursor(latest[0].storage_id if latest else -1)
+        start = CheckAlertCursor(latest_status_change(instance, DagsterEventType.RUN_SUCCESS))
         return [], start.dump(), f"watching runs that succeed after event {start.after}"
-    records = instance.fetch_run_status_changes(
-        dg.RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_SUCCESS, after_storage_id=state.after),
-        limit=limit, ascending=True,
-    ).records
+    changes = status_changes_after(instance, DagsterEventType.RUN_SUCCESS, state.after, limit=limit,
+                                   location=location, repository=repository, job_names=job_names)
     settings = settings or alert_settings()
     alerts: list[Alert] = []
-    after, reminded = state.after, dict(state.reminded)
-    for record in records:
-        after = record.storage_id
-        run = instance.get_run_by_id(record.event_log_entry.run_id)
-        if run is None or not _same_code_location(run, location, repository):
-            continue
-        if job_names is not None and run.job_name not in job_names:
-            continue
+    reminded = dict(state.reminded)
+    for run in changes.runs:
         alert, reminded = alert_for_check_results(instance, run, reminded=reminded, now=now, settings=settings)
         if alert is not None:
             alerts.append(alert)
-    status = (f"{len(records)} run(s) succeeded, {len(alerts)} check alert(s)" if records
+    status = (f"{changes.read} run(s) succeeded, {len(alerts)} check alert(s)" if changes.read
               else "no run succeeded since the last tick")
-    return alerts, CheckAlertCursor(after, reminded).dump(), status
+    return alerts, CheckAlertCursor(changes.after, reminded).dump(), status
 
 
 # --------------------------------------------------------------------------------------------------
 # Sensors
-
-
-def build_run_failure_alert_sensor(
-    *,
-    name: str = RUN_FAILURE_SENSOR,
-    monitored_jobs: Sequence[Any] | None = None,
-    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds: int = 30,
-) -> dg.SensorDefinition:
-    """One alert per failed run. `monitored_jobs=None` watches every job of this code location: the
-    daily job, and also ad-hoc materializations and per-partition backfills of the same assets."""
-
-    @dg.run_failure_sensor(
-        name=name,
-        monitored_jobs=monitored_jobs,
-        default_status=default_status,
-        minimum_interval_seconds=minimum_interval_seconds,
-        description="Alerts (log, Slack, webhook) once per failed evidence run, saying what to fix: "
-                    "API key, rate limit, S3, a blocking check, or missing configuration.",
-    )
-    def _sensor(context: dg.RunFailureSensorContext):
-        run = context.dagster_run
-        if run.tags.get(WILL_RETRY_TAG) == "true":
-            context.log.info(f"Run {run.run_id} failed but will be retried; the last attempt alerts.")
-            return dg.SkipReason(f"run {run.run_id} will be retried")
-        alert = alert_for_failed_run(context.instance, run)
-        outcome = send_alert(alert, log=context.log)
-        context.log.info(f"Alert for run {run.run_id} ({alert.kind}): {outcome}")
-        return None
-
-    return _sensor
 
 
 def build_failed_check_alert_sensor(

@@ -19,11 +19,11 @@ from aircall_pipeline.definitions import build_defs, load_defs
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.names import Names
-from aircall_pipeline.operations.sensors import run_failure_alert_sensor
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.owner_files import write_owner_files
 from aircall_pipeline.settings import Settings, SettingsError
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
+from aircall_pipeline_tests.operations.failure_ticks import tick_failure_sensor
 
 ACCOUNTS = {  # name -> (seed, timezone)
     "acme_eu": (3, "Europe/Paris"),
@@ -107,11 +107,7 @@ def test_accounts_run_side_by_side_and_a_revoked_key_fails_alone(three_accounts,
                 partition_key=yesterday(account.timezone), instance=instance, raise_on_error=False)
         failed = results["acme_revoked"]
         assert not failed.success
-        failure = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0].dagster_event
-        context = dg.build_run_status_sensor_context(
-            sensor_name=run_failure_alert_sensor.name, dagster_event=failure, dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(failed.run_id)).for_run_failure()
-        run_failure_alert_sensor(context)
+        tick_failure_sensor(instance, failed.run_id)
     for name in ("acme_eu", "acme_us"):
         assert results[name].success, name
         store = EvidenceStore.from_uri(three_accounts / name / "evidence")

@@ -20,8 +20,8 @@ from dagster._serdes import serialize_value
 
 from aircall_pipeline.definitions import load_defs
 from aircall_pipeline.names import ACCOUNT_TAG, SINGLE_ACCOUNT
-from aircall_pipeline.operations.sensors import run_failure_alert_sensor
 from aircall_pipeline.settings import DEFAULT_API_URL, SettingsError
+from aircall_pipeline_tests.operations.failure_ticks import tick_failure_sensor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 URL_TOKEN = "tok-IN-THE-URL-5c1d"  # noqa: S105 - a test credential
@@ -82,12 +82,8 @@ def test_a_launched_run_fails_at_once_with_one_config_alert(bad_url_env):
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
         materialized = instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
         assert materialized == []
-        [failure] = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
-        context = dg.build_run_status_sensor_context(
-            sensor_name=run_failure_alert_sensor.name, dagster_event=failure.dagster_event,
-            dagster_instance=instance, dagster_run=instance.get_run_by_id(run.run_id),
-        ).for_run_failure()
-        run_failure_alert_sensor(context)
+        assert len(instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)) == 1
+        tick_failure_sensor(instance, run.run_id)
         assert URL_TOKEN not in str(instance.get_run_by_id(run.run_id).tags)
 
     assert len(webhook.received) == 1, [p["title"] for p in webhook.payloads]

@@ -18,9 +18,9 @@ from dagster._serdes import serialize_value
 
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE, RATE_LIMIT_ADVICE
 from aircall_pipeline.operations.alerts import mrkdwn_escape
-from aircall_pipeline.operations.sensors import run_failure_alert_sensor
 from aircall_pipeline.timestamps import iso_utc
 from aircall_pipeline_tests.operations import jobs
+from aircall_pipeline_tests.operations.failure_ticks import tick_failure_sensor
 from aircall_pipeline_tests.operations.jobs import BASIC, PARTITION, RESET_AT, SECRET_TOKEN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,14 +47,7 @@ def _run_failure_event(instance, run_id):
 
 
 def _invoke_failure_sensor(instance, run_id):
-    run = instance.get_run_by_id(run_id)
-    context = dg.build_run_status_sensor_context(
-        sensor_name=run_failure_alert_sensor.name,
-        dagster_event=_run_failure_event(instance, run_id),
-        dagster_instance=instance,
-        dagster_run=run,
-    ).for_run_failure()
-    run_failure_alert_sensor(context)
+    tick_failure_sensor(instance, run_id)
 
 
 def _one_alert(webhook) -> dict:

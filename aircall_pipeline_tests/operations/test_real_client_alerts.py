@@ -10,8 +10,8 @@ from aircall_pipeline.ingest.assets import build_raw_assets
 from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.names import SINGLE_ACCOUNT
 from aircall_pipeline.operations.alerts import mrkdwn_escape
-from aircall_pipeline.operations.sensors import run_failure_alert_sensor
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID
+from aircall_pipeline_tests.operations.failure_ticks import tick_failure_sensor
 from aircall_pipeline_tests.operations.jobs import SECRET_TOKEN
 
 
@@ -30,12 +30,7 @@ def test_rejected_key_through_the_real_client_alerts_auth_once(sandbox, webhook,
         retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
         assert len(steps) == 1 and retries == []  # the RetryPolicy never re-ran the rejected key
 
-        failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0].dagster_event
-        context = dg.build_run_status_sensor_context(
-            sensor_name=run_failure_alert_sensor.name, dagster_event=failure, dagster_instance=instance,
-            dagster_run=instance.get_run_by_id(result.run_id),
-        ).for_run_failure()
-        run_failure_alert_sensor(context)
+        tick_failure_sensor(instance, result.run_id)
 
     assert len(webhook.received) == 1
     alert = webhook.payloads[0]
