@@ -1,7 +1,8 @@
 """`aircall-pipeline review export|import`: the periodic access review (AC-16).
 
-review export EVIDENCE_URI --date D --out review.csv
-    One row per user of day D's sealed snapshot, for a reviewer to fill in (keep | remove).
+review export EVIDENCE_URI --date D --out review.csv [--account NAME]
+    One row per user of day D's sealed snapshot, for a reviewer to fill in (keep | remove), with each
+    user's role from the account's roles file (its `roles_uri` or its policy's: a path or s3://).
 review import EVIDENCE_URI --date D review.csv --reviewer EMAIL
     Validates the completed file against the snapshot and stores it with a signed attestation under
     aircall/reviews/date=D/. Needs EVIDENCE_SIGNING_KEY: an unsigned sign-off proves nothing.
@@ -16,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from aircall_pipeline.accounts_cli import add_account_option, selected_account
+
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 
 
@@ -29,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("evidence_uri", metavar="EVIDENCE_URI")
     export.add_argument("--date", required=True, metavar="YYYY-MM-DD")
     export.add_argument("--out", required=True, metavar="FILE", help="the CSV to write (never over an existing file)")
+    add_account_option(export)
     export.set_defaults(func=run_export)
     imp = actions.add_parser("import", help="validate a completed review and store it with a signed attestation")
     imp.add_argument("evidence_uri", metavar="EVIDENCE_URI")
@@ -38,15 +42,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=run_import)
 
 
-def _roles():
-    """The roles file the pipeline uses (AIRCALL_ROLES_URI / the policy's), or None."""
-    from aircall_pipeline.compliance.policy import CompliancePolicy, load_roles
-    from aircall_pipeline.settings import Settings
+def _roles(args: argparse.Namespace):
+    """The roles file the pipeline reads for the --account's evidence (its roles_uri, else its policy's),
+    local or s3://, read the way the pipeline reads it (ComplianceResource.read_bytes); None when
+    the account has none."""
+    from dagster_aws.s3 import S3Resource
 
-    settings = Settings.from_env()
-    policy = CompliancePolicy.from_file(settings.policy_file) if settings.policy_file else CompliancePolicy()
-    uri = settings.roles_uri or policy.roles_uri
-    return load_roles(uri) if uri and "://" not in uri else None
+    from aircall_pipeline.compliance.policy import CompliancePolicy, load_roles
+    from aircall_pipeline.compliance.resources import ComplianceResource
+
+    _, account = selected_account(args)
+    policy = CompliancePolicy.from_file(account.policy_file) if account.policy_file else CompliancePolicy()
+    uri = account.roles_uri or policy.roles_uri
+    if not uri:
+        return None
+    reader = ComplianceResource(policy_file=account.policy_file, s3=S3Resource(max_attempts=3))
+    return load_roles(uri, read_bytes=reader.read_bytes)
 
 
 def _activity(store, day: str):
@@ -74,6 +85,8 @@ def _evidence_key():
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from aircall_pipeline.compliance.review import ReviewError, export_csv, load_snapshot, review_frame
     from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
@@ -87,13 +100,14 @@ def run_export(args: argparse.Namespace) -> int:
                   "snapshot's manifest signature is not checked", file=sys.stderr)
         store = EvidenceStore.from_uri(args.evidence_uri)
         snapshot = load_snapshot(store, args.date, trusted)
-        frame = review_frame(snapshot, _roles(), _activity(store, args.date))
+        frame = review_frame(snapshot, _roles(args), _activity(store, args.date))
         with out.open("xb") as fh:
             fh.write(export_csv(frame, snapshot))
     except FileExistsError:
         print(f"review export: {out} already exists; choose another --out", file=sys.stderr)
         return EXIT_ERROR
-    except (ReviewError, EvidenceStoreError, SettingsError, SigningError, ValueError, OSError) as exc:
+    except (ReviewError, EvidenceStoreError, SettingsError, SigningError, ValueError, OSError,
+            BotoCoreError, ClientError) as exc:  # S3: the roles file of an s3:// roles_uri
         print(f"review export: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"wrote {out}: {len(frame)} users of {args.date} (snapshot {snapshot.manifest_path}, "

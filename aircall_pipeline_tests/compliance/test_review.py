@@ -262,3 +262,47 @@ def test_ac16_branches(sealed, signer, trusted, other_key_pair):
     assert foreign["signature"] == "foreign"
     unsigned = access_review(gone, foreign, as_of=reviewed, max_age_days=90, signature=foreign["signature"])
     assert unsigned.status == catalogue.FAIL and "does not count" in unsigned.findings["reason"].iloc[0]
+
+
+# ---- the account's own roles file ------------------------------------------------------------------
+
+
+def test_export_takes_the_roles_of_the_chosen_account_from_s3(local_store, key_pair, s3_client, s3_bucket, tmp_path,
+                                                              monkeypatch, capsys):
+    """`review export --account NAME` reads that account's roles file, also from s3://, as the
+    pipeline does; the environment's own roles file (another account's) is not used."""
+    seal_review_day(local_store, None)
+    s3_client.put_object(Bucket=s3_bucket, Key="grc/beta/roles.csv", Body=b"email,role\nada@example.com,admin\n")
+    local_roles = tmp_path / "alpha-roles.csv"
+    local_roles.write_text("email,role\nada@example.com,agent\n")
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(
+        "accounts:\n"
+        f"  - {{name: alpha, api_id_env: A_ID, api_token_env: A_TOKEN, roles_uri: '{local_roles}'}}\n"
+        f"  - {{name: beta, api_id_env: B_ID, api_token_env: B_TOKEN, roles_uri: 's3://{s3_bucket}/grc/beta/roles.csv'}}\n")
+    monkeypatch.setenv("AIRCALL_ACCOUNTS_FILE", str(accounts))
+    monkeypatch.setenv("AIRCALL_ROLES_URI", str(local_roles))
+    monkeypatch.delenv("EVIDENCE_SIGNING_KEY", raising=False)
+
+    def role_of_ada(account: str) -> str:
+        out = tmp_path / f"{account}.csv"
+        assert main(["review", "export", local_store.uri, "--date", DAY, "--out", str(out), "--account", account]) == 0
+        rows = list(csv.DictReader(io.StringIO("\n".join(out.read_text().splitlines()[1:]))))
+        return next(r["role"] for r in rows if r["email"] == "ada@example.com")
+
+    assert role_of_ada("beta") == "admin"
+    assert role_of_ada("alpha") == "agent"
+    # Two accounts and no --account: the command says which exist instead of guessing.
+    assert main(["review", "export", local_store.uri, "--date", DAY, "--out", str(tmp_path / "x.csv")]) == 2
+    assert "--account" in capsys.readouterr().err
+
+
+def test_export_says_what_is_wrong_with_an_unreadable_s3_roles_file(local_store, s3_env, tmp_path, monkeypatch,
+                                                                   capsys):
+    seal_review_day(local_store, None)
+    monkeypatch.setenv("AIRCALL_ROLES_URI", "s3://no-such-bucket-here/roles.csv")
+    monkeypatch.delenv("AIRCALL_ACCOUNTS_FILE", raising=False)
+    monkeypatch.delenv("EVIDENCE_SIGNING_KEY", raising=False)
+    assert main(["review", "export", local_store.uri, "--date", DAY, "--out", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "review export:" in err and "NoSuchBucket" in err and "Traceback" not in err
