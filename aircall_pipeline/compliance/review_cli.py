@@ -43,9 +43,9 @@ def _roles():
     from aircall_pipeline.compliance.policy import CompliancePolicy, load_roles
     from aircall_pipeline.settings import Settings
 
-    settings = Settings.from_env()
-    policy = CompliancePolicy.from_file(settings.policy_file) if settings.policy_file else CompliancePolicy()
-    uri = settings.roles_uri or policy.roles_uri
+    account = Settings.from_env().default_account
+    policy = CompliancePolicy.from_file(account.policy_file) if account.policy_file else CompliancePolicy()
+    uri = account.roles_uri or policy.roles_uri
     return load_roles(uri) if uri and "://" not in uri else None
 
 
