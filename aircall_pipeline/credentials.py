@@ -92,7 +92,8 @@ def _read(name: str, whose: str) -> tuple[str, str]:
     try:
         response = _client(name).get_secret_value(SecretId=name)
     except ClientError as exc:
-        problem = _client_problem(name, whose, exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        problem = _client_problem(name, whose, str(exc.response.get("Error", {}).get("Code", "")), status)
     except NoRegionError:
         problem = (f"the API key of {whose} is in AWS Secrets Manager ({name}) but no AWS region is set: set "
                    "AWS_REGION (or AWS_DEFAULT_REGION), or give the secret's full ARN in api_secret.")
@@ -112,19 +113,22 @@ def _read(name: str, whose: str) -> tuple[str, str]:
     raise SettingsError(problem)
 
 
-def _client_problem(name: str, whose: str, code: str) -> str:
+def _client_problem(name: str, whose: str, code: str, status: int | None = None) -> str:
     if code == "ResourceNotFoundException":
         return (f"AWS Secrets Manager has no secret {name!r} (the API key of {whose}): create it with the "
                 f"SecretString {SHAPE}, or correct api_secret in the accounts file.")
-    if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
+    refused_credentials = ("UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
+                           "InvalidClientTokenId")
+    # AWS says AccessDeniedException; some S3-compatible stand-ins only answer HTTP 403.
+    if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation") or (
+            status == 403 and code not in refused_credentials):
         return (f"access to the secret {name!r} (the API key of {whose}) was denied: allow "
                 f"secretsmanager:GetSecretValue on it (and kms:Decrypt on its KMS key) for the pipeline's "
                 "AWS role.")
     if code == "DecryptionFailure":
         return (f"the secret {name!r} (the API key of {whose}) could not be decrypted: allow kms:Decrypt on "
                 "its KMS key for the pipeline's AWS role.")
-    if code in ("UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
-                "InvalidClientTokenId"):
+    if code in refused_credentials:
         return (f"AWS refused the pipeline's own AWS credentials ({code}) while reading the secret {name!r} "
                 f"(the API key of {whose}): renew the AWS credentials or the role.")
     if code == "InvalidRequestException":
