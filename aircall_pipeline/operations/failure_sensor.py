@@ -20,9 +20,9 @@ from dagster import DagsterEventType
 
 from aircall_pipeline.names import ACCOUNT_TAG, RUN_FAILURE_SENSOR, WILL_RETRY_TAG
 from aircall_pipeline.operations.alert_groups import DEFAULT_GROUP_BY, PendingAlerts, group_wait_seconds
-from aircall_pipeline.operations.alerts import Alert, AlertSettings, alert_settings, send_alert
+from aircall_pipeline.operations.alerts import Alert, AlertSettings, alert_settings
 from aircall_pipeline.operations.failures import Diagnosis
-from aircall_pipeline.operations.run_status import latest_status_change, status_changes_after
+from aircall_pipeline.operations.run_status import alerting_sensor, latest_status_change, status_changes_after
 
 FAILURE_ALERT_RUNS_PER_TICK = 100
 DEFAULT_ACCOUNT = "default"  # a run without the account tag (an ad-hoc materialization)
@@ -124,26 +124,11 @@ def build_run_failure_alert_sensor(
 
     # A plain sensor, not a run_failure_sensor: Dagster owns a run-status sensor's cursor, and
     # grouping keeps the failures still waiting for their group in the cursor.
-    @dg.sensor(
-        name=name,
-        default_status=default_status,
-        minimum_interval_seconds=minimum_interval_seconds,
+    return alerting_sensor(
+        name=name, default_status=default_status, minimum_interval_seconds=minimum_interval_seconds, clock=clock,
         description="Alerts (log, Slack, webhook) once per failed evidence run, saying what to fix: "
                     "API key, rate limit, S3, a blocking check, or missing configuration. Accounts "
                     "failing with the same kind within ALERT_GROUP_WAIT_SECONDS get one alert listing them.",
+        evaluate=lambda *args, **kwargs: evaluate_run_failures(
+            *args, **kwargs, job_names=job_names, group_by=group_by, group_wait=group_wait),
     )
-    def _sensor(context: dg.SensorEvaluationContext):
-        origin = context.code_location_origin
-        alerts, cursor, status = evaluate_run_failures(
-            context.instance, context.cursor, clock(), location=origin.location_name if origin else None,
-            repository=context.repository_name if origin else None, job_names=job_names,
-            group_by=group_by, group_wait=group_wait, log=context.log,
-        )
-        for alert in alerts:
-            outcome = send_alert(alert, log=context.log)
-            whose = alert.run_id or f"{len(alert.details.get('accounts', []))} accounts"
-            context.log.info(f"Alert {alert.kind} ({whose}): {outcome}")
-        context.update_cursor(cursor)
-        return dg.SkipReason(status)
-
-    return _sensor

@@ -8,12 +8,14 @@ alerts buffered for grouping) is a plain `dg.sensor` reading `fetch_run_status_c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 from dagster import DagsterEventType
+
+from aircall_pipeline.operations.alerts import Alert, send_alert
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,31 @@ def status_changes_after(
             continue
         runs.append(run)
     return StatusChanges(runs, after, len(records))
+
+
+# (instance, cursor, now, location=, repository=, log=) -> (alerts to send, new cursor, one-line status)
+Evaluate = Callable[..., tuple[list[Alert], str, str]]
+
+
+def alerting_sensor(*, name: str, description: str, evaluate: Evaluate, default_status: dg.DefaultSensorStatus,
+                    minimum_interval_seconds: int, clock: Callable[[], float]) -> dg.SensorDefinition:
+    """The plain sensor around an `evaluate` of status changes: it passes its code location (so
+    only this location's runs count, as for Dagster's run-status sensors), sends the alerts, keeps
+    the cursor and shows the status with the tick."""
+
+    @dg.sensor(name=name, default_status=default_status, minimum_interval_seconds=minimum_interval_seconds,
+               description=description)
+    def _sensor(context: dg.SensorEvaluationContext):
+        origin = context.code_location_origin
+        alerts, cursor, status = evaluate(
+            context.instance, context.cursor, clock(), location=origin.location_name if origin else None,
+            repository=context.repository_name if origin else None, log=context.log,
+        )
+        for alert in alerts:
+            outcome = send_alert(alert, log=context.log)
+            whose = alert.run_id or f"{len(alert.details.get('accounts', []))} accounts"
+            context.log.info(f"Alert {alert.kind} ({whose}): {outcome}")
+        context.update_cursor(cursor)
+        return dg.SkipReason(status)
+
+    return _sensor

@@ -75,7 +75,7 @@ from aircall_pipeline.operations.failures import (
     missing_variables,
 )
 from aircall_pipeline.operations.freshness import is_stale, newest_evidence, policy_max_age
-from aircall_pipeline.operations.run_status import latest_status_change, status_changes_after
+from aircall_pipeline.operations.run_status import alerting_sensor, latest_status_change, status_changes_after
 from aircall_pipeline.operations.tamper_alerts import build_tamper_sensor
 
 # --------------------------------------------------------------------------------------------------
@@ -219,26 +219,13 @@ def build_failed_check_alert_sensor(
     watches every job of this code location, as the run-failure sensor does."""
     job_names = [job.name for job in monitored_jobs] if monitored_jobs else None
 
-    @dg.sensor(
-        name=name,
-        default_status=default_status,
-        minimum_interval_seconds=minimum_interval_seconds,
+    return alerting_sensor(
+        name=name, default_status=default_status, minimum_interval_seconds=minimum_interval_seconds, clock=clock,
         description="A run whose non-blocking compliance checks failed still succeeds; this sends one "
                     "alert per such run, naming the checks, with their top items and links to the run "
                     "and the report. A skip for missing configuration is reminded once a week.",
+        evaluate=lambda *args, log, **kwargs: evaluate_check_results(*args, **kwargs, job_names=job_names),
     )
-    def _sensor(context: dg.SensorEvaluationContext):
-        origin = context.code_location_origin
-        alerts, cursor, status = evaluate_check_results(
-            context.instance, context.cursor, clock(), location=origin.location_name if origin else None,
-            repository=context.repository_name if origin else None, job_names=job_names,
-        )
-        for alert in alerts:
-            send_alert(alert, log=context.log)
-        context.update_cursor(cursor)
-        return dg.SkipReason(status)
-
-    return _sensor
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,12 @@ def fake_slack(alert_env: None) -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def instance():
+    """A real, temporary Dagster instance (runs, event log, sensor cursors)."""
+    import dagster as dg
+
+    with dg.instance_for_test() as inst:
+        yield inst

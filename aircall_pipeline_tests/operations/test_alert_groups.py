@@ -17,6 +17,7 @@ from aircall_pipeline.operations.alerts import Alert, scrub_alert
 from aircall_pipeline.operations.failure_sensor import FailureAlertCursor, build_run_failure_alert_sensor
 from aircall_pipeline.operations.sensors import alert_for_failed_run
 from aircall_pipeline_tests.operations import jobs
+from aircall_pipeline_tests.operations.clock import Clock
 from aircall_pipeline_tests.operations.jobs import PARTITION, SECRET_TOKEN
 
 T0 = 1_780_000_000.0
@@ -192,20 +193,6 @@ def test_the_group_wait_variable():
 
 # --------------------------------------------------------------------------------------------------
 # The sensor, on real failed runs
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def _fail(instance, asset, account: str) -> str:

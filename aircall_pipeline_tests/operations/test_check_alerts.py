@@ -11,25 +11,12 @@ import pytest
 from aircall_pipeline.operations.check_alerts import REMINDER_INTERVAL
 from aircall_pipeline.operations.sensors import build_failed_check_alert_sensor
 from aircall_pipeline_tests.operations import jobs
+from aircall_pipeline_tests.operations.clock import Clock
 from aircall_pipeline_tests.operations.jobs import PARTITION, SECRET_TOKEN
 
 ACCOUNT = "api.aircall.io/ac-id-4242"
 DAY = timedelta(days=1).total_seconds()
 T0 = 1_780_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import pytest
 from dagster import DagsterEventType
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import serialize_value
@@ -25,12 +24,6 @@ from aircall_pipeline_tests.operations.jobs import BASIC, PARTITION, RESET_AT, S
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "api.aircall.io/ac-id-4242"
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def _materialize(instance, assets, resources=None, tags=None):

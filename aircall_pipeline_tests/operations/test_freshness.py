@@ -11,6 +11,7 @@ from aircall_pipeline.operations.freshness import (
 )
 from aircall_pipeline.operations.sensors import build_freshness_sensor
 from aircall_pipeline.settings import Settings
+from aircall_pipeline_tests.operations.clock import Clock
 
 HOUR = 3600.0
 
@@ -43,14 +44,6 @@ def test_apply_freshness_targets_the_report_and_respects_existing_policies():
     graph = everything.resolve_asset_graph()
     assert graph.get(dg.AssetKey(["aircall", "users"])).freshness_policy == EVIDENCE_FRESHNESS_POLICY
     assert graph.get(dg.AssetKey(["aircall", "calls"])).freshness_policy == own
-
-
-class Clock:
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _tick(sensor, instance, cursor):

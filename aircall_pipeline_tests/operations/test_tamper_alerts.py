@@ -31,12 +31,6 @@ FORGED = f"aircall/reports/date={D1}/manifest.attempt-2.json"
 
 
 @pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
-@pytest.fixture
 def ticker(instance):
     """Tick the sensor with the cursor it left last time, as the daemon does; returns the cursor."""
     sensor = build_tamper_sensor()
