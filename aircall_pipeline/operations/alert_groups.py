@@ -24,14 +24,13 @@ Pure: nothing here reads an instance, the clock or sends.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aircall_pipeline.operations.alerts import ALERT_KINDS, Alert
+from aircall_pipeline.operations.alerts import ALERT_KINDS, Alert, jsonable
 from aircall_pipeline.settings import SEVERITIES
 
 GROUP_WAIT_VAR = "ALERT_GROUP_WAIT_SECONDS"
@@ -92,7 +91,7 @@ class Member:
         data: dict[str, Any] = {"account": self.account, "headline": self.headline, "title": a.title,
                                 "severity": a.severity, "kind": a.kind, "run_id": a.run_id, "run_url": a.run_url}
         if full:
-            data.update(text=a.text, details=_jsonable(dict(a.details)), links=[list(link) for link in a.links])
+            data.update(text=a.text, details=jsonable(dict(a.details)), links=[list(link) for link in a.links])
         else:
             data["details"] = {"partition": self.partition} if self.partition else {}
         return data
@@ -114,9 +113,6 @@ class Group:
     first_at: float
     members: list[Member] = field(default_factory=list)
 
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 class PendingAlerts:

@@ -137,12 +137,13 @@ class Alert:
             "run_id": self.run_id,
             "run_url": self.run_url,
             "links": {label: url for label, url in self.links},
-            "details": _escaped(_jsonable(dict(self.details))),
+            "details": _escaped(jsonable(dict(self.details))),
             "sent_at": iso_utc(datetime.now(UTC), timespec="seconds"),
         }
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """`value` as plain JSON types (anything else as its str): what a payload or a cursor can hold."""
     return json.loads(json.dumps(value, default=str))
 
 
