@@ -13,6 +13,7 @@ accounts:
     roles_uri: s3://grc-inputs/acme_eu/roles.csv
     roster_uri: s3://grc-inputs/acme_eu/roster.csv
     policy_file: policies/acme_eu.yaml
+    paused: false                                   # true: registered, not scheduled
 ```
 
 Every mistake (YAML syntax, an unknown key, a duplicate or invalid name, a missing or malformed
@@ -41,7 +42,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 REQUIRED = ("name", "api_id_env", "api_token_env")
 OPTIONAL = ("api_url", "evidence_uri", "timezone", "rate_limit_per_minute", "schedule_cron", "roles_uri",
-            "roster_uri", "policy_file")
+            "roster_uri", "policy_file", "paused")
 MAX_BYTES = 1024 * 1024
 
 
@@ -139,6 +140,12 @@ def _account(path: str, name: str, fields: dict[str, tuple[Any, int]], defaults:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SettingsError(f"{path} line {line}: rate_limit_per_minute must be a whole number of at least 1.")
         rate = value
+    paused = False
+    if "paused" in fields:
+        value, line = fields["paused"]
+        if not isinstance(value, bool):
+            raise SettingsError(f"{path} line {line}: paused must be true or false.")
+        paused = value
     return Account(
         name=name,
         api_url=checked("api_url", validate_api_url, defaults.api_url),
@@ -151,4 +158,5 @@ def _account(path: str, name: str, fields: dict[str, tuple[Any, int]], defaults:
         policy_file=text("policy_file", defaults.policy_file),
         api_id_env=fields["api_id_env"][0],
         api_token_env=fields["api_token_env"][0],
+        paused=paused,
     )

@@ -38,12 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def describe(account, settings) -> dict:
-    from aircall_pipeline.names import Names
+    from aircall_pipeline.registry import state_of
     from aircall_pipeline.settings import variables_set
 
-    names = Names(account.name)
     return {
         "name": account.name or "(single account: AIRCALL_* variables)",
+        "state": state_of(account),
+        "partition": account.key,
         "api_url": account.api_url,
         "evidence_uri": account.evidence_uri,
         "timezone": account.timezone,
@@ -53,10 +54,7 @@ def describe(account, settings) -> dict:
         "roster_uri": account.roster_uri,
         "policy_file": account.policy_file,
         "variables_set": variables_set(account.api_id_env, account.api_token_env),
-        "daily_job": names.daily_job,
-        "schedule": names.schedule,
-        "pool": names.pool,
-        "asset_prefix": "/".join(names.key("x").path[:-1]),
+        "budget": account.budget,
     }
 
 

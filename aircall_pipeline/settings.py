@@ -41,6 +41,8 @@ PARTITIONS_START_VAR = "AIRCALL_PARTITIONS_START"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PARTITIONS_START = "2026-01-01"
 DEFAULT_SCHEDULE_CRON = "15 2 * * *"
+# The partition key of the single account the environment variables configure (no accounts file).
+DEFAULT_ACCOUNT_KEY = "default"
 HISTORY_DAYS_VAR = "AIRCALL_HISTORY_DAYS"
 # How far back calls can be asked for. Aircall serves about six months of call history ("Only six
 # months of history is available", https://developer.aircall.io/api-references/#list-all-calls) and
@@ -73,6 +75,21 @@ class Account:
     policy_file: str | None = None
     api_id_env: str = API_ID_VAR
     api_token_env: str = API_TOKEN_VAR
+    # A paused account stays registered (its partitions, its evidence) but is not scheduled.
+    paused: bool = False
+
+    @property
+    def key(self) -> str:
+        """The account's key in the `aircall_accounts` dynamic partitions (ingest/partitions.py): its
+        name, or `default` for the single account of the environment variables."""
+        return self.name or DEFAULT_ACCOUNT_KEY
+
+    @property
+    def budget(self) -> str:
+        """The key of the account's API budget in the shared limiter (SQLite table or Redis key):
+        `aircall` for the single account, `aircall_<name>` for a named one (unchanged since the
+        budgets were per account)."""
+        return f"aircall_{self.name}" if self.name else "aircall"
 
     @property
     def label(self) -> str:
@@ -256,12 +273,13 @@ class Settings:
         ),)
 
     def account(self, name: str | None) -> Account:
-        """The account called `name`; None picks the only one, or says which exist."""
+        """The account called `name` (or whose partition key is `name`); None picks the only one, or
+        says which exist."""
         accounts = self.accounts
         if name is None and len(accounts) == 1:
             return accounts[0]
         for account in accounts:
-            if account.name == name:
+            if account.name == name or (name is not None and account.key == name):
                 return account
         known = ", ".join(a.name or "(the environment's account)" for a in accounts)
         if name is None:

@@ -1,7 +1,7 @@
 """`aircall-pipeline backfill --from D [--to D2]`: a call-history backfill, launched as the UI does.
 
 It asks the Dagster webserver (GraphQL `launchPartitionBackfill`, the UI's "Launch backfill") for a
-backfill of the account's `aircall_call_history` job, so the daemon cuts it into runs of
+backfill of the `aircall_call_history` job over the account's partitions (`<account>|<date>`), so the daemon cuts it into runs of
 AIRCALL_BACKFILL_DAYS_PER_RUN days, each carrying the job's account tag and backfill priority: a
 backfill at the speed of the API budget that never starves the daily run. `dagster job backfill`
 would instead submit one run per day itself (README, "Backfills").
@@ -118,12 +118,14 @@ def find_job(webserver: str, job: str) -> tuple[str, str]:
                         f"loaded there, with the same accounts file (--account)?{hint}")
 
 
-def launch(webserver: str, job: str, days: list[str]) -> str:
-    """The backfill's id. The job's partition set is `<job>_partition_set`, as the UI names it."""
+def launch(webserver: str, job: str, days: list[str], tags: dict[str, str] | None = None) -> str:
+    """The backfill's id. The job's partition set is `<job>_partition_set`, as the UI names it;
+    `days` are partition keys (`<account>|<date>`); `tags` go on every run of the backfill."""
     location, repository = find_job(webserver, job)
     params = {"selector": {"partitionSetName": f"{job}_partition_set",
                            "repositorySelector": {"repositoryName": repository, "repositoryLocationName": location}},
-              "partitionNames": days}
+              "partitionNames": days,
+              "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}
     answer = _graphql(webserver, LAUNCH_MUTATION, {"params": params})["launchPartitionBackfill"]
     if answer.get("__typename") != "LaunchBackfillSuccess":
         detail = answer.get("message") or answer.get("invalidStepKey") or answer.get("invalidOutputName") or answer
@@ -132,7 +134,9 @@ def launch(webserver: str, job: str, days: list[str]) -> str:
 
 
 def run(args) -> int:
-    from aircall_pipeline.names import Names
+    from aircall_pipeline.ingest.partitions import partition_key
+    from aircall_pipeline.names import HISTORY_JOB
+    from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, run_tags
 
     try:
         settings, account = selected_account(args)
@@ -142,8 +146,10 @@ def run(args) -> int:
             ensure_within_history(args.start, today, settings.history_days)
         except CollectionTimingError as exc:
             raise BackfillError(str(exc), EXIT_USAGE) from None
-        job = Names(account.name).history_job
-        backfill_id = launch(args.webserver, job, days)
+        job = HISTORY_JOB
+        # One account's date range: its partitions, tagged with its run limit's key and the backfill priority.
+        backfill_id = launch(args.webserver, job, [partition_key(account.key, d) for d in days],
+                             tags=run_tags(account, priority=BACKFILL_PRIORITY))
     except SettingsError as exc:
         print(f"Configuration error: {exc}")
         return EXIT_USAGE

@@ -19,11 +19,13 @@ fails, read back through `schedule_ticks`); an upgrade of Dagster that changes i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
 
 SCHEDULE_INSTIGATOR = "SCHEDULE"
+SENSOR_INSTIGATOR = "SENSOR"
 FAILED_TICK = "FAILURE"
 
 
@@ -41,9 +43,14 @@ def schedule_ticks(
 ) -> list[ScheduleTick]:
     """The ticks of every schedule named `schedule_name` (one per code location), after `after`
     (epoch seconds, exclusive), at most `limit` per schedule, newest first within each."""
+    return _ticks(instance, SCHEDULE_INSTIGATOR, schedule_name, after=after, limit=limit)
+
+
+def _ticks(instance: dg.DagsterInstance, kind: str, name: str, *, after: float | None,
+           limit: int | None) -> list[ScheduleTick]:
     ticks: list[ScheduleTick] = []
     for state in instance.all_instigator_state():
-        if _value(state.instigator_type) != SCHEDULE_INSTIGATOR or state.instigator_name != schedule_name:
+        if _value(state.instigator_type) != kind or state.instigator_name != name:
             continue
         for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, after=after, limit=limit):
             ticks.append(ScheduleTick(float(tick.timestamp), _value(tick.status) == FAILED_TICK, tick.error))
@@ -52,3 +59,20 @@ def schedule_ticks(
 
 def _value(member: Any) -> Any:
     return getattr(member, "value", member)
+
+
+def latest_cron_tick(cron: str, now: datetime, timezone: str) -> datetime:
+    """The latest time at or before `now` that `cron` fires in `timezone` (Dagster's own cron
+    arithmetic, the schedules' own, DST included; `dagster._utils.schedules`)."""
+    from dagster._utils.schedules import get_latest_completed_cron_tick, is_valid_cron_string
+
+    if not is_valid_cron_string(cron):
+        raise ValueError(f"{cron!r} is not a cron expression Dagster accepts (five fields, e.g. '15 2 * * *')")
+    return get_latest_completed_cron_tick(cron, now, timezone)
+
+
+def sensor_ticks(instance: dg.DagsterInstance, sensor_name: str, *, after: float | None = None,
+                 limit: int | None = None) -> list[ScheduleTick]:
+    """The ticks of every sensor named `sensor_name` (the daily scheduler is a sensor), as
+    `schedule_ticks` reads a schedule's."""
+    return _ticks(instance, SENSOR_INSTIGATOR, sensor_name, after=after, limit=limit)

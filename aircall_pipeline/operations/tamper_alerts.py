@@ -31,7 +31,8 @@ from typing import Any
 import dagster as dg
 
 from aircall_pipeline.evidence.layout import day_of_folder
-from aircall_pipeline.names import SINGLE_ACCOUNT, TAMPER_METADATA, TAMPER_SENSOR, Names
+from aircall_pipeline.ingest.partitions import account_name, account_of_key, day_of
+from aircall_pipeline.names import TAMPER_METADATA, TAMPER_SENSOR, report_key
 from aircall_pipeline.operations.alerts import (
     Alert,
     AlertSettings,
@@ -96,24 +97,25 @@ class Rejection:
         return cls(value["path"], sha if isinstance(sha, str) else None, str(value.get("reason") or ""))
 
 
-def verify_command(days: Sequence[str], names: Names) -> str:
-    account = f" --account {names.account}" if names.account else ""
+def verify_command(days: Sequence[str], account_name: str | None) -> str:
+    account = f" --account {account_name}" if account_name else ""
     first, last = min(days), max(days)
     return f"aircall-pipeline verify{account} --date {first}" + (f" --to {last}" if last != first else "")
 
 
 def tamper_alert(
-    day: str, rejections: Sequence[Rejection], *, names: Names = SINGLE_ACCOUNT, manifest: str | None = None,
-    run_id: str | None = None, settings: AlertSettings | None = None,
+    day: str, rejections: Sequence[Rejection], *, account: str | None = None, manifest: str | None = None,
+    run_id: str | None = None, settings: AlertSettings | None = None, partition: str | None = None,
 ) -> Alert:
-    """The one alert for the objects a sealing of `day` newly rejected."""
+    """The one alert for the objects a sealing of `day` newly rejected. `account`: the name of an
+    accounts-file account (None: the single account); `partition`: the report's partition key."""
     settings = settings or alert_settings()
-    whose = f" of account {names.account}" if names.account else ""
+    whose = f" of account {account}" if account else ""
     count = len(rejections)
     days = sorted({day, *(r.day for r in rejections if r.day)})
     listed = "\n".join(f"- {r.path}: {r.label} ({r.reason})" for r in rejections)
     text = (f"Sealing the evidence{whose} of {day} found {count} object(s) that do not verify against the "
-            f"pipeline's signing key:\n{listed}\n" + ADVICE.format(verify=verify_command(days, names)))
+            f"pipeline's signing key:\n{listed}\n" + ADVICE.format(verify=verify_command(days, account)))
     if manifest:
         text += f"\nThe manifest recording them: {manifest}"
     return Alert(
@@ -123,9 +125,9 @@ def tamper_alert(
         text=text,
         run_id=run_id,
         run_url=run_url(run_id, settings) if run_id else None,
-        details={"partition": day, "account": names.account, "manifest": manifest, "days": days,
+        details={"partition": day, "account": account, "manifest": manifest, "days": days,
                  "objects": [{"path": r.path, "sha256": r.sha256, "reason": r.reason} for r in rejections]},
-        links=(("Report", report_url(day, settings, names)),),
+        links=(("Report", report_url(partition or day, settings)),),
     )
 
 
@@ -153,16 +155,16 @@ def _rejections(metadata: Mapping[str, Any]) -> list[Rejection]:
 
 
 def evaluate_tamper(
-    instance: dg.DagsterInstance, cursor: str | None, *, names: Names = SINGLE_ACCOUNT,
+    instance: dg.DagsterInstance, cursor: str | None, *,
     settings: AlertSettings | None = None, limit: int = MATERIALIZATIONS_PER_TICK,
 ) -> tuple[list[Alert], str, str]:
-    """(the alerts to send, the new cursor, a one-line status) for the account's report
+    """(the alerts to send, the new cursor, a one-line status) for every account's report
     materializations since the cursor. Unlike the check alerts, the first evaluation reads from the
     start: an object planted before the sensor's first tick must still be reported, and reports
     older than the `tamper` metadata have none, so history sends nothing it should not."""
     state = TamperCursor.parse(cursor)
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=names.report_key, after_storage_id=state.after), limit=limit, ascending=True,
+        dg.AssetRecordsFilter(asset_key=report_key(), after_storage_id=state.after), limit=limit, ascending=True,
     ).records
     settings = settings or alert_settings()
     alerts: list[Alert] = []
@@ -178,8 +180,11 @@ def evaluate_tamper(
         if not new:
             continue
         manifest = materialization.metadata.get("manifest")
+        key = record.partition_key
         alerts.append(tamper_alert(
-            record.partition_key or "unknown day", new, names=names, settings=settings, run_id=record.run_id or None,
+            day_of(key) if key and "|" in key else (key or "unknown day"), new,
+            account=account_name(account_of_key(key)) if key and "|" in key else None, partition=key,
+            settings=settings, run_id=record.run_id or None,
             manifest=str(manifest.value) if manifest is not None else None,
         ))
         alerted += [r.key for r in new]
@@ -190,20 +195,19 @@ def evaluate_tamper(
 
 def build_tamper_sensor(
     *,
-    names: Names = SINGLE_ACCOUNT,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
     @dg.sensor(
-        name=names.sensor(TAMPER_SENSOR),
+        name=TAMPER_SENSOR,
         default_status=default_status,
         minimum_interval_seconds=minimum_interval_seconds,
-        description=f"Alerts (kind `tamper`) once per object that sealing {names.report_key.to_user_string()} "
+        description=f"Alerts (kind `tamper`) once per object that sealing {report_key().to_user_string()} of any account "
                     "found in the evidence and the pipeline did not write (an unsigned, foreign-signed or "
                     "malformed manifest attempt), naming the object, why, and what to do.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        alerts, cursor, status = evaluate_tamper(context.instance, context.cursor, names=names)
+        alerts, cursor, status = evaluate_tamper(context.instance, context.cursor)
         for alert in alerts:
             send_alert(alert, log=context.log)
         # Updated after sending: a tick that dies mid-way repeats an alert rather than losing it.
