@@ -53,7 +53,9 @@ def describe(account, settings) -> dict:
         "roles_uri": account.roles_uri,
         "roster_uri": account.roster_uri,
         "policy_file": account.policy_file,
-        "variables_set": variables_set(account.api_id_env, account.api_token_env),
+        # Where the key is read from, never the key: the secret's reference, or the two variables' names.
+        "credentials": account.api_secret or f"{account.api_id_env}, {account.api_token_env}",
+        "variables_set": {} if account.api_secret else variables_set(account.api_id_env, account.api_token_env),
         "budget": account.budget,
     }
 
@@ -78,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
             if key == "name":
                 continue
             if key == "variables_set":
+                if not value:
+                    continue
                 value = ", ".join(f"{name} {'set' if ok else 'NOT SET'}" for name, ok in value.items())
             print(f"  {key:<22} {value if value is not None else '-'}")
     return EXIT_OK

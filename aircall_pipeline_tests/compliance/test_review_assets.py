@@ -34,8 +34,8 @@ def settings_for(tmp_path, signing_key: str | None) -> Settings:
     """Two named accounts, each with its own local evidence folder, signed with `signing_key`."""
     base = replace(Settings.defaults(), signing_key=signing_key)
     accounts = tuple(
-        Account(name=name, api_url=base.api_url, evidence_uri=str(tmp_path / name), timezone=tz,
-                rate_limit_per_minute=60, schedule_cron=base.schedule_cron)
+        Account(name=name, api_url=base.default_account.api_url, evidence_uri=str(tmp_path / name), timezone=tz,
+                rate_limit_per_minute=60, schedule_cron=base.default_account.schedule_cron)
         for name, tz in zip(ACCOUNTS, ("Europe/Paris", "America/New_York"), strict=True)
     )
     return replace(base, named_accounts=accounts)

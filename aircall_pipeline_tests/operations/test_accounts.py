@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -173,6 +172,19 @@ GOOD = """accounts:
     ("accounts:\n  - name: [unclosed\n", "line 3: not valid YAML"),
     ("clients: []\n", "line 1: unknown top-level key 'clients'"),
     ("", "the file is empty"),
+    # The pydantic models' further rules, each still one error naming the line.
+    (GOOD + "    api_secret: aws-secretsmanager:aircall/acme_eu\n", "line 5: the account gives both api_secret"),
+    ("accounts:\n  - name: acme_eu\n    timezone: UTC\n", "line 2: the account lacks its credentials"),
+    ("accounts:\n  - name: acme_eu\n    api_secret: tok-live-123\n", "line 3: api_secret must be aws-secretsmanager:"),
+    (GOOD + "    paused: maybe\n", "line 5: paused must be true or false"),
+    (GOOD + "    rate_limit_per_minute: true\n", "line 5: rate_limit_per_minute must be a whole number"),
+    (GOOD + "    rate_limit_per_minute: 0\n", "line 5: rate_limit_per_minute must be a whole number"),
+    (GOOD + "    schedule_cron: 2026-01-01\n", "line 5: schedule_cron must be text"),
+    (GOOD + "    1: x\n", "line 5: unknown key '1'"),
+    ("accounts:\n  - just text\n", "line 2: each account is a mapping"),
+    ("accounts: []\n", "line 1: `accounts:` lists no account"),
+    ("accounts: 3\n", "line 1: `accounts:` must be a list"),
+    ("- name: acme_eu\n", "line 1: expected `accounts:` at the top level"),
 ])
 def test_a_bad_accounts_file_is_one_clear_error_naming_file_and_line(tmp_path, text, message):
     path = tmp_path / "accounts.yaml"
@@ -181,6 +193,7 @@ def test_a_bad_accounts_file_is_one_clear_error_naming_file_and_line(tmp_path, t
         load_accounts(str(path), Settings.defaults())
     assert message in str(info.value)
     assert str(path) in str(info.value)
+    assert "tok-live-123" not in str(info.value)  # a secret pasted where a name belongs is never repeated
 
 
 def test_a_bad_accounts_file_still_loads_the_definitions(tmp_path, monkeypatch):
@@ -208,4 +221,35 @@ def test_without_an_accounts_file_the_single_account_keeps_its_names(monkeypatch
     [account] = settings.accounts
     assert account.name is None and Names(account.name).key("users").path == ["aircall", "users"]
     assert Names().daily_job == "aircall_daily_evidence" and Names().pool == "aircall_api"
-    assert Path(account.evidence_uri) == Path(settings.evidence_uri)
+    assert account == settings.default_account
+
+
+def test_entries_parse_into_accounts_with_the_variables_as_defaults(tmp_path, monkeypatch):
+    """AccountEntry/AccountsFile are the file's schema; Account (settings.py) holds the result. An entry
+    without evidence_uri gets EVIDENCE_URI/<name>; one that sets it keeps it; paused and api_secret
+    are carried through."""
+    path = tmp_path / "accounts.yaml"
+    path.write_text(GOOD + "    paused: true\n"
+                    "  - name: acme_us\n    api_secret: aws-secretsmanager:aircall/acme_us\n"
+                    "    evidence_uri: s3://elsewhere/us\n    rate_limit_per_minute: 30\n")
+    for base, expected in (("s3://bucket/prefix", "s3://bucket/prefix/acme_eu"),
+                           ("s3://bucket/prefix/", "s3://bucket/prefix/acme_eu"),
+                           ("s3://bucket", "s3://bucket/acme_eu"),
+                           (str(tmp_path / "evidence"), str(tmp_path / "evidence" / "acme_eu"))):
+        monkeypatch.setenv("EVIDENCE_URI", base)
+        monkeypatch.setenv("AIRCALL_TIMEZONE", "Europe/Paris")
+        monkeypatch.setenv("AIRCALL_RATE_LIMIT_PER_MINUTE", "45")
+        settings = Settings.from_env()
+        eu, us = load_accounts(str(path), settings)
+        assert eu.evidence_uri == expected and us.evidence_uri == "s3://elsewhere/us"
+        assert (eu.paused, eu.api_secret, eu.api_id_env) == (True, None, "AIRCALL_ACME_EU_API_ID")
+        assert (us.paused, us.api_secret) == (False, "aws-secretsmanager:aircall/acme_us")
+        assert (eu.timezone, eu.rate_limit_per_minute, us.rate_limit_per_minute) == ("Europe/Paris", 45, 30)
+        assert eu.api_url == settings.default_account.api_url
+
+
+def test_the_single_account_keeps_the_bare_evidence_uri(monkeypatch):
+    monkeypatch.delenv("AIRCALL_ACCOUNTS_FILE", raising=False)
+    monkeypatch.setenv("EVIDENCE_URI", "s3://bucket/prefix")
+    [account] = Settings.from_env().accounts
+    assert account.evidence_uri == "s3://bucket/prefix" and account.name is None
