@@ -44,7 +44,6 @@ from aircall_pipeline.names import (
     REPORT,
     SCHEDULE_FAILURE_SENSOR,
     SCHEDULER_SENSOR,
-    WILL_RETRY_TAG,
     report_key,
     table_of,
 )

@@ -2,8 +2,8 @@
 evidence schedule built for it (UTC partitions)."""
 
 import dagster as dg
-
 from aircall_pipeline.operations.schedules import build_evidence_schedule
+
 from aircall_pipeline_tests.operations.jobs import PARTITIONS, config_defs
 
 defs = dg.Definitions.merge(config_defs, dg.Definitions(schedules=[build_evidence_schedule(PARTITIONS)]))

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from aircall_pipeline.operations.schedules import build_evidence_schedule, previous_completed_partition
 from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
@@ -16,7 +17,6 @@ from dagster._scheduler.scheduler import launch_scheduled_runs
 
 from aircall_pipeline.names import SINGLE_ACCOUNT
 from aircall_pipeline.operations.dagster_internals import schedule_ticks
-from aircall_pipeline.operations.schedules import build_evidence_schedule, previous_completed_partition
 from aircall_pipeline.operations.sensors import build_schedule_failure_sensor, evaluate_schedule_failures
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.operations.jobs import API_ID, SECRET_TOKEN
