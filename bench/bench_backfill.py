@@ -45,10 +45,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aircall_pipeline.names import Names  # noqa: E402
+from aircall_pipeline.ingest.partitions import partition_key, register_accounts  # noqa: E402
+from aircall_pipeline.names import ACCOUNTS_PARTITIONS, API_POOL, HISTORY_JOB  # noqa: E402
 from aircall_pipeline.operations.backfill_command import LAUNCH_MUTATION  # noqa: E402
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN  # noqa: E402
-from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN  # noqa: E402
+from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, DEFAULT_BACKFILL_DAYS_PER_RUN  # noqa: E402
 
 RATE, WINDOW = 120, 60  # part 1: requests per window (s), sandbox and pipeline alike
 PAIR_RATE, PAIR_WINDOW = 60, 6  # part 2: the real 60/min shape, ten times faster
@@ -133,10 +134,10 @@ def backfill_path(label: str, days_per_run: int, days: list[str], base_env: dict
     try:
         log(f"{label}: starting the daemon ...")
         daemon.wait_ready(instance)
-        names = Names()
+        instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS, [DEFAULT_ACCOUNT_KEY])  # as the registry sensor would
         server.reset_stats()
         log(f"{label}: launching the backfill of {len(days)} days, {days_per_run} per run ...")
-        backfill_id = launch_backfill(env, names.history_job, days)
+        backfill_id = launch_backfill(env, HISTORY_JOB, [str(partition_key(DEFAULT_ACCOUNT_KEY, d)) for d in days])
         deadline = time.monotonic() + timeout
         while True:
             backfill = instance.get_backfill(backfill_id)
@@ -222,9 +223,12 @@ def pair_worker(name: str, day: str) -> int:
     from aircall_pipeline.definitions import build_defs
     from aircall_pipeline.settings import Settings
 
-    job = build_defs(Settings.from_env()).resolve_job_def(Names(name).history_job)
+    settings = Settings.from_env()
+    instance = dg.DagsterInstance.ephemeral()
+    register_accounts(instance, settings.accounts)
+    job = build_defs(settings).resolve_job_def(HISTORY_JOB)
     started = time.time()
-    result = job.execute_in_process(partition_key=day, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    result = job.execute_in_process(partition_key=partition_key(name, day), instance=instance, raise_on_error=False)
     print(json.dumps({"success": result.success, "started": started, "ended": time.time()}))
     return 0
 
@@ -284,7 +288,7 @@ def part_two(args, work: Path) -> list[dict]:
             rows.append({"name": name, "success": outputs[name]["success"], "requests": stats["requests"],
                          "rate_limited": stats["rate_limited"], "max_in_window": stats["max_in_window"],
                          "share": share, "windows": windows, "first": min(firsts), "last": max(firsts) + PAIR_WINDOW,
-                         "budget": Names(name).budget, "pool": Names(name).pool,
+                         "budget": f"aircall_{name}", "pool": API_POOL,  # Account.budget of a named account
                          "seconds": outputs[name]["ended"] - outputs[name]["started"]})
             log(f"{name}: {rows[-1]}")
         return rows

@@ -13,10 +13,11 @@ Why a sensor over the report's materializations, and not an alert sent by the se
   new) or repeated by every retry that reaches it;
 - the sensor's cursor is the storage id of the last materialization it read, so a tick, however
   many there are, reads each materialization once;
-- the cursor also remembers the objects (path and sha256) it has alerted, because one planted
+- the cursor also remembers the objects (account, path and sha256) it has alerted, because one planted
   object can be new twice at the data level: a forged attempt of day D is rejected when D+1 is
   sealed (as D's newest attempt) and again when D is re-sealed, and a rerun that keeps a
-  byte-identical attempt reports that attempt's rejections again.
+  byte-identical attempt reports that attempt's rejections again. The account is part of what it
+  remembers: the same bytes planted at the same path in two accounts' stores are two objects.
 A materialization the step never recorded (the process died between sealing and the event) is
 the one gap: that run fails and gets its own failure alert, and `verify` reports the object.
 """
@@ -134,7 +135,7 @@ def tamper_alert(
 @dataclass(frozen=True)
 class TamperCursor:
     after: int = -1  # storage id of the last report materialization read
-    alerted: tuple[str, ...] = field(default_factory=tuple)  # Rejection.key, oldest first
+    alerted: tuple[str, ...] = field(default_factory=tuple)  # alerted_key(), oldest first
 
     @classmethod
     def parse(cls, raw: str | None) -> TamperCursor:
@@ -146,6 +147,13 @@ class TamperCursor:
 
     def dump(self) -> str:
         return json.dumps({"after": self.after, "alerted": list(self.alerted[-REMEMBERED_OBJECTS:])})
+
+
+def alerted_key(account_key: str | None, rejection: Rejection) -> str:
+    """What the cursor remembers of an alerted object: its key within its account. The single
+    account's keys are the bare Rejection.key, as its cursor held them before accounts were data."""
+    name = account_name(account_key)
+    return f"{name}:{rejection.key}" if name else rejection.key
 
 
 def _rejections(metadata: Mapping[str, Any]) -> list[Rejection]:
@@ -174,20 +182,21 @@ def evaluate_tamper(
         materialization = record.asset_materialization
         if materialization is None:
             continue
+        key = record.partition_key
+        account_key = account_of_key(key) if key and "|" in key else None
         seen = set(alerted)
-        new = [r for r in _rejections(materialization.metadata) if r.key not in seen]
+        new = [r for r in _rejections(materialization.metadata) if alerted_key(account_key, r) not in seen]
         new = list({r.key: r for r in new}.values())
         if not new:
             continue
         manifest = materialization.metadata.get("manifest")
-        key = record.partition_key
         alerts.append(tamper_alert(
-            day_of(key) if key and "|" in key else (key or "unknown day"), new,
-            account=account_name(account_of_key(key)) if key and "|" in key else None, partition=key,
+            day_of(key) if account_key else (key or "unknown day"), new,
+            account=account_name(account_key), partition=key,
             settings=settings, run_id=record.run_id or None,
             manifest=str(manifest.value) if manifest is not None else None,
         ))
-        alerted += [r.key for r in new]
+        alerted += [alerted_key(account_key, r) for r in new]
     status = (f"{len(records)} report(s) read, {len(alerts)} tamper alert(s)" if records
               else "no new report since the last tick")
     return alerts, TamperCursor(after, tuple(alerted)).dump(), status
