@@ -14,11 +14,13 @@ An account's state:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
 
-from aircall_pipeline.ingest.partitions import account_of
+from aircall_pipeline.ingest.partitions import account_of, account_of_key, day_of
+from aircall_pipeline.names import report_key
 from aircall_pipeline.settings import ACCOUNTS_FILE_VAR, Account, Settings, SettingsError
 
 LIVE, PAUSED, REMOVED = "live", "paused", "removed"
@@ -47,6 +49,27 @@ def current_settings() -> Settings:
 
 def state_of(account: Account) -> str:
     return PAUSED if account.paused else LIVE
+
+
+def removed_keys(settings: Settings, registered: Iterable[str]) -> list[str]:
+    """The registered account keys (`aircall_accounts` partitions) that the registry no longer
+    lists: the removed accounts, sorted."""
+    listed = {account.key for account in settings.accounts}
+    return sorted(set(registered) - listed)
+
+
+def last_sealed_days(instance: dg.DagsterInstance) -> dict[str, str]:
+    """Account key -> the newest evidence date (YYYY-MM-DD) whose `aircall/evidence_report` partition
+    is materialized: the account's last sealed day. Accounts with none are absent. Keys that are not
+    `<account>|<date>` (a materialization reported without the account) are left out."""
+    newest: dict[str, str] = {}
+    for key in instance.get_materialized_partitions(report_key()):
+        if "|" not in key:
+            continue
+        account, day = account_of_key(key), day_of(key)
+        if day > newest.get(account, ""):
+            newest[account] = day
+    return newest
 
 
 class AccountsResource(dg.ConfigurableResource):

@@ -57,9 +57,9 @@ def test_merged_definitions_are_loadable(project_defs):
 def generated(n: int) -> Settings:
     base = Settings.defaults()
     accounts = tuple(
-        Account(name=f"acct_{i:04d}", api_url=base.api_url, evidence_uri=f"/tmp/evidence/acct_{i:04d}",
+        Account(name=f"acct_{i:04d}", api_url=base.default_account.api_url, evidence_uri=f"/tmp/evidence/acct_{i:04d}",
                 timezone=("Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC")[i % 4],
-                rate_limit_per_minute=60, schedule_cron=base.schedule_cron,
+                rate_limit_per_minute=60, schedule_cron=base.default_account.schedule_cron,
                 api_id_env=f"AIRCALL_ACCT_{i:04d}_API_ID", api_token_env=f"AIRCALL_ACCT_{i:04d}_API_TOKEN")
         for i in range(n))
     return replace(base, named_accounts=accounts)

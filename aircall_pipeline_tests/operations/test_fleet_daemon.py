@@ -131,7 +131,9 @@ def fleet(make_sandbox, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_one_scheduler_seals_each_account_once_and_a_revoked_one_alerts_alone(fleet, webhook):
     accounts_file, entries, zones, folder = fleet
-    with dg.instance_for_test() as instance, sensor_daemon(instance) as tick:
+    # Launched as soon as submitted (the run queue is the daemon's, tested in test_pools.py).
+    immediate = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}}
+    with dg.instance_for_test(overrides=immediate) as instance, sensor_daemon(instance) as tick:
         tick()  # the registry adds alpha, beta and gamma; the scheduler may already launch them
         assert sorted(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS)) == ["alpha", "beta", "gamma"]
         tick()
