@@ -46,7 +46,9 @@ def due_day(account: Account, now: datetime, first_day: str | None = None) -> st
     try:
         fired = latest_cron_tick(account.schedule_cron, now, account.timezone)
     except ValueError as exc:
-        raise SettingsError(f"account {account.key}: schedule_cron: {exc}") from None
+        # The single account's cron is AIRCALL_SCHEDULE_CRON: name the variable to fix.
+        where = f"account {account.key}: schedule_cron" if account.name else "AIRCALL_SCHEDULE_CRON"
+        raise SettingsError(f"{where}: {exc}") from None
     if fired.astimezone(tz).date() != local_now.date():
         return None  # today's cron time has not come yet (or the cron does not fire today)
     day = local_now.date() - timedelta(days=1)

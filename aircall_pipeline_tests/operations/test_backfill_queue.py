@@ -18,14 +18,20 @@ from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster._core.test_utils import create_test_daemon_workspace_context
+from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
 from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._time import get_current_timestamp
 
-from aircall_pipeline.ingest.partitions import ACCOUNT_DIM, account_of_key, day_of, partition_key, register_accounts
+from aircall_pipeline.ingest.partitions import (
+    ACCOUNT_DIM,
+    account_of_key,
+    day_of,
+    partition_key,
+    register_accounts,
+)
 from aircall_pipeline.names import ACCOUNT_TAG, DAILY_JOB, HISTORY_JOB, PRIORITY_TAG, SCHEDULER_SENSOR
 from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, DAILY_PRIORITY
 from aircall_pipeline.settings import Settings
@@ -85,14 +91,17 @@ def queued_instance():
     })
 
 
-def next_to_start(instance) -> list[str]:
-    """The runs the queued-run daemon would launch now (Dagster's priority sort and tag limits)."""
+def next_to_start(instance, at: float) -> list[str]:
+    """The runs the queued-run daemon would launch at `at` (Dagster's priority sort, tag limits and
+    pool accounting)."""
     daemon = QueuedRunCoordinatorDaemon(interval_seconds=5)
-    return [run.run_id for run in daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)]
+    with freeze_time(at):
+        return [run.run_id for run in daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)]
 
 
-def set_status(instance, run, event_type: DagsterEventType) -> None:
-    instance.handle_run_event(run.run_id, DagsterEvent(event_type_value=event_type.value, job_name=run.job_name))
+def set_status(instance, run, event_type: DagsterEventType, at: float) -> None:
+    instance.handle_run_event(run.run_id, DagsterEvent(event_type_value=event_type.value, job_name=run.job_name),
+                              datetime.fromtimestamp(at, UTC))
 
 
 def scheduler_tick(workspace, repo, instance) -> None:
@@ -131,12 +140,17 @@ def test_a_daily_run_starts_before_the_rest_of_a_queued_backfill_and_other_accou
             # A UI backfill's runs carry the partition's account, the key of the run limit for them.
             assert run.tags[PARTITION_ACCOUNT_TAG] == "acme"
 
+        # The queue's clock, set by hand from here on (an hour ahead, so after every run's creation):
+        # Dagster counts a run that started less than 5 s ago as holding a pool slot for each of its
+        # root API steps; the runs here start minutes apart, as a chunk and a day take minutes.
+        clock = get_current_timestamp() + 3600
+
         # One run per account at a time: the first chunk starts, the others wait.
-        first = next_to_start(instance)
+        first = next_to_start(instance, clock)
         assert len(first) == 1 and first[0] in {r.run_id for r in chunks}
         running = instance.get_run_by_id(first[0])
-        set_status(instance, running, DagsterEventType.RUN_START)
-        assert next_to_start(instance) == []
+        set_status(instance, running, DagsterEventType.RUN_START, clock)
+        assert next_to_start(instance, clock) == []
 
         # The scheduler ticks while that chunk runs: one daily run per account, queued.
         scheduler_tick(workspace, repo, instance)
@@ -146,19 +160,24 @@ def test_a_daily_run_starts_before_the_rest_of_a_queued_backfill_and_other_accou
         for name, daily in dailies.items():
             assert daily.status == dg.DagsterRunStatus.QUEUED
             assert daily.tags["dagster/partition"] == partition_key(name, yesterday)
+            assert daily.tags[PARTITION_ACCOUNT_TAG] == name
             assert daily.tags[PRIORITY_TAG] == str(DAILY_PRIORITY) and DAILY_PRIORITY > BACKFILL_PRIORITY
         # globex's day starts alongside acme's chunk; acme's day waits behind its own account's chunk.
-        assert next_to_start(instance) == [dailies["globex"].run_id]
-        set_status(instance, dailies["globex"], DagsterEventType.RUN_START)
-        assert next_to_start(instance) == []
+        clock += 60
+        assert next_to_start(instance, clock) == [dailies["globex"].run_id]
+        set_status(instance, dailies["globex"], DagsterEventType.RUN_START, clock)
+        assert next_to_start(instance, clock) == []
 
-        # ...and starts as soon as the chunk ends, ahead of the two chunks queued before it.
-        set_status(instance, running, DagsterEventType.RUN_SUCCESS)
-        assert next_to_start(instance) == [dailies["acme"].run_id]
-        set_status(instance, dailies["acme"], DagsterEventType.RUN_START)
-        assert next_to_start(instance) == []
+        # ...and starts as soon as the chunk ends, ahead of the two chunks queued before it, while
+        # globex's day still runs.
+        clock += 120
+        set_status(instance, running, DagsterEventType.RUN_SUCCESS, clock)
+        assert next_to_start(instance, clock) == [dailies["acme"].run_id]
+        set_status(instance, dailies["acme"], DagsterEventType.RUN_START, clock)
+        assert next_to_start(instance, clock) == []
         # The backfill resumes once acme's day is done, one chunk at a time.
-        set_status(instance, dailies["acme"], DagsterEventType.RUN_SUCCESS)
-        resumed = next_to_start(instance)
+        clock += 300
+        set_status(instance, dailies["acme"], DagsterEventType.RUN_SUCCESS, clock)
+        resumed = next_to_start(instance, clock)
         assert len(resumed) == 1 and resumed[0] in {r.run_id for r in chunks} - {running.run_id}
         assert instance.get_runs_count(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])) == 2
