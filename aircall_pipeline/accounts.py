@@ -37,6 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from aircall_pipeline.settings import (
     ACCOUNTS_FILE_VAR,
+    DEFAULT_ACCOUNT_KEY,
     SECRET_REF_PREFIX,
     Account,
     Settings,
@@ -80,6 +81,15 @@ class AccountEntry(BaseModel):
     @classmethod
     def _empty_is_absent(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # `default` is the partition key of the single account of the AIRCALL_* variables: an account
+        # of that name could not be told from it in partitions, alerts and `accounts`.
+        if value == DEFAULT_ACCOUNT_KEY:
+            raise ValueError("reserved")
+        return value
 
     @field_validator("api_url")
     @classmethod
@@ -262,9 +272,12 @@ def _message(loc: tuple[Any, ...], error: dict[str, Any], root: yaml.Node, data:
     if kind == "duplicate_name":
         first = _node_at(root, ("accounts", error["ctx"]["first"], "name")).start_mark.line + 1
         return f"account name {entry.get('name')!r} is already used on line {first}."
+    if key == "name" and entry.get("name") == DEFAULT_ACCOUNT_KEY:
+        return (f"account name {DEFAULT_ACCOUNT_KEY!r} is reserved for the single account of the AIRCALL_* "
+                "variables; choose another name.")
     if key == "name":
         return (f"account name {entry.get('name')!r} must match [a-z][a-z0-9_]{{0,30}} "
-                "(it becomes part of asset keys, job names and tags).")
+                "(it becomes part of partition keys and tags).")
     if key in ("api_id_env", "api_token_env"):
         return (f"{key} must be the NAME of an environment variable (e.g. AIRCALL_{name.upper()}_API_ID), "
                 "never the secret itself.")

@@ -179,8 +179,6 @@ def test_why_the_name_rule_matters_dagster_itself_accepts_a_key_that_splits():
     assert account_of_key(forged) == "acme" != "acme|2026-01-01"
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason="accounts.py accepts `default`, the single account's reserved key: "
-                                       "its partitions and alerts could not be told from the single account's")
 def test_the_single_accounts_reserved_key_is_refused_as_a_name(tmp_path):
     with pytest.raises(SettingsError, match="default"):
         load_accounts(str(accounts_file(tmp_path / "accounts.yaml", "default")), Settings.defaults())

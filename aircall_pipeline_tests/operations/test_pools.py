@@ -19,7 +19,9 @@ import pytest
 import yaml
 from dagster import DagsterEventType
 from dagster._core.events import DagsterEvent
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.test_utils import freeze_time
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import serialize_value
@@ -70,10 +72,17 @@ def queue_instance():
 
 def queue_daily(instance, job: dg.JobDefinition, account, *, from_the_ui: bool = False) -> str:
     """A queued run of `account`'s yesterday, tagged as the scheduler (and the CLI) tag it, or as a
-    launch from the UI is: the partition's tags only (incl. `dagster/partition/account`)."""
+    launch from the UI is: the job's and the partition's tags only (incl. `dagster/partition/account`,
+    no `aircall/account`)."""
     key = partition_key(account.key, YESTERDAY)
-    tags = {**job.partitions_def.get_tags_for_partition_key(key), **({} if from_the_ui else run_tags(account))}
-    return instance.create_run_for_job(job_def=job, tags=tags, status=dg.DagsterRunStatus.QUEUED).run_id
+    tags = {**job.tags, **job.partitions_def.get_tags_for_partition_key(key),
+            **({} if from_the_ui else run_tags(account))}
+    # The code location the run would be launched from (it never is: the test only asks the queue).
+    location = InProcessCodeLocationOrigin(LoadableTargetOrigin(
+        module_name="aircall_pipeline.definitions", attribute="defs", working_directory=str(REPO_ROOT)))
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job.name)
+    return instance.create_run_for_job(job_def=job, tags=tags, status=dg.DagsterRunStatus.QUEUED,
+                                       remote_job_origin=origin).run_id
 
 
 def next_to_start(instance, at: float) -> list[str]:
@@ -96,6 +105,9 @@ def test_the_queue_runs_one_run_per_account_and_accounts_side_by_side_up_to_the_
     job = build_defs(settings).resolve_job_def(DAILY_JOB)
     with queue_instance() as instance:
         register_accounts(instance, settings.accounts)
+        # The pool's limit row, as Dagster writes it the first time a run or the queue meets the pool.
+        assert instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
+        assert instance.event_log_storage.get_concurrency_info(API_POOL).slot_count == POOL_LIMIT
         acme, *others = settings.accounts
         scheduled = {a.key: queue_daily(instance, job, a) for a in settings.accounts}
         rerun = queue_daily(instance, job, acme, from_the_ui=True)  # an operator's rerun of the same day
