@@ -99,6 +99,7 @@ def set_status(instance, run_id: str, event_type: DagsterEventType, at: float) -
                               datetime.fromtimestamp(at, UTC))
 
 
+@pytest.mark.filterwarnings("ignore:Asset job aircall_daily_evidence materializes assets:UserWarning")  # jobs.py
 def test_the_queue_runs_one_run_per_account_and_accounts_side_by_side_up_to_the_cap(accounts_env):
     settings = accounts_env
     assert POOL_LIMIT == MAX_RUNS > 1  # the shared pool never makes an account wait for another's step
@@ -109,8 +110,9 @@ def test_the_queue_runs_one_run_per_account_and_accounts_side_by_side_up_to_the_
         assert instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
         assert instance.event_log_storage.get_concurrency_info(API_POOL).slot_count == POOL_LIMIT
         acme, *others = settings.accounts
-        scheduled = {a.key: queue_daily(instance, job, a) for a in settings.accounts}
+        scheduled = {acme.key: queue_daily(instance, job, acme)}
         rerun = queue_daily(instance, job, acme, from_the_ui=True)  # an operator's rerun of the same day
+        scheduled |= {a.key: queue_daily(instance, job, a) for a in others}
         clock = get_current_timestamp() + 3600  # the queue's clock, after every run's creation
 
         assert next_to_start(instance, clock) == [scheduled["acme"]]
