@@ -105,9 +105,9 @@ def _run_tags(ui: str, run_id: str) -> dict[str, str]:
 def _pick_partition(page, dialog, account: str, day: str) -> None:
     """In the launch dialog's partition picker: `account` in the (dynamic) `account` dimension's
     selector, `day` in the `date` dimension's range input."""
-    dialog.get_by_text("Select a partition or create one").click()  # a tag selector, not an input
+    dialog.get_by_text("Select a partition or create one").first.click()  # a tag selector, not an input
     page.get_by_role("menuitem", name=account).or_(page.get_by_text(account, exact=True)).first.click()
-    page.keyboard.press("Escape") if dialog.get_by_text("Select a partition or create one").count() else None
+    dialog.get_by_text("account", exact=True).first.click()  # closes the selector's menu
     dates = dialog.get_by_role("textbox").first
     dates.fill(day)
     dates.press("Enter")
@@ -222,9 +222,10 @@ def page(chromium, dev_server, request):
         page = browser.new_page(viewport={"width": 2400, "height": 6000})
         page.set_default_timeout(30_000)
         expect.set_options(timeout=30_000)  # a shared 2-core machine renders slowly at times
-        # A fresh instance greets the first visitor with a newsletter dialog; dismiss it whenever it shows.
+        # A fresh instance greets the first visitor with a newsletter dialog; dismiss it whenever it shows
+        # (dispatched to the button: the launch dialog may be open over it).
         page.add_locator_handler(page.get_by_text("Join the Dagster community"),
-                                 lambda _: page.get_by_role("button", name="Skip").click())
+                                 lambda _: page.get_by_role("button", name="Skip").dispatch_event("click"))
         failed_before = request.session.testsfailed
         try:
             yield page
