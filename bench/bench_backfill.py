@@ -46,10 +46,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from aircall_pipeline.ingest.partitions import partition_key, register_accounts  # noqa: E402
-from aircall_pipeline.names import ACCOUNTS_PARTITIONS, API_POOL, HISTORY_JOB  # noqa: E402
-from aircall_pipeline.operations.backfill_command import LAUNCH_MUTATION  # noqa: E402
+from aircall_pipeline.names import ACCOUNTS_PARTITIONS, API_POOL, HISTORY_JOB, HISTORY_TABLES  # noqa: E402
+from aircall_pipeline.operations.backfill_command import LAUNCH_MUTATION, backfill_params  # noqa: E402
+from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, run_tags  # noqa: E402
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN  # noqa: E402
-from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, DEFAULT_BACKFILL_DAYS_PER_RUN  # noqa: E402
+from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, DEFAULT_BACKFILL_DAYS_PER_RUN, Settings  # noqa: E402
 
 RATE, WINDOW = 120, 60  # part 1: requests per window (s), sandbox and pipeline alike
 PAIR_RATE, PAIR_WINDOW = 60, 6  # part 2: the real 60/min shape, ten times faster
@@ -97,12 +98,11 @@ class Daemon:
                 self.proc.wait(timeout=30)
 
 
-def launch_backfill(env: dict, job: str, days: list[str]) -> str:
-    """The UI's "Launch backfill" of `job` for `days`: GraphQL launchPartitionBackfill."""
-    params = {"selector": {"partitionSetName": f"{job}_partition_set",
-                           "repositorySelector": {"repositoryName": "__repository__",
-                                                  "repositoryLocationName": LOCATION}},
-              "partitionNames": days}
+def launch_backfill(env: dict, days: list[str]) -> str:
+    """What `aircall-pipeline backfill` asks (GraphQL launchPartitionBackfill): the call-history
+    assets over `days` (partition keys), with the account's run tags."""
+    params = backfill_params(HISTORY_TABLES, days, run_tags(Settings.defaults().accounts[0],
+                                                            priority=BACKFILL_PRIORITY))
     proc = subprocess.run([str(BIN / "dagster-graphql"), "-m", LOCATION, "-t", LAUNCH_MUTATION,
                            "-v", json.dumps({"params": params})],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -137,7 +137,7 @@ def backfill_path(label: str, days_per_run: int, days: list[str], base_env: dict
         instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS, [DEFAULT_ACCOUNT_KEY])  # as the registry sensor would
         server.reset_stats()
         log(f"{label}: launching the backfill of {len(days)} days, {days_per_run} per run ...")
-        backfill_id = launch_backfill(env, HISTORY_JOB, [str(partition_key(DEFAULT_ACCOUNT_KEY, d)) for d in days])
+        backfill_id = launch_backfill(env, [str(partition_key(DEFAULT_ACCOUNT_KEY, d)) for d in days])
         deadline = time.monotonic() + timeout
         while True:
             backfill = instance.get_backfill(backfill_id)
@@ -221,7 +221,6 @@ def pair_worker(name: str, day: str) -> int:
     import dagster as dg
 
     from aircall_pipeline.definitions import build_defs
-    from aircall_pipeline.settings import Settings
 
     settings = Settings.from_env()
     instance = dg.DagsterInstance.ephemeral()

@@ -331,6 +331,14 @@ def scheduler_ticks(instance, name: str) -> list:
     return sorted(ticks, key=lambda t: t.timestamp)
 
 
+def event_time(instance, run_id: str, kind: str) -> float | None:
+    """When the run's first `kind` event was stored (RUN_STARTING: the queue handed it to the launcher)."""
+    import dagster as dg
+
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType[kind], limit=1).records
+    return records[0].event_log_entry.timestamp if records else None
+
+
 def failure_message(instance, run_id: str) -> str:
     import dagster as dg
 
@@ -370,6 +378,7 @@ def measure(work: Path) -> dict:
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
     by_name = {a["name"]: a for a in fleet}
     rusage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = os.getloadavg()
     started = time.time()
     daemon = Daemon(env, home)
     sampler = TreeSampler(daemon.proc.pid)
@@ -394,7 +403,7 @@ def measure(work: Path) -> dict:
                 timeline["first_run"] = min(r.create_timestamp.timestamp() for r in records)
                 log(f"the scheduler launched {len(records)} run(s)")
             statuses = [r.dagster_run.status.value for r in records]
-            max_started = max(max_started, statuses.count("STARTED"))
+            max_started = max(max_started, statuses.count("STARTED") + statuses.count("STARTING"))
             sealed = {account_of_key(pkey(r.dagster_run)) for r in records
                       if r.dagster_run.status.value == "SUCCESS"}
             ended = {account_of_key(pkey(r.dagster_run)) for r in records
@@ -423,6 +432,9 @@ def measure(work: Path) -> dict:
         records = instance.get_run_records(dg.RunsFilter(job_name=DAILY_JOB))
         ticks = scheduler_ticks(instance, SCHEDULER_SENSOR)
         registry_ticks = scheduler_ticks(instance, REGISTRY_SENSOR)
+        launched_at = {r.dagster_run.run_id: event_time(instance, r.dagster_run.run_id, "RUN_STARTING")
+                       for r in records}
+        load_after = os.getloadavg()
         failed = {r.dagster_run.run_id: (account_of_key(pkey(r.dagster_run)), r.dagster_run.status.value,
                                          failure_message(instance, r.dagster_run.run_id))
                   for r in records if r.dagster_run.status.value in ("FAILURE", "CANCELED")}
@@ -435,6 +447,9 @@ def measure(work: Path) -> dict:
             account["server"].stop()
     rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lifetime = sampler.snapshot()
+    others = Counter(e.get("cmd", "?")[:120] for e in sampler.procs.values() if e["role"] in (None, "other"))
+    for cmd, count in others.most_common(8):
+        log(f"other process x{count}: {cmd}")
     reaped = (rusage_after.ru_utime + rusage_after.ru_stime) - (rusage_before.ru_utime + rusage_before.ru_stime)
 
     trusted = TrustedKey.from_pem_file(key_path.with_name(key_path.name + ".pub"))
@@ -465,11 +480,16 @@ def measure(work: Path) -> dict:
         "wrong_day": wrong_day, "wrong_tag": wrong_tag, "ticks": ticks, "registry_ticks": registry_ticks,
         "at_ready": at_ready, "at_first_run": at_first_run, "at_sealed": at_sealed, "lifetime": lifetime,
         "reaped": reaped, "backend": sampler.backend, "verified": verified, "not_verified": not_verified,
-        "max_started": max_started, "log": daemon.log_path,
+        "max_started": max_started, "log": daemon.log_path, "launched_at": launched_at,
+        "orphaned_cpu": sampler.orphaned_cpu, "load": (load_before, load_after),
     }
 
 
 # -- report -----------------------------------------------------------------------------------------
+
+
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.1f}" for x in load)
 
 
 def mb(n: float) -> str:
@@ -495,13 +515,17 @@ def report(m: dict) -> str:
     span_ready = (last_end - tl["ready"]) / 60
     span_runs = (last_end - first_create) / 60
     run_walls = [r.end_time - r.start_time for r in success if r.start_time and r.end_time]
-    waits = [r.start_time - r.create_timestamp.timestamp() for r in records if r.start_time]
-    at_ready, at_first, at_sealed, life = m["at_ready"], m["at_first_run"] or m["at_ready"], m["at_sealed"], m["lifetime"]
+    launched_at = m["launched_at"]
+    waits = [launched_at[r.dagster_run.run_id] - r.create_timestamp.timestamp() for r in records
+             if launched_at.get(r.dagster_run.run_id)]
+    startups = [r.start_time - launched_at[r.dagster_run.run_id] for r in records
+                if r.start_time and launched_at.get(r.dagster_run.run_id)]
+    at_first, at_sealed, life = m["at_first_run"] or m["at_ready"], m["at_sealed"], m["lifetime"]
     cpu_total = at_sealed["total"]
     cpu_runs_phase = at_sealed["total"] - at_first["total"]
-    idle_seconds = max(at_first["at"] - at_ready["at"], 1e-9)
-    idle_rate = (at_first["total"] - at_ready["total"]) / idle_seconds
     roles = life["roles"]
+    lifetime_seconds = max(life["at"] - m["started"], 1e-9)
+    fixed_cpu = sum(roles.get(r, {}).get("cpu", 0.0) for r in ("daemon", "code server"))
     workers = roles.get("run worker", {"count": 0, "cpu": 0.0, "peak_rss": 0, "cpus": []})
     per_run_cpu = workers["cpu"] / workers["count"] if workers["count"] else float("nan")
     split = sum(r["cpu"] for r in roles.values())
@@ -534,27 +558,32 @@ def report(m: dict) -> str:
         "",
         "| accounts | sealed | **sealed per minute** (from daemon ready) | from the first run's creation | "
         "daemon ready | registered | first run created | last seal | median run | max run | "
-        "median queue wait | most runs at once | failures | 429s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "median queue wait | median launch | most runs at once | failures | 429s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {n} | {sealed} {ok(sealed == n)} | **{sealed / span_ready:.1f}** | {sealed / span_runs:.1f} | "
         f"{tl['ready'] - m['started']:.0f} s | "
         + (f"{tl['registered'] - tl['ready']:.0f} s" if "registered" in tl else "never") + " | "
         f"{first_create - tl['ready']:.0f} s | {last_end - tl['ready']:.0f} s | {median_wall:.1f} s | "
         f"{max(run_walls, default=float('nan')):.1f} s | "
-        f"{statistics.median(waits) if waits else float('nan'):.0f} s | {m['max_started']} | "
+        f"{statistics.median(waits) if waits else float('nan'):.0f} s | "
+        f"{statistics.median(startups) if startups else float('nan'):.0f} s | {m['max_started']} | "
         f"{len(m['failed'])} {ok(not m['failed'])} | {limited} |",
         "",
         "Times are from the daemon's readiness (its heartbeats) unless said otherwise; run times are "
         "Dagster's own (start to end of each successful run). A run waits for the scheduler's tick (every "
-        "60 s), then for the queue.",
+        "60 s), then in the queue (*queue wait*: created to RUN_STARTING), then for its worker process to "
+        "start and load the code (*launch*: RUN_STARTING to started); *most runs at once* counts starting "
+        f"and started runs. Load average (1, 5, 15 min) before: {fmt_load(m['load'][0])}, at the end: "
+        f"{fmt_load(m['load'][1])} (the machine is shared; {os.cpu_count()} cores).",
         "",
         "### CPU and memory",
         "",
         f"The daemon's whole process tree sampled every {SAMPLE_SECONDS} s ({m['backend']}, {life['samples']} "
         "samples); a process that ended is counted through its parent's reaped-children CPU, so the total is "
-        "exact. The kernel's own count after the daemon exited (`getrusage(RUSAGE_CHILDREN)`: every process "
-        f"of the tree its parent waited for) is {m['reaped']:.1f} CPU-s, against {life['total']:.1f} CPU-s "
-        "sampled over the same lifetime.",
+        f"exact. Over the daemon's whole lifetime (shutdown included) that is {life['total']:.1f} CPU-s, of "
+        f"which {m['orphaned_cpu']:.1f} from processes that ended after their parent; the kernel's own count "
+        f"(`getrusage(RUSAGE_CHILDREN)` after the daemon exited) is {m['reaped']:.1f} CPU-s: it only holds "
+        "processes their parent waited for.",
         "",
         "| | CPU-seconds | per account |",
         "|---|---:|---:|",
@@ -562,8 +591,12 @@ def report(m: dict) -> str:
         f"| first run created to last seal | {cpu_runs_phase:.1f} | {cpu_runs_phase / n:.2f} |",
         f"| run workers only (whole lifetime) | {workers['cpu']:.1f} | {per_run_cpu:.2f} per run |",
         "",
-        f"Idle cost before the first run (daemon and code server, {idle_seconds:.0f} s): "
-        f"{idle_rate:.3f} CPU-s per second.",
+        f"The daemon and its code servers together: {fixed_cpu:.1f} CPU-s over {lifetime_seconds:.0f} s "
+        f"({fixed_cpu / lifetime_seconds:.2f} CPU-s per second, the sensors' ticks and run submission "
+        f"included). `dagster-daemon run -m` manages its own code server and replaces it every 60 s (Dagster's "
+        f"workspace refresh, RELOAD_WORKSPACE_INTERVAL): {roles.get('code server', {}).get('count', 0)} code "
+        "servers were started here, each loading the definitions; a Helm deployment's code server is a "
+        "deployment of its own instead.",
         "",
         "| process | count | CPU-seconds (lifetime) | peak RSS (largest one) |",
         "|---|---:|---:|---:|",
@@ -610,34 +643,45 @@ def report(m: dict) -> str:
 
     # What a K8s deployment would do at 1,000 accounts, from the figures above.
     big = 1000
+    quiet = [t.end_timestamp - t.timestamp for t in m["ticks"] if t.end_timestamp and not t.tick_data.run_ids]
+    base_tick = statistics.median(quiet) if quiet else 0.0
     launch_ticks = [(len(t.tick_data.run_ids), t.end_timestamp - t.timestamp) for t in launching if t.end_timestamp]
-    launched, launch_seconds = (sum(a for a, _ in launch_ticks), sum(b for _, b in launch_ticks)) \
-        if launch_ticks else (0, 0.0)
-    per_request = launch_seconds / launched if launched else float("nan")
+    launched = sum(a for a, _ in launch_ticks)
+    per_request = (sum(b for _, b in launch_ticks) - base_tick * len(launch_ticks)) / launched if launched \
+        else float("nan")
     waves = -(-big // max_runs)
     queue_hours = waves * median_wall / 3600
     slots_for_hour = -(-int(big * median_wall) // 3600)
+    pod_request, pod_limit = 2**30, 2 * 2**30  # deploy/helm/values.yaml runK8sConfig
+    memory = ("within its 1 GiB request" if workers["peak_rss"] <= pod_request else
+              "within its 2 GiB limit but above its 1 GiB request" if workers["peak_rss"] <= pod_limit else
+              "ABOVE its 2 GiB limit")
+    tick_at_big = base_tick + per_request * big
     lines += [
         "",
         f"**What a K8s deployment would do at {big:,}.** With K8sRunLauncher (deploy/helm/values.yaml) each "
-        f"run is a pod of its own (requests 250m CPU and 1 GiB, limit 2 GiB), so a run's figures here are a "
-        f"pod's: about {per_run_cpu:.1f} CPU-s and {mb(workers['peak_rss'])} peak RSS per account-day "
-        f"(the run worker), so {big:,} accounts cost about {big * per_run_cpu / 3600:.1f} CPU-hours of run "
-        f"pods a day, and one pod's memory is well under its request. What bounds the time is the run "
-        f"queue: dagster.yaml and the chart allow {max_runs} runs at once, so {big:,} account-days are "
-        f"{waves} waves of {max_runs}; at the median run measured here ({median_wall:.0f} s, start to end, "
-        f"on {os.cpu_count()} shared cores; a pod adds its own scheduling and image start, not measured) "
-        f"that is about **{queue_hours:.1f} h** of queue when every account's day falls due together (one "
-        f"timezone), and about {slots_for_hour} runs at once to seal them within an hour. Spread over "
-        "timezones, each zone's accounts fall due at their own 00:30, so the queue meets them zone by "
-        "zone. The scheduler asks for all due days in one tick: here "
-        + (f"{per_request * 1000:.0f} ms per run requested, so a tick launching {big:,} would take about "
-           f"{per_request * big:.0f} s against its 60 s interval" if launched else "no tick launched runs")
-        + f"; the daemon and the code server stay one process each whatever the number of accounts "
-        f"({mb(roles.get('daemon', {}).get('peak_rss', 0))} and "
-        f"{mb(roles.get('code server', {}).get('peak_rss', 0))} peak here), the run workers are the part "
-        "that scales with the fleet. Raising `max_concurrent_runs` (and the `aircall_api` pool with it) is "
-        "the knob; each account's own limit of one run and its own budget are untouched by it.",
+        f"run is a pod of its own (requests 250m CPU and 1 GiB, limit 2 GiB), so a run worker's figures here "
+        f"are a pod's: about {per_run_cpu:.1f} CPU-s and {mb(workers['peak_rss'])} peak RSS per account-day, "
+        f"{memory}; {big:,} accounts cost about {big * per_run_cpu / 3600:.1f} CPU-hours of run pods a day "
+        f"(at 250m, a pod held to its request would need {per_run_cpu / 0.25:.0f} s of CPU time alone). What "
+        f"bounds the time is the run queue: dagster.yaml and the chart allow {max_runs} runs at once, so "
+        f"{big:,} account-days are {waves} waves of {max_runs}; at the median run measured here "
+        f"({median_wall:.0f} s start to end, {max_runs} at a time on {os.cpu_count()} shared cores; a pod adds "
+        "its own scheduling and image start, not measured) that is about "
+        f"**{queue_hours:.1f} h** of queue when every account's day falls due at once (one timezone), and "
+        f"about {slots_for_hour} runs at once would seal them within an hour. Spread over timezones, each "
+        "zone's accounts fall due at their own 00:30 and the queue meets them zone by zone. The scheduler "
+        "asks for every due day in one tick, and the sensor daemon creates and submits each run in turn: "
+        + (f"a tick that launched nothing took {base_tick:.2f} s (median), a launching tick "
+           f"{per_request:.2f} s more per run, so one launching {big:,} would take about "
+           f"{tick_at_big / 60:.0f} min against its 60 s interval (Dagster's `sensors: use_threads / "
+           "num_submit_workers` in dagster.yaml submits a tick's runs in parallel)"
+           if launched else "no tick launched runs here")
+        + ". The daemon and the code server do not multiply with the accounts (one process each, "
+        f"{mb(roles.get('daemon', {}).get('peak_rss', 0))} and "
+        f"{mb(roles.get('code server', {}).get('peak_rss', 0))} peak here); the run pods are the part that "
+        "scales with the fleet. `max_concurrent_runs` (and the `aircall_api` pool with it) is the knob; each "
+        "account's limit of one run and its own budget are untouched by it.",
         "",
     ]
     return "\n".join(lines)

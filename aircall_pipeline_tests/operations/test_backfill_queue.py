@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 import yaml
 from dagster._core.events import DagsterEvent, DagsterEventType
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.execution.backfill import PartitionBackfill
 from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
@@ -32,8 +32,15 @@ from aircall_pipeline.ingest.partitions import (
     partition_key,
     register_accounts,
 )
-from aircall_pipeline.names import ACCOUNT_TAG, DAILY_JOB, HISTORY_JOB, PRIORITY_TAG, SCHEDULER_SENSOR
-from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, DAILY_PRIORITY
+from aircall_pipeline.names import (
+    ACCOUNT_TAG,
+    DAILY_JOB,
+    HISTORY_TABLES,
+    PRIORITY_TAG,
+    SCHEDULER_SENSOR,
+    keys,
+)
+from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, DAILY_PRIORITY, run_tags
 from aircall_pipeline.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -120,14 +127,15 @@ def test_a_daily_run_starts_before_the_rest_of_a_queued_backfill_and_other_accou
     with queued_instance() as instance, create_test_daemon_workspace_context(target, instance) as workspace:
         assert register_accounts(instance, Settings.from_env().accounts) == list(ACCOUNTS)  # the registry sensor's job
         [repo] = workspace.create_request_context().get_code_location("aircall").get_repositories().values()
-        [history] = [p for p in repo.get_partition_sets() if p.job_name == HISTORY_JOB]
-
-        # What the UI's "Launch backfill" records for one account's date range (no tags: the UI sets
-        # none); the backfill daemon turns it into runs.
-        instance.add_backfill(PartitionBackfill(
-            backfill_id="callhist", partition_set_origin=history.get_remote_origin(),
-            status=BulkActionStatus.REQUESTED, partition_names=[partition_key("acme", d) for d in DAYS],
-            from_failure=False, reexecution_steps=None, tags={}, backfill_timestamp=get_current_timestamp()))
+        # What `aircall-pipeline backfill --account acme` asks the webserver for: an asset backfill of
+        # the call-history assets over the account's date range, with the account's run tags.
+        account = next(a for a in Settings.from_env().accounts if a.key == "acme")
+        instance.add_backfill(PartitionBackfill.from_asset_partitions(
+            backfill_id="callhist", asset_graph=workspace.create_request_context().asset_graph,
+            partition_names=[partition_key("acme", d) for d in DAYS], asset_selection=keys(HISTORY_TABLES),
+            backfill_timestamp=get_current_timestamp(), tags=run_tags(account, priority=BACKFILL_PRIORITY),
+            dynamic_partitions_store=instance, all_partitions=False, title=None, description=None,
+            run_config=None))
         list(execute_backfill_iteration(workspace, LOG))
         chunks = sorted(instance.get_runs(), key=lambda r: r.tags[ASSET_PARTITION_RANGE_START_TAG])
         # Three days per run (AIRCALL_BACKFILL_DAYS_PER_RUN): three runs for seven days, not seven.
@@ -137,8 +145,10 @@ def test_a_daily_run_starts_before_the_rest_of_a_queued_backfill_and_other_accou
             assert run.status == dg.DagsterRunStatus.QUEUED
             assert run.tags[PRIORITY_TAG] == str(BACKFILL_PRIORITY)
             assert account_of_key(run.tags[ASSET_PARTITION_RANGE_START_TAG]) == "acme"
-            # A UI backfill's runs carry the partition's account, the key of the run limit for them.
-            assert run.tags[PARTITION_ACCOUNT_TAG] == "acme"
+            assert run.tags[ACCOUNT_TAG] == "acme"  # the key of the one-run-per-account limit
+            # No dimension tag on a chunk: Dagster would read `dagster/partition/date` before the range,
+            # and the chunk would collect its first day only.
+            assert not [t for t in run.tags if t.startswith("dagster/partition/")], run.tags
 
         # The queue's clock, set by hand from here on (an hour ahead, so after every run's creation):
         # Dagster counts a run that started less than 5 s ago as holding a pool slot for each of its
