@@ -3,8 +3,8 @@
 Part 1. A sandbox account (in this process) with about 700 calls a day and a budget of 120 requests
 per 60 s, the pipeline's budget the same (AIRCALL_RATE_LIMIT_PER_MINUTE=120). For each path, a
 fresh DAGSTER_HOME with the repository's dagster.yaml (its run queue and limits: one run per
-account, pools of one), a real `dagster-daemon run -m aircall_pipeline.definitions`, and the
-backfill of `aircall_call_history` for 30 past days launched as the UI does it (the GraphQL
+account, the one `aircall_api` pool), a real `dagster-daemon run -m aircall_pipeline.definitions`, and the
+backfill of `aircall_call_history` for 30 past days launched as `aircall-pipeline backfill` does it (the GraphQL
 `launchPartitionBackfill`, here through the `dagster-graphql` CLI); the daemon cuts it into runs
 and the run queue starts them. Paths:
 
@@ -308,7 +308,7 @@ def report(paths: list[dict], setup: dict, pair: list[dict], args) -> str:
         f"Sandbox (in the benchmark's process): {setup['calls']:,} calls over the {len(setup['days'])} days "
         f"{setup['days'][0]} .. {setup['days'][-1]} (about {setup['per_day']:,} a day); budget **{RATE} requests "
         f"per {WINDOW} s** on both sides (AIRCALL_RATE_LIMIT_PER_MINUTE={RATE}). Each path: a fresh DAGSTER_HOME "
-        "with the repository's dagster.yaml (one run per `aircall/account`, pools of one), a real "
+        "with the repository's dagster.yaml (one run per `aircall/account`, the `aircall_api` pool), a real "
         f"`dagster-daemon run -m {LOCATION}`, and the backfill of `aircall_call_history` launched as the UI does "
         "(GraphQL `launchPartitionBackfill`); the daemon cuts it into runs, the run queue starts them. "
         "*Wall* runs from the backfill's creation to the end of its last run (Dagster's timestamps); *budget "
@@ -365,7 +365,7 @@ def report(paths: list[dict], setup: dict, pair: list[dict], args) -> str:
         f"split into windows below the 10,000 cap) and a budget of **{PAIR_RATE} requests per {PAIR_WINDOW} s** "
         "(the real 60/min shape, ten times faster) on both sides; one SQLite limiter file for both, each under "
         "its own key. Two processes materialize each account's calls for that day at the same time through the "
-        "account's own `aircall_call_history_<name>` job. *Budget use* is the mean fill of the sandbox's own "
+        "`aircall_call_history` job (the account's partition `<name>|<day>`). *Budget use* is the mean fill of the sandbox's own "
         "fixed windows strictly between its first and its last (from its /sandbox/stats).",
         "",
         "| account | limiter key | pool | requests | budget use | windows measured | 429s | fullest window | run time |",
