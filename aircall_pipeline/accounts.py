@@ -5,31 +5,40 @@ accounts:
   - name: acme_eu                                   # [a-z][a-z0-9_]{0,30}: in asset keys, job names, tags
     api_id_env: AIRCALL_ACME_EU_API_ID              # names of variables, never the secrets themselves
     api_token_env: AIRCALL_ACME_EU_API_TOKEN
+    # or, instead of the two variables: a secret holding {"api_id": ..., "api_token": ...}
+    # api_secret: aws-secretsmanager:aircall/acme_eu
     api_url: https://api.aircall.io                 # every field below defaults to today's variables
-    evidence_uri: s3://evidence/acme_eu
+    evidence_uri: s3://evidence/acme_eu             # default: EVIDENCE_URI/<name>
     timezone: Europe/Paris
     rate_limit_per_minute: 60
     schedule_cron: "15 2 * * *"
     roles_uri: s3://grc-inputs/acme_eu/roles.csv
     roster_uri: s3://grc-inputs/acme_eu/roster.csv
     policy_file: policies/acme_eu.yaml
+    paused: false                                   # true: configured, but not collected
 ```
 
-Every mistake (YAML syntax, an unknown key, a duplicate or invalid name, a missing or malformed
+The file is parsed into pydantic models (`AccountsFile` of `AccountEntry`), strict: no key, type
+or value is guessed. Every mistake (YAML syntax, an unknown key, a duplicate or invalid name, a missing or malformed
 variable name, a bad value) is one `SettingsError` naming the file and the line. Like every
 setting, it never stops the definitions from loading: runs then fail with a `config` alert.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from aircall_pipeline.settings import (
     ACCOUNTS_FILE_VAR,
+    DEFAULT_ACCOUNT_KEY,
+    SECRET_REF_PREFIX,
     Account,
     Settings,
     SettingsError,
@@ -37,16 +46,119 @@ from aircall_pipeline.settings import (
     validate_api_url,
 )
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-REQUIRED = ("name", "api_id_env", "api_token_env")
-OPTIONAL = ("api_url", "evidence_uri", "timezone", "rate_limit_per_minute", "schedule_cron", "roles_uri",
-            "roster_uri", "policy_file")
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,30}$"
+VARIABLE_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+# A Secrets Manager secret's name (letters, digits, /_+=.@-) or its ARN (which adds colons).
+SECRET_PATTERN = rf"^{SECRET_REF_PREFIX}[A-Za-z0-9/_+=.@:-]{{1,2048}}$"
+NAME = re.compile(NAME_PATTERN)
+VARIABLE = re.compile(VARIABLE_PATTERN)
+TEXT_FIELDS = ("api_url", "evidence_uri", "timezone", "schedule_cron", "roles_uri", "roster_uri", "policy_file")
 MAX_BYTES = 1024 * 1024
+
+Text = Annotated[str, Field(min_length=1)]
+
+
+class AccountEntry(BaseModel):
+    """One entry of `accounts:` as written; the fields it leaves out (None) take the defaults."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    api_id_env: Annotated[str, Field(pattern=VARIABLE_PATTERN)] | None = None
+    api_token_env: Annotated[str, Field(pattern=VARIABLE_PATTERN)] | None = None
+    api_secret: Annotated[str, Field(pattern=SECRET_PATTERN)] | None = None
+    api_url: Text | None = None
+    evidence_uri: Text | None = None
+    timezone: Text | None = None
+    rate_limit_per_minute: Annotated[int, Field(ge=1)] | None = None
+    schedule_cron: Text | None = None
+    roles_uri: Text | None = None
+    roster_uri: Text | None = None
+    policy_file: Text | None = None
+    paused: bool = False
+
+    @field_validator(*TEXT_FIELDS, "api_id_env", "api_token_env", "api_secret", mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # `default` is the partition key of the single account of the AIRCALL_* variables: an account
+        # of that name could not be told from it in partitions, alerts and `accounts`.
+        if value == DEFAULT_ACCOUNT_KEY:
+            raise ValueError("reserved")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        return validate_api_url(value) if value is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return check_timezone(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _one_way_to_credentials(self) -> AccountEntry:
+        variables = [k for k in ("api_id_env", "api_token_env") if getattr(self, k) is not None]
+        if self.api_secret is not None and variables:
+            raise PydanticCustomError("credentials_twice", "both")
+        if self.api_secret is None and len(variables) < 2:
+            raise PydanticCustomError("credentials_missing", "missing")
+        return self
+
+    def account(self, default: Account) -> Account:
+        """The `Account`: this entry's fields, the rest from `default` (the AIRCALL_* variables'
+        account). Without evidence_uri, the evidence goes to `<default's evidence_uri>/<name>`."""
+        return Account(
+            name=self.name,
+            api_url=self.api_url or default.api_url,
+            evidence_uri=self.evidence_uri or evidence_uri_for(default.evidence_uri, self.name),
+            timezone=self.timezone or default.timezone,
+            rate_limit_per_minute=self.rate_limit_per_minute or default.rate_limit_per_minute,
+            schedule_cron=self.schedule_cron or default.schedule_cron,
+            roles_uri=self.roles_uri or default.roles_uri,
+            roster_uri=self.roster_uri or default.roster_uri,
+            policy_file=self.policy_file or default.policy_file,
+            api_id_env=self.api_id_env or "",
+            api_token_env=self.api_token_env or "",
+            api_secret=self.api_secret,
+            paused=self.paused,
+        )
+
+
+class AccountsFile(BaseModel):
+    """The whole file: `accounts:`, a non-empty list of accounts with unique names."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    accounts: Annotated[list[AccountEntry], Field(min_length=1)]
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_names(cls, accounts: list[AccountEntry]) -> list[AccountEntry]:
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(accounts):
+            if entry.name in seen:
+                raise PydanticCustomError("duplicate_name", "duplicate", {"index": index, "first": seen[entry.name]})
+            seen[entry.name] = index
+        return accounts
+
+
+def evidence_uri_for(base: str, name: str) -> str:
+    """`base/name`: `s3://bucket/prefix` -> `s3://bucket/prefix/name`, `./evidence` -> `./evidence/name`."""
+    if "://" in base:
+        scheme, _, rest = base.partition("://")
+        return f"{scheme}://{rest.rstrip('/')}/{name}" if rest.strip("/") else f"{scheme}://{name}"
+    return os.path.join(base, name)
 
 
 def load_accounts(path: str, defaults: Settings) -> tuple[Account, ...]:
-    """The accounts of the file at `path`; fields it leaves out come from `defaults` (the variables)."""
+    """The accounts of the file at `path`; fields it leaves out come from `defaults.default_account`
+    (the variables)."""
     where = f"{ACCOUNTS_FILE_VAR}={path}"
     try:
         raw = Path(path).expanduser().read_bytes()
@@ -55,100 +167,127 @@ def load_accounts(path: str, defaults: Settings) -> tuple[Account, ...]:
     if len(raw) > MAX_BYTES:
         raise SettingsError(f"{where}: larger than 1 MiB; is it the right file?")
     try:
-        root = yaml.compose(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SettingsError(f"{where}: not UTF-8 text.") from None
+    root, data = _parse(text, path)
+    if root is None:
+        raise SettingsError(f"{path}: the file is empty; it must hold `accounts:` with a list of accounts.")
+    try:
+        parsed = AccountsFile.model_validate(data)
+    except ValidationError as exc:
+        raise _settings_error(exc, root, data, path) from None
+    return tuple(entry.account(defaults.default_account) for entry in parsed.accounts)
+
+
+def _parse(text: str, path: str) -> tuple[yaml.Node | None, Any]:
+    """The YAML node tree (for line numbers) and the data it constructs, from one parse."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         raise SettingsError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', None) or exc}).") from None
-    entries = _accounts_node(root, path)
-    accounts: list[Account] = []
-    seen: dict[str, int] = {}
-    for node in entries:
-        line = node.start_mark.line + 1
-        if not isinstance(node, yaml.MappingNode):
-            raise SettingsError(f"{path} line {line}: each account is a mapping (name: ..., api_id_env: ...).")
-        fields = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key not in REQUIRED + OPTIONAL:
-                raise SettingsError(
-                    f"{path} line {key_node.start_mark.line + 1}: unknown key {key!r}; allowed keys are "
-                    f"{', '.join(REQUIRED + OPTIONAL)}.")
-            fields[key] = (yaml.safe_load(yaml.serialize(value_node)), value_node.start_mark.line + 1)
-        missing = [k for k in REQUIRED if k not in fields]
-        if missing:
-            raise SettingsError(f"{path} line {line}: the account lacks {', '.join(missing)}.")
-        name, name_line = fields["name"]
-        if not isinstance(name, str) or not NAME.match(name):
-            raise SettingsError(f"{path} line {name_line}: account name {name!r} must match [a-z][a-z0-9_]{{0,30}} "
-                                "(it becomes part of asset keys, job names and tags).")
-        if name in seen:
-            raise SettingsError(f"{path} line {name_line}: account name {name!r} is already used on line {seen[name]}.")
-        seen[name] = name_line
-        accounts.append(_account(path, name, fields, defaults))
-    if not accounts:
-        raise SettingsError(f"{path}: `accounts:` lists no account.")
-    return tuple(accounts)
+    finally:
+        loader.dispose()
 
 
-def _accounts_node(root: Any, path: str) -> list[Any]:
-    if root is None:
-        raise SettingsError(f"{path}: the file is empty; it must hold `accounts:` with a list of accounts.")
-    if not isinstance(root, yaml.MappingNode):
-        raise SettingsError(f"{path} line {root.start_mark.line + 1}: expected `accounts:` at the top level.")
-    for key_node, value_node in root.value:
-        if key_node.value != "accounts":
-            raise SettingsError(f"{path} line {key_node.start_mark.line + 1}: unknown top-level key "
-                                f"{key_node.value!r}; the file holds `accounts:` only.")
-        if not isinstance(value_node, yaml.SequenceNode):
-            raise SettingsError(f"{path} line {value_node.start_mark.line + 1}: `accounts:` must be a list.")
-        return list(value_node.value)
-    raise SettingsError(f"{path}: `accounts:` is missing.")
+def _node_at(root: yaml.Node, loc: tuple[Any, ...], *, key: bool = False) -> yaml.Node:
+    """The deepest node along pydantic's error `loc` (the key's node instead of its value's with `key`)."""
+    node = root
+    for depth, part in enumerate(loc):
+        last = depth == len(loc) - 1
+        if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+        elif isinstance(node, yaml.MappingNode):
+            pairs = [(k, v) for k, v in node.value if str(k.value) == str(part)]
+            if not pairs:
+                return node
+            key_node, value_node = pairs[-1]  # a repeated key: the last one wins, as when loading
+            node = key_node if (key and last) else value_node
+        else:
+            return node
+    return node
 
 
-def _account(path: str, name: str, fields: dict[str, tuple[Any, int]], defaults: Settings) -> Account:
-    def text(key: str, default: str | None) -> str | None:
-        if key not in fields:
-            return default
-        value, line = fields[key]
-        if value is None or value == "":
-            return default
-        if not isinstance(value, str):
-            raise SettingsError(f"{path} line {line}: {key} must be text, got {value!r}.")
-        return value
+def _settings_error(exc: ValidationError, root: yaml.Node, data: Any, path: str) -> SettingsError:
+    """pydantic's first error (in the file's order) as one SettingsError naming the file and line."""
+    errors = []
+    for order, error in enumerate(exc.errors(include_url=False, include_input=False)):
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        if kind == "duplicate_name":
+            loc = ("accounts", error["ctx"]["index"], "name")
+        where = loc + ("api_secret",) if kind == "credentials_twice" else loc
+        node = _node_at(root, where, key=kind in ("extra_forbidden", "invalid_key"))
+        # On one line, an unknown key first: it often explains what seems missing (a misspelt key).
+        errors.append((node.start_mark.line + 1, kind not in ("extra_forbidden", "invalid_key"), order, loc, error))
+    line, _, _, loc, error = min(errors, key=lambda e: e[:3])
+    return SettingsError(f"{path} line {line}: {_message(loc, error, root, data)}")
 
-    def checked(key: str, check, default: Any) -> Any:
-        value = text(key, None)
-        if value is None:
-            return default
-        try:
-            return check(value)
-        except SettingsError as exc:
-            raise SettingsError(f"{path} line {fields[key][1]}: {key}: {exc}") from None
 
-    for key in ("api_id_env", "api_token_env"):
-        value, line = fields[key]
-        if not isinstance(value, str) or not VARIABLE.match(value):
-            raise SettingsError(f"{path} line {line}: {key} must be the NAME of an environment variable "
-                                f"(e.g. AIRCALL_{name.upper()}_API_ID), never the secret itself.")
-    rate = defaults.rate_limit_per_minute
-    if "rate_limit_per_minute" in fields:
-        value, line = fields["rate_limit_per_minute"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SettingsError(f"{path} line {line}: rate_limit_per_minute must be a whole number of at least 1.")
-        rate = value
-    return Account(
-        name=name,
-        api_url=checked("api_url", validate_api_url, defaults.api_url),
-        evidence_uri=text("evidence_uri", defaults.evidence_uri),
-        timezone=checked("timezone", check_timezone, defaults.timezone),
-        rate_limit_per_minute=rate,
-        schedule_cron=text("schedule_cron", defaults.schedule_cron),
-        roles_uri=text("roles_uri", defaults.roles_uri),
-        roster_uri=text("roster_uri", defaults.roster_uri),
-        policy_file=text("policy_file", defaults.policy_file),
-        api_id_env=fields["api_id_env"][0],
-        api_token_env=fields["api_token_env"][0],
-    )
+def _entry(data: Any, loc: tuple[Any, ...]) -> dict[str, Any]:
+    try:
+        entry = data["accounts"][loc[1]]
+    except (KeyError, IndexError, TypeError):
+        return {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def _message(loc: tuple[Any, ...], error: dict[str, Any], root: yaml.Node, data: Any) -> str:
+    kind = error["type"]
+    in_account = len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int)
+    key = str(loc[-1]) if loc else ""
+    if not in_account:
+        if kind in ("extra_forbidden", "invalid_key"):
+            return f"unknown top-level key {key!r}; the file holds `accounts:` only."
+        if kind == "model_type":
+            return "expected `accounts:` at the top level."
+        if kind == "missing":
+            return "`accounts:` is missing."
+        if kind == "too_short":
+            return "`accounts:` lists no account."
+        return "`accounts:` must be a list."
+    entry = _entry(data, loc)
+    name = entry.get("name") if isinstance(entry.get("name"), str) else "name"
+    if len(loc) == 2:
+        if kind == "model_type":
+            return "each account is a mapping (name: ..., api_id_env: ...)."
+        if kind == "credentials_twice":
+            return ("the account gives both api_secret and api_id_env / api_token_env; keep one way to its "
+                    "credentials (the secret reference, or the names of the two variables).")
+        if kind == "credentials_missing":
+            lacking = [k for k in ("api_id_env", "api_token_env") if entry.get(k) in (None, "")]
+            if len(lacking) == 1:
+                return f"the account lacks {lacking[0]} (or give api_secret: {SECRET_REF_PREFIX}<name> instead)."
+            return (f"the account lacks its credentials: give api_id_env and api_token_env (the NAMES of the "
+                    f"variables holding the key), or api_secret: {SECRET_REF_PREFIX}<secret name or ARN>.")
+    if kind == "missing":
+        return f"the account lacks {key}."
+    if kind in ("extra_forbidden", "invalid_key"):
+        allowed = ", ".join(AccountEntry.model_fields)
+        return f"unknown key {key!r}; allowed keys are {allowed}."
+    if kind == "duplicate_name":
+        first = _node_at(root, ("accounts", error["ctx"]["first"], "name")).start_mark.line + 1
+        return f"account name {entry.get('name')!r} is already used on line {first}."
+    if key == "name" and entry.get("name") == DEFAULT_ACCOUNT_KEY:
+        return (f"account name {DEFAULT_ACCOUNT_KEY!r} is reserved for the single account of the AIRCALL_* "
+                "variables; choose another name.")
+    if key == "name":
+        return (f"account name {entry.get('name')!r} must match [a-z][a-z0-9_]{{0,30}} "
+                "(it becomes part of partition keys and tags).")
+    if key in ("api_id_env", "api_token_env"):
+        return (f"{key} must be the NAME of an environment variable (e.g. AIRCALL_{name.upper()}_API_ID), "
+                "never the secret itself.")
+    if key == "api_secret":
+        return (f"api_secret must be {SECRET_REF_PREFIX}<secret name or ARN>: a reference to an AWS Secrets "
+                "Manager secret holding {\"api_id\": ..., \"api_token\": ...}, never the secret itself.")
+    if key == "rate_limit_per_minute":
+        return "rate_limit_per_minute must be a whole number of at least 1."
+    if key == "paused":
+        return "paused must be true or false."
+    if kind == "value_error":
+        return f"{key}: {error['ctx']['error']}"
+    return f"{key} must be text, got {entry.get(key)!r}."

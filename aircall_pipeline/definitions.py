@@ -1,16 +1,15 @@
-"""The one Definitions object of the project: every domain's assets, the job, schedules, sensors,
-and the resources wired from the environment (credentials only as EnvVar names).
+"""The one Definitions object of the project: every domain's assets, the jobs, the sensors, and the
+resources wired from the environment (no credential: each account's are read at run time). One
+asset graph whatever the number of accounts: the account is a partition dimension.
 
 Dagster loads `defs` (a `@dg.definitions` function) when the code location starts; nothing here or
 in the modules it imports reads the settings at import. When the environment's settings are
 unusable, the definitions still load, built from the defaults, so the alert sensors keep running;
 every run then fails at its first step with the `SettingsError` (the run-failure alert says
-`config`), and so does every tick of the daily schedule (it reads the settings when it ticks).
+`config`), and so does every tick of the daily scheduler (it reads the settings when it ticks).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -26,14 +25,20 @@ from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.ingest.assets import build_raw_assets
 from aircall_pipeline.ingest.partitions import partitions_for
 from aircall_pipeline.ingest.resource import AircallResource
-from aircall_pipeline.names import Names
-from aircall_pipeline.operations.definitions import build_account_operations
+from aircall_pipeline.names import (
+    ACCOUNTS_RESOURCE,
+    AIRCALL_RESOURCE,
+    COMPLIANCE_RESOURCE,
+    EVIDENCE_RESOURCE,
+    IO_MANAGER,
+    report_key,
+)
+from aircall_pipeline.operations.definitions import build_operations
 from aircall_pipeline.operations.freshness import apply_freshness
-from aircall_pipeline.operations.sensors import run_sensors
+from aircall_pipeline.registry import AccountsResource
 from aircall_pipeline.settings import (
     LIMITER_URL_VAR,
     TSA_URL_VAR,
-    Account,
     Settings,
     SettingsError,
     shown_url,
@@ -56,17 +61,13 @@ class UnusableSettings(dg.ConfigurableIOManager):
         raise SettingsError(self.problem)
 
 
-def account_resources(account: Account, settings: Settings) -> dict:
-    """One account's resources, under its resource keys (names.py)."""
-    names = Names(account.name)
-    # A local evidence folder is pinned to an absolute path here, so the code server, run workers and
-    # the CLI all write to the same place whatever their working directory.
-    uri = account.evidence_uri
-    evidence_uri = uri if "://" in uri else str(Path(uri).expanduser().resolve())
+def build_resources(settings: Settings) -> dict:
+    """The resources, under their fixed keys; the account of a run is chosen at run time from its
+    partition (registry.AccountsResource), so nothing here depends on the accounts. Tests call this
+    with their own settings."""
     # boto3 defaults: AWS_ENDPOINT_URL_S3, AWS_REGION and credentials come from the usual AWS_* variables.
     s3 = S3Resource(max_attempts=3)
     evidence = EvidenceResource(
-        evidence_uri=evidence_uri,
         s3=s3,
         signing_key=settings.signing_key,
         # A TSA URL with a ?query (an access key, for some TSAs) reaches the resource as an EnvVar, so the
@@ -76,71 +77,47 @@ def account_resources(account: Account, settings: Settings) -> dict:
         retention_days=settings.retention_days,
         retention_mode=settings.retention_mode,
     )
+    accounts = AccountsResource()
     # A limiter URL holding a password (redis://:pw@host, ?password=) reaches the resource as an
     # EnvVar: the UI and the stored snapshot then show the variable's name, never the password.
     limiter_url = (dg.EnvVar(LIMITER_URL_VAR) if redact_url(settings.limiter_url) != settings.limiter_url
                    else settings.limiter_url)
     return {
-        names.resource("aircall"): AircallResource(
-            api_id=dg.EnvVar(account.api_id_env),
-            api_token=dg.EnvVar(account.api_token_env),
-            api_url=account.api_url,
-            rate_limit_per_minute=account.rate_limit_per_minute,
-            rate_limit_window_seconds=settings.rate_limit_window_seconds,
-            limiter_url=limiter_url,
-            budget_name=names.budget,
-        ),
-        names.resource("io_manager"): EvidenceIOManager(evidence=evidence),
-        names.resource("evidence"): evidence,
-        names.resource("compliance"): ComplianceResource(
-            policy_file=account.policy_file, roles_uri=account.roles_uri, roster_uri=account.roster_uri, s3=s3
-        ),
+        ACCOUNTS_RESOURCE: accounts,
+        # No credential here: each account's are read at run time (settings.credentials_from_env).
+        AIRCALL_RESOURCE: AircallResource(limiter_url=limiter_url,
+                                          rate_limit_window_seconds=settings.rate_limit_window_seconds),
+        IO_MANAGER: EvidenceIOManager(evidence=evidence, accounts=accounts),
+        EVIDENCE_RESOURCE: evidence,
+        COMPLIANCE_RESOURCE: ComplianceResource(s3=s3),
     }
 
 
-def build_resources(settings: Settings) -> dict:
-    """Every account's resources; tests call this with their own settings."""
-    return {key: value for account in settings.accounts for key, value in account_resources(account, settings).items()}
-
-
-def account_assets(account: Account, settings: Settings) -> list[dg.AssetsDefinition]:
-    names, partitions = Names(account.name), partitions_for(account, settings)
-    return [*build_raw_assets(names, partitions, days_per_run=settings.backfill_days_per_run,
-                              history_days=settings.history_days),
-            build_owner_inputs_asset(names, partitions), *build_compliance_assets(names, partitions),
-            build_report_asset(names, partitions), build_review_observation(names, account.timezone)]
-
-
 def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    """Every account's assets."""
-    return [asset for account in settings.accounts for asset in account_assets(account, settings)]
-
-
-def build_account_defs(account: Account, settings: Settings, problem: str | None = None) -> dg.Definitions:
-    """One account: its assets, resources, jobs, schedule and sensors."""
-    names = Names(account.name)
-    resources = account_resources(account, settings)
-    if problem is not None:
-        resources[names.resource("io_manager")] = UnusableSettings(problem=problem)
-    # With unusable settings the store the sensor would watch is not the configured one: no sensor.
-    sensors = [build_review_sensor(names, account.timezone)] if problem is None else []
-    pipeline = dg.Definitions(assets=account_assets(account, settings), resources=resources, sensors=sensors)
-    return dg.Definitions.merge(
-        pipeline, build_account_operations(names, account, settings, partitions_for(account, settings))
-    )
+    """The assets, the same set whatever the number of accounts."""
+    partitions = partitions_for(settings)
+    return [*build_raw_assets(partitions, days_per_run=settings.backfill_days_per_run,
+                              history_days=settings.history_days),
+            build_owner_inputs_asset(partitions), *build_compliance_assets(partitions),
+            build_report_asset(partitions), build_review_observation()]
 
 
 def build_defs(settings: Settings, *, problem: str | None = None) -> dg.Definitions:
     """The definitions for `settings` (the only entry point: everything that depends on the settings
     is built here); with `problem` (an unusable environment), every run fails at its first step with
-    that error."""
+    that error. The same objects whatever the number of accounts: the accounts are data (the
+    registry, read at run and tick time) and partitions, never definitions."""
+    resources = build_resources(settings)
+    if problem is not None:
+        resources[IO_MANAGER] = UnusableSettings(problem=problem)
+    # With unusable settings the stores the review sensor would watch are not the configured ones.
+    sensors = [build_review_sensor()] if problem is None else []
     merged = dg.Definitions.merge(
-        *(build_account_defs(account, settings, problem) for account in settings.accounts),
-        dg.Definitions(sensors=run_sensors()),
+        dg.Definitions(assets=build_assets(settings), resources=resources, sensors=sensors),
+        build_operations(settings),
     )
     # Cross-cutting policy in one place: every account's evidence must be younger than its policy.
-    reports = [Names(account.name).report_key for account in settings.accounts]
-    return apply_freshness(merged, selection=dg.AssetSelection.assets(*reports))
+    return apply_freshness(merged, selection=dg.AssetSelection.assets(report_key()))
 
 
 def load_defs() -> dg.Definitions:

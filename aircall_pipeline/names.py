@@ -1,23 +1,19 @@
 """Every name the pipeline gives to Dagster objects, in one place.
 
-Asset keys, groups, jobs, schedules, sensors, pools, resource keys and tags are public: the UI, the
-deploy files, dagster.yaml's run limits and the operators' muscle memory rely on them. Each is
-derived here from one `Names` per account, so a rename touches one line, and an account added to
-the accounts file gets the whole set.
+Asset keys, groups, jobs, sensors, pools, resource keys and tags are public: the UI, the deploy
+files, dagster.yaml's run limits and the operators' muscle memory rely on them. There is one of each
+whatever the number of accounts: the account is data (a dimension of every asset's partitions, see
+ingest/partitions.py, and the `aircall/account` tag of every run), never part of a name. The keys
+are those of the historical single-account deployment (`aircall/users`, `aircall_daily_evidence`,
+the `aircall_api` pool).
 
-The single account configured by environment variables keeps the historical names
-(`aircall/users`, `aircall_daily_evidence`, the `aircall_api` pool); a named account of the accounts
-file gets its name in every one of them (`aircall/acme_eu/users`, `aircall_daily_evidence_acme_eu`,
-`aircall_api_acme_eu`).
-
-The evidence folder of an asset is `evidence.layout.table_folder(table_of(key), date)` in that
-account's store: the key's last part is the table, whatever prefix the account adds.
+The evidence folder of an asset is `evidence.layout.table_folder(table_of(key), date)` in the
+account's store: the key's last part is the table.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aircall_pipeline.compliance.catalogue import CHECKS
@@ -64,6 +60,23 @@ TAMPER_SENSOR = "aircall_tamper_alert"
 # (written by compliance/report_assets.py, read by the tamper sensor).
 TAMPER_METADATA = "tamper"
 
+REGISTRY_SENSOR = "aircall_account_registry"
+SCHEDULER_SENSOR = "aircall_daily_scheduler"
+
+RAW_GROUP = "aircall_raw"
+OWNER_GROUP = "aircall_owner_inputs"
+COMPLIANCE_GROUP = "aircall_compliance"
+DAILY_JOB = "aircall_daily_evidence"
+HISTORY_JOB = "aircall_call_history"
+# One concurrency pool for every account's API steps, sized in dagster.yaml for the run launcher;
+# each account's own budget is enforced by its limiter key (Account.budget), not by the pool.
+API_POOL = "aircall_api"
+# The fixed resource keys the assets take as typed parameters.
+ACCOUNTS_RESOURCE, AIRCALL_RESOURCE, EVIDENCE_RESOURCE, COMPLIANCE_RESOURCE, IO_MANAGER = (
+    "accounts", "aircall", "evidence", "compliance", "io_manager")
+# The dynamic partitions holding the registry's accounts (one dimension of every asset's partitions).
+ACCOUNTS_PARTITIONS = "aircall_accounts"
+
 OWNERS = ["team:security-grc"]
 ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
@@ -73,81 +86,21 @@ def table_of(key: dg.AssetKey) -> str:
     return key.path[-1]
 
 
-@dataclass(frozen=True)
-class Names:
-    """The names of one account's Dagster objects. `account=None`: the environment's single account."""
+def key(table: str) -> dg.AssetKey:
+    """The asset key of an evidence table (or the report): `aircall/<table>`, whatever the account."""
+    import dagster as dg
 
-    account: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.account is not None and not ACCOUNT_NAME.match(self.account):
-            raise ValueError(f"account name {self.account!r}: use [a-z][a-z0-9_]{{0,30}}")
-
-    def _suffix(self, base: str) -> str:
-        return f"{base}_{self.account}" if self.account else base
-
-    def key(self, table: str) -> dg.AssetKey:
-        import dagster as dg
-
-        return dg.AssetKey([ROOT, self.account, table] if self.account else [ROOT, table])
-
-    def keys(self, tables: tuple[str, ...]) -> list[dg.AssetKey]:
-        return [self.key(t) for t in tables]
-
-    @property
-    def report_key(self) -> dg.AssetKey:
-        return self.key(REPORT)
-
-    @property
-    def raw_group(self) -> str:
-        return self._suffix("aircall_raw")
-
-    @property
-    def owner_group(self) -> str:
-        return self._suffix("aircall_owner_inputs")
-
-    @property
-    def compliance_group(self) -> str:
-        return self._suffix("aircall_compliance")
-
-    @property
-    def pool(self) -> str:
-        """The Dagster concurrency pool of the account's API steps (one step at a time by default)."""
-        return self._suffix("aircall_api")
-
-    @property
-    def budget(self) -> str:
-        """The key of the account's API budget in the shared limiter (SQLite table or Redis key)."""
-        return self._suffix("aircall")
-
-    @property
-    def daily_job(self) -> str:
-        return self._suffix("aircall_daily_evidence")
-
-    @property
-    def history_job(self) -> str:
-        return self._suffix("aircall_call_history")
-
-    @property
-    def schedule(self) -> str:
-        return f"{self.daily_job}_schedule"
-
-    def sensor(self, base: str) -> str:
-        """Per-account sensors (freshness, schedule failures); the run sensors watch every account."""
-        return self._suffix(base)
-
-    def resource(self, kind: str) -> str:
-        """Resource keys: `aircall`, `evidence`, `compliance`, `io_manager`, suffixed per account."""
-        return self._suffix(kind)
-
-    def op(self, base: str) -> str:
-        """Op names of multi-assets, unique across accounts."""
-        return self._suffix(base)
-
-    def out(self, table: str) -> str:
-        """The output name of a table inside a multi-asset."""
-        return f"{ROOT}__{table}"
+    return dg.AssetKey([ROOT, table])
 
 
-# The environment's single account (no accounts file): the historical names.
-SINGLE_ACCOUNT = Names()
+def keys(tables: tuple[str, ...]) -> list[dg.AssetKey]:
+    return [key(t) for t in tables]
+
+
+def out(table: str) -> str:
+    """The output name of a table inside a multi-asset."""
+    return f"{ROOT}__{table}"
+
+
+def report_key() -> dg.AssetKey:
+    return key(REPORT)

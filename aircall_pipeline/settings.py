@@ -41,6 +41,11 @@ PARTITIONS_START_VAR = "AIRCALL_PARTITIONS_START"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PARTITIONS_START = "2026-01-01"
 DEFAULT_SCHEDULE_CRON = "15 2 * * *"
+# The partition key of the single account the environment variables configure (no accounts file).
+DEFAULT_ACCOUNT_KEY = "default"
+DEFAULT_EVIDENCE_URI = "./evidence"
+# An accounts file's `api_secret:` reference to an AWS Secrets Manager secret (see credentials.py).
+SECRET_REF_PREFIX = "aws-secretsmanager:"  # noqa: S105 - a reference scheme, not a secret
 HISTORY_DAYS_VAR = "AIRCALL_HISTORY_DAYS"
 # How far back calls can be asked for. Aircall serves about six months of call history ("Only six
 # months of history is available", https://developer.aircall.io/api-references/#list-all-calls) and
@@ -60,7 +65,8 @@ class SettingsError(ValueError):
 class Account:
     """One Aircall account and where its evidence goes. `name` is None for the single account the
     environment variables configure; the accounts file names each of its accounts (see names.py).
-    The credentials are never here: only the names of the variables that hold them."""
+    The credentials are never here: only the names of the variables that hold them, or a reference
+    to the secret that does (`api_secret`)."""
 
     name: str | None
     api_url: str
@@ -73,6 +79,25 @@ class Account:
     policy_file: str | None = None
     api_id_env: str = API_ID_VAR
     api_token_env: str = API_TOKEN_VAR
+    # Instead of the two variables: `aws-secretsmanager:<name-or-arn>`, a secret holding
+    # {"api_id": ..., "api_token": ...}, read at run time by `credentials_from_env`.
+    api_secret: str | None = None
+    # A paused account (the accounts file's `paused: true`) stays registered (its partitions, its
+    # evidence) but is not scheduled.
+    paused: bool = False
+
+    @property
+    def key(self) -> str:
+        """The account's key in the `aircall_accounts` dynamic partitions (ingest/partitions.py): its
+        name, or `default` for the single account of the environment variables."""
+        return self.name or DEFAULT_ACCOUNT_KEY
+
+    @property
+    def budget(self) -> str:
+        """The key of the account's API budget in the shared limiter (SQLite table or Redis key):
+        `aircall` for the single account, `aircall_<name>` for a named one (unchanged since the
+        budgets were per account)."""
+        return f"aircall_{self.name}" if self.name else "aircall"
 
     @property
     def label(self) -> str:
@@ -211,20 +236,16 @@ def dagster_home() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    api_url: str
-    rate_limit_per_minute: int
+    # The account the AIRCALL_* variables describe: the single account without an accounts file, and
+    # the defaults of every field an entry of the file leaves out. `Account` is the one holder of
+    # per-account fields; Settings holds the deployment-wide ones.
+    default_account: Account
     # The limiter's window. Users set a per-minute budget; benchmarks and the sandbox compress
     # time by shrinking the window (60 requests per 6 s is the real shape, ten times faster).
     rate_limit_window_seconds: int
     limiter_url: str
-    evidence_uri: str
-    timezone: str
     partitions_start: str
-    schedule_cron: str
     schedule_running: bool
-    roles_uri: str | None
-    roster_uri: str | None
-    policy_file: str | None
     slack_token_set: bool
     slack_channel: str | None
     webhook_url: str | None
@@ -247,21 +268,16 @@ class Settings:
     @property
     def accounts(self) -> tuple[Account, ...]:
         """Every account this deployment collects, each with its own assets, jobs and schedule."""
-        if self.named_accounts:
-            return self.named_accounts
-        return (Account(
-            name=None, api_url=self.api_url, evidence_uri=self.evidence_uri, timezone=self.timezone,
-            rate_limit_per_minute=self.rate_limit_per_minute, schedule_cron=self.schedule_cron,
-            roles_uri=self.roles_uri, roster_uri=self.roster_uri, policy_file=self.policy_file,
-        ),)
+        return self.named_accounts or (self.default_account,)
 
     def account(self, name: str | None) -> Account:
-        """The account called `name`; None picks the only one, or says which exist."""
+        """The account called `name` (or whose partition key is `name`); None picks the only one, or
+        says which exist."""
         accounts = self.accounts
         if name is None and len(accounts) == 1:
             return accounts[0]
         for account in accounts:
-            if account.name == name:
+            if account.name == name or (name is not None and account.key == name):
                 return account
         known = ", ".join(a.name or "(the environment's account)" for a in accounts)
         if name is None:
@@ -283,18 +299,21 @@ class Settings:
     def _from_variables(cls) -> Settings:
         env = os.environ.get
         return cls(
-            api_url=validate_api_url(env("AIRCALL_API_URL") or DEFAULT_API_URL),
-            rate_limit_per_minute=_int("AIRCALL_RATE_LIMIT_PER_MINUTE", 60),
+            default_account=Account(
+                name=None,
+                api_url=validate_api_url(env("AIRCALL_API_URL") or DEFAULT_API_URL),
+                rate_limit_per_minute=_int("AIRCALL_RATE_LIMIT_PER_MINUTE", 60),
+                evidence_uri=env("EVIDENCE_URI") or DEFAULT_EVIDENCE_URI,
+                timezone=_timezone(TIMEZONE_VAR),
+                schedule_cron=env("AIRCALL_SCHEDULE_CRON") or DEFAULT_SCHEDULE_CRON,
+                roles_uri=env("AIRCALL_ROLES_URI") or None,
+                roster_uri=env("AIRCALL_ROSTER_URI") or None,
+                policy_file=env("AIRCALL_POLICY_FILE") or None,
+            ),
             rate_limit_window_seconds=_int("AIRCALL_RATE_LIMIT_WINDOW_SECONDS", 60),
             limiter_url=env(LIMITER_URL_VAR) or default_limiter_url(),
-            evidence_uri=env("EVIDENCE_URI") or "./evidence",
-            timezone=_timezone(TIMEZONE_VAR),
             partitions_start=_date(PARTITIONS_START_VAR, DEFAULT_PARTITIONS_START),
-            schedule_cron=env("AIRCALL_SCHEDULE_CRON") or DEFAULT_SCHEDULE_CRON,
             schedule_running=(env("AIRCALL_SCHEDULE_DEFAULT_STATUS") or "running").lower() != "stopped",
-            roles_uri=env("AIRCALL_ROLES_URI") or None,
-            roster_uri=env("AIRCALL_ROSTER_URI") or None,
-            policy_file=env("AIRCALL_POLICY_FILE") or None,
             **alert_variables(strict=True),
             signing_key=_signing_key(env(SIGNING_KEY_VAR)),
             retention_days=_int(RETENTION_DAYS_VAR, 0) or None,
@@ -310,10 +329,12 @@ class Settings:
         are built from when the environment's settings are unusable (see definitions.py), so that
         they still load and every run fails with the configuration error instead."""
         return cls(
-            api_url=DEFAULT_API_URL, rate_limit_per_minute=60, rate_limit_window_seconds=60,
-            limiter_url=default_limiter_url(), evidence_uri="./evidence", timezone=DEFAULT_TIMEZONE,
-            partitions_start=DEFAULT_PARTITIONS_START, schedule_cron=DEFAULT_SCHEDULE_CRON, schedule_running=True,
-            roles_uri=None, roster_uri=None, policy_file=None, slack_token_set=False, slack_channel=None,
+            default_account=Account(
+                name=None, api_url=DEFAULT_API_URL, evidence_uri=DEFAULT_EVIDENCE_URI, timezone=DEFAULT_TIMEZONE,
+                rate_limit_per_minute=60, schedule_cron=DEFAULT_SCHEDULE_CRON,
+            ),
+            rate_limit_window_seconds=60, limiter_url=default_limiter_url(),
+            partitions_start=DEFAULT_PARTITIONS_START, schedule_running=True, slack_token_set=False, slack_channel=None,
             webhook_url=None, webserver_url=DEFAULT_WEBSERVER_URL, alert_min_severity={},
         )
 
@@ -413,7 +434,8 @@ SECRET_VARS = (API_TOKEN_VAR, SLACK_TOKEN_VAR, "AWS_SECRET_ACCESS_KEY", "AWS_SES
 
 def secret_values() -> list[tuple[str, str]]:
     """(api id, secret) pairs and lone secrets currently in the environment: every account's API token
-    (with its id, for the Basic header), the Slack token, AWS secrets. What the scrubber must never let
+    (with its id, for the Basic header), from its variables or read from AWS Secrets Manager in this
+    process, the Slack token, AWS secrets. What the scrubber must never let
     out; the values never leave the process."""
     pairs = [("", os.environ.get(name, "")) for name in SECRET_VARS]
     accounts: tuple[Account, ...]
@@ -421,8 +443,12 @@ def secret_values() -> list[tuple[str, str]]:
         accounts = Settings.from_env().accounts
     except SettingsError:
         accounts = ()
-    id_vars = {(API_ID_VAR, API_TOKEN_VAR)} | {(a.api_id_env, a.api_token_env) for a in accounts}
+    id_vars = {(API_ID_VAR, API_TOKEN_VAR)} | {(a.api_id_env, a.api_token_env) for a in accounts if not a.api_secret}
     pairs += [(os.environ.get(i, ""), os.environ.get(t, "")) for i, t in sorted(id_vars)]
+    # And every key read from AWS Secrets Manager in this process (credentials.py).
+    from aircall_pipeline.credentials import resolved_values
+
+    pairs += resolved_values()
     return [(api_id, value) for api_id, value in pairs if value]
 
 
@@ -438,7 +464,13 @@ def variables_set(*names: str) -> dict[str, bool]:
 
 
 def credentials_from_env(account: Account | None = None) -> tuple[str, str]:
-    """The CLI's only door to the credentials; Dagster code uses EnvVar instead."""
+    """(api_id, api_token) of `account` (None: the AIRCALL_* variables' account): from the two variables
+    it names, or, with `api_secret`, from AWS Secrets Manager (read at run time, cached for a few
+    minutes in this process, never logged; see credentials.py). SettingsError says what to fix."""
+    if account is not None and account.api_secret:
+        from aircall_pipeline.credentials import credentials_from_secret
+
+        return credentials_from_secret(account.api_secret, account.name)
     id_var, token_var = (account.api_id_env, account.api_token_env) if account else (API_ID_VAR, API_TOKEN_VAR)
     api_id, api_token = os.environ.get(id_var, ""), os.environ.get(token_var, "")
     missing = [name for name, value in ((id_var, api_id), (token_var, api_token)) if not value]

@@ -11,10 +11,11 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.evidence.store import EvidenceStore
-from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.names import DAILY_JOB, HISTORY_JOB, IO_MANAGER, key
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
+from aircall_pipeline_tests.partitions import pk, registered
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
@@ -45,18 +46,18 @@ def expected_ids(account: SandboxAccount, day: str) -> set[int]:
 
 def materializations(result, table: str) -> dict[str, dict]:
     """{partition: metadata} of the run's materializations of `table`."""
-    return {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()
-            if e.asset_key == SINGLE_ACCOUNT.key(table)}
+    return {e.partition.rpartition("|")[2]: e.materialization.metadata for e in result.get_asset_materialization_events()
+            if e.asset_key == key(table)}
 
 
 def test_one_run_over_several_days_files_each_day_in_its_own_folder(env, account):
     defs = build_defs(Settings.from_env())
-    job = defs.resolve_job_def(SINGLE_ACCOUNT.history_job)
+    job = defs.resolve_job_def(HISTORY_JOB)
     assert job.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=len(CHUNK))
 
     # The tags the backfill daemon gives a chunk's run (see the queue test in operations/).
-    tags = {ASSET_PARTITION_RANGE_START_TAG: CHUNK[0], ASSET_PARTITION_RANGE_END_TAG: CHUNK[-1]}
-    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=tags)
+    tags = {ASSET_PARTITION_RANGE_START_TAG: pk(CHUNK[0]), ASSET_PARTITION_RANGE_END_TAG: pk(CHUNK[-1])}
+    result = job.execute_in_process(instance=registered(), tags=tags)
     assert result.success
 
     store = EvidenceStore.from_uri(env["EVIDENCE_URI"])
@@ -81,8 +82,8 @@ def test_one_run_over_several_days_files_each_day_in_its_own_folder(env, account
         assert windows["complete"].all()
 
     # The daily job still collects exactly its one day, alongside the backfilled ones.
-    daily = defs.resolve_job_def(SINGLE_ACCOUNT.daily_job)
-    day_result = daily.execute_in_process(partition_key=YESTERDAY, instance=dg.DagsterInstance.ephemeral())
+    daily = defs.resolve_job_def(DAILY_JOB)
+    day_result = daily.execute_in_process(partition_key=pk(YESTERDAY), instance=registered())
     assert day_result.success
     assert store.dates("calls") == [*CHUNK, YESTERDAY]
     assert list(materializations(day_result, "calls")) == [YESTERDAY]
@@ -95,7 +96,7 @@ def test_a_single_frame_for_several_days_is_refused(env):
     under a single day."""
     from aircall_pipeline.definitions import build_resources
 
-    @dg.asset(key=SINGLE_ACCOUNT.key("calls"), io_manager_key=SINGLE_ACCOUNT.resource("io_manager"),
+    @dg.asset(key=key("calls"), io_manager_key=IO_MANAGER,
               partitions_def=dg.DailyPartitionsDefinition(start_date="2026-01-01"),
               backfill_policy=dg.BackfillPolicy.multi_run(4), retry_policy=dg.RetryPolicy(max_retries=2))
     def calls(context):

@@ -22,10 +22,11 @@ from aircall_pipeline.definitions import build_assets, build_defs, build_resourc
 from aircall_pipeline.evidence.io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.ingest import normalize
-from aircall_pipeline.names import OWNER_POLICY, SINGLE_ACCOUNT
+from aircall_pipeline.names import DAILY_JOB, OWNER_POLICY, report_key
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
+from aircall_pipeline_tests.partitions import pk, registered
 
 TOKEN = "tok-7f3a-SECRET-e91c"  # distinctive, so a leak anywhere is found by a plain search
 API_ID = "id-4242"
@@ -55,8 +56,8 @@ def env(monkeypatch, tmp_path, server, account) -> dict[str, str]:
 
 
 def run_day(day: str = YESTERDAY, instance=None):
-    job = build_defs(Settings.from_env()).resolve_job_def(SINGLE_ACCOUNT.daily_job)
-    return job.execute_in_process(partition_key=day, instance=instance or dg.DagsterInstance.ephemeral(),
+    job = build_defs(Settings.from_env()).resolve_job_def(DAILY_JOB)
+    return job.execute_in_process(partition_key=pk(day), instance=registered(instance),
                                   raise_on_error=False)
 
 
@@ -186,22 +187,22 @@ def test_call_days_backfill_but_old_snapshots_are_refused(env):
     instance = dg.DagsterInstance.ephemeral()
     days = [(date.fromisoformat(YESTERDAY) - timedelta(days=n)).isoformat() for n in (3, 4, 5)]
     for day in days:
-        result = dg.materialize(build_assets(Settings.from_env()), selection=[dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])], partition_key=day,
-                                resources=resources, instance=instance)
+        result = dg.materialize(build_assets(Settings.from_env()), selection=[dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])], partition_key=pk(day),
+                                resources=resources, instance=registered(instance))
         assert result.success
     store = store_for_env()
     assert [d for d in store.dates("calls") if d in days] == sorted(days)
     assert all(len(store.read_table("calls", d)) > 0 for d in days)
 
-    old = dg.materialize(build_assets(Settings.from_env()), selection=[dg.AssetKey(["aircall", "users"])], partition_key=days[0], resources=resources,
-                         instance=instance, raise_on_error=False)
+    old = dg.materialize(build_assets(Settings.from_env()), selection=[dg.AssetKey(["aircall", "users"])], partition_key=pk(days[0]), resources=resources,
+                         instance=registered(instance), raise_on_error=False)
     assert not old.success
     assert "can no longer be taken" in root_cause(old)
 
 
 def test_no_secret_reaches_evidence_logs_or_run_metadata(env, capfd):
     instance = dg.DagsterInstance.ephemeral()
-    result = run_day(instance=instance)
+    result = run_day(instance=registered(instance))
     assert result.success
     basic = base64.b64encode(f"{API_ID}:{TOKEN}".encode()).decode()
     forbidden = (TOKEN, basic, "X-Amz-Signature")
@@ -255,13 +256,13 @@ def manifests(env) -> list[Path]:
 
 
 def materialize_report_alone(instance):
-    return dg.materialize(build_assets(Settings.from_env()), selection=[SINGLE_ACCOUNT.report_key], partition_key=YESTERDAY,
-                          resources=build_resources(Settings.from_env()), instance=instance, raise_on_error=False)
+    return dg.materialize(build_assets(Settings.from_env()), selection=[report_key()], partition_key=pk(YESTERDAY),
+                          resources=build_resources(Settings.from_env()), instance=registered(instance), raise_on_error=False)
 
 
 def test_the_report_alone_never_seals_a_day(env):
     instance = dg.DagsterInstance.ephemeral()
-    assert run_day(instance=instance).success
+    assert run_day(instance=registered(instance)).success
     assert len(manifests(env)) == 1
     alone = materialize_report_alone(instance)
     assert not alone.success
@@ -272,7 +273,7 @@ def test_the_report_alone_never_seals_a_day(env):
 def test_the_report_after_a_failed_ac14_writes_no_manifest(env, server):
     server.control(phantom_calls=3)  # the API counts calls it never serves: the day is incomplete
     instance = dg.DagsterInstance.ephemeral()
-    failed = run_day(instance=instance)
+    failed = run_day(instance=registered(instance))
     assert not failed.success
     checks = [e for e in failed.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert any(e.event_specific_data.check_name == "calls_completeness" and not e.event_specific_data.passed

@@ -1,4 +1,5 @@
-"""The code location loads as a deployment would load it: without credentials in the environment."""
+"""The code location loads as a deployment would load it: without credentials in the environment.
+One asset graph whose partitions are account x day."""
 
 import os
 import subprocess
@@ -8,7 +9,17 @@ from pathlib import Path
 import dagster as dg
 
 from aircall_pipeline.definitions import load_defs
-from aircall_pipeline.names import ACCESS_REVIEWS, SINGLE_ACCOUNT
+from aircall_pipeline.ingest.partitions import ACCOUNT_DIM, DATE_DIM
+from aircall_pipeline.names import (
+    ACCESS_REVIEWS,
+    ACCOUNTS_PARTITIONS,
+    API_POOL,
+    COMPLIANCE_GROUP,
+    DAILY_JOB,
+    OWNER_GROUP,
+    RAW_GROUP,
+    key,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 defs = load_defs()
@@ -16,25 +27,37 @@ defs = load_defs()
 
 def test_definitions_load_and_job_resolves():
     dg.Definitions.validate_loadable(defs)
-    job = defs.resolve_job_def(SINGLE_ACCOUNT.daily_job)
-    assert job.partitions_def is not None
+    job = defs.resolve_job_def(DAILY_JOB)
+    # The daily job's partitions are one account's one day: the registry's accounts x the dates.
+    partitions = job.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert set(partitions.partition_dimension_names) == {ACCOUNT_DIM, DATE_DIM}
+    accounts = partitions.get_partitions_def_for_dimension(ACCOUNT_DIM)
+    assert isinstance(accounts, dg.DynamicPartitionsDefinition) and accounts.name == ACCOUNTS_PARTITIONS
+    assert isinstance(partitions.get_partitions_def_for_dimension(DATE_DIM), dg.DailyPartitionsDefinition)
 
 
 def test_every_asset_is_described_grouped_and_owned():
     graph = defs.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
-        node = graph.get(key)
-        assert node.group_name in ("aircall_raw", SINGLE_ACCOUNT.owner_group, "aircall_compliance"), key
-        assert node.owners, key
-        assert node.description and len(node.description) > 40, key
-        # Everything is per evidence day, except the reviews: observed as a whole ("the newest review").
-        assert (node.partitions_def is None) == (key == SINGLE_ACCOUNT.key(ACCESS_REVIEWS)), key
+    for asset in graph.get_all_asset_keys():
+        node = graph.get(asset)
+        assert node.group_name in (RAW_GROUP, OWNER_GROUP, COMPLIANCE_GROUP), asset
+        assert node.owners, asset
+        assert node.description and len(node.description) > 40, asset
+        # Everything is per account and evidence day, except the reviews: per account, observed as a
+        # whole ("the newest review").
+        if asset == key(ACCESS_REVIEWS):
+            assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition), asset
+            assert node.partitions_def.name == ACCOUNTS_PARTITIONS
+        else:
+            assert isinstance(node.partitions_def, dg.MultiPartitionsDefinition), asset
+            assert set(node.partitions_def.partition_dimension_names) == {ACCOUNT_DIM, DATE_DIM}, asset
 
 
 def test_api_steps_share_one_pool_and_checks_cover_completeness():
     graph = defs.resolve_asset_graph()
-    raw = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "aircall_raw"]
-    assert raw and all(graph.get(k).pools == {SINGLE_ACCOUNT.pool} for k in raw)
+    raw = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name == RAW_GROUP]
+    assert raw and all(graph.get(k).pools == {API_POOL} for k in raw)
     blocking = {spec.name for spec in graph.asset_check_keys and
                 [graph.get_check_spec(k) for k in graph.asset_check_keys] if spec.blocking}
     assert blocking == {"user_inventory", "calls_completeness"}

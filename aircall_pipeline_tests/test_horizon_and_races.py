@@ -12,10 +12,11 @@ from aircall_pipeline.cli import main
 from aircall_pipeline.definitions import build_assets, build_resources
 from aircall_pipeline.ingest.partitions import first_partition
 from aircall_pipeline.ingest.timing import CALLS_SETTLE
-from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.names import key
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
+from aircall_pipeline_tests.partitions import pk, registered
 
 TOKEN = "tok-races-SECRET"  # noqa: S105 - a fake credential of the sandbox
 API_ID = "id-races"
@@ -46,12 +47,12 @@ def test_a_number_deleted_between_list_and_detail_is_recorded_as_vanished_and_th
                                                                                                  account):
     server.control(vanish_numbers=1)
     settings = Settings.from_env()
-    keys = [SINGLE_ACCOUNT.key("numbers"), SINGLE_ACCOUNT.key("number_users")]
-    instance = dg.DagsterInstance.ephemeral()
+    keys = [key("numbers"), key("number_users")]
+    instance = registered()
     result = dg.materialize(build_assets(settings), selection=keys, resources=build_resources(settings),
-                            partition_key=YESTERDAY, instance=instance, raise_on_error=False)
+                            partition_key=pk(YESTERDAY), instance=instance, raise_on_error=False)
     assert result.success
-    numbers = result.asset_value(SINGLE_ACCOUNT.key("numbers"))
+    numbers = result.asset_value(key("numbers"))
     gone = account.numbers[0]["id"]
     assert len(numbers) == len(account.numbers), "the vanished number stays in the snapshot"
     assert numbers.set_index("number_id").loc[gone, "vanished"]

@@ -3,8 +3,8 @@
 Part 1. A sandbox account (in this process) with about 700 calls a day and a budget of 120 requests
 per 60 s, the pipeline's budget the same (AIRCALL_RATE_LIMIT_PER_MINUTE=120). For each path, a
 fresh DAGSTER_HOME with the repository's dagster.yaml (its run queue and limits: one run per
-account, pools of one), a real `dagster-daemon run -m aircall_pipeline.definitions`, and the
-backfill of `aircall_call_history` for 30 past days launched as the UI does it (the GraphQL
+account, the one `aircall_api` pool), a real `dagster-daemon run -m aircall_pipeline.definitions`, and the
+backfill of `aircall_call_history` for 30 past days launched as `aircall-pipeline backfill` does it (the GraphQL
 `launchPartitionBackfill`, here through the `dagster-graphql` CLI); the daemon cuts it into runs
 and the run queue starts them. Paths:
 
@@ -45,10 +45,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aircall_pipeline.names import Names  # noqa: E402
-from aircall_pipeline.operations.backfill_command import LAUNCH_MUTATION  # noqa: E402
+from aircall_pipeline.ingest.partitions import partition_key, register_accounts  # noqa: E402
+from aircall_pipeline.names import ACCOUNTS_PARTITIONS, API_POOL, HISTORY_JOB, HISTORY_TABLES  # noqa: E402
+from aircall_pipeline.operations.backfill_command import LAUNCH_MUTATION, backfill_params  # noqa: E402
+from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, run_tags  # noqa: E402
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN  # noqa: E402
-from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN  # noqa: E402
+from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, DEFAULT_BACKFILL_DAYS_PER_RUN, Settings  # noqa: E402
 
 RATE, WINDOW = 120, 60  # part 1: requests per window (s), sandbox and pipeline alike
 PAIR_RATE, PAIR_WINDOW = 60, 6  # part 2: the real 60/min shape, ten times faster
@@ -96,12 +98,11 @@ class Daemon:
                 self.proc.wait(timeout=30)
 
 
-def launch_backfill(env: dict, job: str, days: list[str]) -> str:
-    """The UI's "Launch backfill" of `job` for `days`: GraphQL launchPartitionBackfill."""
-    params = {"selector": {"partitionSetName": f"{job}_partition_set",
-                           "repositorySelector": {"repositoryName": "__repository__",
-                                                  "repositoryLocationName": LOCATION}},
-              "partitionNames": days}
+def launch_backfill(env: dict, days: list[str]) -> str:
+    """What `aircall-pipeline backfill` asks (GraphQL launchPartitionBackfill): the call-history
+    assets over `days` (partition keys), with the account's run tags."""
+    params = backfill_params(HISTORY_TABLES, days, run_tags(Settings.defaults().accounts[0],
+                                                            priority=BACKFILL_PRIORITY))
     proc = subprocess.run([str(BIN / "dagster-graphql"), "-m", LOCATION, "-t", LAUNCH_MUTATION,
                            "-v", json.dumps({"params": params})],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -133,10 +134,10 @@ def backfill_path(label: str, days_per_run: int, days: list[str], base_env: dict
     try:
         log(f"{label}: starting the daemon ...")
         daemon.wait_ready(instance)
-        names = Names()
+        instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS, [DEFAULT_ACCOUNT_KEY])  # as the registry sensor would
         server.reset_stats()
         log(f"{label}: launching the backfill of {len(days)} days, {days_per_run} per run ...")
-        backfill_id = launch_backfill(env, names.history_job, days)
+        backfill_id = launch_backfill(env, [str(partition_key(DEFAULT_ACCOUNT_KEY, d)) for d in days])
         deadline = time.monotonic() + timeout
         while True:
             backfill = instance.get_backfill(backfill_id)
@@ -220,11 +221,13 @@ def pair_worker(name: str, day: str) -> int:
     import dagster as dg
 
     from aircall_pipeline.definitions import build_defs
-    from aircall_pipeline.settings import Settings
 
-    job = build_defs(Settings.from_env()).resolve_job_def(Names(name).history_job)
+    settings = Settings.from_env()
+    instance = dg.DagsterInstance.ephemeral()
+    register_accounts(instance, settings.accounts)
+    job = build_defs(settings).resolve_job_def(HISTORY_JOB)
     started = time.time()
-    result = job.execute_in_process(partition_key=day, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    result = job.execute_in_process(partition_key=partition_key(name, day), instance=instance, raise_on_error=False)
     print(json.dumps({"success": result.success, "started": started, "ended": time.time()}))
     return 0
 
@@ -284,7 +287,7 @@ def part_two(args, work: Path) -> list[dict]:
             rows.append({"name": name, "success": outputs[name]["success"], "requests": stats["requests"],
                          "rate_limited": stats["rate_limited"], "max_in_window": stats["max_in_window"],
                          "share": share, "windows": windows, "first": min(firsts), "last": max(firsts) + PAIR_WINDOW,
-                         "budget": Names(name).budget, "pool": Names(name).pool,
+                         "budget": f"aircall_{name}", "pool": API_POOL,  # Account.budget of a named account
                          "seconds": outputs[name]["ended"] - outputs[name]["started"]})
             log(f"{name}: {rows[-1]}")
         return rows
@@ -305,7 +308,7 @@ def report(paths: list[dict], setup: dict, pair: list[dict], args) -> str:
         f"Sandbox (in the benchmark's process): {setup['calls']:,} calls over the {len(setup['days'])} days "
         f"{setup['days'][0]} .. {setup['days'][-1]} (about {setup['per_day']:,} a day); budget **{RATE} requests "
         f"per {WINDOW} s** on both sides (AIRCALL_RATE_LIMIT_PER_MINUTE={RATE}). Each path: a fresh DAGSTER_HOME "
-        "with the repository's dagster.yaml (one run per `aircall/account`, pools of one), a real "
+        "with the repository's dagster.yaml (one run per `aircall/account`, the `aircall_api` pool), a real "
         f"`dagster-daemon run -m {LOCATION}`, and the backfill of `aircall_call_history` launched as the UI does "
         "(GraphQL `launchPartitionBackfill`); the daemon cuts it into runs, the run queue starts them. "
         "*Wall* runs from the backfill's creation to the end of its last run (Dagster's timestamps); *budget "
@@ -362,7 +365,7 @@ def report(paths: list[dict], setup: dict, pair: list[dict], args) -> str:
         f"split into windows below the 10,000 cap) and a budget of **{PAIR_RATE} requests per {PAIR_WINDOW} s** "
         "(the real 60/min shape, ten times faster) on both sides; one SQLite limiter file for both, each under "
         "its own key. Two processes materialize each account's calls for that day at the same time through the "
-        "account's own `aircall_call_history_<name>` job. *Budget use* is the mean fill of the sandbox's own "
+        "`aircall_call_history` job (the account's partition `<name>|<day>`). *Budget use* is the mean fill of the sandbox's own "
         "fixed windows strictly between its first and its last (from its /sandbox/stats).",
         "",
         "| account | limiter key | pool | requests | budget use | windows measured | 429s | fullest window | run time |",

@@ -38,17 +38,21 @@ def child(mode: str, workdir: Path, day: str) -> None:
     import dagster as dg
 
     from aircall_pipeline.definitions import build_assets, build_defs, build_resources
-    from aircall_pipeline.names import SINGLE_ACCOUNT
+    from aircall_pipeline.ingest.partitions import partition_key, register_accounts
+    from aircall_pipeline.names import DAILY_JOB
     from aircall_pipeline.settings import Settings
 
     started = time.perf_counter()
     instance = dg.DagsterInstance.ephemeral()
+    settings = Settings.from_env()
+    register_accounts(instance, settings.accounts)
+    day = partition_key(settings.default_account.key, day)
     if mode == "calls":
         keys = [dg.AssetKey(["aircall", "calls"]), dg.AssetKey(["aircall", "call_windows"])]
-        result = dg.materialize(build_assets(Settings.from_env()), selection=keys, partition_key=day, instance=instance,
-                                resources=build_resources(Settings.from_env()))
+        result = dg.materialize(build_assets(settings), selection=keys, partition_key=day, instance=instance,
+                                resources=build_resources(settings))
     else:
-        job = build_defs(Settings.from_env()).resolve_job_def(SINGLE_ACCOUNT.daily_job)
+        job = build_defs(settings).resolve_job_def(DAILY_JOB)
         result = job.execute_in_process(partition_key=day, instance=instance)
     elapsed = time.perf_counter() - started
     assert result.success

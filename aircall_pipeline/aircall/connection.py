@@ -24,7 +24,6 @@ from aircall_pipeline.aircall.errors import (
     AircallServerError,
 )
 from aircall_pipeline.aircall.retry import RetryPolicy
-from aircall_pipeline.names import Names
 from aircall_pipeline.settings import Account, Settings, SettingsError, credentials_from_env
 from aircall_pipeline.timestamps import iso_utc
 
@@ -71,7 +70,7 @@ def check(settings: Settings, api_id: str, api_token: str, account: Account | No
             settings.limiter_url,
             per_minute=account.rate_limit_per_minute,
             window_seconds=settings.rate_limit_window_seconds,
-            name=Names(account.name).budget,
+            name=account.budget,
         )
     except (ValueError, OSError) as exc:
         return EXIT_CONFIG, f"Cannot use AIRCALL_LIMITER_URL: {exc}"

@@ -5,7 +5,7 @@ reads in rule_table.py; this module turns a rule into an asset whose inputs are 
 through the evidence IO manager (the sealed owner tables included, so the policy, roles and roster a
 check judged are files of the day, listed in its `judged`), and its `CheckOutcome` into an asset
 output plus an `AssetCheckResult`; `build_compliance_assets(names, partitions_def)` makes one
-account's set. The checks are emitted from inside the asset (check_specs) so that the day's report,
+set: one asset per rule for every account (the account of a run is its partition's). The checks are emitted from inside the asset (check_specs) so that the day's report,
 downstream of every compliance asset, always runs after every verdict is known; AC-01 and AC-14 are
 blocking, so an incomplete day stops before the report and never becomes evidence.
 """
@@ -24,8 +24,20 @@ from aircall_pipeline.compliance.rule_table import RULES, Rule, evaluate, outcom
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import READ_FROM
-from aircall_pipeline.names import CHECK_TAG, OWNERS, Names
+from aircall_pipeline.ingest.partitions import day_of, day_window
+from aircall_pipeline.names import (
+    ACCOUNTS_RESOURCE,
+    CHECK_TAG,
+    COMPLIANCE_GROUP,
+    EVIDENCE_RESOURCE,
+    IO_MANAGER,
+    OWNERS,
+    key,
+    keys,
+    report_key,
+)
 from aircall_pipeline.operations import freshness
+from aircall_pipeline.settings import Account
 
 # RULES, Rule, RuleInputs and outcome_record live in plain modules (re-performance uses them without
 # Dagster); they are re-exported here for the callers that know them from this module.
@@ -75,39 +87,41 @@ def trusted_key(evidence: EvidenceResource) -> TrustedKey | None:
     return TrustedKey(signer.public_key, source="the evidence signing key") if signer else None
 
 
-def build_compliance_asset(rule: Rule, names: Names, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_compliance_asset(rule: Rule, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     spec = rule.spec
-    asset_key = names.key(rule.asset_name)
-    evidence_key = names.resource("evidence")
+    asset_key = key(rule.asset_name)
 
     @dg.asset(
         key=asset_key,
         # A rule that reads only some columns of a table gets only those (the IO manager reads no more).
-        ins={t: dg.AssetIn(key=names.key(t), metadata={"columns": list(rule.columns[t])}
+        ins={t: dg.AssetIn(key=key(t), metadata={"columns": list(rule.columns[t])}
                            if rule.columns and t in rule.columns else None) for t in rule.reads},
-        deps=names.keys(rule.history),
+        deps=keys(rule.history),
         check_specs=[dg.AssetCheckSpec(spec.name, asset=asset_key, blocking=spec.blocking, description=spec.title)],
         partitions_def=partitions_def,
-        group_name=names.compliance_group,
+        group_name=COMPLIANCE_GROUP,
         owners=OWNERS,
         kinds={"python", "pandas", "parquet"},
         description=f"{spec.check_id} {spec.title}. Controls: {', '.join(spec.controls)}. "
                     "One row per evaluated or offending item, with the reason.",
         tags={CHECK_TAG: spec.check_id},
-        required_resource_keys={evidence_key},
-        io_manager_key=names.resource("io_manager"),
+        required_resource_keys={ACCOUNTS_RESOURCE, EVIDENCE_RESOURCE},
+        io_manager_key=IO_MANAGER,
     )
     def _asset(context: dg.AssetExecutionContext, **tables: pd.DataFrame) -> Iterator:
-        evidence: EvidenceResource = getattr(context.resources, evidence_key)
-        window = context.partition_time_window
-        history = StoreHistory(evidence.store(), trusted_key(evidence))
+        # Resources by key: the inputs are the rule's tables (keyword arguments), so the resources
+        # cannot also be typed parameters of this one generic body.
+        account: Account = context.resources.accounts.for_context(context)
+        evidence: EvidenceResource = context.resources.evidence
+        day = day_of(context.partition_key)
+        start, end = day_window(day, account.timezone)
+        history = StoreHistory(evidence.store_for(account), trusted_key(evidence))
 
         def newest_report() -> float | None:
-            newest = freshness.newest_evidence(context.instance, names.report_key)
+            newest = freshness.newest_evidence(context.instance, report_key(), account=account.key)
             return newest.timestamp if newest else None
 
-        inputs = RuleInputs(date=context.partition_key, day_start=window.start.astimezone(UTC),
-                            day_end=window.end.astimezone(UTC), tz=context.assets_def.partitions_def.timezone,
+        inputs = RuleInputs(date=day, day_start=start, day_end=end, tz=account.timezone,
                             now=datetime.now(UTC), tables=tables, history=history, newest_report=newest_report)
         outcome, cause = evaluate(rule, inputs)
         if cause is not None:
@@ -129,5 +143,5 @@ def build_compliance_asset(rule: Rule, names: Names, partitions_def: dg.Partitio
     return _asset
 
 
-def build_compliance_assets(names: Names, partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    return [build_compliance_asset(rule, names, partitions_def) for rule in RULES]
+def build_compliance_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [build_compliance_asset(rule, partitions_def) for rule in RULES]

@@ -15,7 +15,17 @@ import dagster as dg
 from aircall_pipeline.compliance.owner_inputs import ROLES, ROSTER
 from aircall_pipeline.compliance.resources import ComplianceResource
 from aircall_pipeline.ingest.assets import KINDS, snapshot_guard
-from aircall_pipeline.names import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER, OWNERS, Names
+from aircall_pipeline.names import (
+    IO_MANAGER,
+    OWNER_GROUP,
+    OWNER_POLICY,
+    OWNER_ROLES,
+    OWNER_ROSTER,
+    OWNERS,
+    key,
+    out,
+)
+from aircall_pipeline.registry import AccountsResource
 
 DESCRIPTIONS = {
     OWNER_POLICY: "The compliance policy every check of the day was judged under (`policy_json`, with the "
@@ -29,34 +39,31 @@ DESCRIPTIONS = {
 }
 
 
-def build_owner_inputs_asset(names: Names, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    compliance_key = names.resource("compliance")
-
+def build_owner_inputs_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.multi_asset(
-        name=names.op("owner_inputs"),
-        outs={names.out(table): dg.AssetOut(key=names.key(table), kinds=KINDS, owners=OWNERS,
-                                            group_name=names.owner_group, description=description,
-                                            io_manager_key=names.resource("io_manager"))
+        name="owner_inputs",
+        outs={out(table): dg.AssetOut(key=key(table), kinds=KINDS, owners=OWNERS, group_name=OWNER_GROUP,
+                                      description=description, io_manager_key=IO_MANAGER)
               for table, description in DESCRIPTIONS.items()},
         # Ordering only: a day whose collection failed (a rejected key) gets no owner tables either.
-        deps=[names.key("company")],
+        deps=[key("company")],
         partitions_def=partitions_def,
-        required_resource_keys={compliance_key},
     )
-    def owner_inputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output]:
+    def owner_inputs(context: dg.AssetExecutionContext, accounts: AccountsResource,
+                     compliance: ComplianceResource) -> Iterator[dg.Output]:
+        account = accounts.for_context(context)
         # The files as they are now: like any snapshot, they are evidence only for the day being collected.
-        snapshot_guard(context, "owner inputs")
-        compliance: ComplianceResource = getattr(context.resources, compliance_key)
-        tables = compliance.owner_tables()
+        snapshot_guard(context, account, "owner inputs")
+        tables = compliance.for_account(account).owner_tables()
         summary = tables.summary()
         for input_, row in summary.items():
             if row["error"]:
                 context.log.error(f"The owner's {input_} input is unusable; its checks will say error: {row['error']}")
-        yield dg.Output(tables.index, output_name=names.out(OWNER_POLICY),
+        yield dg.Output(tables.index, output_name=out(OWNER_POLICY),
                         metadata={"inputs": dg.MetadataValue.json(summary)})
-        yield dg.Output(tables.roles, output_name=names.out(OWNER_ROLES),
+        yield dg.Output(tables.roles, output_name=out(OWNER_ROLES),
                         metadata={"owner_file_sha256": dg.MetadataValue.text(str(summary[ROLES]["sha256"]))})
-        yield dg.Output(tables.roster, output_name=names.out(OWNER_ROSTER),
+        yield dg.Output(tables.roster, output_name=out(OWNER_ROSTER),
                         metadata={"owner_file_sha256": dg.MetadataValue.text(str(summary[ROSTER]["sha256"]))})
 
     return owner_inputs

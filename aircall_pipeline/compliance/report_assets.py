@@ -26,7 +26,20 @@ from aircall_pipeline.evidence.io_manager import markdown_text
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStoreError
 from aircall_pipeline.evidence.verify import shown
-from aircall_pipeline.names import API_TABLES, EVIDENCE_TABLES, OWNER_POLICY, OWNERS, TAMPER_METADATA, Names
+from aircall_pipeline.ingest.partitions import day_of
+from aircall_pipeline.names import (
+    API_TABLES,
+    COMPLIANCE_GROUP,
+    EVIDENCE_TABLES,
+    OWNER_POLICY,
+    OWNERS,
+    TAMPER_METADATA,
+    key,
+    keys,
+    report_key,
+)
+from aircall_pipeline.registry import AccountsResource
+from aircall_pipeline.settings import Account
 
 # How far back in the partition's materializations to look for this run's: reruns of a day are few.
 RECENT_MATERIALIZATIONS = 50
@@ -132,36 +145,35 @@ def freshness(store, day: str) -> timedelta:
     return timedelta(hours=policy.freshness_max_age_hours)
 
 
-def build_report_asset(names: Names, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """One account's report asset."""
-    evidence_key = names.resource("evidence")
+def build_report_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The report asset (every account's: the account of a run is its partition's)."""
 
     @dg.asset(
-        key=names.report_key,
-        deps=names.keys(EVIDENCE_TABLES),
+        key=report_key(),
+        deps=keys(EVIDENCE_TABLES),
         partitions_def=partitions_def,
-        group_name=names.compliance_group,
+        group_name=COMPLIANCE_GROUP,
         owners=OWNERS,
         kinds={"python", "html", "json"},
-        required_resource_keys={evidence_key},
         description="The day's evidence package for the auditor: checks.json, report.html, manifest.json "
                     "(SHA-256, bytes and rows of every file, request counts, run id) and its signature, "
                     "written last so that a manifest only ever describes a complete day. Verify it with "
                     "`aircall-pipeline verify`.",
     )
-    def evidence_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        return seal_day(context, getattr(context.resources, evidence_key), names)
+    def evidence_report(context: dg.AssetExecutionContext, accounts: AccountsResource,
+                        evidence: EvidenceResource) -> dg.MaterializeResult:
+        return seal_day(context, evidence, accounts.for_context(context))
 
     return evidence_report
 
 
-def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, names: Names) -> dg.MaterializeResult:
-    day = context.partition_key
-    store = evidence.store()
+def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, account: Account) -> dg.MaterializeResult:
+    day = day_of(context.partition_key)
+    store = evidence.store_for(account)
     runs = _run_lineage(context)
     checks, findings = [], {}
     for rule in RULES:
-        metadata = _metadata_in_runs(context, names.key(rule.asset_name), runs)
+        metadata = _metadata_in_runs(context, key(rule.asset_name), runs)
         record = _value(metadata, "check")
         checks.append(record if record else _missing_check(rule))
         parquet = [a for a in _value(metadata, "artifacts", []) if a["path"].endswith(".parquet")]
@@ -188,7 +200,7 @@ def seal_day(context: dg.AssetExecutionContext, evidence: EvidenceResource, name
             "EVIDENCE_TSA_URL is set but EVIDENCE_SIGNING_KEY is not: only a signed manifest's statement is "
             "time-stamped, so this day gets no proof of time. Set EVIDENCE_SIGNING_KEY too."
         )
-    requests = request_counts([_value(_metadata_in_runs(context, names.key(t), runs), "api_requests", {})
+    requests = request_counts([_value(_metadata_in_runs(context, key(t), runs), "api_requests", {})
                                for t in API_TABLES])
     company = store.read_table("company", day)
     try:

@@ -7,14 +7,16 @@ attestation's signature against the evidence key, and reports who reviewed which
 how many keeps and removes. Its data version is the attestation's path and SHA-256, so the UI marks a
 new version exactly when a new review (or a new attempt of one) is stored.
 
-When it is observed: the account's `aircall_access_reviews[_<name>]` sensor looks every 15 minutes
-and records an observation only when the newest review changed (no run, no API call, no event-log
+The asset is partitioned by account (the `aircall_accounts` dimension alone). When it is observed:
+the one `aircall_access_reviews` sensor looks at every account every 15 minutes and records an
+observation of an account's partition only when its newest review changed (no run, no API call, no event-log
 noise); Observe on the asset's page does the same at once. The daily job does not select it: a UI
 launch of the job would leave it out anyway ("Materialize all" skips observable assets).
 AC-16, the rule that judges the review every day, stays in assets.py and reads the store itself.
 """
 
 import hashlib
+import json
 import warnings
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -24,7 +26,18 @@ import dagster as dg
 from aircall_pipeline.compliance.assets import trusted_key
 from aircall_pipeline.evidence.io_manager import markdown_text
 from aircall_pipeline.evidence.resource import EvidenceResource
-from aircall_pipeline.names import ACCESS_REVIEWS, OWNERS, REVIEWS_SENSOR, Names
+from aircall_pipeline.ingest.partitions import ACCOUNTS
+from aircall_pipeline.names import (
+    ACCESS_REVIEWS,
+    ACCOUNTS_PARTITIONS,
+    ACCOUNTS_RESOURCE,
+    COMPLIANCE_GROUP,
+    EVIDENCE_RESOURCE,
+    OWNERS,
+    REVIEWS_SENSOR,
+    key,
+)
+from aircall_pipeline.settings import Account
 
 # The data version before any review is stored: one stable value, so "no review" is not a change.
 NO_REVIEW = "none"
@@ -76,25 +89,25 @@ def review_observation(
                             metadata=metadata)
 
 
-def observe_reviews(evidence: EvidenceResource, key: dg.AssetKey, timezone: str) -> dg.ObserveResult:
-    """The newest review on or before today (in the account's timezone), as the UI shows it."""
-    store = evidence.store()
-    today = datetime.now(ZoneInfo(timezone)).date()
+def observe_reviews(evidence: EvidenceResource, asset_key: dg.AssetKey, account: Account) -> dg.ObserveResult:
+    """The newest review of `account` on or before today (in its timezone), as the UI shows it."""
+    store = evidence.store_for(account)
+    today = datetime.now(ZoneInfo(account.timezone)).date()
     review = store.latest_review(today, trusted_key(evidence))
     # The attestation is write-once (a new review is a new attempt file), so its hash names it.
     sha = hashlib.sha256(store.backend.get(review["path"])).hexdigest() if review else None
-    return review_observation(key, review, sha, store.uri)
+    return review_observation(asset_key, review, sha, store.uri)
 
 
-def build_review_observation(names: Names, timezone: str) -> dg.AssetsDefinition:
-    """One account's `access_reviews` asset, in its compliance group. `timezone`: the account's, so
-    "today" is the day its schedule would call today."""
-    evidence_key = names.resource("evidence")
+def build_review_observation() -> dg.AssetsDefinition:
+    """The `access_reviews` asset, in the compliance group, partitioned by account only (a review
+    is the account's, not a day's): each observation is of one account's partition."""
     spec = dg.AssetSpec(
-        names.key(ACCESS_REVIEWS),
-        group_name=names.compliance_group,
+        key(ACCESS_REVIEWS),
+        group_name=COMPLIANCE_GROUP,
         owners=OWNERS,
         kinds={"python", "parquet"},
+        partitions_def=ACCOUNTS,
         description="AC-16 access reviews, as stored by `aircall-pipeline review import`: the newest review's "
                     "date, reviewer, time, keep and remove counts, and whether its attestation is signed by the "
                     "evidence key. Observed from the evidence store, never computed.",
@@ -104,37 +117,48 @@ def build_review_observation(names: Names, timezone: str) -> dg.AssetsDefinition
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
 
-        @dg.multi_observable_source_asset(specs=[spec], name=names.op("observe_access_reviews"),
-                                          required_resource_keys={evidence_key})
+        @dg.multi_observable_source_asset(specs=[spec], name="observe_access_reviews",
+                                          required_resource_keys={ACCOUNTS_RESOURCE, EVIDENCE_RESOURCE})
         def _observe(context: dg.AssetExecutionContext):
-            yield observe_reviews(getattr(context.resources, evidence_key), spec.key, timezone)
+            account = context.resources.accounts.account(context.partition_key)
+            yield observe_reviews(context.resources.evidence, spec.key, account)
 
     return _observe
 
 
-def build_review_sensor(
-    names: Names, timezone: str, *, minimum_interval_seconds: int = SENSOR_INTERVAL_SECONDS
-) -> dg.SensorDefinition:
-    """Records an observation of the account's reviews whenever the newest one changes; the cursor is
-    the last recorded data version."""
-    evidence_key = names.resource("evidence")
-    key = names.key(ACCESS_REVIEWS)
+def build_review_sensor(*, minimum_interval_seconds: int = SENSOR_INTERVAL_SECONDS) -> dg.SensorDefinition:
+    """Records an observation of an account's reviews whenever its newest one changes, for every
+    account of the registry; the cursor is each account's last recorded data version."""
+    review_key = key(ACCESS_REVIEWS)
 
     @dg.sensor(
-        name=names.sensor(REVIEWS_SENSOR),
+        name=REVIEWS_SENSOR,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=minimum_interval_seconds,
-        required_resource_keys={evidence_key},
-        description=f"Observes {key.to_user_string()} in the evidence store every "
+        required_resource_keys={ACCOUNTS_RESOURCE, EVIDENCE_RESOURCE},
+        description=f"Observes {review_key.to_user_string()} of every account in its evidence store every "
                     f"{minimum_interval_seconds // 60} minutes and records it when a new review was imported.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        result = observe_reviews(getattr(context.resources, evidence_key), key, timezone)
-        version = result.data_version.value
-        if version == context.cursor:
-            return dg.SkipReason(f"no new access review (latest: {version})")
-        context.update_cursor(version)
-        return dg.SensorResult(asset_events=[
-            dg.AssetObservation(asset_key=key, metadata=result.metadata, tags={DATA_VERSION_TAG: version})])
+        try:
+            seen = dict(json.loads(context.cursor)) if context.cursor else {}
+        except (ValueError, TypeError):
+            seen = {}
+        registered = set(context.instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS))
+        events = []
+        for account in context.resources.accounts.settings().accounts:
+            if account.key not in registered:
+                continue  # the registry sensor adds it first; an observation needs its partition
+            result = observe_reviews(context.resources.evidence, review_key, account)
+            version = result.data_version.value
+            if seen.get(account.key) == version:
+                continue
+            seen[account.key] = version
+            events.append(dg.AssetObservation(asset_key=review_key, partition=account.key, metadata=result.metadata,
+                                              tags={DATA_VERSION_TAG: version}))
+        context.update_cursor(json.dumps(seen, sort_keys=True))
+        if not events:
+            return dg.SkipReason("no new access review")
+        return dg.SensorResult(asset_events=events)
 
     return _sensor

@@ -1,11 +1,14 @@
 """`aircall-pipeline review export|import`: the periodic access review (AC-16).
 
-review export EVIDENCE_URI --date D --out review.csv [--account NAME]
-    One row per user of day D's sealed snapshot, for a reviewer to fill in (keep | remove), with each
-    user's role from the account's roles file (its `roles_uri` or its policy's: a path or s3://).
+review export EVIDENCE_URI --date D --out review.csv
+    One row per user of day D's sealed snapshot, for a reviewer to fill in (keep | remove).
 review import EVIDENCE_URI --date D review.csv --reviewer EMAIL
     Validates the completed file against the snapshot and stores it with a signed attestation under
     aircall/reviews/date=D/. Needs EVIDENCE_SIGNING_KEY: an unsigned sign-off proves nothing.
+
+With AIRCALL_ACCOUNTS_FILE, `--account NAME` says whose review it is: the roles column comes from that
+account's roles file (its roles_uri, or its policy file's; local or s3://, read as the pipeline reads
+it). Without --account, the account whose evidence_uri is EVIDENCE_URI, or the only account.
 
 Exit status: 0 done; 1 the file was refused (each offending row is listed); 2 usage, configuration or
 storage errors.
@@ -17,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aircall_pipeline.accounts_cli import add_account_option, selected_account
+from aircall_pipeline.accounts_cli import add_account_option
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 
@@ -39,24 +42,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--date", required=True, metavar="YYYY-MM-DD")
     imp.add_argument("file", metavar="REVIEW_CSV")
     imp.add_argument("--reviewer", required=True, metavar="EMAIL", help="who reviewed and signs off")
+    add_account_option(imp)
     imp.set_defaults(func=run_import)
 
 
-def _roles(args: argparse.Namespace):
-    """The roles file the pipeline reads for the --account's evidence (its roles_uri, else its policy's),
-    local or s3://, read the way the pipeline reads it (ComplianceResource.read_bytes); None when
-    the account has none."""
+def _same_place(a: str, b: str) -> bool:
+    from aircall_pipeline.evidence.errors import EvidenceStoreError
+    from aircall_pipeline.evidence.layout import parse_evidence_uri
+
+    try:
+        return parse_evidence_uri(a) == parse_evidence_uri(b)
+    except EvidenceStoreError:
+        return False
+
+
+def _account(args: argparse.Namespace, command: str):
+    """The account under review: --account NAME; else the one whose evidence_uri is EVIDENCE_URI;
+    else the only one. SettingsError names the accounts to choose from. A --account whose evidence is
+    elsewhere than EVIDENCE_URI is allowed (a copy, an auditor's bucket) but said."""
+    from aircall_pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    name = getattr(args, "account", None)
+    if name is None and len(settings.accounts) > 1:
+        same = [a for a in settings.accounts if _same_place(a.evidence_uri, args.evidence_uri)]
+        if len(same) == 1:
+            return same[0]
+    account = settings.account(name)  # None with several accounts: "choose one with --account NAME"
+    if name is not None and not _same_place(account.evidence_uri, args.evidence_uri):
+        print(f"review {command}: note: account {name}'s evidence is at {account.evidence_uri}, not "
+              f"{args.evidence_uri}", file=sys.stderr)
+    return account
+
+
+def _roles(account):
+    """The account's roles file as the pipeline reads it (its roles_uri, else its policy file's; a local
+    path or s3://, through ComplianceResource.read_bytes), or None when it has none."""
     from dagster_aws.s3 import S3Resource
 
     from aircall_pipeline.compliance.policy import CompliancePolicy, load_roles
     from aircall_pipeline.compliance.resources import ComplianceResource
 
-    _, account = selected_account(args)
     policy = CompliancePolicy.from_file(account.policy_file) if account.policy_file else CompliancePolicy()
     uri = account.roles_uri or policy.roles_uri
     if not uri:
         return None
-    reader = ComplianceResource(policy_file=account.policy_file, s3=S3Resource(max_attempts=3))
+    reader = ComplianceResource(policy_file=account.policy_file, roles_uri=account.roles_uri,
+                                roster_uri=account.roster_uri, s3=S3Resource())
     return load_roles(uri, read_bytes=reader.read_bytes)
 
 
@@ -85,8 +117,6 @@ def _evidence_key():
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from aircall_pipeline.compliance.review import ReviewError, export_csv, load_snapshot, review_frame
     from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
@@ -98,16 +128,16 @@ def run_export(args: argparse.Namespace) -> int:
         if trusted is None:
             print(f"review export: warning: neither {SIGNING_KEY_VAR} nor {PUBLIC_KEY_VAR} is set, so the "
                   "snapshot's manifest signature is not checked", file=sys.stderr)
+        account = _account(args, "export")
         store = EvidenceStore.from_uri(args.evidence_uri)
         snapshot = load_snapshot(store, args.date, trusted)
-        frame = review_frame(snapshot, _roles(args), _activity(store, args.date))
+        frame = review_frame(snapshot, _roles(account), _activity(store, args.date))
         with out.open("xb") as fh:
             fh.write(export_csv(frame, snapshot))
     except FileExistsError:
         print(f"review export: {out} already exists; choose another --out", file=sys.stderr)
         return EXIT_ERROR
-    except (ReviewError, EvidenceStoreError, SettingsError, SigningError, ValueError, OSError,
-            BotoCoreError, ClientError) as exc:  # S3: the roles file of an s3:// roles_uri
+    except (ReviewError, EvidenceStoreError, SettingsError, SigningError, ValueError, OSError) as exc:
         print(f"review export: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"wrote {out}: {len(frame)} users of {args.date} (snapshot {snapshot.manifest_path}, "
@@ -136,6 +166,8 @@ def run_import(args: argparse.Namespace) -> int:
                   "evidence key", file=sys.stderr)
             return EXIT_ERROR
         trusted, signer = _evidence_key()
+        if getattr(args, "account", None):
+            _account(args, "import")  # an unknown --account is refused before anything is stored
         store = EvidenceStore.from_uri(args.evidence_uri)
         snapshot = load_snapshot(store, args.date, trusted)
         completed = validate_review(parse_review(Path(args.file).read_bytes()), snapshot)

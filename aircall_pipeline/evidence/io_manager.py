@@ -13,6 +13,10 @@ A run over several days (a backfill chunk) hands it `{day: frame}` with one fram
 run: each day is written to its own folder, and each day's materialization gets its own metadata.
 `load_input` reads the newest attempt of the upstream asset's partition back; an input may ask for a
 column subset with `AssetIn(metadata={"columns": [...]})`.
+
+Partitions are `<account>|<date>` (ingest/partitions.py): the account picks the store (that
+account's `evidence_uri`, through the registry), the date the folder. A plain daily key (an asset
+partitioned by date only) is filed in the resource's own `evidence_uri`.
 """
 
 import json
@@ -25,6 +29,8 @@ import pandas as pd
 
 from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, SpooledTable, check_date
+from aircall_pipeline.ingest.partitions import accounts_of, day_of
+from aircall_pipeline.registry import AccountsResource
 
 PREVIEW_ROWS = 5
 # Dagster's standard metadata keys (the UI reads them: the row count, the Columns tab).
@@ -86,14 +92,25 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
     """
 
     evidence: dg.ResourceDependency[EvidenceResource]
+    accounts: dg.ResourceDependency[AccountsResource]
 
-    def _store(self) -> EvidenceStore:
-        return self.evidence.store()
+    def _store(self, keys: list[str]) -> EvidenceStore:
+        """The store of the account the partition keys name (the resource's own for plain dates)."""
+        if not any("|" in str(k) for k in keys):
+            if self.evidence.evidence_uri:
+                return self.evidence.store()
+            # An asset partitioned by date only: the registry's only account.
+            return self.evidence.store_for(self.accounts.settings().account(None))
+        accounts = accounts_of(keys)
+        if len(accounts) != 1:
+            raise EvidenceStoreError(f"one run writes one account's evidence; these partitions name {sorted(accounts)}",
+                                     kind="invalid_input")
+        return self.evidence.store_for(self.accounts.account(accounts.pop()))
 
     @staticmethod
     def _partition_date(context: dg.OutputContext | dg.InputContext, key: str, asset: str) -> str:
         try:
-            return check_date(key)
+            return check_date(day_of(key) if "|" in str(key) else key)
         except EvidenceStoreError:
             raise EvidenceStoreError(
                 f"asset {asset} has partition key {key!r}; the evidence store files tables per day, so "
@@ -117,22 +134,27 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
         except EvidenceStoreError as exc:
             raise _unretryable(exc) from exc  # the same output would be refused again
         table = context.asset_key.path[-1]
-        store = self._store()
-        metadata = {day: self._write(store, table, day, df) for day, df in frames.items()}
+        store = self._store(list(frames))
+        metadata = {key: self._write(store, table, self._partition_date(context, key, asset), df)
+                    for key, df in frames.items()}
         if len(metadata) == 1:
             [day_metadata] = metadata.values()
             context.add_output_metadata(day_metadata)
             return
         # Several days in one run: Dagster records one materialization per day; each gets its own
         # rows, paths and hashes (metadata scoped to its partition), the run's summary the rest.
-        for day, day_metadata in metadata.items():
-            context.step_context.add_asset_metadata(day_metadata, asset_key=context.asset_key, partition_key=day)
+        for key, day_metadata in metadata.items():
+            context.step_context.add_asset_metadata(day_metadata, asset_key=context.asset_key, partition_key=key)
         context.add_output_metadata({"days": len(metadata),
                                      "rows_all_days": sum(m[ROW_COUNT_KEY].value for m in metadata.values())})
 
     def _frames_by_day(self, context: dg.OutputContext, obj: Any, asset: str) -> dict[str, pd.DataFrame | SpooledTable]:
-        """{evidence date: frame} for every day of the run, in order; refuses anything else."""
-        keys = list(context.asset_partition_keys)
+        """{partition key: frame} for every day of the run, oldest first; refuses anything else.
+        The asset may key its frames by partition key or by evidence date."""
+        keys = sorted(context.asset_partition_keys, key=lambda k: day_of(k) if "|" in str(k) else str(k))
+        if isinstance(obj, Mapping):
+            by_day = {(day_of(k) if "|" in str(k) else str(k)): k for k in keys}
+            obj = {by_day.get(str(k), k): v for k, v in obj.items()}
         if isinstance(obj, pd.DataFrame | SpooledTable):
             if len(keys) != 1:
                 raise EvidenceStoreError(
@@ -162,7 +184,9 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
                 f"asset {asset} returned something other than a DataFrame for {', '.join(not_frames)}",
                 kind="invalid_input",
             )
-        return {self._partition_date(context, key, asset): obj[key] for key in keys}
+        for key in keys:
+            self._partition_date(context, key, asset)  # a key that is not a day is refused here
+        return {key: obj[key] for key in keys}
 
     @staticmethod
     def _write(store: EvidenceStore, table: str, date: str, df: pd.DataFrame | SpooledTable) -> dict[str, Any]:
@@ -202,7 +226,7 @@ class EvidenceIOManager(dg.ConfigurableIOManager):
             raise EvidenceStoreError(
                 f"input {asset}: no partition of it maps to this run", kind="invalid_input"
             )
-        store = self._store()
+        store = self._store(keys)
         frames = [
             store.read_table(table, self._partition_date(context, key, asset), columns=columns)
             for key in keys

@@ -3,6 +3,7 @@ locked and how manifests are signed; the IO manager and the assets that read his
 day's report all go through it."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -13,11 +14,18 @@ from aircall_pipeline.evidence.s3_client import s3_client_from_resource
 from aircall_pipeline.evidence.signing import Signer, cached_signer
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.evidence.timestamping import timestamper
-from aircall_pipeline.settings import parse_tsa_urls
+from aircall_pipeline.settings import Account, parse_tsa_urls
+
+
+def resolved_uri(uri: str) -> str:
+    """A local evidence folder as an absolute path, so every process writes to the same place."""
+    return uri if "://" in uri else str(Path(uri).expanduser().resolve())
 
 
 class EvidenceResource(dg.ConfigurableResource):
-    """The write-once evidence store at EVIDENCE_URI: `s3://bucket/prefix` or a local folder.
+    """Every account's write-once evidence store: `store_for(account)` is the store at the account's
+    `evidence_uri` (`s3://bucket/prefix` or a local folder), the same as before accounts were data.
+    `evidence_uri`: a fixed store, for direct use (`store()`) outside the pipeline's assets.
 
     `signing_key`: `file:PATH` or `awskms:KEY_ID_OR_ARN` (EVIDENCE_SIGNING_KEY), a reference to the
     key, never the key itself. `tsa_urls`: RFC 3161 authorities (EVIDENCE_TSA_URL: space- or
@@ -25,7 +33,7 @@ class EvidenceResource(dg.ConfigurableResource):
     on every object.
     """
 
-    evidence_uri: str
+    evidence_uri: str = ""
     s3: dg.ResourceDependency[S3Resource]
     signing_key: str | None = None
     tsa_urls: str = ""
@@ -50,10 +58,16 @@ class EvidenceResource(dg.ConfigurableResource):
         urls = parse_tsa_urls(self.tsa_urls)
         return timestamper(urls) if urls else None
 
-    def store(self) -> EvidenceStore:
+    def store(self, uri: str | None = None) -> EvidenceStore:
+        """The store at `uri` (default: this resource's `evidence_uri`)."""
+        uri = resolved_uri(uri or self.evidence_uri)
         # The same bounded retries and timeouts everywhere: a dead endpoint fails a step in seconds.
-        is_s3 = self.evidence_uri.strip().startswith("s3://")
+        is_s3 = uri.strip().startswith("s3://")
         retention = Retention(self.retention_days, self.retention_mode) if self.retention_days else None
         return EvidenceStore.from_uri(
-            self.evidence_uri, s3_client=s3_client_from_resource(self.s3) if is_s3 else None, retention=retention
+            uri, s3_client=s3_client_from_resource(self.s3) if is_s3 else None, retention=retention
         )
+
+    def store_for(self, account: Account) -> EvidenceStore:
+        """The account's evidence store (its `evidence_uri`)."""
+        return self.store(account.evidence_uri)

@@ -1,10 +1,12 @@
 """Raw evidence assets: point-in-time snapshots of the account, and calls per day.
 
-`build_raw_assets(names, partitions_def)` makes one account's set. Every asset is daily-partitioned
-(the partition is the evidence date), writes through the account's evidence IO manager, and calls
-Aircall only through the account's `AircallResource`. An account's API steps share its concurrency
-pool (`names.pool`), so however many runs or backfills are queued, its API budget is spent by one
-step at a time; other accounts have pools and budgets of their own.
+`build_raw_assets(partitions_def)` makes the one set, for every account: every asset is partitioned
+by account × evidence date (ingest/partitions.py), and the account of a run is the one its partition
+names (`AccountsResource`). It writes through the evidence IO manager (into that account's store)
+and calls Aircall only through `AircallResource.client_for(account)`, under the account's own limiter
+key (its API budget, shared by every process). API steps share the one `aircall_api` pool, sized for
+the run launcher; one run per account at a time (the `aircall/account` tag limit) keeps an
+account's steps from competing for its budget.
 
 Backfills of call history fetch several days per run (`BackfillPolicy.multi_run`, `days_per_run`
 days, AIRCALL_BACKFILL_DAYS_PER_RUN): Dagster's cost of a run (queueing, a worker process, loading
@@ -31,6 +33,7 @@ import pandas as pd
 from aircall_pipeline.aircall.errors import AircallRequestError
 from aircall_pipeline.evidence.formats import SpooledTable
 from aircall_pipeline.ingest import normalize
+from aircall_pipeline.ingest.partitions import day_of, day_window, days_of, partition_key
 from aircall_pipeline.ingest.pii import hash_key
 from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.ingest.retry import API_RETRY_POLICY, no_retry_on_auth_error, raise_without_retry
@@ -40,8 +43,9 @@ from aircall_pipeline.ingest.timing import (
     ensure_snapshot_allowed,
     ensure_within_history,
 )
-from aircall_pipeline.names import OWNERS, Names
-from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN, DEFAULT_HISTORY_DAYS
+from aircall_pipeline.names import API_POOL, IO_MANAGER, OWNERS, RAW_GROUP, key, out
+from aircall_pipeline.registry import AccountsResource
+from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN, DEFAULT_HISTORY_DAYS, Account
 
 KINDS = {"python", "pandas", "parquet"}
 # Calls normalised per batch (see `spool_calls`): what a day's calls cost in memory at most, whatever
@@ -49,24 +53,19 @@ KINDS = {"python", "pandas", "parquet"}
 CALL_BATCH_ROWS = 5_000
 
 
-def _window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
-    window = context.partition_time_window
-    return window.start.astimezone(UTC), window.end.astimezone(UTC)
+def _window(context: dg.AssetExecutionContext, account: Account) -> tuple[datetime, datetime]:
+    """The run's day in the account's timezone (local midnight to midnight), as UTC datetimes."""
+    return day_window(day_of(context.partition_key), account.timezone)
 
 
-def _days(context: dg.AssetExecutionContext) -> list[tuple[str, datetime, datetime]]:
-    """(partition key, start, end) of every day the run targets, oldest first: one for the daily
+def _days(context: dg.AssetExecutionContext, account: Account) -> list[tuple[str, datetime, datetime]]:
+    """(evidence date, start, end) of every day the run targets, oldest first: one for the daily
     job, up to the BackfillPolicy's chunk for a backfill run."""
-    partitions_def = context.assets_def.partitions_def
-    days = []
-    for key in context.partition_keys:
-        window = partitions_def.time_window_for_partition_key(key)
-        days.append((key, window.start.astimezone(UTC), window.end.astimezone(UTC)))
-    return days
+    return [(day, *day_window(day, account.timezone)) for day in days_of(context.partition_keys)]
 
 
-def snapshot_guard(context: dg.AssetExecutionContext, label: str) -> None:
-    start, end = _window(context)
+def snapshot_guard(context: dg.AssetExecutionContext, account: Account, label: str) -> None:
+    start, end = _window(context, account)
     try:
         ensure_snapshot_allowed(start, end, datetime.now(UTC), label=label)
     except CollectionTimingError as exc:
@@ -127,66 +126,64 @@ def spool_calls(pages, pii_key: bytes, batch_rows: int = CALL_BATCH_ROWS) -> Spo
     return table
 
 
-def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
+def build_raw_assets(partitions_def: dg.PartitionsDefinition, *,
                      days_per_run: int = DEFAULT_BACKFILL_DAYS_PER_RUN,
                      history_days: int = DEFAULT_HISTORY_DAYS) -> list[dg.AssetsDefinition]:
-    """One account's raw assets: company, users, teams (+ members), numbers (+ users), calls (+ windows).
-    A backfill of calls fetches `days_per_run` days per run, none older than `history_days`."""
-    aircall_key = names.resource("aircall")
-    # What every raw asset shares: the evidence date, the account's API pool and resources, the step
-    # retry policy.
-    step = dict(partitions_def=partitions_def, pool=names.pool, retry_policy=API_RETRY_POLICY,
-                required_resource_keys={aircall_key})
-    single = dict(**step, group_name=names.raw_group, owners=OWNERS, kinds=KINDS,
-                  io_manager_key=names.resource("io_manager"))
-
-    def aircall_of(context: dg.AssetExecutionContext) -> AircallResource:
-        return getattr(context.resources, aircall_key)
+    """The raw assets: company, users, teams (+ members), numbers (+ users), calls (+ windows), for
+    every account (the account of a run is its partition's). A backfill of calls fetches
+    `days_per_run` days per run, none older than `history_days`."""
+    # What every raw asset shares: the account × date partitions, the API pool, the step retry policy.
+    step = dict(partitions_def=partitions_def, pool=API_POOL, retry_policy=API_RETRY_POLICY)
+    single = dict(**step, group_name=RAW_GROUP, owners=OWNERS, kinds=KINDS, io_manager_key=IO_MANAGER)
 
     def raw_multi_asset(op: str, backfill_policy: dg.BackfillPolicy | None = None, **descriptions: str):
         """A multi-asset for raw tables that come from one API sweep, one output per table."""
         return dg.multi_asset(
             backfill_policy=backfill_policy,
-            name=names.op(op),
-            outs={names.out(table): dg.AssetOut(key=names.key(table), kinds=KINDS, owners=OWNERS,
-                                                group_name=names.raw_group, description=description,
-                                                io_manager_key=names.resource("io_manager"))
+            name=op,
+            outs={out(table): dg.AssetOut(key=key(table), kinds=KINDS, owners=OWNERS, group_name=RAW_GROUP,
+                                          description=description, io_manager_key=IO_MANAGER)
                   for table, description in descriptions.items()},
             **step,
         )
 
-    @dg.asset(key=names.key("company"), **single)
+    @dg.asset(key=key("company"), **single)
     @no_retry_on_auth_error
-    def company(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+    def company(context: dg.AssetExecutionContext, accounts: AccountsResource,
+                aircall: AircallResource) -> dg.Output[pd.DataFrame]:
         """The company as Aircall reports it (`GET /v1/company`): name and the user and number counts
         that the inventories are reconciled against (AC-01, AC-09)."""
-        snapshot_guard(context, "company")
-        aircall = aircall_of(context)
-        with aircall.client(context.log) as client:
+        account = accounts.for_context(context)
+        snapshot_guard(context, account, "company")
+        with aircall.client_for(account, context.log) as client:
             raw = client.company()
-            df = normalize.company_frame(raw, api_url=aircall.api_url, collected_at=datetime.now(UTC))
+            df = normalize.company_frame(raw, api_url=client.api_url, collected_at=datetime.now(UTC))
             return dg.Output(df, metadata={**_api_metadata(client), "company": str(raw.get("name")),
                                            "users_count": raw.get("users_count"),
                                            "numbers_count": raw.get("numbers_count")})
 
-    @dg.asset(key=names.key("users"), **single)
+    @dg.asset(key=key("users"), **single)
     @no_retry_on_auth_error
-    def users(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+    def users(context: dg.AssetExecutionContext, accounts: AccountsResource,
+              aircall: AircallResource) -> dg.Output[pd.DataFrame]:
         """Every user of the account (`GET /v2/users`, all pages), as of the run: the population of the
         access review. Names and emails are kept because reviewers need them."""
-        snapshot_guard(context, "users")
-        with aircall_of(context).client(context.log) as client:
+        account = accounts.for_context(context)
+        snapshot_guard(context, account, "users")
+        with aircall.client_for(account, context.log) as client:
             df = normalize.users_frame(client.iter_users())
             return dg.Output(df, metadata=_api_metadata(client))
 
-    @dg.asset(key=names.key("webhooks"), **single)
+    @dg.asset(key=key("webhooks"), **single)
     @no_retry_on_auth_error
-    def webhooks(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+    def webhooks(context: dg.AssetExecutionContext, accounts: AccountsResource,
+              aircall: AircallResource) -> dg.Output[pd.DataFrame]:
         """Every webhook of the account (`GET /v1/webhooks`, all pages), as of the run: where Aircall
         sends call and user data outside the phone system (AC-11). Only each destination's scheme and
         host are kept; the shared-secret token and the URL's path, query and credentials never are."""
-        snapshot_guard(context, "webhooks")
-        with aircall_of(context).client(context.log) as client:
+        account = accounts.for_context(context)
+        snapshot_guard(context, account, "webhooks")
+        with aircall.client_for(account, context.log) as client:
             df = normalize.webhooks_frame(client.iter_webhooks())
             return dg.Output(df, metadata=_api_metadata(client))
 
@@ -197,13 +194,14 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
                      "are not a permission boundary.",
     )
     @no_retry_on_auth_error
-    def teams(context: dg.AssetExecutionContext):
-        snapshot_guard(context, "teams")
-        with aircall_of(context).client(context.log) as client:
+    def teams(context: dg.AssetExecutionContext, accounts: AccountsResource, aircall: AircallResource):
+        account = accounts.for_context(context)
+        snapshot_guard(context, account, "teams")
+        with aircall.client_for(account, context.log) as client:
             teams_df, members_df = normalize.teams_frames(client.iter_teams())
             meta = _api_metadata(client)
-        yield dg.Output(teams_df, output_name=names.out("teams"), metadata=meta)
-        yield dg.Output(members_df, output_name=names.out("team_members"))
+        yield dg.Output(teams_df, output_name=out("teams"), metadata=meta)
+        yield dg.Output(members_df, output_name=out("team_members"))
 
     @raw_multi_asset(
         "numbers",
@@ -212,16 +210,17 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
         number_users="Which user can take calls on which number, as of the run.",
     )
     @no_retry_on_auth_error
-    def numbers(context: dg.AssetExecutionContext):
-        snapshot_guard(context, "numbers")
-        with aircall_of(context).client(context.log) as client:
+    def numbers(context: dg.AssetExecutionContext, accounts: AccountsResource, aircall: AircallResource):
+        account = accounts.for_context(context)
+        snapshot_guard(context, account, "numbers")
+        with aircall.client_for(account, context.log) as client:
             # The list endpoint carries no users[]; one request per number gets them. Accounts have
             # tens of numbers, so this stays a small share of the budget.
             detailed, vanished = fetch_number_details(client, context.log)
             numbers_df, links_df = normalize.numbers_frames(detailed, vanished=vanished)
             meta = _api_metadata(client)
-        yield dg.Output(numbers_df, output_name=names.out("numbers"), metadata=meta)
-        yield dg.Output(links_df, output_name=names.out("number_users"))
+        yield dg.Output(numbers_df, output_name=out("numbers"), metadata=meta)
+        yield dg.Output(links_df, output_name=out("number_users"))
 
     @raw_multi_asset(
         "calls",
@@ -233,18 +232,18 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
                      "calls received: the completeness evidence of AC-14.",
     )
     @no_retry_on_auth_error
-    def calls(context: dg.AssetExecutionContext):
-        days = _days(context)
-        today = datetime.now(ZoneInfo(context.assets_def.partitions_def.timezone)).date()
+    def calls(context: dg.AssetExecutionContext, accounts: AccountsResource, aircall: AircallResource):
+        account = accounts.for_context(context)
+        days = _days(context, account)
+        today = datetime.now(ZoneInfo(account.timezone)).date()
         try:
             ensure_within_history(datetime.fromisoformat(days[0][0]).date(), today, history_days)  # the oldest
             ensure_day_over(days[-1][1], days[-1][2], datetime.now(UTC))  # the newest day decides
         except CollectionTimingError as exc:
             raise_without_retry(exc)  # the schedule will ask again once the day is over
-        aircall = aircall_of(context)
-        pii_key = hash_key(aircall.account)
+        pii_key = hash_key(aircall.hash_label(account))
         calls_by_day, windows_by_day, requests_by_day = {}, {}, {}
-        with aircall.client(context.log) as client:
+        with aircall.client_for(account, context.log) as client:
             for day, start, end in days:
                 # One day at a time, each with its own windows and counts: a day's evidence is the
                 # same whether the daily job or a backfill chunk fetched it.
@@ -257,18 +256,18 @@ def build_raw_assets(names: Names, partitions_def: dg.PartitionsDefinition, *,
         if len(days) == 1:
             [day] = calls_by_day
             calls_table, windows_df = calls_by_day[day], windows_by_day[day]
-            yield dg.Output(calls_table, output_name=names.out("calls"), metadata=meta)
-            yield dg.Output(windows_df, output_name=names.out("call_windows"),
+            yield dg.Output(calls_table, output_name=out("calls"), metadata=meta)
+            yield dg.Output(windows_df, output_name=out("call_windows"),
                             metadata={"calls_expected": int(windows_df["meta_total"].sum())})
             return
         # Several days in one run: every day's materialization carries its own request counts and
         # expected total (the evidence IO manager adds each day's rows, path and hashes).
         for day, windows_df in windows_by_day.items():
             context.add_asset_metadata({"api_requests": dg.MetadataValue.json(requests_by_day[day])},
-                                       asset_key=names.key("calls"), partition_key=day)
+                                       asset_key=key("calls"), partition_key=partition_key(account.key, day))
             context.add_asset_metadata({"calls_expected": int(windows_df["meta_total"].sum())},
-                                       asset_key=names.key("call_windows"), partition_key=day)
-        yield dg.Output(calls_by_day, output_name=names.out("calls"), metadata={"days_in_run": len(days)})
-        yield dg.Output(windows_by_day, output_name=names.out("call_windows"), metadata={"days_in_run": len(days)})
+                                       asset_key=key("call_windows"), partition_key=partition_key(account.key, day))
+        yield dg.Output(calls_by_day, output_name=out("calls"), metadata={"days_in_run": len(days)})
+        yield dg.Output(windows_by_day, output_name=out("call_windows"), metadata={"days_in_run": len(days)})
 
     return [company, users, webhooks, teams, numbers, calls]

@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -47,9 +47,6 @@ from aircall_pipeline.settings import (
     slack_token,
 )
 from aircall_pipeline.timestamps import iso_utc
-
-if TYPE_CHECKING:
-    from aircall_pipeline.names import Names
 
 AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "tamper", "other"]
 ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "tamper", "other")
@@ -180,9 +177,13 @@ def run_url(run_id: str, settings: AlertSettings | None = None) -> str:
     return f"{base}/runs/{run_id}"
 
 
-def report_url(partition: str, settings: AlertSettings, names: Names) -> str:
-    """The day's report (the account's report asset, that partition) in the Dagster UI."""
-    return f"{settings.webserver_url}/assets/{'/'.join(names.report_key.path)}?partition={partition}"
+def report_url(partition: str, settings: AlertSettings) -> str:
+    """The day's report (the report asset, that account's partition) in the Dagster UI."""
+    from urllib.parse import quote
+
+    from aircall_pipeline.names import report_key
+
+    return f"{settings.webserver_url}/assets/{'/'.join(report_key().path)}?partition={quote(str(partition), safe='')}"
 
 
 # --------------------------------------------------------------------------------------------------

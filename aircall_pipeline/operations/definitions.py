@@ -1,21 +1,19 @@
-"""The operations side of one account as a `Definitions`, merged by the root definitions.py: its
-daily job, call-history job, schedule, and the sensors that watch its evidence and schedule. The
-sensors that watch every run (failures, check results) are added once by the root."""
+"""The operations side as a `Definitions`, merged by the root definitions.py: the daily job, the
+call-history job, and the sensors: the registry (accounts file -> `aircall_accounts` partitions),
+the one scheduler of every account's day, and the alert sensors, one of each for every account."""
 
 import dagster as dg
 
-from aircall_pipeline.names import Names
 from aircall_pipeline.operations.jobs import build_call_history_job, build_daily_job
-from aircall_pipeline.operations.schedules import build_evidence_schedule
-from aircall_pipeline.operations.sensors import account_sensors
-from aircall_pipeline.settings import Account, Settings
+from aircall_pipeline.operations.registry_sensor import build_registry_sensor
+from aircall_pipeline.operations.scheduler import build_scheduler
+from aircall_pipeline.operations.sensors import account_sensors, run_sensors
+from aircall_pipeline.settings import Settings
 
 
-def build_account_operations(
-    names: Names, account: Account, settings: Settings, partitions_def: dg.TimeWindowPartitionsDefinition
-) -> dg.Definitions:
+def build_operations(settings: Settings) -> dg.Definitions:
+    running = settings.schedule_running
     return dg.Definitions(
-        jobs=[build_daily_job(names, account), build_call_history_job(names, account)],
-        schedules=[build_evidence_schedule(partitions_def, names=names, account=account, settings=settings)],
-        sensors=account_sensors(names, account.policy_file),
+        jobs=[build_daily_job(), build_call_history_job()],
+        sensors=[build_registry_sensor(), build_scheduler(running=running), *run_sensors(), *account_sensors()],
     )

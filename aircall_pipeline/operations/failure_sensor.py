@@ -50,17 +50,17 @@ class FailureAlertCursor:
 
 
 def account_of(run: Any) -> str:
-    """The account a run belongs to: its `aircall/account` tag, else its job's account."""
-    from aircall_pipeline.operations.sensors import names_of_run  # sensors.py imports this module
+    """The account a run belongs to: its partition's account, else its `aircall/account` tag."""
+    from aircall_pipeline.operations.sensors import account_of_run  # sensors.py imports this module
 
-    return run.tags.get(ACCOUNT_TAG) or names_of_run(run).account or DEFAULT_ACCOUNT
+    return account_of_run(run) or run.tags.get(ACCOUNT_TAG) or DEFAULT_ACCOUNT
 
 
 def _headline(alert: Alert, run: Any) -> str | None:
     """The diagnosis headline the run's alert title ends with (Diagnosis.title)."""
-    from aircall_pipeline.operations.sensors import _run_context, names_of_run
+    from aircall_pipeline.operations.sensors import _run_context, account_of_run
 
-    prefix = Diagnosis("other", "error", "", "", None).title(_run_context(run)[0], names_of_run(run).account)
+    prefix = Diagnosis("other", "error", "", "", None).title(_run_context(run)[0], account_of_run(run))
     return alert.title[len(prefix):] if alert.title.startswith(prefix) else None
 
 

@@ -25,18 +25,21 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.policy import CompliancePolicy, PolicyError
 from aircall_pipeline.compliance.rules import evidence_freshness_check
-from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.names import report_key
 
 # The asset whose latest materialization *is* "the newest evidence": the day's report, written
-# last, only when every other file of the day is in place (one per account).
-EVIDENCE_KEY = SINGLE_ACCOUNT.report_key
+# last, only when every other file of the day is in place (one partition per account and day).
+EVIDENCE_KEY = report_key()
+# How far back an account's newest report is looked for (its partitions of these last days): far
+# beyond any freshness policy, so an account with nothing in that window is stale whatever it has.
+NEWEST_LOOKBACK_DAYS = 40
 
 EVIDENCE_FAIL_WINDOW = timedelta(hours=30)
 EVIDENCE_WARN_WINDOW = timedelta(hours=26)
@@ -56,8 +59,20 @@ class NewestEvidence:
     run_id: str | None
 
 
-def newest_evidence(instance: dg.DagsterInstance, asset_key: dg.AssetKey = EVIDENCE_KEY) -> NewestEvidence | None:
-    records = instance.fetch_materializations(asset_key, limit=1).records
+def newest_evidence(instance: dg.DagsterInstance, asset_key: dg.AssetKey = EVIDENCE_KEY, *,
+                    account: str | None = None, today: date | None = None) -> NewestEvidence | None:
+    """The latest materialization of `asset_key`; with `account` (Account.key), of that account's
+    partitions of the last NEWEST_LOOKBACK_DAYS days only."""
+    if account is None:
+        records = instance.fetch_materializations(asset_key, limit=1).records
+    else:
+        from aircall_pipeline.ingest.partitions import partition_key
+
+        today = today or datetime.now(UTC).date()
+        partitions = [partition_key(account, (today - timedelta(days=n)).isoformat())
+                      for n in range(-1, NEWEST_LOOKBACK_DAYS)]
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions), limit=1).records
     if not records:
         return None
     record = records[0]

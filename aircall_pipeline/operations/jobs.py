@@ -1,8 +1,10 @@
-"""One account's jobs: the daily evidence job, and the job that backfills call history.
+"""The jobs, one of each for every account: the daily evidence job, and the job that backfills call
+history. A run is one account's (its partition names the account).
 
-Both carry the `aircall/account` tag however they are launched (schedule, UI, CLI), so the
-one-run-per-account limit in dagster.yaml always holds, and a `dagster/priority`: the daily job's is
-higher. With one run per account at a time, a backfill is a queue of chunk runs (several days each,
+Their runs carry the `aircall/account` tag (`run_tags`: the scheduler, the CLI and the backfill
+command set it; a run launched from the UI is tagged by the partition's account dimension key
+`dagster/partition/account`), the key of the one-run-per-account limit in dagster.yaml, and a
+`dagster/priority`: the daily job's is higher. With one run per account at a time, a backfill is a queue of chunk runs (several days each,
 see ingest/assets.py); whenever a chunk ends, the queue starts the highest priority run of that
 account first, so a daily run waits for at most the one chunk already running, never for the rest
 of the backfill. Pool slots are granted in the same priority order.
@@ -14,7 +16,20 @@ import warnings
 
 import dagster as dg
 
-from aircall_pipeline.names import ACCOUNT_TAG, HISTORY_TABLES, PRIORITY_TAG, Names
+from aircall_pipeline.names import (
+    ACCESS_REVIEWS,
+    ACCOUNT_TAG,
+    API_POOL,
+    COMPLIANCE_GROUP,
+    DAILY_JOB,
+    HISTORY_JOB,
+    HISTORY_TABLES,
+    OWNER_GROUP,
+    PRIORITY_TAG,
+    RAW_GROUP,
+    key,
+    keys,
+)
 from aircall_pipeline.settings import Account
 
 DAILY_PRIORITY = 10
@@ -27,28 +42,37 @@ warnings.filterwarnings("ignore", message=r"Asset job aircall_daily_evidence\w* 
                                           r"BackfillPolicies", category=UserWarning)
 
 
-def build_daily_job(names: Names, account: Account) -> dg.JobDefinition:
+def build_daily_job() -> dg.JobDefinition:
+    """The daily job, for every account: a run is one account's day (its partition); the run's
+    `aircall/account` tag is set by whoever launches it (the scheduler, the CLI, `run_tags`)."""
     return dg.define_asset_job(
-        names.daily_job,
-        selection=dg.AssetSelection.groups(names.raw_group, names.owner_group, names.compliance_group),
-        tags={ACCOUNT_TAG: account.label, PRIORITY_TAG: str(DAILY_PRIORITY)},
+        DAILY_JOB,
+        selection=dg.AssetSelection.groups(RAW_GROUP, OWNER_GROUP, COMPLIANCE_GROUP) - dg.AssetSelection.assets(
+            key(ACCESS_REVIEWS)),
+        tags={PRIORITY_TAG: str(DAILY_PRIORITY)},
         # One process for the whole day: the steps are small (seconds of work each) and API steps
-        # run one at a time anyway (the account's pool), so a process per step would only add
+        # run one at a time anyway (one run per account), so a process per step would only add
         # start-up time, several times the work itself.
         executor_def=dg.in_process_executor,
-        description="Collect one day of Aircall evidence (snapshots + that day's calls) and the owner's inputs, "
-                    "evaluate every compliance check, and write the day's report and manifest to the evidence store.",
+        description="Collect one day of one account's Aircall evidence (snapshots + that day's calls) and the "
+                    "owner's inputs, evaluate every compliance check, and write the day's report and manifest "
+                    "to the account's evidence store.",
     )
 
 
-def build_call_history_job(names: Names, account: Account) -> dg.JobDefinition:
-    """The calls multi-asset alone, for backfills of past days."""
+def build_call_history_job() -> dg.JobDefinition:
+    """The calls multi-asset alone, for backfills of past days (one account's date range)."""
     return dg.define_asset_job(
-        names.history_job,
-        selection=dg.AssetSelection.assets(*names.keys(HISTORY_TABLES)),
-        tags={ACCOUNT_TAG: account.label, PRIORITY_TAG: str(BACKFILL_PRIORITY)},
+        HISTORY_JOB,
+        selection=dg.AssetSelection.assets(*keys(HISTORY_TABLES)),
+        tags={PRIORITY_TAG: str(BACKFILL_PRIORITY)},
         # One step: a process of its own would only add start-up time to every chunk.
         executor_def=dg.in_process_executor,
-        description="Backfill call history: calls and their fetch windows for past days, behind the "
-                    f"per-account run limit and the {names.pool} pool.",
+        description="Backfill call history: calls and their fetch windows for past days of one account, behind "
+                    f"the per-account run limit and the {API_POOL} pool.",
     )
+
+
+def run_tags(account: Account, *, priority: int = DAILY_PRIORITY) -> dict[str, str]:
+    """The tags of a run of `account`: the one-run-per-account limit's key, and its priority."""
+    return {ACCOUNT_TAG: account.label, PRIORITY_TAG: str(priority)}

@@ -73,20 +73,30 @@ def run(args) -> int:
     import dagster as dg
 
     from aircall_pipeline.definitions import build_defs
-    from aircall_pipeline.names import Names
+    from aircall_pipeline.ingest.partitions import partition_key, register_accounts
+    from aircall_pipeline.names import DAILY_JOB
+    from aircall_pipeline.operations.jobs import run_tags
+    from aircall_pipeline.settings import credentials_from_env
 
+    try:
+        credentials_from_env(account)  # read again by the run; checked here to say so before starting
+    except SettingsError as exc:
+        print(f"Cannot start: {exc}")
+        return 2
     try:
         ensure_collectable(args.date or default_date(account), account, settings)
     except CollectionTimingError as exc:
         print(f"Not run: {exc}")
         return 2
     day = (args.date or default_date(account)).isoformat()
-    job = build_defs(settings).resolve_job_def(Names(account.name).daily_job)
+    job = build_defs(settings).resolve_job_def(DAILY_JOB)
     print(f"Collecting Aircall evidence for {day} from {account.api_url} into {account.evidence_uri} ...")
     try:
         with _instance() as instance:
+            register_accounts(instance, [account])  # what the registry sensor does, for a run before its tick
             result = job.execute_in_process(
-                partition_key=day, instance=instance, raise_on_error=False,
+                partition_key=partition_key(account.key, day), instance=instance, raise_on_error=False,
+                tags=run_tags(account),
                 run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
             )
             return _report(result)
@@ -140,7 +150,8 @@ def failure_report(result) -> list[str]:
 
     facts = facts_from_events(result.all_events)
     diagnosis = diagnose(facts)
-    lines = [diagnosis.title(result.dagster_run.tags.get("dagster/partition"))]
+    partition = result.dagster_run.tags.get("dagster/partition") or ""
+    lines = [diagnosis.title(partition.rpartition("|")[2] or None)]
     lines += [f"  {line}" for line in diagnosis.text.splitlines() if line.strip()]
     if facts.failed_steps:
         lines.append(f"  Failed steps: {', '.join(facts.failed_steps)}")

@@ -34,15 +34,17 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterEventType
 
+from aircall_pipeline.ingest.partitions import ACCOUNT_DIM, account_name, account_of_key, day_of
 from aircall_pipeline.names import (
     ACCOUNT_TAG,
+    DAILY_JOB,
     FAILED_CHECK_SENSOR,
     FRESHNESS_SENSOR,
     PARTITION_TAG,
     REPORT,
     SCHEDULE_FAILURE_SENSOR,
-    SINGLE_ACCOUNT,
-    Names,
+    SCHEDULER_SENSOR,
+    report_key,
     table_of,
 )
 from aircall_pipeline.operations.alerts import (
@@ -59,7 +61,7 @@ from aircall_pipeline.operations.check_alerts import (
     due_findings,
     finding_from_evaluation,
 )
-from aircall_pipeline.operations.dagster_internals import schedule_ticks
+from aircall_pipeline.operations.dagster_internals import sensor_ticks
 from aircall_pipeline.operations.failure_sensor import build_run_failure_alert_sensor
 from aircall_pipeline.operations.failures import (
     CONFIG_ERRORS,
@@ -77,6 +79,7 @@ from aircall_pipeline.operations.failures import (
 from aircall_pipeline.operations.freshness import is_stale, newest_evidence, policy_max_age
 from aircall_pipeline.operations.run_status import alerting_sensor, latest_status_change, status_changes_after
 from aircall_pipeline.operations.tamper_alerts import build_tamper_sensor
+from aircall_pipeline.settings import Account
 
 # --------------------------------------------------------------------------------------------------
 # Alerts for a run
@@ -88,10 +91,13 @@ def gather_failure_facts(instance: dg.DagsterInstance, run_id: str) -> RunFailur
 
 
 def _run_context(run: Any) -> tuple[str | None, dict[str, Any]]:
+    """(the run's evidence date, the alert's details)."""
     partition = run.tags.get(PARTITION_TAG)
     details: dict[str, Any] = {"job": run.job_name, "run_id": run.run_id}
     if partition:
         details["partition"] = partition
+        if "|" in partition:
+            partition = day_of(partition)
     if run.tags.get(ACCOUNT_TAG):
         details["account"] = run.tags[ACCOUNT_TAG]
     return partition or None, details
@@ -105,7 +111,7 @@ def alert_for_failed_run(
     diagnosis = diagnose(gather_failure_facts(instance, run.run_id))
     partition, details = _run_context(run)
     return Alert(
-        title=diagnosis.title(partition, names_of_run(run).account),
+        title=diagnosis.title(partition, account_of_run(run)),
         severity=diagnosis.severity,
         kind=diagnosis.kind,
         text=diagnosis.text,
@@ -144,7 +150,7 @@ def alert_for_check_results(
     partition, details = _run_context(run)
     alert = check_alert(
         shown, partition=partition, run_id=run.run_id, run_url=run_url(run.run_id, settings),
-        report_url=report_url(partition, settings, names_of_run(run)) if partition else None,
+        report_url=report_url(run.tags.get(PARTITION_TAG), settings) if partition else None,
         evidence=_evidence_manifest(instance, run.run_id) if shown else None, details=details,
     )
     return alert, state
@@ -250,7 +256,7 @@ def evaluate_freshness(
     cursor: str | None,
     now: float,
     *,
-    names: Names = SINGLE_ACCOUNT,
+    account: Account | None = None,
     max_age: timedelta | None = None,
     policy_file: str | None = None,
     settings: AlertSettings | None = None,
@@ -258,12 +264,12 @@ def evaluate_freshness(
     """(the alert to send or None, the new cursor, a one-line status). `max_age`: the policy's
     freshness_max_age_hours unless given; staleness is decided by AC-15's rule (freshness.py)."""
     state = FreshnessCursor.parse(cursor, now)
-    asset_key = names.report_key
-    max_age = max_age or policy_max_age(policy_file)
-    record = newest_evidence(instance, asset_key)
+    asset_key = report_key()
+    max_age = max_age or policy_max_age(account.policy_file if account else policy_file)
+    record = newest_evidence(instance, asset_key, account=account.key if account else None)
     if record is not None:
         reference, episode = record.timestamp, f"m:{record.storage_id}"
-        partition = record.partition
+        partition = day_of(record.partition) if record.partition and "|" in record.partition else record.partition
     else:
         reference, episode, partition = state.watch_since, "none", None
     age = now - reference
@@ -291,13 +297,17 @@ def evaluate_freshness(
     else:
         what = (f"No evidence ({asset_key.to_user_string()}) has been written in the {age / 3600:.1f} h "
                 "since this sensor started watching")
+    name = account_name(account.key) if account else None
+    whose = f" of account {name}" if name else ""
+    if name:
+        details["account"] = name
     alert = Alert(
-        title=f"Aircall evidence is stale: nothing new for {age / 3600:.0f} h (limit {hours:g} h)",
+        title=f"Aircall evidence{whose} is stale: nothing new for {age / 3600:.0f} h (limit {hours:g} h)",
         severity="error",
         kind="stale",
         text=(f"{what}; the freshness policy allows {hours:g} h. The daily run has not produced evidence: "
-              f"check that the schedule {names.schedule} is running and look at the latest runs "
-              f"of {names.daily_job} (a failure there has its own alert)."),
+              f"check that the sensor {SCHEDULER_SENSOR} is running and look at the latest runs "
+              f"of {DAILY_JOB}{whose} (a failure there has its own alert)."),
         run_id=run_id,
         run_url=run_url(run_id, settings) if run_id else details["asset_url"],
         details=details,
@@ -305,29 +315,52 @@ def evaluate_freshness(
     return alert, FreshnessCursor(state.watch_since, episode).dump(), "stale: alerting"
 
 
+def evaluate_freshness_all(
+    instance: dg.DagsterInstance, cursor: str | None, now: float, accounts: Sequence[Account], *,
+    max_age: timedelta | None = None, settings: AlertSettings | None = None,
+) -> tuple[list[Alert], str, str]:
+    """`evaluate_freshness` for every account; the cursor holds each account's own state. Paused
+    accounts are not judged (nothing is scheduled for them)."""
+    try:
+        states = dict(json.loads(cursor)) if cursor else {}
+    except (ValueError, TypeError):
+        states = {}
+    alerts, stale, new_states = [], 0, {}
+    for account in accounts:
+        if account.paused:
+            continue
+        alert, state, status = evaluate_freshness(instance, states.get(account.key), now, account=account,
+                                                  max_age=max_age, settings=settings)
+        new_states[account.key] = state
+        if alert is not None:
+            alerts.append(alert)
+        if "stale" in status:
+            stale += 1
+    return alerts, json.dumps(new_states, sort_keys=True), f"{len(new_states)} account(s), {stale} stale"
+
+
 def build_freshness_sensor(
     *,
-    names: Names = SINGLE_ACCOUNT,
-    policy_file: str | None = None,
     max_age: timedelta | None = None,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 15 * 60,
     clock: Callable[[], float] = time.time,
 ) -> dg.SensorDefinition:
     @dg.sensor(
-        name=names.sensor(FRESHNESS_SENSOR),
+        name=FRESHNESS_SENSOR,
         default_status=default_status,
         minimum_interval_seconds=minimum_interval_seconds,
-        description=f"Alerts once when the newest {names.report_key.to_user_string()} is older than the "
+        description=f"Alerts once when an account's newest {report_key().to_user_string()} is older than its "
                     "policy's freshness_max_age_hours (30 h by default; AC-15), and again only after fresh "
-                    "evidence has gone stale anew.",
+                    "evidence has gone stale anew. One sensor for every account.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        alert, cursor, status = evaluate_freshness(
-            context.instance, context.cursor, clock(), names=names, max_age=max_age, policy_file=policy_file
-        )
+        from aircall_pipeline.registry import current_settings
+
+        alerts, cursor, status = evaluate_freshness_all(
+            context.instance, context.cursor, clock(), current_settings().accounts, max_age=max_age)
         context.update_cursor(cursor)
-        if alert is not None:
+        for alert in alerts:
             send_alert(alert, log=context.log)
         return dg.SkipReason(status)
 
@@ -338,17 +371,18 @@ def evaluate_schedule_failures(
     instance: dg.DagsterInstance,
     cursor: str | None,
     *,
-    schedule_name: str = SINGLE_ACCOUNT.schedule,
+    schedule_name: str = SCHEDULER_SENSOR,
     settings: AlertSettings | None = None,
 ) -> tuple[Alert | None, str]:
-    """One alert for every new batch of failed ticks of the schedule (the tick could not create a run)."""
+    """One alert for every new batch of failed ticks of the daily scheduler (a sensor: the tick
+    could not create the runs, e.g. unusable settings)."""
     after = float(cursor) if cursor else None
     if after is None:
         # First evaluation: start from now rather than alerting on history.
         failed = []
-        newest = max([0.0, *(t.timestamp for t in schedule_ticks(instance, schedule_name, limit=1))])
+        newest = max([0.0, *(t.timestamp for t in sensor_ticks(instance, schedule_name, limit=1))])
     else:
-        ticks = schedule_ticks(instance, schedule_name, after=after)
+        ticks = sensor_ticks(instance, schedule_name, after=after)
         failed = [t for t in ticks if t.failed]
         newest = max([after, *(t.timestamp for t in ticks)])
     new_cursor = str(newest or time.time()) if after is None else str(newest)
@@ -366,15 +400,15 @@ def evaluate_schedule_failures(
     when = ", ".join(iso_utc(t.timestamp, timespec="seconds") for t in sorted(failed, key=lambda t: t.timestamp)[:5])
     if missing:
         kind, severity = "config", "critical"
-        title = f"Aircall evidence schedule could not start a run: {', '.join(missing)} not set"
-        text = (f"The daily schedule {schedule_name} failed at {when} before creating a run: "
+        title = f"Aircall evidence scheduler could not start a run: {', '.join(missing)} not set"
+        text = (f"The daily scheduler {schedule_name} failed at {when} before creating a run: "
                 f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in the code "
                 "server's environment. Set it (deploy/.env, or the Helm envSecrets of the user deployment) "
                 "and restart the code server; then backfill the missed days from the UI.")
     else:
         kind, severity = ("config" if link and link.cls_name in CONFIG_ERRORS else "other"), "error"
-        title = f"Aircall evidence schedule {schedule_name} failed to start a run"
-        text = f"The daily schedule failed at {when} before creating a run; no evidence was collected."
+        title = f"Aircall evidence scheduler {schedule_name} failed to start a run"
+        text = f"The daily scheduler failed at {when} before creating a run; no evidence was collected."
     if link is not None:
         text += f"\n{error_line(link)}"
     alert = Alert(title=title, severity=severity, kind=kind, text=text,
@@ -385,37 +419,43 @@ def evaluate_schedule_failures(
 
 def build_schedule_failure_sensor(
     *,
-    names: Names = SINGLE_ACCOUNT,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 60,
 ) -> dg.SensorDefinition:
-    schedule_name = names.schedule
+    scheduler = SCHEDULER_SENSOR
 
     @dg.sensor(
-        name=names.sensor(SCHEDULE_FAILURE_SENSOR),
+        name=SCHEDULE_FAILURE_SENSOR,
         default_status=default_status,
         minimum_interval_seconds=minimum_interval_seconds,
-        description=f"Alerts when a tick of {schedule_name} fails before a run exists (e.g. a credential "
-                    "missing from the code server), which no run-failure sensor can see.",
+        description=f"Alerts when a tick of {scheduler} fails before a run exists (e.g. unusable settings, or a "
+                    "credential missing from the code server), which no run-failure sensor can see.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        alert, cursor = evaluate_schedule_failures(context.instance, context.cursor, schedule_name=schedule_name)
+        alert, cursor = evaluate_schedule_failures(context.instance, context.cursor, schedule_name=scheduler)
         context.update_cursor(cursor)
         if alert is not None:
             send_alert(alert, log=context.log)
-            return dg.SkipReason("schedule tick failure alerted")
-        return dg.SkipReason("no failed schedule tick")
+            return dg.SkipReason("scheduler tick failure alerted")
+        return dg.SkipReason("no failed scheduler tick")
 
     return _sensor
 
 
-def names_of_run(run: Any) -> Names:
-    """The account a run belongs to, from its job's name (runs of other jobs: the single account)."""
-    base = SINGLE_ACCOUNT.daily_job
-    for prefix in (base, SINGLE_ACCOUNT.history_job):
-        if run.job_name.startswith(prefix + "_"):
-            return Names(run.job_name[len(prefix) + 1:])
-    return SINGLE_ACCOUNT
+def account_of_run(run: Any) -> str | None:
+    """The accounts-file name of the account a run belongs to (None: the single account, or a run
+    of no account), from its partition (the `account` dimension) or its `aircall/account` tag."""
+    key = run.tags.get(f"{PARTITION_TAG}/{ACCOUNT_DIM}")
+    partition = run.tags.get(PARTITION_TAG) or ""
+    if key is None and "|" in partition:
+        key = account_of_key(partition)
+    if key is None:
+        start = run.tags.get("dagster/asset_partition_range_start") or ""
+        key = account_of_key(start) if "|" in start else None
+    if key is None:
+        label = run.tags.get(ACCOUNT_TAG) or ""
+        key = label if label and "/" not in label else None  # a name; `<host>/<id>` is the single account
+    return account_name(key)
 
 
 run_failure_alert_sensor = build_run_failure_alert_sensor()
@@ -427,8 +467,7 @@ def run_sensors() -> list[dg.SensorDefinition]:
     return [run_failure_alert_sensor, failed_check_alert_sensor]
 
 
-def account_sensors(names: Names, policy_file: str | None) -> list[dg.SensorDefinition]:
-    """The sensors of one account: its evidence freshness, its schedule's failed ticks, and objects
-    in its evidence that the pipeline did not write (tamper_alerts.py)."""
-    return [build_freshness_sensor(names=names, policy_file=policy_file), build_schedule_failure_sensor(names=names),
-            build_tamper_sensor(names=names)]
+def account_sensors() -> list[dg.SensorDefinition]:
+    """The sensors over every account's evidence: freshness, the scheduler's failed ticks, and
+    objects in the evidence that the pipeline did not write (tamper_alerts.py); one of each."""
+    return [build_freshness_sensor(), build_schedule_failure_sensor(), build_tamper_sensor()]

@@ -13,10 +13,11 @@ Why a sensor over the report's materializations, and not an alert sent by the se
   new) or repeated by every retry that reaches it;
 - the sensor's cursor is the storage id of the last materialization it read, so a tick, however
   many there are, reads each materialization once;
-- the cursor also remembers the objects (path and sha256) it has alerted, because one planted
+- the cursor also remembers the objects (account, path and sha256) it has alerted, because one planted
   object can be new twice at the data level: a forged attempt of day D is rejected when D+1 is
   sealed (as D's newest attempt) and again when D is re-sealed, and a rerun that keeps a
-  byte-identical attempt reports that attempt's rejections again.
+  byte-identical attempt reports that attempt's rejections again. The account is part of what it
+  remembers: the same bytes planted at the same path in two accounts' stores are two objects.
 A materialization the step never recorded (the process died between sealing and the event) is
 the one gap: that run fails and gets its own failure alert, and `verify` reports the object.
 """
@@ -31,7 +32,8 @@ from typing import Any
 import dagster as dg
 
 from aircall_pipeline.evidence.layout import day_of_folder
-from aircall_pipeline.names import SINGLE_ACCOUNT, TAMPER_METADATA, TAMPER_SENSOR, Names
+from aircall_pipeline.ingest.partitions import account_name, account_of_key, day_of
+from aircall_pipeline.names import TAMPER_METADATA, TAMPER_SENSOR, report_key
 from aircall_pipeline.operations.alerts import (
     Alert,
     AlertSettings,
@@ -96,24 +98,25 @@ class Rejection:
         return cls(value["path"], sha if isinstance(sha, str) else None, str(value.get("reason") or ""))
 
 
-def verify_command(days: Sequence[str], names: Names) -> str:
-    account = f" --account {names.account}" if names.account else ""
+def verify_command(days: Sequence[str], account_name: str | None) -> str:
+    account = f" --account {account_name}" if account_name else ""
     first, last = min(days), max(days)
     return f"aircall-pipeline verify{account} --date {first}" + (f" --to {last}" if last != first else "")
 
 
 def tamper_alert(
-    day: str, rejections: Sequence[Rejection], *, names: Names = SINGLE_ACCOUNT, manifest: str | None = None,
-    run_id: str | None = None, settings: AlertSettings | None = None,
+    day: str, rejections: Sequence[Rejection], *, account: str | None = None, manifest: str | None = None,
+    run_id: str | None = None, settings: AlertSettings | None = None, partition: str | None = None,
 ) -> Alert:
-    """The one alert for the objects a sealing of `day` newly rejected."""
+    """The one alert for the objects a sealing of `day` newly rejected. `account`: the name of an
+    accounts-file account (None: the single account); `partition`: the report's partition key."""
     settings = settings or alert_settings()
-    whose = f" of account {names.account}" if names.account else ""
+    whose = f" of account {account}" if account else ""
     count = len(rejections)
     days = sorted({day, *(r.day for r in rejections if r.day)})
     listed = "\n".join(f"- {r.path}: {r.label} ({r.reason})" for r in rejections)
     text = (f"Sealing the evidence{whose} of {day} found {count} object(s) that do not verify against the "
-            f"pipeline's signing key:\n{listed}\n" + ADVICE.format(verify=verify_command(days, names)))
+            f"pipeline's signing key:\n{listed}\n" + ADVICE.format(verify=verify_command(days, account)))
     if manifest:
         text += f"\nThe manifest recording them: {manifest}"
     return Alert(
@@ -123,16 +126,16 @@ def tamper_alert(
         text=text,
         run_id=run_id,
         run_url=run_url(run_id, settings) if run_id else None,
-        details={"partition": day, "account": names.account, "manifest": manifest, "days": days,
+        details={"partition": day, "account": account, "manifest": manifest, "days": days,
                  "objects": [{"path": r.path, "sha256": r.sha256, "reason": r.reason} for r in rejections]},
-        links=(("Report", report_url(day, settings, names)),),
+        links=(("Report", report_url(partition or day, settings)),),
     )
 
 
 @dataclass(frozen=True)
 class TamperCursor:
     after: int = -1  # storage id of the last report materialization read
-    alerted: tuple[str, ...] = field(default_factory=tuple)  # Rejection.key, oldest first
+    alerted: tuple[str, ...] = field(default_factory=tuple)  # alerted_key(), oldest first
 
     @classmethod
     def parse(cls, raw: str | None) -> TamperCursor:
@@ -146,6 +149,13 @@ class TamperCursor:
         return json.dumps({"after": self.after, "alerted": list(self.alerted[-REMEMBERED_OBJECTS:])})
 
 
+def alerted_key(account_key: str | None, rejection: Rejection) -> str:
+    """What the cursor remembers of an alerted object: its key within its account. The single
+    account's keys are the bare Rejection.key, as its cursor held them before accounts were data."""
+    name = account_name(account_key)
+    return f"{name}:{rejection.key}" if name else rejection.key
+
+
 def _rejections(metadata: Mapping[str, Any]) -> list[Rejection]:
     entry = metadata.get(TAMPER_METADATA)
     values = entry.value if entry is not None else None
@@ -153,16 +163,16 @@ def _rejections(metadata: Mapping[str, Any]) -> list[Rejection]:
 
 
 def evaluate_tamper(
-    instance: dg.DagsterInstance, cursor: str | None, *, names: Names = SINGLE_ACCOUNT,
+    instance: dg.DagsterInstance, cursor: str | None, *,
     settings: AlertSettings | None = None, limit: int = MATERIALIZATIONS_PER_TICK,
 ) -> tuple[list[Alert], str, str]:
-    """(the alerts to send, the new cursor, a one-line status) for the account's report
+    """(the alerts to send, the new cursor, a one-line status) for every account's report
     materializations since the cursor. Unlike the check alerts, the first evaluation reads from the
     start: an object planted before the sensor's first tick must still be reported, and reports
     older than the `tamper` metadata have none, so history sends nothing it should not."""
     state = TamperCursor.parse(cursor)
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=names.report_key, after_storage_id=state.after), limit=limit, ascending=True,
+        dg.AssetRecordsFilter(asset_key=report_key(), after_storage_id=state.after), limit=limit, ascending=True,
     ).records
     settings = settings or alert_settings()
     alerts: list[Alert] = []
@@ -172,17 +182,21 @@ def evaluate_tamper(
         materialization = record.asset_materialization
         if materialization is None:
             continue
+        key = record.partition_key
+        account_key = account_of_key(key) if key and "|" in key else None
         seen = set(alerted)
-        new = [r for r in _rejections(materialization.metadata) if r.key not in seen]
+        new = [r for r in _rejections(materialization.metadata) if alerted_key(account_key, r) not in seen]
         new = list({r.key: r for r in new}.values())
         if not new:
             continue
         manifest = materialization.metadata.get("manifest")
         alerts.append(tamper_alert(
-            record.partition_key or "unknown day", new, names=names, settings=settings, run_id=record.run_id or None,
+            day_of(key) if account_key else (key or "unknown day"), new,
+            account=account_name(account_key), partition=key,
+            settings=settings, run_id=record.run_id or None,
             manifest=str(manifest.value) if manifest is not None else None,
         ))
-        alerted += [r.key for r in new]
+        alerted += [alerted_key(account_key, r) for r in new]
     status = (f"{len(records)} report(s) read, {len(alerts)} tamper alert(s)" if records
               else "no new report since the last tick")
     return alerts, TamperCursor(after, tuple(alerted)).dump(), status
@@ -190,20 +204,19 @@ def evaluate_tamper(
 
 def build_tamper_sensor(
     *,
-    names: Names = SINGLE_ACCOUNT,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
     @dg.sensor(
-        name=names.sensor(TAMPER_SENSOR),
+        name=TAMPER_SENSOR,
         default_status=default_status,
         minimum_interval_seconds=minimum_interval_seconds,
-        description=f"Alerts (kind `tamper`) once per object that sealing {names.report_key.to_user_string()} "
+        description=f"Alerts (kind `tamper`) once per object that sealing {report_key().to_user_string()} of any account "
                     "found in the evidence and the pipeline did not write (an unsigned, foreign-signed or "
                     "malformed manifest attempt), naming the object, why, and what to do.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        alerts, cursor, status = evaluate_tamper(context.instance, context.cursor, names=names)
+        alerts, cursor, status = evaluate_tamper(context.instance, context.cursor)
         for alert in alerts:
             send_alert(alert, log=context.log)
         # Updated after sending: a tick that dies mid-way repeats an alert rather than losing it.

@@ -41,6 +41,7 @@ from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.compliance.test_review import fill
 from aircall_pipeline_tests.evidence.conftest import users_frame
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
+from aircall_pipeline_tests.partitions import pk
 from aircall_pipeline_tests.test_daily_job import API_ID, TOKEN, YESTERDAY, root_cause, run_day
 
 EARLIER = (date.fromisoformat(YESTERDAY) - timedelta(days=1)).isoformat()
@@ -71,7 +72,7 @@ def sealed(tmp_path_factory):
                 backfill = dg.materialize(build_assets(Settings.from_env()),
                                           selection=[dg.AssetKey(["aircall", "calls"]),
                                                      dg.AssetKey(["aircall", "call_windows"])],
-                                          partition_key=EARLIER, resources=build_resources(Settings.from_env()),
+                                          partition_key=pk(EARLIER), resources=build_resources(Settings.from_env()),
                                           instance=instance)
                 assert backfill.success
                 review = folder / "review.csv"

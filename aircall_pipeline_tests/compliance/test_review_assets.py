@@ -1,13 +1,14 @@
-"""The access reviews as a Dagster asset (issue 12): observed from each account's evidence store in a
-real Dagster instance, so the UI shows the newest review per account, by the Observe button (the
-implicit asset job) and by each account's sensor run by the real sensor daemon. The reviews are
-imported with the real `aircall-pipeline review` commands into local evidence folders."""
+"""The access reviews as a Dagster asset (issue 12): one `aircall/access_reviews` asset partitioned
+by account, observed from each account's evidence store (the registry says where) in a real Dagster
+instance, so the UI shows the newest review of each account's partition, by the Observe button (the
+implicit asset job, one run per account partition) and by the one reviews sensor, run by the real
+sensor daemon, that watches every registered account. The reviews are imported with the real
+`aircall-pipeline review` commands into local evidence folders."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,37 +19,70 @@ from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 
 from aircall_pipeline.cli import main
-from aircall_pipeline.compliance.review_assets import NO_REVIEW, UNCHECKED
-from aircall_pipeline.definitions import build_defs, load_defs
+from aircall_pipeline.compliance.review_assets import NO_REVIEW, UNCHECKED, build_review_sensor
+from aircall_pipeline.definitions import build_defs, build_resources, load_defs
 from aircall_pipeline.evidence.signing import load_signer
 from aircall_pipeline.evidence.store import EvidenceStore
-from aircall_pipeline.names import ACCESS_REVIEWS, REVIEWS_SENSOR, Names
-from aircall_pipeline.settings import Account, Settings
+from aircall_pipeline.names import (
+    ACCESS_REVIEWS,
+    ACCOUNTS_PARTITIONS,
+    ACCOUNTS_RESOURCE,
+    COMPLIANCE_GROUP,
+    EVIDENCE_RESOURCE,
+    OWNERS,
+    REVIEWS_SENSOR,
+    key,
+)
+from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, Settings
 from aircall_pipeline_tests.compliance.test_review import DAY, fill, seal_review_day, stored_review
+from aircall_pipeline_tests.partitions import registered
 
 ACCOUNTS = ("acme_eu", "acme_us")
+TIMEZONES = ("Europe/Paris", "America/New_York")
+REVIEWS = key(ACCESS_REVIEWS)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def settings_for(tmp_path, signing_key: str | None) -> Settings:
-    """Two named accounts, each with its own local evidence folder, signed with `signing_key`."""
-    base = replace(Settings.defaults(), signing_key=signing_key)
-    accounts = tuple(
-        Account(name=name, api_url=base.api_url, evidence_uri=str(tmp_path / name), timezone=tz,
-                rate_limit_per_minute=60, schedule_cron=base.schedule_cron)
-        for name, tz in zip(ACCOUNTS, ("Europe/Paris", "America/New_York"), strict=True)
-    )
-    return replace(base, named_accounts=accounts)
+def accounts_file(tmp_path: Path, names: tuple[str, ...] = ACCOUNTS) -> Path:
+    """The registry: named accounts, each with its own local evidence folder and timezone."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "accounts.yaml"
+    path.write_text("accounts:\n" + "".join(
+        f"  - name: {name}\n    api_id_env: AIRCALL_{name.upper()}_API_ID\n"
+        f"    api_token_env: AIRCALL_{name.upper()}_API_TOKEN\n    evidence_uri: {tmp_path / name}\n"
+        f"    timezone: {tz}\n"
+        for name, tz in zip(names, TIMEZONES, strict=False)))
+    return path
+
+
+def settings_for(tmp_path, monkeypatch, signing_key: str | None, names: tuple[str, ...] = ACCOUNTS) -> Settings:
+    """The environment of a deployment of `names` (accounts file), signed with `signing_key`: the
+    registry the assets read at run time, and the settings the definitions are built from."""
+    monkeypatch.setenv("AIRCALL_ACCOUNTS_FILE", str(accounts_file(tmp_path, names)))
+    monkeypatch.delenv("AIRCALL_ROLES_URI", raising=False)
+    if signing_key:
+        monkeypatch.setenv("EVIDENCE_SIGNING_KEY", signing_key)
+    else:
+        monkeypatch.delenv("EVIDENCE_SIGNING_KEY", raising=False)
+    return Settings.from_env()
+
+
+def newest(instance: dg.DagsterInstance, account: str, limit: int = 1) -> list[dg.AssetObservation]:
+    """The newest observations of `account`'s partition of the reviews asset, oldest first."""
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=REVIEWS, asset_partitions=[account]), limit=limit).records
+    return [r.asset_observation for r in reversed(records)]
 
 
 def observe(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, dg.AssetObservation]:
-    """Observe every account's reviews as the UI's Observe button does (the implicit asset job), and
-    return each account's newest observation."""
-    keys = [Names(name).key(ACCESS_REVIEWS) for name in ACCOUNTS]
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(asset_selection=keys, instance=instance)
-    assert result.success
-    return {name: instance.fetch_observations(key, limit=1).records[0].asset_observation
-            for name, key in zip(ACCOUNTS, keys, strict=True)}
+    """Observe every account's reviews as the UI's Observe button does (the implicit asset job, one
+    run per account partition), and return each account's newest observation."""
+    registered(instance, *ACCOUNTS)
+    job = defs.resolve_implicit_global_asset_job_def()
+    for name in ACCOUNTS:
+        result = job.execute_in_process(asset_selection=[REVIEWS], partition_key=name, instance=instance)
+        assert result.success
+    return {name: newest(instance, name)[0] for name in ACCOUNTS}
 
 
 def shown(observation: dg.AssetObservation) -> dict:
@@ -60,7 +94,7 @@ def version(observation: dg.AssetObservation) -> str:
 
 
 def test_the_ui_shows_the_newest_review_of_each_account(tmp_path, key_pair, monkeypatch, capsys):
-    settings = settings_for(tmp_path, f"file:{key_pair[0]}")
+    settings = settings_for(tmp_path, monkeypatch, f"file:{key_pair[0]}")
     defs = build_defs(settings)
     eu = EvidenceStore.from_uri(tmp_path / "acme_eu")
     seal_review_day(eu, load_signer(f"file:{key_pair[0]}"))
@@ -68,15 +102,16 @@ def test_the_ui_shows_the_newest_review_of_each_account(tmp_path, key_pair, monk
         before = observe(defs, instance)
         assert {version(o) for o in before.values()} == {NO_REVIEW}
         assert shown(before["acme_eu"])["review_date"] == "none"
+        # Each partition shows its own account's store, as the registry places it.
+        assert {name: shown(o)["evidence_uri"] for name, o in before.items()} == {
+            name: EvidenceStore.from_uri(tmp_path / name).uri for name in ACCOUNTS}
 
-        # The review workflow, with the real commands.
-        monkeypatch.setenv("EVIDENCE_SIGNING_KEY", f"file:{key_pair[0]}")
-        monkeypatch.delenv("AIRCALL_ROLES_URI", raising=False)
-        monkeypatch.delenv("AIRCALL_ACCOUNTS_FILE", raising=False)
+        # The review workflow, with the real commands, for the account the registry names.
         review_csv = tmp_path / "review.csv"
-        assert main(["review", "export", eu.uri, "--date", DAY, "--out", str(review_csv)]) == 0
+        assert main(["review", "export", eu.uri, "--account", "acme_eu", "--date", DAY, "--out", str(review_csv)]) == 0
         review_csv.write_bytes(fill(review_csv.read_bytes(), {101: "keep", 102: "remove", 103: "keep"}))
-        assert main(["review", "import", eu.uri, "--date", DAY, str(review_csv), "--reviewer", "ciso@example.com"]) == 0
+        assert main(["review", "import", eu.uri, "--account", "acme_eu", "--date", DAY, str(review_csv),
+                     "--reviewer", "ciso@example.com"]) == 0
         capsys.readouterr()
 
         after = observe(defs, instance)
@@ -89,7 +124,7 @@ def test_the_ui_shows_the_newest_review_of_each_account(tmp_path, key_pair, monk
         assert meta["attestation"] == path and meta["attestation_sha256"] == sha
         assert meta["snapshot_sha256"] == eu.read_manifest(DAY).sha256
         assert version(after["acme_eu"]) == f"{path}@{sha}"
-        # The other account's store holds no review: its asset says so, whatever acme_eu holds.
+        # The other account's partition holds no review: it says so, whatever acme_eu holds.
         assert version(after["acme_us"]) == NO_REVIEW
 
         # Observing again without a new review is not a new version; a newer review is.
@@ -101,7 +136,9 @@ def test_the_ui_shows_the_newest_review_of_each_account(tmp_path, key_pair, monk
 
 
 @pytest.mark.parametrize("configured, expected", [("other", "foreign"), (None, UNCHECKED)])
-def test_the_signature_is_checked_against_the_evidence_key(tmp_path, key_pair, other_key_pair, configured, expected):
+def test_the_signature_is_checked_against_the_evidence_key(
+    tmp_path, monkeypatch, key_pair, other_key_pair, configured, expected,
+):
     """A review the evidence key did not sign shows `foreign` (AC-16 does not count it, and nothing it
     says is read); without an evidence key the signature cannot be checked, and the UI says so."""
     eu = EvidenceStore.from_uri(tmp_path / "acme_eu")
@@ -110,21 +147,60 @@ def test_the_signature_is_checked_against_the_evidence_key(tmp_path, key_pair, o
     stored_review(eu, insider, None, {101: "keep", 102: "keep", 103: "keep"}, datetime(2026, 3, 14, tzinfo=UTC))
     signing_key = f"file:{key_pair[0]}" if configured == "other" else None
     with dg.instance_for_test() as instance:
-        meta = shown(observe(build_defs(settings_for(tmp_path, signing_key)), instance)["acme_eu"])
+        meta = shown(observe(build_defs(settings_for(tmp_path, monkeypatch, signing_key)), instance)["acme_eu"])
     assert meta["signature"] == expected
     assert meta.get("reviewer") == ("" if configured else "ciso@example.com")
 
 
-def test_each_account_has_its_reviews_asset_and_sensor(tmp_path):
-    defs = build_defs(settings_for(tmp_path, None))
-    graph = defs.resolve_asset_graph()
-    for name in ACCOUNTS:
-        names = Names(name)
-        node = graph.get(names.key(ACCESS_REVIEWS))
-        assert node.is_observable and not node.is_materializable
-        assert node.group_name == names.compliance_group and node.owners
-        sensor = defs.resolve_sensor_def(names.sensor(REVIEWS_SENSOR))
-        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+def test_one_reviews_asset_partitioned_by_account_and_one_sensor_for_all(tmp_path, monkeypatch):
+    """Each account's reviews are its partition of the one asset, and one sensor watches them all:
+    the definitions are the same with one account or two."""
+    defs = build_defs(settings_for(tmp_path, monkeypatch, None))
+    node = defs.resolve_asset_graph().get(REVIEWS)
+    assert node.is_observable and not node.is_materializable
+    assert node.group_name == COMPLIANCE_GROUP and list(node.owners) == OWNERS
+    assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition)
+    assert node.partitions_def.name == ACCOUNTS_PARTITIONS
+    instance = registered(None, *ACCOUNTS)
+    assert node.partitions_def.get_partition_keys(dynamic_partitions_store=instance) == list(ACCOUNTS)
+    (sensor,) = [s for s in defs.sensors if s.name.startswith(REVIEWS_SENSOR)]
+    assert sensor.name == REVIEWS_SENSOR and sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    one = build_defs(settings_for(tmp_path / "one", monkeypatch, None, names=ACCOUNTS[:1]))
+    assert sorted(s.name for s in one.sensors) == sorted(s.name for s in defs.sensors)
+    assert one.resolve_asset_graph().get(REVIEWS).partitions_def == node.partitions_def
+
+
+def test_the_sensor_observes_each_registered_account_and_records_a_change_once(tmp_path, key_pair, monkeypatch):
+    """The one sensor, ticked with the cursor it left: an observation of each registered account's
+    partition when its newest review changed, none otherwise; an account not yet registered waits."""
+    settings = settings_for(tmp_path, monkeypatch, f"file:{key_pair[0]}")
+    resources = build_resources(settings)
+    sensor = build_review_sensor()
+    signer = load_signer(f"file:{key_pair[0]}")
+    eu = EvidenceStore.from_uri(tmp_path / "acme_eu")
+    seal_review_day(eu, signer)
+    with dg.instance_for_test() as instance:
+        cursor: dict = {"value": None}
+
+        def tick() -> list[dg.AssetObservation]:
+            with dg.build_sensor_context(instance=instance, cursor=cursor["value"], resources={
+                    ACCOUNTS_RESOURCE: resources[ACCOUNTS_RESOURCE],
+                    EVIDENCE_RESOURCE: resources[EVIDENCE_RESOURCE]}) as context:
+                data = sensor.evaluate_tick(context)  # as the daemon evaluates it
+            cursor["value"] = data.cursor
+            return list(data.asset_events)
+
+        registered(instance, "acme_eu")
+        (first,) = tick()
+        assert (first.asset_key, first.partition, version(first)) == (REVIEWS, "acme_eu", NO_REVIEW)
+        assert tick() == []
+        registered(instance, "acme_us")
+        assert [(o.partition, version(o)) for o in tick()] == [("acme_us", NO_REVIEW)]
+        stored_review(eu, signer, None, {101: "keep", 102: "remove", 103: "keep"}, datetime(2026, 3, 14, tzinfo=UTC))
+        (changed,) = tick()
+        assert changed.partition == "acme_eu" and version(changed).startswith(f"aircall/reviews/date={DAY}/")
+        assert shown(changed)["signature"] == "valid" and shown(changed)["remove"] == 1
+        assert tick() == []
 
 
 def _sensor_ticks(instance: dg.DagsterInstance, times: list[datetime]) -> None:
@@ -138,31 +214,27 @@ def _sensor_ticks(instance: dg.DagsterInstance, times: list[datetime]) -> None:
 
 
 def observations(instance: dg.DagsterInstance, name: str) -> list[dg.AssetObservation]:
-    records = instance.fetch_observations(Names(name).key(ACCESS_REVIEWS), limit=10).records
-    return [r.asset_observation for r in reversed(records)]  # oldest first
+    return newest(instance, name, limit=10)  # oldest first
 
 
 @pytest.mark.slow
 def test_the_sensor_records_a_new_review_once(tmp_path, key_pair, monkeypatch):
-    accounts = tmp_path / "accounts.yaml"
-    accounts.write_text("accounts:\n" + "".join(
-        f"  - name: {name}\n    api_id_env: AIRCALL_{name.upper()}_API_ID\n"
-        f"    api_token_env: AIRCALL_{name.upper()}_API_TOKEN\n    evidence_uri: {tmp_path / name}\n"
-        for name in ACCOUNTS))
-    for variable, value in {"AIRCALL_ACCOUNTS_FILE": str(accounts), "EVIDENCE_SIGNING_KEY": f"file:{key_pair[0]}",
-                            "DAGSTER_HOME": str(tmp_path / "home")}.items():
-        monkeypatch.setenv(variable, value)
+    settings_for(tmp_path, monkeypatch, f"file:{key_pair[0]}")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     signer = load_signer(f"file:{key_pair[0]}")
     eu = EvidenceStore.from_uri(tmp_path / "acme_eu")
     seal_review_day(eu, signer)
     start = datetime.now(UTC)
     with dg.instance_for_test() as instance:
-        _sensor_ticks(instance, [start])
+        # The registry sensor registers the accounts of the file; the reviews sensor observes each
+        # registered account (in the same iteration or at its next tick, whichever runs first).
+        _sensor_ticks(instance, [start, start + timedelta(minutes=16)])
+        assert sorted(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS)) == sorted(ACCOUNTS)
         assert [version(o) for o in observations(instance, "acme_eu")] == [NO_REVIEW]
         stored_review(eu, signer, None, {101: "keep", 102: "remove", 103: "keep"}, start)
         # The next ticks past the sensor's interval: one observation of the new review, then none
         # while nothing changes; the other account still has no review.
-        _sensor_ticks(instance, [start + timedelta(minutes=16), start + timedelta(minutes=32)])
+        _sensor_ticks(instance, [start + timedelta(minutes=32), start + timedelta(minutes=48)])
         seen = observations(instance, "acme_eu")
         assert len(seen) == 2 and version(seen[1]).startswith(f"aircall/reviews/date={DAY}/attestation.json@")
         assert shown(seen[1])["signature"] == "valid" and shown(seen[1])["remove"] == 1
@@ -171,16 +243,17 @@ def test_the_sensor_records_a_new_review_once(tmp_path, key_pair, monkeypatch):
 
 def test_with_unusable_settings_observing_fails_with_their_error_and_no_sensor_watches(tmp_path, monkeypatch):
     """The definitions built from the defaults (settings unusable) must not show the default store's
-    reviews as if they were the account's: no sensor watches it, and Observe fails with the settings'
-    error, like every run (the single account's IO manager is the failing stand-in)."""
+    reviews as if they were the account's: no sensor watches them, and Observe of the single
+    account's partition fails with the settings' error, like every run (the registry cannot say
+    where its store is)."""
     monkeypatch.setenv("AIRCALL_ACCOUNTS_FILE", str(tmp_path / "nowhere.yaml"))
     defs = load_defs()
     assert not [s for s in defs.sensors if s.name.startswith(REVIEWS_SENSOR)]
-    key = Names().key(ACCESS_REVIEWS)
     with dg.instance_for_test() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            asset_selection=[key], instance=instance, raise_on_error=False)
+            asset_selection=[REVIEWS], partition_key=DEFAULT_ACCOUNT_KEY, instance=registered(instance),
+            raise_on_error=False)
         assert not result.success
-        assert not instance.fetch_observations(key, limit=1).records
+        assert not instance.fetch_observations(REVIEWS, limit=1).records
     failure = next(e for e in result.all_events if e.is_failure)
     assert "nowhere.yaml" in str(failure.event_specific_data.error)

@@ -27,8 +27,8 @@ def main(argv: list[str]) -> int:
     resource = AircallResource(
         api_id=api_id,
         api_token=api_token,
-        api_url=settings.api_url,
-        rate_limit_per_minute=settings.rate_limit_per_minute,
+        api_url=settings.default_account.api_url,
+        rate_limit_per_minute=settings.default_account.rate_limit_per_minute,
         rate_limit_window_seconds=settings.rate_limit_window_seconds,
         limiter_url=settings.limiter_url,
     )

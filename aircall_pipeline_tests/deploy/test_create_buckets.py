@@ -63,7 +63,7 @@ def test_a_new_evidence_bucket_gets_the_pipelines_retention_and_takes_locked_sig
         monkeypatch.setenv(name, value)
     settings = Settings.from_env()
     retention = Retention(settings.retention_days, settings.retention_mode)
-    store = EvidenceStore.from_uri(settings.evidence_uri, s3_client=s3_client, retention=retention)
+    store = EvidenceStore.from_uri(settings.default_account.evidence_uri, s3_client=s3_client, retention=retention)
     seal(store, D1, load_signer(f"file:{tmp_path / 'evidence.key'}"))
     assert main(["verify", store.uri, "--date", D1, "--public-key", str(tmp_path / "evidence.key.pub")]) == 0
     assert "governance lock until" in capsys.readouterr().out

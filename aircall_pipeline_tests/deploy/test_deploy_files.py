@@ -457,17 +457,30 @@ def test_concurrency_is_not_duplicated_under_the_run_coordinator():
 
 
 def test_compose_and_helm_apply_the_same_limits_as_local_dagster_yaml():
+    from dagster._core.storage.tags import get_multidimensional_partition_tag
+
+    from aircall_pipeline.ingest.partitions import ACCOUNT_DIM
+    from aircall_pipeline.names import ACCOUNT_TAG
+
     local = load_yaml(REPO / "dagster.yaml")["concurrency"]
     prod = load_yaml(DEPLOY / "dagster.yaml")["concurrency"]
     helm = helm_values()["concurrency"]
     assert helm["enabled"] is True
-    account_limit = {"key": "aircall/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
-    assert account_limit in local["runs"]["tag_concurrency_limits"]
-    assert account_limit in prod["runs"]["tag_concurrency_limits"]
-    assert account_limit in helm["runs"]["tagConcurrencyLimits"]
-    assert prod["runs"]["max_concurrent_runs"] == helm["runs"]["maxConcurrentRuns"]
-    assert prod["pools"]["default_limit"] == helm["pools"]["defaultLimit"] == local["pools"]["default_limit"]
-    assert prod["pools"]["granularity"] == helm["pools"]["granularity"]
+    # One run per account at a time: by the `aircall/account` tag (scheduler, CLI, backfill command)
+    # and by the partition's account (runs and backfills launched from the UI carry only that one).
+    per_account = [{"key": key, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+                   for key in (ACCOUNT_TAG, get_multidimensional_partition_tag(ACCOUNT_DIM))]
+    for limits in (local["runs"]["tag_concurrency_limits"], prod["runs"]["tag_concurrency_limits"],
+                   helm["runs"]["tagConcurrencyLimits"]):
+        assert all(limit in limits for limit in per_account), limits
+    runs = {local["runs"]["max_concurrent_runs"], prod["runs"]["max_concurrent_runs"], helm["runs"]["maxConcurrentRuns"]}
+    assert len(runs) == 1
+    # The one `aircall_api` pool is shared by every account's API steps: as large as the run limit
+    # (a run executes one step at a time), so it never makes one account wait for another's step;
+    # a limit of 1 (the per-account pools' value) would serialize every account.
+    pools = {local["pools"]["default_limit"], prod["pools"]["default_limit"], helm["pools"]["defaultLimit"]}
+    assert pools == runs and runs.pop() > 1
+    assert local["pools"]["granularity"] == prod["pools"]["granularity"] == helm["pools"]["granularity"] == "op"
 
 
 def test_the_run_queue_paces_backfill_chunks_the_same_everywhere():

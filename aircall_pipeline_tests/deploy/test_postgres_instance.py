@@ -1,11 +1,13 @@
 """deploy/dagster.yaml against a real PostgreSQL, and the compose topology run for real without Docker.
 
 1. The production instance file loads as a `DagsterInstance` (storage on Postgres, S3 compute logs,
-   run queue, pools) and creates Dagster's schema in the database.
+   run queue: one run per account, the run cap, and the `aircall_api` pool sized like the cap) and
+   creates Dagster's schema in the database.
 2. The processes of deploy/docker-compose.yaml (code server with the Dockerfile's CMD, daemon and
-   webserver with the compose commands, DefaultRunLauncher, QueuedRunCoordinator) run the daily job
-   twice for one sandbox account, once from the CLI and once through the webserver's GraphQL API:
-   both runs succeed, never overlap (the `aircall/account` run limit), and their runs, event logs
+   webserver with the compose commands, DefaultRunLauncher, QueuedRunCoordinator) register the
+   sandbox account (the registry sensor, in Postgres) and run the daily job twice for its day, once
+   from the CLI and once through the webserver's GraphQL API: both runs succeed, never overlap (the
+   `aircall/account` run limit), and their runs, event logs
    and asset-check evaluations are rows in Postgres; step logs are objects in S3;
    `pg_dump`/`pg_restore` (the README's backup) round-trips the history.
 """
@@ -24,9 +26,11 @@ import boto3
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.ingest.partitions import ACCOUNT_DIM, partition_key
+from aircall_pipeline.names import ACCOUNT_TAG, ACCOUNTS_PARTITIONS, API_POOL, DAILY_JOB
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.owner_files import write_owner_files
+from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY
 from aircall_pipeline_tests.deploy.conftest import (
     DEPLOY,
     _bin,
@@ -38,7 +42,8 @@ from aircall_pipeline_tests.deploy.conftest import (
 from aircall_pipeline_tests.fixtures.sandbox import sandbox_env
 from aircall_pipeline_tests.fixtures.servers import free_port
 
-ACCOUNT_TAG = "aircall/account"
+# The run cap of deploy/dagster.yaml, and the `aircall_api` pool's limit sized like it.
+MAX_RUNS = 4
 
 
 def make_buckets(deployment, evidence_uri: str | None = None) -> str:
@@ -85,16 +90,22 @@ def test_deploy_instance_loads_on_postgres_with_its_pools_and_run_queue(
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
 
         config = instance.get_concurrency_config()
-        assert config.pool_config.default_pool_limit == 1
-        assert config.run_queue_config.max_concurrent_runs == 4
-        assert {"key": ACCOUNT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in (
-            config.run_queue_config.tag_concurrency_limits
-        )
+        assert config.run_queue_config.max_concurrent_runs == MAX_RUNS
+        # Every account's API steps share the one pool: as large as the run cap, not one.
+        assert config.pool_config.default_pool_limit == MAX_RUNS
+        # One run per account: by the `aircall/account` tag, and by the partition's account.
+        for key in (ACCOUNT_TAG, f"dagster/partition/{ACCOUNT_DIM}"):
+            assert {"key": key, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in (
+                config.run_queue_config.tag_concurrency_limits
+            )
+        # The limit row Dagster writes the first time it meets the pool, in Postgres.
+        assert instance.event_log_storage.initialize_concurrency_limit_to_default(API_POOL)
+        assert instance.event_log_storage.get_concurrency_info(API_POOL).slot_count == MAX_RUNS
 
-    # The `aircall_api` pool gets the default limit on first use; an explicit limit is set with the
-    # README's command and stored in Postgres, where every run and the daemon read it.
+    # An explicit limit is set with the README's command and stored in Postgres, where every run
+    # and the daemon read it.
     cli = subprocess.run(
-        [_bin("dagster"), "instance", "concurrency", "set", "aircall_api", "1"],
+        [_bin("dagster"), "instance", "concurrency", "set", API_POOL, str(MAX_RUNS)],
         env={**base_env(), **deployment.instance_env}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
@@ -108,7 +119,7 @@ def test_deploy_instance_loads_on_postgres_with_its_pools_and_run_queue(
         "concurrency_limits",
     } <= tables
     limits = query(postgres_server, deployment.db, 'select concurrency_key, "limit" from concurrency_limits')
-    assert ("aircall_api", 1) in limits
+    assert (API_POOL, MAX_RUNS) in limits
 
 
 @pytest.mark.slow
@@ -177,9 +188,21 @@ def test_compose_topology_runs_the_daily_job_into_postgres(
 
     wait_until(web_healthy, 120, "webserver /server_info", lambda: deployment.log("webserver")[-4000:])
 
+    # The registry sensor (running by default, in the daemon) adds the account of the variables to the
+    # `aircall_accounts` partitions: its days are then partitions runs can target.
+    def registered():
+        rows = query(
+            postgres_server, deployment.db,
+            "select partition from dynamic_partitions where partitions_def_name = %s", ACCOUNTS_PARTITIONS,
+        )  # fmt: skip
+        return [row[0] for row in rows] == [DEFAULT_ACCOUNT_KEY]
+
+    wait_until(registered, 120, "the account registered", lambda: deployment.log("daemon")[-4000:])
+
     host = server.url.split("://", 1)[-1]
-    account_tag = f"{host}/{sandbox_env(server)['AIRCALL_API_ID']}"  # what the schedule tags runs with
-    tags = {"dagster/partition": yesterday, ACCOUNT_TAG: account_tag}
+    account_tag = f"{host}/{sandbox_env(server)['AIRCALL_API_ID']}"  # what the scheduler tags runs with
+    day = str(partition_key(DEFAULT_ACCOUNT_KEY, yesterday))
+    tags = {"dagster/partition": day, ACCOUNT_TAG: account_tag}
     # The job itself runs in one process (operations/jobs.py), so no executor config is needed.
     run_config: dict = {}
 
@@ -187,7 +210,7 @@ def test_compose_topology_runs_the_daily_job_into_postgres(
     run_ids = [str(uuid.uuid4())]
     launched = deployment.run_cli(
         [
-            _bin("dagster"), "job", "launch", "-w", str(workspace), "-j", SINGLE_ACCOUNT.daily_job,
+            _bin("dagster"), "job", "launch", "-w", str(workspace), "-j", DAILY_JOB,
             "--run-id", run_ids[0], "--tags", json.dumps(tags), "--config-json", json.dumps(run_config),
         ],
         platform_env,
@@ -195,7 +218,7 @@ def test_compose_topology_runs_the_daily_job_into_postgres(
     assert launched.returncode == 0, launched.stdout + launched.stderr
     # Run 2: what the UI's Launch button sends, through the webserver's GraphQL API.
     client = DagsterGraphQLClient("127.0.0.1", port_number=web_port)
-    run_ids.append(client.submit_job_execution(SINGLE_ACCOUNT.daily_job, run_config=run_config, tags=tags))
+    run_ids.append(client.submit_job_execution(DAILY_JOB, run_config=run_config, tags=tags))
 
     def finished():
         rows = query(
@@ -227,7 +250,7 @@ def test_compose_topology_runs_the_daily_job_into_postgres(
         "select run_id, key, value from run_tags where run_id = any(%s) and key in ('dagster/partition', %s)",
         run_ids, ACCOUNT_TAG,
     )  # fmt: skip
-    assert len(tags) == 4 and {value for _, key, value in tags if key == "dagster/partition"} == {yesterday}
+    assert len(tags) == 4 and {value for _, key, value in tags if key == "dagster/partition"} == {day}
     events = dict(
         query(
             postgres_server, deployment.db,

@@ -16,7 +16,8 @@ import pandas as pd
 from aircall_pipeline.aircall.errors import AircallAuthError, AircallRateLimitError, AircallServerError
 from aircall_pipeline.compliance.catalogue import MISSING_CONFIGURATION, SKIP_CAUSE
 from aircall_pipeline.ingest.retry import api_retry_policy, no_retry_on_auth_error
-from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.names import API_POOL, DAILY_JOB
+from aircall_pipeline.names import key as asset_key
 
 # A value no real message would contain by chance: any alert showing it leaked a secret.
 SECRET_TOKEN = "tok-SECRET-7f3a9c1e5b2d4400"  # noqa: S105 - a test credential
@@ -29,11 +30,11 @@ PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC
 FAST_RETRY = api_retry_policy(max_retries=2, delay_seconds=0.05)
 ATTEMPTS: Counter[str] = Counter()
 
-_api = dict(partitions_def=PARTITIONS, pool=SINGLE_ACCOUNT.pool, retry_policy=FAST_RETRY)
+_api = dict(partitions_def=PARTITIONS, pool=API_POOL, retry_policy=FAST_RETRY)
 
 
 def key(name: str) -> list[str]:
-    return SINGLE_ACCOUNT.key(name).path
+    return asset_key(name).path
 
 
 @dg.asset(key=key("users"), **_api)
@@ -172,14 +173,14 @@ def company_needing_credentials(context: dg.AssetExecutionContext, aircall: Airc
 
 config_defs = dg.Definitions(
     assets=[company_needing_credentials],
-    jobs=[dg.define_asset_job(SINGLE_ACCOUNT.daily_job, selection=[company_needing_credentials])],
+    jobs=[dg.define_asset_job(DAILY_JOB, selection=[company_needing_credentials])],
     resources={"aircall": AircallCredentials(api_id=dg.EnvVar("AIRCALL_API_ID"),
                                              api_token=dg.EnvVar("AIRCALL_API_TOKEN"))},
 )
 
 
 def get_config_job() -> dg.JobDefinition:
-    return config_defs.resolve_job_def(SINGLE_ACCOUNT.daily_job)
+    return config_defs.resolve_job_def(DAILY_JOB)
 
 
 STEP_SECONDS = float(os.environ.get("POOL_TEST_STEP_SECONDS", "1.5"))
@@ -190,8 +191,8 @@ def _api_step(context: dg.AssetExecutionContext) -> int:
     return 1
 
 
-pool_users = dg.asset(key=key("users"), pool=SINGLE_ACCOUNT.pool)(_api_step)
-pool_teams = dg.asset(key=key("teams"), pool=SINGLE_ACCOUNT.pool)(_api_step)
+pool_users = dg.asset(key=key("users"), pool=API_POOL)(_api_step)
+pool_teams = dg.asset(key=key("teams"), pool=API_POOL)(_api_step)
 
 pool_defs = dg.Definitions(
     assets=[pool_users, pool_teams],

@@ -1,9 +1,10 @@
 """Freshness: the policy on the report asset, and the sensor alerting once per staleness episode."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from aircall_pipeline.ingest.partitions import partitions_for
 from aircall_pipeline.operations.freshness import (
     EVIDENCE_FRESHNESS_POLICY,
     EVIDENCE_KEY,
@@ -12,6 +13,7 @@ from aircall_pipeline.operations.freshness import (
 from aircall_pipeline.operations.sensors import build_freshness_sensor
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.operations.clock import Clock
+from aircall_pipeline_tests.partitions import pk, registered
 
 HOUR = 3600.0
 
@@ -19,6 +21,18 @@ HOUR = 3600.0
 @dg.asset(key=EVIDENCE_KEY)
 def evidence_report() -> int:
     return 1
+
+
+# The report as the pipeline partitions it (account x date): the sensor judges each account's own days.
+@dg.asset(key=EVIDENCE_KEY, partitions_def=partitions_for(Settings.defaults()))
+def account_report() -> int:
+    return 1
+
+
+def seal_report(instance: dg.DagsterInstance) -> None:
+    """The single account's report of yesterday, materialized."""
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    dg.materialize([account_report], instance=registered(instance), partition_key=pk(yesterday))
 
 
 @dg.asset(key=["aircall", "users"])
@@ -54,7 +68,7 @@ def _tick(sensor, instance, cursor):
 
 def test_one_alert_per_staleness_episode(webhook):
     with dg.instance_for_test() as instance:
-        dg.materialize([evidence_report], instance=instance)
+        seal_report(instance)
         written = instance.fetch_materializations(EVIDENCE_KEY, limit=1).records[0].timestamp
         clock = Clock(written + 1 * HOUR)
         sensor = build_freshness_sensor(clock=clock)
@@ -76,7 +90,7 @@ def test_one_alert_per_staleness_episode(webhook):
         assert alert["run_url"].startswith("http://127.0.0.1:3999/runs/")
 
         # New evidence ends the episode; when that goes stale too, one more alert.
-        dg.materialize([evidence_report], instance=instance)
+        seal_report(instance)
         newer = instance.fetch_materializations(EVIDENCE_KEY, limit=1).records[0].timestamp
         clock.now = newer + 2 * HOUR
         cursor = _tick(sensor, instance, cursor)
@@ -112,11 +126,11 @@ def test_the_policy_freshness_max_age_drives_the_sensor(webhook, tmp_path, monke
     policy.write_text("freshness_max_age_hours: 6\n")
     monkeypatch.setenv("AIRCALL_POLICY_FILE", str(policy))
     with dg.instance_for_test() as instance:
-        dg.materialize([evidence_report], instance=instance)
+        seal_report(instance)
         written = instance.fetch_materializations(EVIDENCE_KEY, limit=1).records[0].timestamp
         clock = Clock(written + 5.5 * HOUR)
-        # As the definitions build it: with the account's policy file (AIRCALL_POLICY_FILE here).
-        sensor = build_freshness_sensor(clock=clock, policy_file=Settings.from_env().account(None).policy_file)
+        # The sensor reads each account's policy file at every tick (AIRCALL_POLICY_FILE here).
+        sensor = build_freshness_sensor(clock=clock)
         cursor = _tick(sensor, instance, None)
         assert webhook.received == []
         clock.now = written + 7 * HOUR  # well within the default 30 h, beyond the policy's 6 h

@@ -9,12 +9,16 @@ test_tamper_daemon.py."""
 
 from __future__ import annotations
 
+import hashlib
+
 import dagster as dg
 import pytest
 
 from aircall_pipeline.compliance.report_assets import MAX_REASON_CHARS, tamper_metadata
 from aircall_pipeline.evidence.signing import load_signer, sign_manifest
-from aircall_pipeline.names import SINGLE_ACCOUNT, TAMPER_METADATA, Names
+from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.ingest.partitions import ACCOUNT_DIM, ACCOUNTS, DATE_DIM
+from aircall_pipeline.names import TAMPER_METADATA, TAMPER_SENSOR, report_key
 from aircall_pipeline.operations.alerts import send_alert
 from aircall_pipeline.operations.tamper_alerts import (
     REASON_LABELS,
@@ -25,14 +29,19 @@ from aircall_pipeline.operations.tamper_alerts import (
 )
 from aircall_pipeline_tests.evidence.test_integrity import D1, D2, forge_attempt_2, put, seal
 from aircall_pipeline_tests.operations.jobs import SECRET_TOKEN
+from aircall_pipeline_tests.partitions import pk, registered
 
-PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+# The report's partitions, as every asset's: one account (the registry's dynamic dimension) x one day.
+PARTITIONS = dg.MultiPartitionsDefinition(
+    {ACCOUNT_DIM: ACCOUNTS, DATE_DIM: dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)})
 FORGED = f"aircall/reports/date={D1}/manifest.attempt-2.json"
+NAMED = ("acme_eu", "acme_us")
 
 
 @pytest.fixture
 def ticker(instance):
-    """Tick the sensor with the cursor it left last time, as the daemon does; returns the cursor."""
+    """Tick the one sensor with the cursor it left last time, as the daemon does; returns the cursor."""
+    registered(instance, "default", *NAMED)
     sensor = build_tamper_sensor()
     state: dict = {"cursor": None}
 
@@ -45,14 +54,16 @@ def ticker(instance):
     return tick
 
 
-def report(instance, manifest) -> dict:
-    """Record a sealing as the report asset does: its materialization, with the real tamper metadata."""
-    @dg.asset(key=SINGLE_ACCOUNT.report_key, partitions_def=PARTITIONS)
+def report(instance, manifest, account: str = "default") -> dict:
+    """Record a sealing as the report asset does: the materialization of the account's day (the one
+    report key, partitioned by account and day), with the real tamper metadata."""
+    @dg.asset(key=report_key(), partitions_def=PARTITIONS)
     def evidence_report() -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata={"manifest": dg.MetadataValue.path(manifest.uri),
                                               **tamper_metadata(manifest.new_rejections)})
 
-    assert dg.materialize([evidence_report], instance=instance, partition_key=manifest.date).success
+    partition = pk(manifest.date, account)
+    assert dg.materialize([evidence_report], instance=registered(instance, account), partition_key=partition).success
     return tamper_metadata(manifest.new_rejections)[TAMPER_METADATA].value
 
 
@@ -78,9 +89,11 @@ def test_the_alert_names_each_object_its_reason_the_day_and_what_to_do():
     assert "write access" in alert.text
     assert f"aircall-pipeline verify --date {D1} --to {D2}" in alert.text
     assert alert.details["objects"][0] == {"path": FORGED, "sha256": "ab" * 32, "reason": objects[0].reason}
+    # The single account's alert names no account, and its command selects none.
+    assert "account" not in alert.title and "--account" not in alert.text and alert.details["account"] is None
     # An account's alert says whose, and its command selects that account.
-    named = tamper_alert(D1, objects[:1], names=Names("acme_eu"))
-    assert "account acme_eu" in named.title
+    named = tamper_alert(D1, objects[:1], account="acme_eu", partition=pk(D1, "acme_eu"))
+    assert "account acme_eu" in named.title and named.details["account"] == "acme_eu"
     assert f"aircall-pipeline verify --account acme_eu --date {D1}`" in named.text
 
 
@@ -165,3 +178,65 @@ def test_the_first_tick_reads_reports_sealed_before_the_sensor_started(instance,
     assert TamperCursor.parse(None).after == -1
     ticker()
     assert len(tamper_payloads(webhook)) == 1
+
+
+# ---- one sensor, every account ----------------------------------------------------------------------
+
+
+def test_one_sensor_alerts_each_account_naming_it(instance, ticker, tmp_path, signer, webhook):
+    """The accounts' reports are partitions of the one report asset: the one sensor alerts each
+    account's planted object once, naming the account, its partition and its own verify command;
+    an account whose sealing found nothing says nothing."""
+    stores = {name: EvidenceStore.from_uri(tmp_path / name) for name in (*NAMED, "quiet")}
+    for name, store in stores.items():
+        seal(store, D1, signer)
+        if name != "quiet":
+            forge_attempt_2(store, smart=True)
+        report(instance, seal(store, D1, signer, run_id=f"run-2-{name}"), name)
+    ticker()
+    ticker()
+    alerts = {a["details"]["account"]: a for a in tamper_payloads(webhook)}
+    assert sorted(alerts) == sorted(NAMED)
+    for name in NAMED:
+        alert = alerts[name]
+        assert f"account {name}" in alert["title"] and D1 in alert["title"] and FORGED in alert["text"]
+        assert f"aircall-pipeline verify --account {name} --date {D1}" in alert["text"]
+        assert alert["details"]["partition"] == D1
+        assert alert["details"]["manifest"].startswith(str(tmp_path / name))
+
+
+def test_the_same_object_planted_in_two_accounts_is_alerted_for_each(instance, ticker, tmp_path, signer, webhook):
+    """Byte-identical objects in two accounts' stores are two plantings: what the cursor remembers
+    as alerted for one account does not silence the other."""
+    planted = b'{"date": "' + D1.encode() + b'", "attempt": 2'
+    for name in NAMED:
+        store = EvidenceStore.from_uri(tmp_path / name)
+        seal(store, D1, signer)
+        put(store, FORGED, planted)
+        report(instance, seal(store, D1, signer, run_id="run-2"), name)
+        ticker()
+    alerts = tamper_payloads(webhook)
+    assert sorted(a["details"]["account"] for a in alerts) == sorted(NAMED)
+    assert {a["details"]["objects"][0]["sha256"] for a in alerts} == {hashlib.sha256(planted).hexdigest()}
+    ticker()
+    assert len(tamper_payloads(webhook)) == 2
+
+
+def test_the_single_account_and_a_named_one_share_the_sensor(instance, ticker, local_store, tmp_path, signer, webhook):
+    seal(local_store, D1, signer)
+    forge_attempt_2(local_store, smart=True)
+    report(instance, seal(local_store, D1, signer, run_id="run-2"))
+    eu = EvidenceStore.from_uri(tmp_path / "acme_eu")
+    seal(eu, D1, signer)
+    forge_attempt_2(eu, smart=False)
+    report(instance, seal(eu, D2, signer), "acme_eu")
+    cursor = ticker()
+    single, named = tamper_payloads(webhook)
+    assert single["details"]["account"] is None and "account" not in single["title"]
+    assert f"aircall-pipeline verify --date {D1}`" in single["text"] and "--account" not in single["text"]
+    assert named["details"]["account"] == "acme_eu" and "account acme_eu" in named["title"] and D2 in named["title"]
+    assert f"aircall-pipeline verify --account acme_eu --date {D1} --to {D2}" in named["text"]
+    # The cursor remembers the single account's objects by their bare key (as before accounts were
+    # data, so its cursor carries over) and a named account's under its name.
+    assert sorted(k.split("@")[0] for k in cursor.alerted) == sorted([FORGED, f"acme_eu:{FORGED}"])
+    assert build_tamper_sensor().name == TAMPER_SENSOR

@@ -1,12 +1,13 @@
 """End to end through the Dagster UI: `scripts/dev.py` (the `make dev` entry point) starts a sandbox
 and `dagster dev` in a temporary DAGSTER_HOME, with an accounts file (AIRCALL_ACCOUNTS_FILE) of three
-accounts on that sandbox, each in its own timezone and evidence folder. Headless Chromium (Debian's,
-driven by Playwright) checks that each account's asset groups show its assets, launches one
-account's daily job for yesterday's partition from the UI, waits for the run to succeed and reads the
-check results in the UI. `aircall-pipeline backfill` launches another account's call-history backfill
-through the same webserver, and its daemon runs it in chunks. One `dagster dev` serves every test of
-the module. A screenshot is saved on
-failure."""
+accounts on that sandbox, each in its own timezone and evidence folder. The accounts are data: one
+asset graph whose partitions have an `account` dimension (the registry sensor adds the three) and a
+`date` one. Headless Chromium (Debian's, driven by Playwright) checks that the graph is the one of a
+single account and that an asset's page shows both dimensions and one account's partitions, launches
+the daily job for one account's yesterday (`<account>|<day>`) from the UI, waits for the run to
+succeed and reads the check results in the UI. `aircall-pipeline backfill --account` launches another
+account's call-history backfill through the same webserver, and its daemon runs it in chunks. One
+`dagster dev` serves every test of the module. A screenshot is saved on failure."""
 
 import json
 import os
@@ -39,6 +40,7 @@ COMPLIANCE_ASSETS = ["ac01_user_inventory", "ac02_privileged_access", "ac03_offb
                      "access_reviews"]
 OWNER_ASSETS = ["owner_policy", "owner_roles", "owner_roster"]
 GROUPS = (("raw", RAW_ASSETS), ("owner_inputs", OWNER_ASSETS), ("compliance", COMPLIANCE_ASSETS))
+PARTITIONED = ["aircall", "calls"]  # an asset of the account x date partitions
 RUN_TIMEOUT = 240.0  # ~60-130 s here: each of the ~20 steps is its own process (multiprocess executor)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -94,10 +96,49 @@ def _run_status(ui: str, run_id: str) -> str:
     return data["runOrError"]["status"]
 
 
+def _run_tags(ui: str, run_id: str) -> dict[str, str]:
+    data = _graphql(ui, "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }",
+                    {"id": run_id})
+    return {t["key"]: t["value"] for t in data["runOrError"]["tags"]}
+
+
+def _pick_partition(page, dialog, account: str, day: str) -> None:
+    """In the launch dialog's partition picker: `account` in the (dynamic) `account` dimension's
+    selector, `day` in the `date` dimension's range input."""
+    dialog.get_by_text("Select a partition or create one").first.click()  # a tag selector, not an input
+    page.get_by_role("menuitem", name=account).or_(page.get_by_text(account, exact=True)).first.click()
+    dialog.get_by_text("account", exact=True).first.click()  # closes the selector's menu
+    # The account selector has a text input too: the date range input is the one with an example.
+    dates = dialog.locator("input[placeholder^='ex:']").first
+    dates.fill(day)
+    dates.press("Enter")
+
+
 def _observations(ui: str, path: list[str]) -> list[dict]:
     query = "query($path: [String!]!) { assetOrError(assetKey: {path: $path}) { ... on Asset { " \
             "assetObservations(limit: 1) { timestamp } } } }"
     return _graphql(ui, query, {"path": path})["assetOrError"].get("assetObservations") or []
+
+
+def _dimensions(ui: str, path: list[str]) -> dict[str, list[str]]:
+    """The asset's partition keys by dimension, as the UI reads them."""
+    query = "query($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode { " \
+            "partitionKeysByDimension { name partitionKeys } } } }"
+    node = _graphql(ui, query, {"path": path})["assetNodeOrError"]
+    return {d["name"]: d["partitionKeys"] for d in node["partitionKeysByDimension"]}
+
+
+def _wait_for_accounts(ui: str, dev: subprocess.Popen, timeout: float = 180.0) -> None:
+    """Until the registry sensor (daemon, every 60 s) has added the accounts of the file."""
+    deadline = time.monotonic() + timeout
+    accounts: list[str] = []
+    while time.monotonic() < deadline:
+        assert dev.poll() is None, "scripts/dev.py exited early"
+        accounts = _dimensions(ui, PARTITIONED).get("account", [])
+        if set(ACCOUNTS) <= set(accounts):
+            return
+        time.sleep(2)
+    raise AssertionError(f"the registry sensor never registered {sorted(ACCOUNTS)}: {accounts}")
 
 
 def _automation(ui: str) -> dict:
@@ -112,17 +153,20 @@ def _automation(ui: str) -> dict:
 
 def write_accounts_file(folder: Path) -> tuple[Path, dict[str, str]]:
     """Three accounts on dev.py's sandbox (api_url defaults to the AIRCALL_API_URL it sets), each with
-    its own credential variables, timezone and evidence folder; returns the file and those variables."""
+    its own credential variables, timezone and evidence folder; returns the file and those variables.
+    Each account's schedule_cron fires on a weekday three days away from its local today, so the
+    (running) scheduler sensor launches nothing while the tests run, as a schedule would not have."""
     from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN
 
     lines, variables = ["accounts:"], {}
     for name, tz in ACCOUNTS.items():
         upper = name.upper()
+        weekday = (datetime.now(ZoneInfo(tz)).isoweekday() + 3) % 7  # cron: 0 is Sunday
         variables[f"AIRCALL_{upper}_API_ID"] = SANDBOX_API_ID
         variables[f"AIRCALL_{upper}_API_TOKEN"] = SANDBOX_API_TOKEN
         lines += [f"  - name: {name}", f"    api_id_env: AIRCALL_{upper}_API_ID",
                   f"    api_token_env: AIRCALL_{upper}_API_TOKEN", f"    timezone: {tz}",
-                  f"    evidence_uri: {folder / 'evidence' / name}"]
+                  f"    evidence_uri: {folder / 'evidence' / name}", f'    schedule_cron: "0 12 * * {weekday}"']
     path = folder / "accounts.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path, variables
@@ -150,6 +194,7 @@ def dev_server(chromium, tmp_path_factory):
     ui = f"http://127.0.0.1:{port}"
     try:
         _wait_for_location(ui, dev)
+        _wait_for_accounts(ui, dev)
         yield ui, tmp_path, dev
     finally:
         dev.send_signal(signal.SIGTERM)
@@ -178,9 +223,10 @@ def page(chromium, dev_server, request):
         page = browser.new_page(viewport={"width": 2400, "height": 6000})
         page.set_default_timeout(30_000)
         expect.set_options(timeout=30_000)  # a shared 2-core machine renders slowly at times
-        # A fresh instance greets the first visitor with a newsletter dialog; dismiss it whenever it shows.
+        # A fresh instance greets the first visitor with a newsletter dialog; dismiss it whenever it shows
+        # (dispatched to the button: the launch dialog may be open over it).
         page.add_locator_handler(page.get_by_text("Join the Dagster community"),
-                                 lambda _: page.get_by_role("button", name="Skip").click())
+                                 lambda _: page.get_by_role("button", name="Skip").dispatch_event("click"))
         failed_before = request.session.testsfailed
         try:
             yield page
@@ -192,43 +238,80 @@ def page(chromium, dev_server, request):
             browser.close()
 
 
+def _single_account_graph() -> dict[str, set[str]]:
+    """group -> asset keys of the definitions of the single account of the AIRCALL_* variables."""
+    from aircall_pipeline.definitions import build_defs
+    from aircall_pipeline.settings import Settings
+
+    graph = build_defs(Settings.defaults()).resolve_asset_graph()
+    by_group: dict[str, set[str]] = {}
+    for key in graph.get_all_asset_keys():
+        by_group.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
+    return by_group
+
+
 @pytest.mark.timeout(420)
-def test_each_account_has_its_own_groups_in_the_ui(dev_server, page):
+def test_the_ui_shows_one_asset_graph_with_the_account_dimension(dev_server, page):
     from playwright.sync_api import expect
 
     ui, _, _ = dev_server
-    # The asset graph of each of each account's groups shows its assets (a tall viewport renders every node).
-    for name in ACCOUNTS:
-        for kind, assets in GROUPS:
-            page.goto(f"{ui}/locations/{LOCATION}/asset-groups/aircall_{kind}_{name}")
-            for asset in assets:
-                expect(page.get_by_text(asset, exact=True).first).to_be_visible()
-    # The UI's own model: exactly these nine groups, each holding only its account's keys.
+    # The asset graph of each group shows its assets (a tall viewport renders every node), once for
+    # all three accounts.
+    for kind, assets in GROUPS:
+        page.goto(f"{ui}/locations/{LOCATION}/asset-groups/aircall_{kind}")
+        for asset in assets:
+            expect(page.get_by_text(asset, exact=True).first).to_be_visible()
+    # The UI's own model: exactly these three groups with the keys `aircall/<table>`, none naming an
+    # account; the same graph as the single account's definitions (one account or three: same assets).
     nodes = _graphql(ui, "{ assetNodes { groupName assetKey { path } } }")["assetNodes"]
     by_group: dict[str, set[str]] = {}
     for node in nodes:
         by_group.setdefault(node["groupName"], set()).add("/".join(node["assetKey"]["path"]))
-    assert set(by_group) == {f"aircall_{kind}_{name}" for kind, _ in GROUPS for name in ACCOUNTS}
+    assert by_group == {f"aircall_{kind}": {f"aircall/{a}" for a in assets} for kind, assets in GROUPS}
+    assert by_group == _single_account_graph()
+
+    # The partitions: an `account` dimension holding the three accounts, and a `date` one.
+    dimensions = _dimensions(ui, PARTITIONED)
+    assert set(dimensions) == {"account", "date"}
+    assert sorted(dimensions["account"]) == sorted(ACCOUNTS)
+    yesterday = (datetime.now(ZoneInfo(ACCOUNTS[LAUNCHED])).date() - timedelta(days=1)).isoformat()
+    assert yesterday in dimensions["date"]
+    for path in (PARTITIONED, ["aircall", "evidence_report"]):
+        assert set(_dimensions(ui, path)) == {"account", "date"}
+
+    # The asset's page shows both dimensions; selecting one account shows its (date) partitions.
+    page.set_viewport_size({"width": 1600, "height": 1200})
+    page.goto(f"{ui}/assets/{'/'.join(PARTITIONED)}?view=partitions")
+    for dimension in ("account", "date"):
+        expect(page.get_by_placeholder(f"Filter by {dimension}…")).to_be_visible()
     for name in ACCOUNTS:
-        for kind, assets in GROUPS:
-            assert by_group[f"aircall_{kind}_{name}"] == {f"aircall/{name}/{a}" for a in assets}
+        expect(page.get_by_text(name, exact=True).first).to_be_visible()
+    page.get_by_text(LAUNCHED, exact=True).first.click()
+    expect(page.get_by_text(f"{LAUNCHED}|{yesterday}").or_(page.get_by_text(yesterday, exact=True)).first
+           ).to_be_visible()
 
 
 @pytest.mark.timeout(420)
-def test_launch_the_daily_job_from_the_ui_and_see_the_checks(dev_server, page):
+def test_launch_one_accounts_day_of_the_daily_job_from_the_ui_and_see_the_checks(dev_server, page):
     from playwright.sync_api import expect
 
+    from aircall_pipeline.names import (
+        DAILY_JOB,
+        FRESHNESS_SENSOR,
+        PARTITION_TAG,
+        REGISTRY_SENSOR,
+        SCHEDULER_SENSOR,
+    )
+
     ui, tmp_path, _ = dev_server
-    job = f"aircall_daily_evidence_{LAUNCHED}"
     day = (datetime.now(ZoneInfo(ACCOUNTS[LAUNCHED])).date() - timedelta(days=1)).isoformat()
-    # 1. Launch the job for one partition: Materialize all… -> type the partition -> Launch 1 run.
+    # 1. Launch the one daily job for one account's day: Materialize all… -> the account in the
+    #    `account` dimension, the day in the `date` one (the partition `<account>|<day>`) -> Launch 1 run.
     page.set_viewport_size({"width": 1600, "height": 1000})
-    page.goto(f"{ui}/locations/{LOCATION}/jobs/{job}")
+    page.goto(f"{ui}/locations/{LOCATION}/jobs/{DAILY_JOB}")
     page.get_by_role("button", name="Materialize all…").click()
     dialog = page.get_by_role("dialog")
-    partitions = dialog.get_by_placeholder("No matching partitions")
-    partitions.fill(day)
-    partitions.press("Enter")
+    _pick_partition(page, dialog, LAUNCHED, day)
     expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
     dialog.get_by_role("button", name="Launch 1 run").click()
     expect(page.get_by_text("Launched run")).to_be_visible()
@@ -243,43 +326,49 @@ def test_launch_the_daily_job_from_the_ui_and_see_the_checks(dev_server, page):
         time.sleep(2)
         status = _run_status(ui, run_id)
     assert status == "SUCCESS", f"run {run_id} ended {status}"
+    tags = _run_tags(ui, run_id)  # that account's day (its run-limit key is checked last)
+    assert tags[PARTITION_TAG] == f"{LAUNCHED}|{day}", tags
     page.reload()
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
     expect(page.get_by_text(day).first).to_be_visible()
 
     # 3. The checks' results in the UI: AC-01 is blocking, so a successful run means it passed;
     #    AC-06 ran too (pass, or a WARN failure such as "not enough call history").
-    page.goto(f"{ui}/assets/aircall/{LAUNCHED}/ac01_user_inventory?view=checks")
+    page.goto(f"{ui}/assets/aircall/ac01_user_inventory?view=checks")
     expect(page.get_by_text("user_inventory").first).to_be_visible()
     expect(page.get_by_text("Latest execution")).to_be_visible()
     expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
-    page.goto(f"{ui}/assets/aircall/{LAUNCHED}/ac06_dormant_accounts?view=checks")
+    page.goto(f"{ui}/assets/aircall/ac06_dormant_accounts?view=checks")
     expect(page.get_by_text("dormant_accounts").first).to_be_visible()
     expect(page.get_by_text("Evaluation result")).to_be_visible()
 
-    # 4. The account's reviews sensor (running by default) has observed its evidence store: no review
+    # 4. The reviews sensor (running by default) has observed the accounts' evidence stores: no review
     #    imported yet, and the asset's page says so.
     deadline = time.monotonic() + RUN_TIMEOUT
-    while not _observations(ui, ["aircall", LAUNCHED, "access_reviews"]) and time.monotonic() < deadline:
+    while not _observations(ui, ["aircall", "access_reviews"]) and time.monotonic() < deadline:
         time.sleep(2)
-    assert _observations(ui, ["aircall", LAUNCHED, "access_reviews"]), "the reviews sensor never observed"
-    page.goto(f"{ui}/assets/aircall/{LAUNCHED}/access_reviews")
+    assert _observations(ui, ["aircall", "access_reviews"]), "the reviews sensor never observed"
+    page.goto(f"{ui}/assets/aircall/access_reviews")
     expect(page.get_by_text("No access review is stored yet").first).to_be_visible()
 
-    # 5. Each account's schedule, and the alert sensors, are listed as running on the Automation page.
-    schedules = {f"aircall_daily_evidence_{name}_schedule" for name in ACCOUNTS}
+    # 5. The one scheduler (every account's clock), the registry, and the alert sensors are listed as
+    #    running on the Automation page; there are no schedules any more, whatever the accounts.
     page.goto(f"{ui}/automation")
-    for name in (*sorted(schedules), "aircall_run_failure_alert", "aircall_failed_check_alert",
-                 f"aircall_evidence_freshness_{LAUNCHED}"):
+    for name in (SCHEDULER_SENSOR, REGISTRY_SENSOR, "aircall_run_failure_alert", "aircall_failed_check_alert",
+                 FRESHNESS_SENSOR):
         expect(page.get_by_text(name, exact=True).first).to_be_visible()
     states = _automation(ui)
-    assert states["schedules"] == dict.fromkeys(schedules, "RUNNING")
+    assert states["schedules"] == {}
+    assert {SCHEDULER_SENSOR, REGISTRY_SENSOR, FRESHNESS_SENSOR} <= set(states["sensors"])
     assert set(states["sensors"].values()) == {"RUNNING"}
 
     # The run wrote the day's evidence into that account's own folder, and nothing into the others'.
     manifest = tmp_path / "evidence" / LAUNCHED / "aircall" / "reports" / f"date={day}" / "manifest.json"
     assert manifest.exists(), sorted(p.name for p in (tmp_path / "evidence").rglob("*"))[:50]
     assert not any((tmp_path / "evidence" / name).exists() for name in set(ACCOUNTS) - {LAUNCHED})
+    # A run launched from the UI carries the account dimension's tag, the key of dagster.yaml's
+    # one-run-per-account limit for runs the scheduler did not tag (UI launches, backfills).
+    assert tags.get("dagster/partition/account") == LAUNCHED, tags
 
 
 def _backfill_runs(ui: str, backfill_id: str) -> list[dict]:
@@ -295,16 +384,19 @@ def test_backfill_command_launches_a_chunked_backfill_through_the_webserver(dev_
     from aircall_pipeline.evidence.store import EvidenceStore
     from aircall_pipeline.names import ACCOUNT_TAG, PRIORITY_TAG
     from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY
+    from aircall_pipeline_tests.partitions import pk
 
     ui, tmp_path, _ = dev_server
     name = "acme_us"
     yesterday = datetime.now(ZoneInfo(ACCOUNTS[name])).date() - timedelta(days=1)
     days = [(yesterday - timedelta(days=n)).isoformat() for n in (4, 3, 2)]
 
-    # Without the accounts file the job is the single account's, which this webserver does not have.
+    # Without the accounts file the account is the single one (`default`), which this webserver has
+    # not registered: it refuses the backfill of partitions it does not have.
     monkeypatch.delenv("AIRCALL_ACCOUNTS_FILE", raising=False)
     assert main(["backfill", "--from", days[0], "--webserver", ui]) == 1
-    assert "no code location" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "refused the backfill" in out and "PartitionKeysNotFound" in out, out
 
     monkeypatch.setenv("AIRCALL_ACCOUNTS_FILE", str(tmp_path / "accounts.yaml"))
     assert main(["backfill", "--account", name, "--from", days[0], "--to", days[-1], "--webserver", ui]) == 0
@@ -322,8 +414,12 @@ def test_backfill_command_launches_a_chunked_backfill_through_the_webserver(dev_
     assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"]
     ranges = sorted((r["tags"]["dagster/asset_partition_range_start"], r["tags"]["dagster/asset_partition_range_end"])
                     for r in runs)
-    assert ranges == [(days[0], days[1]), (days[2], days[2])]
-    for run in runs:  # the job's own tags: one run per account at a time, behind the daily run
-        assert run["tags"][PRIORITY_TAG] == str(BACKFILL_PRIORITY) and ACCOUNT_TAG in run["tags"]
+    # The account's partitions only (`<account>|<date>`), in chunks of two days.
+    assert ranges == [(pk(days[0], name), pk(days[1], name)), (pk(days[2], name), pk(days[2], name))]
+    for run in runs:  # the account's tag (one run per account at a time) and priority (behind the daily run)
+        assert run["tags"][PRIORITY_TAG] == str(BACKFILL_PRIORITY) and run["tags"][ACCOUNT_TAG] == name
     store = EvidenceStore.from_uri(tmp_path / "evidence" / name)
     assert set(days) <= set(store.dates("calls")) and set(days) <= set(store.dates("call_windows"))
+    # Nothing of the other accounts' was collected.
+    for other in set(ACCOUNTS) - {name, LAUNCHED}:
+        assert not (tmp_path / "evidence" / other).exists()

@@ -15,12 +15,13 @@ from dagster._serdes import serialize_value
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.evidence.store import EvidenceStore
-from aircall_pipeline.names import SINGLE_ACCOUNT
+from aircall_pipeline.names import DAILY_JOB
 from aircall_pipeline.operations.sensors import build_failed_check_alert_sensor
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.operations.jobs import API_ID, BASIC, SECRET_TOKEN
+from aircall_pipeline_tests.partitions import pk, registered
 
 YESTERDAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
@@ -42,12 +43,14 @@ def env(webhook, make_sandbox, account, tmp_path, monkeypatch) -> dict[str, str]
 
 
 def run_watched(instance: dg.DagsterInstance):
-    """The daily job for yesterday, with the failed-check alert sensor watching, as the daemon would."""
+    """The daily job (the one job, fixed keys) for the single account's yesterday, with the
+    failed-check alert sensor watching, as the daemon would."""
     check_sensor = build_failed_check_alert_sensor()
     first = dg.build_sensor_context(instance=instance)
     check_sensor(first)
-    job = build_defs(Settings.from_env()).resolve_job_def(SINGLE_ACCOUNT.daily_job)
-    result = job.execute_in_process(partition_key=YESTERDAY, instance=instance, raise_on_error=False)
+    job = build_defs(Settings.from_env()).resolve_job_def(DAILY_JOB)
+    result = job.execute_in_process(partition_key=pk(YESTERDAY), instance=registered(instance),
+                                    raise_on_error=False)
     assert result.success
     check_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
     return result
@@ -90,6 +93,9 @@ def test_ac11_fails_on_the_plain_http_and_unapproved_destinations_and_no_secret_
     assert len(webhook.received) == 1
     alert = webhook.payloads[0]
     assert "AC-11 fail" in alert["title"] and alert["severity"] == "error"
+    # ... of the single account's day: the one job's run of its partition, the title naming the day.
+    assert alert["details"]["job"] == DAILY_JOB and alert["details"]["partition"] == pk(YESTERDAY)
+    assert YESTERDAY in alert["title"]
     assert "requestbin.example" in alert["text"]
 
     # No token, no credential from a webhook URL, no whole URL, anywhere.
