@@ -309,8 +309,8 @@ def report(paths: list[dict], setup: dict, pair: list[dict], args) -> str:
         f"{setup['days'][0]} .. {setup['days'][-1]} (about {setup['per_day']:,} a day); budget **{RATE} requests "
         f"per {WINDOW} s** on both sides (AIRCALL_RATE_LIMIT_PER_MINUTE={RATE}). Each path: a fresh DAGSTER_HOME "
         "with the repository's dagster.yaml (one run per `aircall/account`, the `aircall_api` pool), a real "
-        f"`dagster-daemon run -m {LOCATION}`, and the backfill of `aircall_call_history` launched as the UI does "
-        "(GraphQL `launchPartitionBackfill`); the daemon cuts it into runs, the run queue starts them. "
+        f"`dagster-daemon run -m {LOCATION}`, and the backfill of `aircall_call_history`'s assets launched as "
+        "`aircall-pipeline backfill` does (GraphQL `launchPartitionBackfill`, an asset backfill); the daemon cuts it into runs, the run queue starts them. "
         "*Wall* runs from the backfill's creation to the end of its last run (Dagster's timestamps); *budget "
         f"time* is requests / {RATE} per {WINDOW} s, the least time the API allows.",
         "",

@@ -688,6 +688,9 @@ def report(m: dict) -> str:
 
 
 def main() -> int:
+    # scripts/bench.py ends an overdue benchmark with SIGTERM: exit through the `finally` blocks, so the
+    # daemon (its own process group) and its runs are stopped rather than left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log(f"{ACCOUNTS} accounts, timeout {TIMEOUT:.0f} s")
     with tempfile.TemporaryDirectory(prefix="bench_fleet_") as tmp:
         result = measure(Path(tmp))

@@ -64,19 +64,20 @@ def run_one(name: str, path: Path, timeout: float) -> str:
     print(f"== {path.relative_to(REPO)}", file=sys.stderr, flush=True)
     started = time.monotonic()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, str(path)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=None, text=True)  # progress goes straight to our stderr
     try:
-        proc = subprocess.run(
-            [sys.executable, str(path)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=None,  # progress goes straight to our stderr
-            text=True,
-            timeout=timeout,
-        )
-        stdout, code = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        stdout, code = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""), None
+        stdout, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        # SIGTERM first, so a benchmark stops what it started (a daemon and its runs), then SIGKILL.
+        proc.terminate()
+        try:
+            stdout, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, _ = proc.communicate()
+        code = None
     elapsed = time.monotonic() - started
     stamp = f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {elapsed:.0f} s on {machine()}._\n"
     if code == 0 and stdout.strip():
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run bench/bench_*.py and write bench/RESULTS.md.")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only bench_NAME.py (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark (default 1800)")
+    parser.add_argument("--timeout", type=float, default=3600,
+                        help="seconds per benchmark (default 3600: the 100-account fleet takes ~45 min on 2 cores)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
