@@ -14,6 +14,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
+from aircall_pipeline import redaction
 from aircall_pipeline.aircall.budget import redact_url
 from aircall_pipeline.compliance.assets import build_compliance_assets
 from aircall_pipeline.compliance.owner_assets import build_owner_inputs_asset
@@ -41,7 +42,6 @@ from aircall_pipeline.settings import (
     TSA_URL_VAR,
     Settings,
     SettingsError,
-    shown_url,
 )
 
 
@@ -72,7 +72,7 @@ def build_resources(settings: Settings) -> dict:
         signing_key=settings.signing_key,
         # A TSA URL with a ?query (an access key, for some TSAs) reaches the resource as an EnvVar, so the
         # UI and run snapshots show the variable's name only.
-        tsa_urls=(dg.EnvVar(TSA_URL_VAR) if any(shown_url(u) != u for u in settings.tsa_urls)
+        tsa_urls=(dg.EnvVar(TSA_URL_VAR) if any(redaction.redact_url(u) != u for u in settings.tsa_urls)
                   else " ".join(settings.tsa_urls)),
         retention_days=settings.retention_days,
         retention_mode=settings.retention_mode,

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aircall_pipeline.redaction import redact_url
+
 DEFAULT_API_URL = "https://api.aircall.io"
 API_ID_VAR = "AIRCALL_API_ID"
 API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
@@ -119,29 +121,22 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def shown_url(url: str) -> str:
-    """`url` fit for a message: no user:password@, query or fragment (they may hold a secret)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else "(not a URL)"
-
-
 def validate_api_url(url: str) -> str:
     """Refuse credentials in the URL, and plain http:// except on loopback: the Basic credentials
     must never cross a network in clear, nor sit in a URL that run tags, logs and alerts repeat."""
     parts = urlsplit(url)
     if "@" in parts.netloc:
         raise SettingsError(
-            f"AIRCALL_API_URL ({shown_url(url)}) contains credentials (user:password@). Remove them "
+            f"AIRCALL_API_URL ({redact_url(url)}) contains credentials (user:password@). Remove them "
             "from the URL: the key goes in AIRCALL_API_ID and AIRCALL_API_TOKEN only."
         )
     if parts.query or parts.fragment:
-        raise SettingsError(f"AIRCALL_API_URL ({shown_url(url)}) must be the API root, without ?query or #fragment.")
+        raise SettingsError(f"AIRCALL_API_URL ({redact_url(url)}) must be the API root, without ?query or #fragment.")
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise SettingsError(f"AIRCALL_API_URL ({shown_url(url)}) is not an http(s) URL; use https://api.aircall.io.")
+        raise SettingsError(f"AIRCALL_API_URL ({redact_url(url)}) is not an http(s) URL; use https://api.aircall.io.")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise SettingsError(
-            f"AIRCALL_API_URL ({shown_url(url)}) uses plain http:// on a non-loopback host; the API key would "
+            f"AIRCALL_API_URL ({redact_url(url)}) uses plain http:// on a non-loopback host; the API key would "
             "travel unencrypted. Use https:// (http:// is only accepted for a sandbox on localhost)."
         )
     version = _VERSION_PATH.search(parts.path.rstrip("/"))
@@ -151,7 +146,7 @@ def validate_api_url(url: str) -> str:
         # gives https://api.aircall.io/v1 as "the API root", which makes this an easy mistake.
         root = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')[: version.start()]}"
         raise SettingsError(
-            f"AIRCALL_API_URL ({shown_url(url)}) ends in the API version {version.group(0)!r}; drop it and "
+            f"AIRCALL_API_URL ({redact_url(url)}) ends in the API version {version.group(0)!r}; drop it and "
             f"set AIRCALL_API_URL={root} (the pipeline adds /v1 and /v2 to each request itself)."
         )
     return url.rstrip("/")
@@ -386,12 +381,12 @@ def parse_tsa_urls(raw: str | None) -> list[str]:
         except ValueError:
             raise SettingsError(f"{TSA_URL_VAR}: a value is not a URL (bad host or port).") from None
         if "@" in parts.netloc:
-            raise SettingsError(f"{TSA_URL_VAR}: {shown_url(url)} contains credentials (user:password@); remove them.")
+            raise SettingsError(f"{TSA_URL_VAR}: {redact_url(url)} contains credentials (user:password@); remove them.")
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise SettingsError(f"{TSA_URL_VAR}: {shown_url(url)} is not an http(s) URL of an RFC 3161 TSA.")
+            raise SettingsError(f"{TSA_URL_VAR}: {redact_url(url)} is not an http(s) URL of an RFC 3161 TSA.")
         if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise SettingsError(
-                f"{TSA_URL_VAR}: {shown_url(url)} uses plain http:// on a non-loopback host; use https:// "
+                f"{TSA_URL_VAR}: {redact_url(url)} uses plain http:// on a non-loopback host; use https:// "
                 "(http:// is only accepted for a TSA on localhost)."
             )
     return urls

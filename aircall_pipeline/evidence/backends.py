@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
 from aircall_pipeline.evidence.layout import safe_relpath
+from aircall_pipeline.redaction import redact_url
 from aircall_pipeline.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
@@ -326,14 +326,9 @@ class LocalBackend:
         return sorted(out)
 
 
-def _strip_userinfo(url: str | None) -> str:
-    if not url:
-        return "the AWS default endpoint"
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+def _shown_endpoint(url: str | None) -> str:
+    """The S3 endpoint for a message: scheme, host and path only (redact_url's default)."""
+    return redact_url(url) if url else "the AWS default endpoint"
 
 
 # IAM action for each S3 API call, for "access denied" advice.
@@ -396,7 +391,7 @@ class S3Backend:
         from botocore import exceptions as bx
 
         where = f"s3://{self.bucket}/{self._key(key)}" if key else f"s3://{self.bucket}/{self.prefix}"
-        endpoint = _strip_userinfo(getattr(getattr(self.client, "meta", None), "endpoint_url", None))
+        endpoint = _shown_endpoint(getattr(getattr(self.client, "meta", None), "endpoint_url", None))
         if isinstance(exc, bx.ClientError):
             err = exc.response.get("Error", {})
             code = str(err.get("Code", ""))
@@ -502,7 +497,7 @@ class S3Backend:
                     log.warning(
                         "S3 endpoint %s does not support conditional writes (If-None-Match); "
                         "falling back to head-then-put, which two simultaneous writers could race",
-                        _strip_userinfo(self.client.meta.endpoint_url),
+                        _shown_endpoint(self.client.meta.endpoint_url),
                     )
                     self._conditional_put = False
                 else:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import date as date_cls
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from aircall_pipeline.evidence.errors import EvidenceStoreError
+from aircall_pipeline.redaction import redact_url
 
 ROOT = "aircall"
 REPORTS = "reports"
@@ -193,7 +194,7 @@ def parse_evidence_uri(uri: str | os.PathLike[str] | None) -> EvidenceLocation:
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise EvidenceStoreError(
-                f"EVIDENCE_URI {text!r}: file:// URIs must be local (file:///absolute/path)",
+                f"EVIDENCE_URI {redact_uri(text)!r}: file:// URIs must be local (file:///absolute/path)",
                 kind="invalid_uri",
             )
         return EvidenceLocation(folder=Path(parts.path).resolve())
@@ -213,8 +214,6 @@ def parse_evidence_uri(uri: str | os.PathLike[str] | None) -> EvidenceLocation:
 
 
 def redact_uri(text: str) -> str:
-    """The URI without any `user:password@` it carries."""
-    parts = urlsplit(text)
-    if "@" in parts.netloc:
-        return urlunsplit((parts.scheme, "***@" + parts.netloc.rsplit("@", 1)[1], parts.path, "", ""))
-    return text
+    """EVIDENCE_URI fit for a message or a package: `user:password@` becomes `***@` (so that a message
+    about the bucket name still shows that something stood before it) and secret query values `***`."""
+    return redact_url(text, userinfo="mask", query="mask_values")

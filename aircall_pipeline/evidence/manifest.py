@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from aircall_pipeline.redaction import redact_url
 from aircall_pipeline.timestamps import iso_utc
 
 # 2: attempt chain, other_files, signing, sealed_at; 3: rejected, timezone, signed first;
@@ -235,7 +236,8 @@ def build_manifest_data(
         attempt=attempt,
         collected_at=iso_utc(manifest_fields["collected_at"]),
         package_version=package_version,
-        api_url=strip_userinfo(str(manifest_fields["api_url"])),
+        # A manifest must never carry a credential: no user:password@, no secret query value.
+        api_url=redact_url(str(manifest_fields["api_url"]), query="mask_values"),
         artifacts=[a.as_dict() for a in artifacts],
         checks=[check_summary(c) for c in checks],
         previous_manifest=previous,
@@ -247,16 +249,3 @@ def build_manifest_data(
         sealed_at=iso_utc(sealed_at or datetime.now(UTC)),
     )
     return to_jsonable(data)
-
-
-def strip_userinfo(url: str) -> str:
-    """Drop `user:password@` from a URL: a manifest must never carry a credential."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

@@ -40,7 +40,8 @@ from rfc3161_client import (
 )
 
 from aircall_pipeline.evidence import cms
-from aircall_pipeline.settings import TSA_CA_VAR, TSA_URL_VAR, is_loopback_host, shown_url
+from aircall_pipeline.redaction import redact_url
+from aircall_pipeline.settings import TSA_CA_VAR, TSA_URL_VAR, is_loopback_host
 
 TOKEN_SUFFIX = ".tsr"  # noqa: S105 - a file extension (timestamp token), not a secret
 # Real tokens are a few KiB (a certificate chain at most); anything far larger is not a token.
@@ -104,7 +105,7 @@ def stamp(message: bytes, urls: Sequence[str], *, timeout: float = 10.0,
                 raise TimestampError("the answer's nonce is not our request's (a replayed or misrouted answer)")
             return answer
         except TimestampError as exc:
-            failures.append(f"{_shown(url)}: {exc}")
+            failures.append(f"{redact_url(url)}: {exc}")
     raise TimestampError(
         f"no time-stamping authority gave a valid token ({'; '.join(failures)}). Check {TSA_URL_VAR} and "
         "the network to the TSA, or add another TSA to the list."
@@ -122,13 +123,6 @@ def timestamper(urls: Sequence[str], *, timeout: float = 10.0) -> Callable[[byte
         return stamp(message, urls, timeout=timeout)
 
     return _stamp
-
-
-def _shown(url: str) -> str:
-    try:
-        return shown_url(url)
-    except ValueError:
-        return "(not a URL)"
 
 
 def _post(url: str, query: bytes, timeout: float, session: requests.Session | None) -> bytes:

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from aircall_pipeline.redaction import redact_urls_in
 from aircall_pipeline.settings import (
     ALERT_MIN_SEVERITY_VAR,
     SEVERITIES,
@@ -211,17 +212,6 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 # `Basic <base64 of id:secret>` and `Bearer <token>`; the credential is checked in code (below) so
 # that prose such as "basic authentication" or "bearer tokens" is left alone.
 _AUTH_SCHEME = re.compile(r"(?i)\b(basic|bearer)(\s+)([A-Za-z0-9+/_.~-]{6,}=*)")
-_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>`]+")
-# A query parameter *name* that marks a signed or credential-bearing URL (S3 presigned URLs, SAS
-# tokens, Aircall's short-lived recording links, ?api_key=...).
-_SIGNED_QUERY = re.compile(
-    r"(?i)(?:^|&)[^=&]*(?:sig|signature|token|credential|expires|key|auth|secret|password)[^=&]*="
-)
-# Incoming-webhook URLs whose path *is* the secret: on these hosts the whole path goes (Slack's
-# /services/T…/B…/secret, Teams' webhookb2/…, Discord's /api/webhooks/id/token); elsewhere whatever
-# follows a /hooks/ or /webhooks/ segment (Mattermost, Rocket.Chat, GitLab and most self-hosted ones).
-_WEBHOOK_HOSTS = ("hooks.slack.com", "webhook.office.com", "discord.com", "discordapp.com")
-_WEBHOOK_PATH = re.compile(r"(?i)(/(?:hooks|webhooks?|webhookb2)/).+")
 
 
 def _secret_values() -> list[str]:
@@ -255,39 +245,13 @@ def _scrub_auth_scheme(match: re.Match[str]) -> str:
     return f"{scheme.capitalize()}{space}{REDACTED}" if secret else match.group(0)
 
 
-def _scrub_url(match: re.Match[str]) -> str:
-    url = match.group(0)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return REDACTED
-    netloc = parts.netloc
-    if "@" in netloc:  # user:password@host
-        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
-    path = parts.path
-    host = (parts.hostname or "").lower()
-    if any(host == h or host.endswith("." + h) for h in _WEBHOOK_HOSTS) and path.strip("/"):
-        path = f"/{REDACTED}"
-    else:
-        path = _WEBHOOK_PATH.sub(rf"\1{REDACTED}", path)
-    query = parts.query
-    if query and _SIGNED_QUERY.search(query):
-        query = REDACTED
-    rebuilt = f"{parts.scheme}://{netloc}{path}"
-    if query:
-        rebuilt += f"?{query}"
-    if parts.fragment:
-        rebuilt += f"#{parts.fragment}"
-    return rebuilt
-
-
 def scrub(text: str) -> str:
     """Remove anything that looks like a credential from `text`."""
     if not text:
         return text
     for secret in _secret_values():
         text = text.replace(secret, REDACTED)
-    text = _URL.sub(_scrub_url, text)
+    text = redact_urls_in(text, mask=REDACTED)  # credentials, signed queries, webhook secrets
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return _AUTH_SCHEME.sub(_scrub_auth_scheme, text)
