@@ -1,8 +1,11 @@
 """The compliance check catalogue: ids, names, titles, control mappings, severities.
 
 Ids and names are public (they name assets, asset checks, evidence tables and rows of checks.json), so
-they are module-level constants, defined once here and imported everywhere else. The catalogue with
-its reasoning is in the shared reference `compliance-landscape.md`, section 2.
+they are module-level constants, defined once here and imported everywhere else. Each check maps to
+the public controls it evidences (`controls` below, each "FRAMEWORK:id" as published: AICPA SOC 2
+Trust Services Criteria 2017 (CC6.1-CC6.3...), ISO/IEC 27001:2022 Annex A (A.5.15-A.5.18...), PCI
+DSS v4.0 (7.2, 8.2), the HIPAA Security Rule (45 CFR 164.308/312) and GDPR articles); README,
+"Compliance checks", gives each check's reasoning.
 
 Status and severity are two different things. `status` (pass | fail | warn | skip | error) is what a
 rule found. `severity` is how loudly a `fail` of that check should be raised (the Dagster asset check

@@ -3,7 +3,9 @@
 Users, teams and numbers are few, so they are built once as the JSON dicts the API returns. Calls
 can number in the tens of thousands, so they are kept as parallel `array` columns sorted by
 `started_at` (a `(from, to]` window is two bisects) and rendered to dicts only when a page asks for
-them. Field sets and formats follow /work/shared/reference/aircall-api-facts.md, quirks included:
+them. Field sets and formats follow Aircall's API reference (https://developer.aircall.io/api-references/)
+and the payloads public connectors recorded from the live API (Airbyte's `source-aircall` expected
+records, Estuary's `source-aircall-native`), quirks included:
 ISO `created_at` with and without milliseconds, display-formatted phone numbers, `"anonymous"`
 callers, 64-bit call ids, UNIX-second comment timestamps, an unknown extra field on some objects.
 Webhooks carry what the live list returns, secrets included: a plain-text shared `token` and

@@ -1,6 +1,8 @@
 """SandboxServer: the Aircall Public API on loopback, faithful to its observed behaviour.
 
-What it reproduces (see /work/shared/reference/aircall-api-facts.md):
+What it reproduces (Aircall's API reference, https://developer.aircall.io/api-references/, its help
+centre article on the 10,000-record limit, https://support.aircall.io/en-gb/articles/34702023578397,
+and what public connectors record of the live API, e.g. Estuary's `source-aircall-native` probes):
 - HTTP Basic auth at the edge: no Authorization header -> 401 {"message":"Unauthorized"}, wrong or
   malformed credentials -> 403 {"message":"Forbidden"}; unknown path -> 404 {"message":"Not Found"}.
 - Lists `{"<plural>": [...], "meta": {...}}` with absolute next/previous links that carry the
