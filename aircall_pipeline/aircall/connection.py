@@ -25,6 +25,7 @@ from aircall_pipeline.aircall.errors import (
 )
 from aircall_pipeline.aircall.retry import RetryPolicy
 from aircall_pipeline.exit_codes import EXIT_AUTH, EXIT_OK, EXIT_RATE_LIMITED, EXIT_UNREACHABLE, EXIT_USAGE
+from aircall_pipeline.exit_codes import EXIT_USAGE as EXIT_CONFIG  # noqa: F401  (check-connection's name, its tests read it)
 from aircall_pipeline.settings import Account, Settings, SettingsError, credentials_from_env
 from aircall_pipeline.timestamps import iso_utc
 
