@@ -11,19 +11,12 @@ local day, and the runs execute in run workers launched by the instance's Defaul
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.workspace.load_target import ModuleTarget
-from dagster._daemon.sensor import execute_sensor_iteration
 
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.ingest.partitions import account_of_key, day_of
@@ -32,8 +25,8 @@ from aircall_pipeline.names import ACCOUNTS_PARTITIONS, DAILY_JOB, PARTITION_TAG
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.owner_files import write_owner_files
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
+from aircall_pipeline_tests.operations.sensor_daemon import sensor_daemon
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # Zones spread around the world; the test takes those whose previous local day is already final.
 ZONES = ("Pacific/Auckland", "Asia/Tokyo", "Asia/Kolkata", "Europe/Paris", "UTC", "America/Sao_Paulo",
          "America/New_York", "America/Los_Angeles", "Pacific/Honolulu")
@@ -56,21 +49,6 @@ def settled_zones(now: datetime, n: int) -> list[str]:
 
 def previous_day(zone: str) -> str:
     return (datetime.now(ZoneInfo(zone)).date() - timedelta(days=1)).isoformat()
-
-
-@contextmanager
-def sensor_daemon(instance: dg.DagsterInstance) -> Iterator[Callable[[], None]]:
-    """Each `tick()` is one iteration of the real sensor daemon, a few minutes after the last (past
-    every sensor's minimum interval); the sensors themselves read the real clock in the code server."""
-    target = ModuleTarget("aircall_pipeline.definitions", "defs", str(REPO_ROOT), "aircall_pipeline")
-    clock = {"now": datetime.now(UTC)}
-    with create_test_daemon_workspace_context(target, instance) as workspace:
-        def tick() -> None:
-            clock["now"] += timedelta(minutes=5)
-            with freeze_time(clock["now"]):
-                list(execute_sensor_iteration(workspace, logging.getLogger("sensors"), None, None))
-
-        yield tick
 
 
 def wait_for_runs(instance: dg.DagsterInstance, count: int, timeout: float = 300) -> list[dg.DagsterRun]:

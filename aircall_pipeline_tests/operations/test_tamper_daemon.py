@@ -6,17 +6,9 @@ once for the whole test) deliver the alerts to a live webhook receiver on loopba
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.workspace.load_target import ModuleTarget
-from dagster._daemon.sensor import execute_sensor_iteration
 
 from aircall_pipeline.evidence.manifest import json_bytes
 from aircall_pipeline.evidence.store import EvidenceStore
@@ -24,9 +16,9 @@ from aircall_pipeline.names import TAMPER_METADATA
 from aircall_pipeline.operations.tamper_alerts import REASON_LABELS
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.operations.jobs import API_ID, SECRET_TOKEN
+from aircall_pipeline_tests.operations.sensor_daemon import sensor_daemon
 from aircall_pipeline_tests.test_daily_job import YESTERDAY, root_cause, run_day
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FOLDER = f"aircall/reports/date={YESTERDAY}"
 
 
@@ -38,21 +30,6 @@ def env(webhook, make_sandbox, sandbox_account, tmp_path, monkeypatch):
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
-
-
-@contextmanager
-def sensor_daemon(instance: dg.DagsterInstance) -> Iterator[Callable[[], None]]:
-    """One code server for the test; each `tick()` is one iteration of the real sensor daemon, a few
-    minutes after the last (past every sensor's minimum interval)."""
-    target = ModuleTarget("aircall_pipeline.definitions", "defs", str(REPO_ROOT), "aircall_pipeline")
-    clock = {"now": datetime.now(UTC)}
-    with create_test_daemon_workspace_context(target, instance) as workspace:
-        def tick() -> None:
-            clock["now"] += timedelta(minutes=5)
-            with freeze_time(clock["now"]):
-                list(execute_sensor_iteration(workspace, logging.getLogger("sensors"), None, None))
-
-        yield tick
 
 
 def seal(instance: dg.DagsterInstance) -> list[dict]:
