@@ -8,9 +8,11 @@ how many keeps and removes. Its data version is the attestation's path and SHA-2
 new version exactly when a new review (or a new attempt of one) is stored.
 
 The asset is partitioned by account (the `aircall_accounts` dimension alone). When it is observed:
-the one `aircall_access_reviews` sensor looks at every account every 15 minutes and records an
-observation of an account's partition only when its newest review changed (no run, no API call, no event-log
-noise); Observe on the asset's page does the same at once. The daily job does not select it: a UI
+the one `aircall_access_reviews` sensor ticks every minute and reads up to 100 accounts' stores a
+tick (an account just registered first, then the others in turn, so each is read at least every
+10 minutes at 1,000 accounts), and records an observation of an account's partition only when its
+newest review changed (no run, no API call, no event-log noise); Observe on the asset's page does the
+same at once. The daily job does not select it: a UI
 launch of the job would leave it out anyway ("Materialize all" skips observable assets).
 AC-16, the rule that judges the review every day, stays in assets.py and reads the store itself.
 """
@@ -46,7 +48,11 @@ UNCHECKED = "unchecked"
 # Where Dagster reads an observation's data version from (an observation reported by a sensor
 # carries it as this tag, as the observe function's ObserveResult does).
 DATA_VERSION_TAG = "dagster/data_version"
-SENSOR_INTERVAL_SECONDS = 15 * 60
+# A short interval, so an account registered after a tick is observed within a minute, not a
+# whole interval later (the registry sensor ticks beside this one); a bounded number of stores read
+# per tick, so the cost of a tick does not grow with the fleet.
+SENSOR_INTERVAL_SECONDS = 60
+READS_PER_TICK = 100
 
 
 def review_observation(
@@ -126,9 +132,12 @@ def build_review_observation() -> dg.AssetsDefinition:
     return _observe
 
 
-def build_review_sensor(*, minimum_interval_seconds: int = SENSOR_INTERVAL_SECONDS) -> dg.SensorDefinition:
+def build_review_sensor(*, minimum_interval_seconds: int = SENSOR_INTERVAL_SECONDS,
+                        reads_per_tick: int = READS_PER_TICK) -> dg.SensorDefinition:
     """Records an observation of an account's reviews whenever its newest one changes, for every
-    account of the registry; the cursor is each account's last recorded data version."""
+    account of the registry. A tick reads the stores of the accounts never observed first, then of
+    the others in turn from where the last tick stopped, `reads_per_tick` at most. The cursor holds
+    each account's last recorded data version and where the turn resumes."""
     review_key = key(ACCESS_REVIEWS)
 
     @dg.sensor(
@@ -136,19 +145,23 @@ def build_review_sensor(*, minimum_interval_seconds: int = SENSOR_INTERVAL_SECON
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=minimum_interval_seconds,
         required_resource_keys={ACCOUNTS_RESOURCE, EVIDENCE_RESOURCE},
-        description=f"Observes {review_key.to_user_string()} of every account in its evidence store every "
-                    f"{minimum_interval_seconds // 60} minutes and records it when a new review was imported.",
+        description=f"Observes {review_key.to_user_string()} of the accounts in their evidence stores every "
+                    f"{minimum_interval_seconds} s ({reads_per_tick} accounts a tick at most, new accounts first) "
+                    f"and records it when a new review was imported.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        try:
-            seen = dict(json.loads(context.cursor)) if context.cursor else {}
-        except (ValueError, TypeError):
-            seen = {}
+        seen, turn = _review_cursor(context.cursor)
         registered = set(context.instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS))
+        # An account not yet registered waits: the registry sensor adds it first, and an
+        # observation needs its partition.
+        accounts = sorted((a for a in context.resources.accounts.settings().accounts if a.key in registered),
+                          key=lambda a: a.key)
+        new = [a for a in accounts if a.key not in seen]
+        known = [a for a in accounts if a.key in seen]
+        start = turn % len(known) if known else 0
+        in_turn = (known[start:] + known[:start])[:max(0, reads_per_tick - len(new))]
         events = []
-        for account in context.resources.accounts.settings().accounts:
-            if account.key not in registered:
-                continue  # the registry sensor adds it first; an observation needs its partition
+        for account in (new + in_turn)[:reads_per_tick]:
             result = observe_reviews(context.resources.evidence, review_key, account)
             version = result.data_version.value
             if seen.get(account.key) == version:
@@ -156,9 +169,24 @@ def build_review_sensor(*, minimum_interval_seconds: int = SENSOR_INTERVAL_SECON
             seen[account.key] = version
             events.append(dg.AssetObservation(asset_key=review_key, partition=account.key, metadata=result.metadata,
                                               tags={DATA_VERSION_TAG: version}))
-        context.update_cursor(json.dumps(seen, sort_keys=True))
+        context.update_cursor(json.dumps({"versions": seen, "turn": start + len(in_turn)}, sort_keys=True))
         if not events:
             return dg.SkipReason("no new access review")
         return dg.SensorResult(asset_events=events)
 
     return _sensor
+
+
+def _review_cursor(cursor: str | None) -> tuple[dict[str, str], int]:
+    """(data version by account, where the turn resumes) from the sensor's cursor; the cursor of
+    earlier releases is the versions alone, and an unreadable one starts afresh."""
+    try:
+        value = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return {}, 0
+    if not isinstance(value, dict):
+        return {}, 0
+    versions, turn = value.get("versions"), value.get("turn")
+    if not isinstance(versions, dict):  # an earlier release's cursor (an account may be named "versions")
+        return {str(k): str(v) for k, v in value.items()}, 0
+    return {str(k): str(v) for k, v in versions.items()}, turn if isinstance(turn, int) and turn >= 0 else 0

@@ -19,10 +19,12 @@ from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 
 from aircall_pipeline.cli import main
+from aircall_pipeline.compliance import review_assets
 from aircall_pipeline.compliance.review_assets import NO_REVIEW, UNCHECKED, build_review_sensor
 from aircall_pipeline.definitions import build_defs, build_resources, load_defs
 from aircall_pipeline.evidence.signing import load_signer
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.operations.registry_sensor import build_registry_sensor
 from aircall_pipeline.names import (
     ACCESS_REVIEWS,
     ACCOUNTS_PARTITIONS,
@@ -38,7 +40,7 @@ from aircall_pipeline_tests.compliance.test_review import DAY, fill, seal_review
 from aircall_pipeline_tests.partitions import registered
 
 ACCOUNTS = ("acme_eu", "acme_us")
-TIMEZONES = ("Europe/Paris", "America/New_York")
+TIMEZONES = ("Europe/Paris", "America/New_York", "Asia/Tokyo")
 REVIEWS = key(ACCESS_REVIEWS)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,6 +203,83 @@ def test_the_sensor_observes_each_registered_account_and_records_a_change_once(t
         assert changed.partition == "acme_eu" and version(changed).startswith(f"aircall/reviews/date={DAY}/")
         assert shown(changed)["signature"] == "valid" and shown(changed)["remove"] == 1
         assert tick() == []
+
+
+class SensorTicks:
+    """The reviews sensor ticked as the daemon does, each tick with the cursor the last one left;
+    counts the stores each tick read."""
+
+    def __init__(self, instance: dg.DagsterInstance, settings: Settings, sensor: dg.SensorDefinition,
+                 monkeypatch, cursor: str | None = None):
+        self.instance, self.sensor, self.cursor, self.reads = instance, sensor, cursor, []
+        resources = build_resources(settings)
+        self.resources = {ACCOUNTS_RESOURCE: resources[ACCOUNTS_RESOURCE],
+                          EVIDENCE_RESOURCE: resources[EVIDENCE_RESOURCE]}
+        observe_reviews = review_assets.observe_reviews
+
+        def counted(evidence, asset_key, account):
+            self.reads[-1].append(account.key)
+            return observe_reviews(evidence, asset_key, account)
+
+        monkeypatch.setattr(review_assets, "observe_reviews", counted)
+
+    def __call__(self) -> list[tuple[str, str]]:
+        """One tick: (account, data version) of each observation recorded."""
+        self.reads.append([])
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources) as ctx:
+            data = self.sensor.evaluate_tick(ctx)
+        self.cursor = data.cursor
+        return [(o.partition, version(o)) for o in data.asset_events]
+
+
+def test_a_tick_reads_a_bounded_number_of_stores_new_accounts_first_then_each_in_turn(
+        tmp_path, key_pair, monkeypatch):
+    """At a thousand accounts a tick must not read a thousand stores: it reads `reads_per_tick` at
+    most, accounts never observed first, then the others in turn, so each account's new review is
+    recorded within ceil(accounts / reads_per_tick) ticks, once."""
+    names = ("a1", "a2", "a3")
+    settings = settings_for(tmp_path, monkeypatch, f"file:{key_pair[0]}", names=names)
+    signer = load_signer(f"file:{key_pair[0]}")
+    a3 = EvidenceStore.from_uri(tmp_path / "a3")
+    seal_review_day(a3, signer)
+    with dg.instance_for_test() as instance:
+        tick = SensorTicks(instance, settings, build_review_sensor(reads_per_tick=2), monkeypatch)
+        registered(instance, *names)
+        assert tick() == [("a1", NO_REVIEW), ("a2", NO_REVIEW)]
+        assert tick() == [("a3", NO_REVIEW)]  # the new account first, then one in turn
+        assert tick.reads[:2] == [["a1", "a2"], ["a3", "a1"]]
+        stored_review(a3, signer, None, {101: "keep", 102: "remove", 103: "keep"}, datetime(2026, 3, 14, tzinfo=UTC))
+        recorded = [tick() for _ in range(4)]
+        assert all(len(r) <= 2 for r in tick.reads)
+        assert [v for r in recorded for v in r if v[0] == "a3"][0][1].startswith(f"aircall/reviews/date={DAY}/")
+        assert recorded[0] or recorded[1], "a3's new review waited longer than ceil(3 / 2) ticks"
+        assert sum(len(r) for r in recorded) == 1  # recorded once, nothing else changed
+        # Every account is read in turn: the reads of any two consecutive ticks cover all three.
+        for first, second in zip(tick.reads[2:], tick.reads[3:], strict=False):
+            assert set(first) | set(second) == set(names)
+
+
+@pytest.mark.parametrize("cursor, recorded", [
+    ('{"acme_eu": "none"}', [("acme_us", NO_REVIEW)]),  # an earlier release's cursor: versions alone
+    ("not json", [("acme_eu", NO_REVIEW), ("acme_us", NO_REVIEW)]),
+    ("[1, 2]", [("acme_eu", NO_REVIEW), ("acme_us", NO_REVIEW)]),
+    ('{"versions": {"acme_eu": "none"}, "turn": -3}', [("acme_us", NO_REVIEW)]),
+])
+def test_the_cursor_of_an_earlier_release_is_kept_and_an_unreadable_one_starts_afresh(
+        tmp_path, monkeypatch, cursor, recorded):
+    settings = settings_for(tmp_path, monkeypatch, None)
+    with dg.instance_for_test() as instance:
+        registered(instance, *ACCOUNTS)
+        tick = SensorTicks(instance, settings, build_review_sensor(), monkeypatch, cursor=cursor)
+        assert tick() == recorded
+        assert tick() == []
+
+
+def test_an_account_registered_after_a_tick_is_observed_within_the_registry_interval():
+    """The registry and reviews sensors tick side by side: when the reviews sensor ticks before an
+    account is registered, the account waits for its next tick, so that tick must come within the
+    registry's own interval, not a quarter of an hour later (the UI test found it)."""
+    assert build_review_sensor().minimum_interval_seconds <= build_registry_sensor().minimum_interval_seconds
 
 
 def _sensor_ticks(instance: dg.DagsterInstance, times: list[datetime]) -> None:
