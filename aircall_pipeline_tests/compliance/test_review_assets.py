@@ -24,7 +24,6 @@ from aircall_pipeline.compliance.review_assets import NO_REVIEW, UNCHECKED, buil
 from aircall_pipeline.definitions import build_defs, build_resources, load_defs
 from aircall_pipeline.evidence.signing import load_signer
 from aircall_pipeline.evidence.store import EvidenceStore
-from aircall_pipeline.operations.registry_sensor import build_registry_sensor
 from aircall_pipeline.names import (
     ACCESS_REVIEWS,
     ACCOUNTS_PARTITIONS,
@@ -35,6 +34,7 @@ from aircall_pipeline.names import (
     REVIEWS_SENSOR,
     key,
 )
+from aircall_pipeline.operations.registry_sensor import build_registry_sensor
 from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, Settings
 from aircall_pipeline_tests.compliance.test_review import DAY, fill, seal_review_day, stored_review
 from aircall_pipeline_tests.partitions import registered
