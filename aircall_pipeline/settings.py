@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aircall_pipeline.redaction import shown_url
+
 DEFAULT_API_URL = "https://api.aircall.io"
 API_ID_VAR = "AIRCALL_API_ID"
 API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
@@ -117,13 +119,6 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def shown_url(url: str) -> str:
-    """`url` fit for a message: no user:password@, query or fragment (they may hold a secret)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else "(not a URL)"
 
 
 def validate_api_url(url: str) -> str:

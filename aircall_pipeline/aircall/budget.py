@@ -55,10 +55,12 @@ import time
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pyrate_limiter import Duration, InMemoryBucket, Rate, RedisBucket, SQLiteBucket
 from pyrate_limiter.abstracts import AbstractBucket, RateItem
+
+from aircall_pipeline import redaction
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _LEAK_EVERY = 64  # admissions between clean-ups of expired stamps
@@ -394,24 +396,7 @@ def sqlite_path(limiter_url: str) -> Path:
     return Path(rest)
 
 
-_SECRET_QUERY = re.compile(r"(?i)^(password|passwd|pwd|token|secret)$")
-
-
 def redact_url(url: str) -> str:
     """A limiter URL fit to be shown: the password of `redis://user:password@host` and the value of
     `?password=` (redis-py reads both) become `***`. Returns `url` itself when it holds no secret."""
-    parts = urlsplit(url)
-    netloc, query = parts.netloc, parts.query
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    if query:
-        pairs = [pair.partition("=") for pair in query.split("&")]
-        query = "&".join(f"{k}{eq}***" if eq and _SECRET_QUERY.match(unquote(k)) else f"{k}{eq}{v}"
-                         for k, eq, v in pairs)
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url
-    # Rebuilt by hand: geturl() drops the empty authority of unix:///path.
-    return (f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-            + (f"#{parts.fragment}" if parts.fragment else ""))
+    return redaction.redact_url(url, userinfo="mask_password", query="mask_secrets", fragment=True)

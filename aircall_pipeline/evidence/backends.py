@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
 from aircall_pipeline.evidence.layout import safe_relpath
+from aircall_pipeline.redaction import redact_url
 from aircall_pipeline.timestamps import iso_utc
 
 log = logging.getLogger(__name__)
@@ -329,11 +329,7 @@ class LocalBackend:
 def _strip_userinfo(url: str | None) -> str:
     if not url:
         return "the AWS default endpoint"
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return redact_url(url, lower_host=True)
 
 
 # IAM action for each S3 API call, for "access denied" advice.

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import date as date_cls
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from aircall_pipeline.evidence.errors import EvidenceStoreError
+from aircall_pipeline.redaction import redact_url
 
 ROOT = "aircall"
 REPORTS = "reports"
@@ -213,8 +214,5 @@ def parse_evidence_uri(uri: str | os.PathLike[str] | None) -> EvidenceLocation:
 
 
 def redact_uri(text: str) -> str:
-    """The URI without any `user:password@` it carries."""
-    parts = urlsplit(text)
-    if "@" in parts.netloc:
-        return urlunsplit((parts.scheme, "***@" + parts.netloc.rsplit("@", 1)[1], parts.path, "", ""))
-    return text
+    """The URI without any `user:password@` it carries (and then without its query, which may too)."""
+    return redact_url(text, userinfo="mask") if "@" in urlsplit(text).netloc else text

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from aircall_pipeline.redaction import redact_url
 from aircall_pipeline.timestamps import iso_utc
 
 # 2: attempt chain, other_files, signing, sealed_at; 3: rejected, timezone, signed first;
@@ -251,12 +252,4 @@ def build_manifest_data(
 
 def strip_userinfo(url: str) -> str:
     """Drop `user:password@` from a URL: a manifest must never carry a credential."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return redact_url(url, query="keep", fragment=True)

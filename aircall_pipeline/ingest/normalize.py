@@ -19,9 +19,10 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import pandas as pd
+
+from aircall_pipeline.redaction import url_destination
 
 log = logging.getLogger(__name__)
 
@@ -298,24 +299,6 @@ def webhooks_frame(webhooks: Iterable[Mapping]) -> pd.DataFrame:
         log.warning("Webhooks carried fields this pipeline does not know and did not store: %s",
                     ", ".join(sorted(unknown)))
     return frame(rows, WEBHOOKS)
-
-
-def url_destination(url) -> tuple[str | None, str | None]:
-    """(scheme, host) of a URL, lower-cased: no userinfo, port, path, query or fragment, any of which
-    may hold a credential. A URL without "://" has no scheme (None) and its host is read as if it
-    had one; the host is None when there is none to read."""
-    if not isinstance(url, str) or not url.strip():
-        return None, None
-    text = url.strip()
-    # Without "://", urlsplit would read "user:pw@host/x" as scheme "user": never take a scheme there.
-    has_scheme = "://" in text
-    try:
-        parts = urlsplit(text if has_scheme or text.startswith("//") else "//" + text)
-        host = parts.hostname  # without userinfo and port, lower-cased
-    except ValueError:  # e.g. an unbalanced IPv6 bracket
-        return None, None
-    scheme = parts.scheme.lower() if has_scheme and parts.scheme else None
-    return scheme, (host.rstrip(".") or None) if host else None
 
 
 def _events(value) -> list[str] | None:

@@ -25,10 +25,8 @@ headers, credentials in URLs and signed-URL query strings are replaced by `[reda
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +36,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from aircall_pipeline import redaction
 from aircall_pipeline.settings import (
     ALERT_MIN_SEVERITY_VAR,
     SEVERITIES,
@@ -52,7 +51,6 @@ AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale
 ALERT_KINDS: tuple[str, ...] = ("auth", "rate_limit", "s3", "check_failed", "config", "stale", "tamper", "other")
 Severity = Literal["critical", "error", "warning", "info"]
 
-REDACTED = "[redacted]"
 RUN_LINK_LABEL = "Run"
 SOURCE = "aircall_pipeline"
 
@@ -189,108 +187,9 @@ def report_url(partition: str, settings: AlertSettings) -> str:
 # --------------------------------------------------------------------------------------------------
 # Redaction
 
-_MIN_SECRET_LEN = 4  # below this, replacing the value would mangle ordinary words
-
-# A name that says its value is secret: `AIRCALL_API_TOKEN`, `"api_token"`, `password`,
-# `AWS_SECRET_ACCESS_KEY`, `client_secret`, `x-api-key`... A bare `key` is not one (`partition_key`).
-_CREDENTIAL_NAME = (r"[A-Za-z0-9_.-]*?(?:token|secret|password|passwd|pwd|credentials?|"
-                r"(?:api|access|secret|private|signing|hash|master|account)[_-]?key)")
-# A quoted value runs to its closing quote; a bare one to a space or a delimiter.
-_CREDENTIAL_VALUE = r"(?:\"[^\"]*\"|'[^']*'|[^\s\"',;}&]+)"
-
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Authorization headers and the like, whatever the scheme: the scheme and the credential go.
-    (re.compile(r"(?i)\b(authorization|proxy-authorization)([\"']?\s*[:=]\s*)(\"|')?[^\s\"',}]+( [^\s\"',}]+)?"),
-     rf"\1\2{REDACTED}"),
-    # name=value, name: value, "name": "value" (environment dumps, JSON, logfmt, prose).
-    (re.compile(rf"(?i)(?<![A-Za-z0-9_.-])({_CREDENTIAL_NAME})([\"']?\s*[:=]\s*){_CREDENTIAL_VALUE}"),
-     rf"\1\2{REDACTED}"),
-    (re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]{6,}"), REDACTED),  # Slack bot/user/app tokens
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),  # AWS access key ids
-)
-# `Basic <base64 of id:secret>` and `Bearer <token>`; the credential is checked in code (below) so
-# that prose such as "basic authentication" or "bearer tokens" is left alone.
-_AUTH_SCHEME = re.compile(r"(?i)\b(basic|bearer)(\s+)([A-Za-z0-9+/_.~-]{6,}=*)")
-_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>`]+")
-# A query parameter *name* that marks a signed or credential-bearing URL (S3 presigned URLs, SAS
-# tokens, Aircall's short-lived recording links, ?api_key=...).
-_SIGNED_QUERY = re.compile(
-    r"(?i)(?:^|&)[^=&]*(?:sig|signature|token|credential|expires|key|auth|secret|password)[^=&]*="
-)
-# Incoming-webhook URLs whose path *is* the secret: on these hosts the whole path goes (Slack's
-# /services/T…/B…/secret, Teams' webhookb2/…, Discord's /api/webhooks/id/token); elsewhere whatever
-# follows a /hooks/ or /webhooks/ segment (Mattermost, Rocket.Chat, GitLab and most self-hosted ones).
-_WEBHOOK_HOSTS = ("hooks.slack.com", "webhook.office.com", "discord.com", "discordapp.com")
-_WEBHOOK_PATH = re.compile(r"(?i)(/(?:hooks|webhooks?|webhookb2)/).+")
-
-
-def _secret_values() -> list[str]:
-    values = []
-    for api_id, secret in secret_values():
-        values.append(secret)
-        if api_id:
-            # The Basic header value, in case anything ever echoed it.
-            values.append(base64.b64encode(f"{api_id}:{secret}".encode()).decode())
-    values = [v for v in values if len(v) >= _MIN_SECRET_LEN]
-    return sorted(set(values), key=len, reverse=True)  # longest first: no partial leftovers
-
-
-def _is_basic_credential(value: str) -> bool:
-    """True when `value` decodes as Basic credentials do: base64 of printable `user:password`."""
-    try:
-        decoded = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=False).decode()
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return ":" in decoded and decoded.isprintable()
-
-
-def _looks_like_token(value: str) -> bool:
-    """A bearer token, not an English word: a digit or token punctuation in it, or a long string."""
-    return bool(re.search(r"[0-9._~+/=]", value)) or len(value) >= 24
-
-
-def _scrub_auth_scheme(match: re.Match[str]) -> str:
-    scheme, space, value = match.groups()
-    secret = _is_basic_credential(value) if scheme.lower() == "basic" else _looks_like_token(value)
-    return f"{scheme.capitalize()}{space}{REDACTED}" if secret else match.group(0)
-
-
-def _scrub_url(match: re.Match[str]) -> str:
-    url = match.group(0)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return REDACTED
-    netloc = parts.netloc
-    if "@" in netloc:  # user:password@host
-        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
-    path = parts.path
-    host = (parts.hostname or "").lower()
-    if any(host == h or host.endswith("." + h) for h in _WEBHOOK_HOSTS) and path.strip("/"):
-        path = f"/{REDACTED}"
-    else:
-        path = _WEBHOOK_PATH.sub(rf"\1{REDACTED}", path)
-    query = parts.query
-    if query and _SIGNED_QUERY.search(query):
-        query = REDACTED
-    rebuilt = f"{parts.scheme}://{netloc}{path}"
-    if query:
-        rebuilt += f"?{query}"
-    if parts.fragment:
-        rebuilt += f"#{parts.fragment}"
-    return rebuilt
-
-
 def scrub(text: str) -> str:
-    """Remove anything that looks like a credential from `text`."""
-    if not text:
-        return text
-    for secret in _secret_values():
-        text = text.replace(secret, REDACTED)
-    text = _URL.sub(_scrub_url, text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return _AUTH_SCHEME.sub(_scrub_auth_scheme, text)
+    """Remove anything that looks like a credential from `text`, and every secret this process read."""
+    return redaction.scrub(text, redaction.known_secrets(secret_values()))
 
 
 def _scrub_value(value: Any) -> Any:
