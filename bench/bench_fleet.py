@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -693,10 +694,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     log(f"{ACCOUNTS} accounts, timeout {TIMEOUT:.0f} s")
     with tempfile.TemporaryDirectory(prefix="bench_fleet_") as tmp:
-        result = measure(Path(tmp))
-        if not result["success"]:
-            log(f"no run succeeded; the daemon's log:\n{result['log'].read_text()[-4000:]}")
-        print(report(result))
+        try:
+            result = measure(Path(tmp))
+            if not result["success"]:
+                log(f"no run succeeded; the daemon's log:\n{result['log'].read_text()[-4000:]}")
+            print(report(result))
+        except BaseException:
+            # An hour's run must not end in a bare status 1: say where it broke (bench.py keeps stderr).
+            log(f"failed:\n{traceback.format_exc()}")
+            raise
     return 0
 
 
