@@ -19,8 +19,10 @@ from aircall_pipeline.timestamps import iso_utc
 RESET_HEADER = "X-AircallApi-Reset"
 RETRY_AFTER_HEADER = "Retry-After"
 
-# X-AircallApi-Reset's unit is undocumented (see aircall-api-facts.md section 4). Unix seconds are
-# about 1.8e9 today and unix milliseconds about 1.8e12, so anything above 1e12 is milliseconds.
+# X-AircallApi-Reset's unit is undocumented: the reference calls it the time the counter resets
+# (https://developer.aircall.io/api-references/, as quoted by https://github.com/w6w-io/w6w-apps,
+# apps/aircall/health/quota.ts) and clients read it either way. Unix seconds are about 1.8e9 today
+# and unix milliseconds about 1.8e12, so anything above 1e12 is milliseconds.
 _MILLISECONDS_THRESHOLD = 1e12
 
 

@@ -1,6 +1,8 @@
 """Call time windows: how `[start, end)` becomes API queries that never hit the 10,000 cap.
 
-Facts this relies on (aircall-api-facts.md section 3):
+Facts this relies on, probed live by Estuary's connector (https://github.com/estuary/connectors,
+source-aircall-native/bruno/Calls/: `from bound probe.yml`, `to bound probe.yml`, `page past cap.yml`);
+the 10,000 limit itself is Aircall's (https://support.aircall.io/en-gb/articles/34702023578397):
 - `/v1/calls?from=F&to=T` selects `F < started_at <= T` on integer unix seconds, so the windows
   `(a, b]` and `(b, c]` tile time with neither gap nor overlap.
 - Any request with `page * per_page > 10,000` is a 400, whatever the total: at 50 per page, never

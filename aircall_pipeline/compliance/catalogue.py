@@ -1,8 +1,18 @@
 """The compliance check catalogue: ids, names, titles, control mappings, severities.
 
 Ids and names are public (they name assets, asset checks, evidence tables and rows of checks.json), so
-they are module-level constants, defined once here and imported everywhere else. The catalogue with
-its reasoning is in the shared reference `compliance-landscape.md`, section 2.
+they are module-level constants, defined once here and imported everywhere else.
+
+The checks are the account tests compliance platforms run on SaaS user accounts (accounts mapped to
+people, leavers removed within an SLA, unknown, shared, dormant and new accounts, admins against an
+approved list: e.g. https://help.drata.com, https://help.vanta.com, https://support.secureframe.com),
+applied to what the Aircall API exposes. Control ids are the frameworks' own: SOC 2 Trust Services
+Criteria (https://www.aicpa-cima.com/resources/download/2017-trust-services-criteria-with-revised-points-of-focus-2022),
+ISO/IEC 27001:2022 Annex A (https://www.iso.org/standard/27001), PCI DSS v4.0.1
+(https://www.pcisecuritystandards.org/document_library/), the HIPAA Security Rule (45 CFR 164.308 and
+164.312, https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-C) and GDPR
+(https://eur-lex.europa.eu/eli/reg/2016/679/oj). AC-14 judges the completeness of system-generated
+evidence as AICPA AT-C 205.36 asks of information produced by the entity.
 
 Status and severity are two different things. `status` (pass | fail | warn | skip | error) is what a
 rule found. `severity` is how loudly a `fail` of that check should be raised (the Dagster asset check
@@ -18,7 +28,9 @@ from dataclasses import dataclass
 
 from aircall_pipeline.aircall.windows import MAX_RESULTS
 
-# Result vocabulary (borrowed from Steampipe/Prowler, as in the design doc).
+# Result vocabulary, borrowed from Steampipe's control statuses (ok/alarm/info/skip/error, e.g.
+# https://github.com/turbot/steampipe-mod-zoom-compliance) and Prowler's reports
+# (https://github.com/prowler-cloud/prowler, docs/tutorials/reporting.md).
 PASS = "pass"  # noqa: S105 - a check status, not a password
 FAIL = "fail"
 WARN = "warn"

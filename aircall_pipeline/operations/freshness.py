@@ -1,7 +1,7 @@
 """How old the newest evidence may be: one policy, applied in one place (the root definitions.py).
 
-The daily run targets yesterday at 02:15 (schedules.py); a day plus slack for a late or retried
-run gives the 30 h limit. The same windows drive two things:
+The daily run targets yesterday at 02:15 (the default `schedule_cron`, which scheduler.py fires); a
+day plus slack for a late or retried run gives the 30 h limit. The same windows drive two things:
 
 - `EVIDENCE_FRESHNESS_POLICY`, a `dg.FreshnessPolicy` the UI and the FreshnessDaemon evaluate
   (health badges on the asset graph). OSS Dagster sends no alert for it, hence

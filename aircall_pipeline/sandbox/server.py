@@ -1,6 +1,9 @@
 """SandboxServer: the Aircall Public API on loopback, faithful to its observed behaviour.
 
-What it reproduces (see /work/shared/reference/aircall-api-facts.md):
+What it reproduces. Sources: the Aircall Public API reference (https://developer.aircall.io/api-references/),
+Aircall's help centre on the 10,000-result limit (https://support.aircall.io/en-gb/articles/34702023578397),
+and the live probes of two connectors: Estuary's (https://github.com/estuary/connectors,
+source-aircall-native/bruno/) and w6w's (https://github.com/w6w-io/w6w-apps, apps/aircall/).
 - HTTP Basic auth at the edge: no Authorization header -> 401 {"message":"Unauthorized"}, wrong or
   malformed credentials -> 403 {"message":"Forbidden"}; unknown path -> 404 {"message":"Not Found"}.
 - Lists `{"<plural>": [...], "meta": {...}}` with absolute next/previous links that carry the
@@ -13,7 +16,7 @@ What it reproduces (see /work/shared/reference/aircall-api-facts.md):
   count, total, current_page, per_page): clients must page by the counts. Items carry the plain-text
   `token` and URLs with credentials in them, as the live list does.
 
-Choices where the live behaviour is unobserved (each flagged UNCERTAIN in the facts file):
+Choices where the live behaviour is unobserved (no public source documents or probed it):
 - the 429 body follows the documented `{error, troubleshoot}` shape; no Retry-After header;
   X-AircallApi-Reset is UNIX seconds by default (`reset_header="milliseconds"` or `"none"` to vary);
 - rate windows are fixed and aligned to multiples of `window_seconds` on the UNIX clock; only
@@ -25,16 +28,21 @@ Choices where the live behaviour is unobserved (each flagged UNCERTAIN in the fa
 
 - Only `history_days` of calls are served (`horizon_days`, None: all): an older window answers 200
   with an empty list, as the live API does past its ~6 months.
-- Calls as the clock sees them: a call not yet started is not served, one in progress has status
-  `initial` (ringing) or `answered` and no `ended_at`/`duration`, and for `CALL_REWRITE_SECONDS`
-  after it ends a call is still being rewritten (no recording or asset yet, cost 0.0).
+- Calls as the clock sees them (call_lifecycle.py): a call not yet started is not served, one in
+  progress has status `initial` (ringing) or `answered` and no `ended_at`/`duration`, and for
+  `CALL_REWRITE_SECONDS` after it ends a call is still being rewritten (no recording or asset yet,
+  cost 0.0).
 
-Faults for tests and demos (constructor options, `.control()`, or `POST /sandbox/control`): latency,
-5xx bursts or a seeded 5xx rate, key revocation after N requests, truncated JSON, a next-page link
-to a foreign host, links without filters (`bare_links`), a meta.total that moves after the first
+Faults for tests and demos (faults.py; constructor options, `.control()`, or `POST /sandbox/control`):
+latency, 5xx bursts or a seeded 5xx rate, key revocation after N requests, truncated JSON, a next-page
+link to a foreign host, links without filters (`bare_links`), a meta.total that moves after the first
 page (`total_drift`), forced 429s (`rate_limit_next`) with each form of reset header, numbers that
 vanish between the list and their detail (`vanish_numbers`), unknown fields on or off. `/sandbox/*`
 needs no auth and is not rate limited.
+
+This module holds the request pipeline (auth, rate limit, faults, statistics) and the endpoints;
+paging is in pagination.py, the bodies in responses.py, the 429 in rate_limit.py, the HTTP layer in
+transport.py.
 """
 
 from __future__ import annotations
@@ -44,158 +52,40 @@ import hmac
 import json
 import random
 import re
-import socket
-import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import asdict
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
-from aircall_pipeline.aircall.windows import MAX_RESULTS
+from aircall_pipeline.sandbox.call_lifecycle import as_of
 from aircall_pipeline.sandbox.data import USER_EXTRA_FIELD, WEBHOOK_EXTRA_FIELD, SandboxAccount
+from aircall_pipeline.sandbox.faults import FAULT_FIELDS, FOREIGN_HOST, FaultSettings
+from aircall_pipeline.sandbox.pagination import in_window, page_response, window_params
+from aircall_pipeline.sandbox.rate_limit import too_many_requests
+from aircall_pipeline.sandbox.responses import (
+    CAP_EXCEEDED_BODY,
+    FORBIDDEN_BODY,
+    ID_NOT_FOUND_BODY,
+    NOT_FOUND_BODY,
+    ROOT_BODY,
+    UNAUTHORIZED_BODY,
+    USER_V1_GONE_BODY,
+    BadRequest,
+    Response,
+    json_bytes,
+)
+from aircall_pipeline.sandbox.stats import RequestStats
+from aircall_pipeline.sandbox.transport import HTTPServer
 from aircall_pipeline.settings import is_loopback_host
+
+# Names other modules import from here; their homes are the modules above.
+__all__ = ["CAP_EXCEEDED_BODY", "FOREIGN_HOST", "SANDBOX_API_ID", "SANDBOX_API_TOKEN", "SandboxServer"]
 
 # Fake credentials of every sandbox: printing them is harmless, they open nothing else.
 SANDBOX_API_ID = "sandbox-api-id"
 SANDBOX_API_TOKEN = "sandbox-api-token"  # noqa: S105 - a public, fake credential
-
-MAX_PER_PAGE = 50
-DEFAULT_PER_PAGE = 20
-FOREIGN_HOST = "http://evil.example.test"
-
-# Observed verbatim on the live API for any page past the cap (Estuary probe notes).
-CAP_EXCEEDED_BODY = {
-    "error": "Bad Request",
-    "data": None,
-    "message": "BAD_REQUEST",
-    "errors": "Your query is limited to 10k results and pagination is out of bound, please use timestamps or other filters.",
-    "troubleshoot": "BAD_REQUEST",
-    "success": False,
-}
-UNAUTHORIZED_BODY = {"message": "Unauthorized"}
-FORBIDDEN_BODY = {"message": "Forbidden"}
-NOT_FOUND_BODY = {"message": "Not Found"}
-ID_NOT_FOUND_BODY = {"error": "Not found", "troubleshoot": "Id does not exist"}
-# The live 410 body after the sunset is unobserved; this one follows the documented error shape.
-USER_V1_GONE_BODY = {
-    "error": "Gone",
-    "troubleshoot": "User V1 API was retired on 2026-09-30. Use GET /v2/users instead.",
-}
-ROOT_BODY = {
-    "resource": "Aircall Public API (sandbox)",
-    "contact": "https://developer.aircall.io/api-references/",
-    "documentation": "/v1/ping, /v1/company, /v2/users, /v1/teams, /v1/numbers, /v1/calls, /v1/webhooks; "
-                     "test hooks under /sandbox/",
-}
-# How X-AircallApi-Reset is sent: the unit is undocumented, so the sandbox can answer with each form
-# a client must survive: a future time in seconds or milliseconds, none at all, a time in the past,
-# a relative number of seconds (`30`) and an unreadable value.
-RESET_HEADER_UNITS = ("seconds", "milliseconds", "none", "past", "relative", "unreadable")
-# Estuary saw calls rewritten up to 20 minutes after they ended (https://github.com/estuary/connectors,
-# source-aircall-native: realtime plus a 24 h lookback re-read for that reason).
-CALL_REWRITE_SECONDS = 20 * 60
-
-Response = tuple[int, dict[str, Any], dict[str, str]]
-
-
-class BadRequest(Exception):
-    def __init__(self, body: dict[str, Any]):
-        super().__init__(body.get("troubleshoot", "Bad Request"))
-        self.body = body
-
-
-def _bad_parameter(name: str, detail: str) -> BadRequest:
-    return BadRequest({"error": "Bad Request", "troubleshoot": f"Invalid parameter '{name}': {detail}."})
-
-
-@dataclass
-class FaultSettings:
-    """Everything `.control()` may change while the server runs."""
-
-    rate_limit: int = 60
-    window_seconds: float = 60
-    reset_header: str = "seconds"  # "seconds" | "milliseconds" | "none": the real unit is uncertain
-    latency_ms: int = 0
-    fail_5xx_next: int = 0
-    fail_5xx_rate: float = 0.0
-    revoke_after: int | None = None
-    malformed_json_next: int = 0
-    foreign_next_link: bool = False
-    unknown_fields: bool = True
-    # Calls the API counts in meta.total but never serves (deleted while paging): AC-14 must fail.
-    phantom_calls: int = 0
-    # Likewise for /v1/webhooks: a meta.total larger than what is served (clients must stop on a
-    # short or empty page rather than ask forever).
-    phantom_webhooks: int = 0
-    # Calls older than this many days are not served (an empty 200, like the live ~6-month horizon).
-    horizon_days: float | None = None
-    # Next-page links in the one documented form, `.../v1/calls?page=2&per_page=20`: no filters.
-    bare_links: bool = False
-    # Added to meta.total on every page after the first (calls made or deleted while paging).
-    total_drift: int = 0
-    # The next N authenticated requests answer 429 whatever the window holds.
-    rate_limit_next: int = 0
-    # The first N numbers of the list answer 404 on /v1/numbers/:id (deleted while being read).
-    vanish_numbers: int = 0
-
-    def validate(self) -> None:
-        if self.rate_limit < 1 or self.window_seconds <= 0:
-            raise ValueError("rate_limit must be >= 1 and window_seconds > 0")
-        if self.reset_header not in RESET_HEADER_UNITS:
-            raise ValueError(f"reset_header must be one of {RESET_HEADER_UNITS}")
-        if not 0.0 <= self.fail_5xx_rate <= 1.0:
-            raise ValueError("fail_5xx_rate must be between 0 and 1")
-        if min(self.latency_ms, self.fail_5xx_next, self.malformed_json_next, self.phantom_webhooks,
-               self.rate_limit_next, self.vanish_numbers) < 0:
-            raise ValueError("latency_ms, fail_5xx_next, malformed_json_next, phantom_webhooks, rate_limit_next "
-                             "and vanish_numbers must be >= 0")
-        if self.horizon_days is not None and self.horizon_days <= 0:
-            raise ValueError("horizon_days must be > 0 (or null to serve every call)")
-        if self.revoke_after is not None and self.revoke_after < 0:
-            raise ValueError("revoke_after must be >= 0 (or null to never revoke)")
-
-
-FAULT_FIELDS = {f.name for f in fields(FaultSettings)}
-
-
-class _Counters:
-    """Request statistics; guarded by the server's lock."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.by_endpoint: Counter[str] = Counter()
-        self.by_status: Counter[int] = Counter()
-        self.rate_limited = 0
-        self.duplicates = 0
-        self.errors_injected = 0
-        self.max_in_window = 0
-        # Requests admitted in each of the company's fixed windows (window start, unix seconds): how
-        # full the budget really was, measured on the server's clock rather than the client's.
-        self.by_window: Counter[float] = Counter()
-        # When the first and the last request were admitted (unix seconds): the span the API was busy,
-        # to tell a client's pacing from the time spent around it (benchmarks).
-        self.first_admitted_at: float | None = None
-        self.last_admitted_at: float | None = None
-        self.answered: set[str] = set()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "by_endpoint": dict(self.by_endpoint),
-            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
-            "rate_limited": self.rate_limited,
-            "duplicates": self.duplicates,
-            "max_in_window": self.max_in_window,
-            "by_window": {str(float(start)): n for start, n in sorted(self.by_window.items())},
-            "first_admitted_at": self.first_admitted_at,
-            "last_admitted_at": self.last_admitted_at,
-            "errors_injected": self.errors_injected,
-        }
-
 
 class SandboxServer:
     """A simulated Aircall API for one `SandboxAccount`, served from a background thread."""
@@ -245,13 +135,13 @@ class SandboxServer:
         self._settings = FaultSettings(**{**asdict(self._settings), **more_faults})
         self._settings.validate()
         self._lock = threading.Lock()
-        self._counters = _Counters()
+        self._counters = RequestStats()
         self._fault_rng = random.Random(fault_seed)
         self._fail_5xx_served = 0
         self._requests_since_revoke_set = 0
         self._window_index: int | None = None
         self._window_admitted = 0
-        self._httpd: _HTTPServer | None = None
+        self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._routes: Sequence[tuple[re.Pattern[str], str, Callable[..., Response]]] = (
             (re.compile(r"/v1/ping"), "/v1/ping", self._ping),
@@ -273,7 +163,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         if self._httpd is not None:
             return self
-        self._httpd = _HTTPServer((self.host, self._requested_port), self)
+        self._httpd = HTTPServer((self.host, self._requested_port), self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="aircall-sandbox", daemon=True
         )
@@ -317,7 +207,7 @@ class SandboxServer:
 
     def reset_stats(self) -> None:
         with self._lock:
-            self._counters = _Counters()
+            self._counters = RequestStats()
 
     def settings(self) -> dict[str, Any]:
         with self._lock:
@@ -344,9 +234,9 @@ class SandboxServer:
         """Answer one HTTP request: (status, body bytes, extra headers)."""
         if path.startswith("/sandbox/"):
             status, payload = self._sandbox_hook(method, path, body)
-            return status, _json_bytes(payload), {}
+            return status, json_bytes(payload), {}
         if path in ("", "/"):
-            return 200, _json_bytes(ROOT_BODY), {}
+            return 200, json_bytes(ROOT_BODY), {}
         route = self._match(path) if method == "GET" else None
         endpoint = route[1] if route else "(unknown)"
         with self._lock:
@@ -358,7 +248,7 @@ class SandboxServer:
         if settings.latency_ms:
             time.sleep(settings.latency_ms / 1000)
         status, payload, headers, injected = self._api_response(route, query, authorization, settings, revoked)
-        encoded = _json_bytes(payload)
+        encoded = json_bytes(payload)
         with self._lock:
             if status == 200 and not injected and self._malformed_pending():
                 encoded = encoded[: len(encoded) // 2]
@@ -433,27 +323,7 @@ class SandboxServer:
                 self._counters.last_admitted_at = now
                 return None
             self._counters.rate_limited += 1
-        reset_at = (window + 1) * settings.window_seconds
-        headers = {"X-AircallApi-Limit": str(settings.rate_limit), "X-AircallApi-Remaining": "0"}
-        if settings.reset_header == "seconds":
-            headers["X-AircallApi-Reset"] = str(int(-(-reset_at // 1)))
-        elif settings.reset_header == "milliseconds":
-            headers["X-AircallApi-Reset"] = str(int(reset_at * 1000))
-        elif settings.reset_header == "past":
-            headers["X-AircallApi-Reset"] = str(int(now) - 5)
-        elif settings.reset_header == "relative":
-            headers["X-AircallApi-Reset"] = str(max(1, int(reset_at - now)))
-        elif settings.reset_header == "unreadable":
-            headers["X-AircallApi-Reset"] = "in a minute"
-        # The live 429 body is unobserved; this follows the documented {error, troubleshoot} shape.
-        body = {
-            "error": "Too Many Requests",
-            "troubleshoot": (
-                f"Rate limit of {settings.rate_limit} requests per {settings.window_seconds:g} seconds reached "
-                "for this company. Retry after the time in X-AircallApi-Reset."
-            ),
-        }
-        return body, headers
+        return too_many_requests(settings, window, now)
 
     def _injected_5xx(self, settings: FaultSettings) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
@@ -513,8 +383,8 @@ class SandboxServer:
 
     def _list_users(self, params: dict[str, str]) -> Response:
         account = self.account
-        low, high = _window_params(params)
-        indexes = [i for i in range(len(account.users)) if _in_window(account.user_created_at(i), low, high)]
+        low, high = window_params(params)
+        indexes = [i for i in range(len(account.users)) if in_window(account.user_created_at(i), low, high)]
         unknown = self._settings.unknown_fields
         return self._page("users", "/v2/users", params, indexes,
                           lambda i: _strip_user(account.users[i], unknown))
@@ -536,8 +406,8 @@ class SandboxServer:
 
     def _list_numbers(self, params: dict[str, str]) -> Response:
         account = self.account
-        low, high = _window_params(params)
-        indexes = [i for i in range(len(account.numbers)) if _in_window(account.number_created_at(i), low, high)]
+        low, high = window_params(params)
+        indexes = [i for i in range(len(account.numbers)) if in_window(account.number_created_at(i), low, high)]
         return self._page("numbers", "/v1/numbers", params, indexes, lambda i: account.numbers[i])
 
     def _get_number(self, params: dict[str, str], key: str) -> Response:
@@ -548,7 +418,7 @@ class SandboxServer:
         return (200, {"number": number}, {}) if number else (404, ID_NOT_FOUND_BODY, {})
 
     def _list_calls(self, params: dict[str, str]) -> Response:
-        low, high = _window_params(params)
+        low, high = window_params(params)
         now = int(time.time())
         # Calls not started yet do not exist; calls older than the horizon are no longer served.
         high = now if high is None else min(high, now)
@@ -583,7 +453,7 @@ class SandboxServer:
         unknown = self._settings.unknown_fields
         short_urls = params.get("fetch_short_urls", "").lower() == "true"
         now = int(time.time())
-        return lambda i: _as_of(self.account.call(i, include_unknown=unknown, short_urls=short_urls), now)
+        return lambda i: as_of(self.account.call(i, include_unknown=unknown, short_urls=short_urls), now)
 
     def _page(
         self,
@@ -595,101 +465,11 @@ class SandboxServer:
         *,
         links: bool = True,
     ) -> Response:
-        page = _int_param(params, "page", 1, minimum=1)
-        per_page = min(_int_param(params, "per_page", DEFAULT_PER_PAGE, minimum=1), MAX_PER_PAGE)
-        if page * per_page > MAX_RESULTS:
-            raise BadRequest(CAP_EXCEEDED_BODY)
-        order = params.get("order", "asc").lower()
-        if order not in ("asc", "desc"):
-            raise _bad_parameter("order", "use asc or desc")
-        ordered = indexes if order == "asc" else indexes[::-1]
-        start = (page - 1) * per_page
-        items = [render(i) for i in ordered[start:start + per_page]]
-        total = len(indexes)
-        if not links:
-            meta = {"count": len(items), "total": total, "current_page": page, "per_page": per_page}
-            return 200, {plural: items, "meta": meta}, {}
-        next_link = previous_link = None
-        if page * per_page < total:
-            foreign = self._foreign_link_pending()
-            next_link = self._link(FOREIGN_HOST if foreign else self.url, path, params, order, page + 1, per_page)
-        if page > 1:
-            previous_link = self._link(self.url, path, params, order, page - 1, per_page)
-        if self._settings.bare_links:
-            # The form Aircall's reference documents: no from, to or order in the link.
-            next_link = next_link and f"{next_link.split('?')[0]}?page={page + 1}&per_page={per_page}"
-            previous_link = previous_link and f"{previous_link.split('?')[0]}?page={page - 1}&per_page={per_page}"
-        meta = {
-            "count": len(items),
-            "total": total,
-            "current_page": page,
-            "per_page": per_page,
-            "next_page_link": next_link,
-            "previous_page_link": previous_link,
-        }
-        return 200, {plural: items, "meta": meta}, {}
+        return page_response(plural, path, params, indexes, render, base_url=self.url,
+                             next_base_url=self._next_base_url, bare_links=self._settings.bare_links, links=links)
 
-    @staticmethod
-    def _link(base: str, path: str, params: dict[str, str], order: str, page: int, per_page: int) -> str:
-        # Keys sorted like the live links (`?order=asc&page=3&per_page=1`), filters carried over.
-        query = {**params, "order": order, "page": str(page), "per_page": str(per_page)}
-        return f"{base}{path}?{urlencode(sorted(query.items()))}"
-
-
-def _as_of(call: dict[str, Any], now: int) -> dict[str, Any]:
-    """`call` as the API shows it at `now`: in progress (status `initial` while ringing, `answered`
-    once picked up; no end yet), still being rewritten for CALL_REWRITE_SECONDS after it ended, then
-    final (`done`). The statuses are the documented ones (https://developer.aircall.io/api-references/,
-    "Call": initial, answered, done)."""
-    ended = call.get("ended_at")
-    if ended is None or now - ended >= CALL_REWRITE_SECONDS:
-        return call
-    call = dict(call)
-    if now < ended:
-        answered = call.get("answered_at")
-        call["status"] = "answered" if answered is not None and answered <= now else "initial"
-        if answered is not None and answered > now:
-            call["answered_at"] = None
-        call.update(ended_at=None, duration=None, recording=None, voicemail=None, asset=None,
-                    missed_call_reason=None, comments=[], tags=[])
-    else:
-        # Ended, but the recording is still processed and the cost not yet computed.
-        call.update(recording=None, asset=None, cost="0.0", tags=[])
-    return call
-
-
-def _json_bytes(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _int_param(params: dict[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad_parameter(name, "expected an integer") from None
-    return max(value, minimum)
-
-
-def _window_params(params: dict[str, str]) -> tuple[int | None, int | None]:
-    """`from`/`to` as UNIX seconds. ISO strings are refused (the live API silently misreads them)."""
-    bounds = []
-    for name in ("from", "to"):
-        raw = params.get(name)
-        if raw in (None, ""):
-            bounds.append(None)
-            continue
-        try:
-            bounds.append(int(raw))
-        except ValueError:
-            raise _bad_parameter(name, "expected a UNIX timestamp in seconds") from None
-    return bounds[0], bounds[1]
-
-
-def _in_window(moment: int, low: int | None, high: int | None) -> bool:
-    return (low is None or moment > low) and (high is None or moment <= high)
+    def _next_base_url(self) -> str:
+        return FOREIGN_HOST if self._foreign_link_pending() else self.url
 
 
 def _strip_user(user: dict[str, Any], unknown_fields: bool) -> dict[str, Any]:
@@ -701,75 +481,3 @@ def _without(record: dict[str, Any], extra_field: str, unknown_fields: bool) -> 
     if unknown_fields or extra_field not in record:
         return record
     return {k: v for k, v in record.items() if k != extra_field}
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], sandbox: SandboxServer):
-        self.sandbox = sandbox
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
-
-    def track(self, connection: socket.socket, is_open: bool) -> None:
-        with self._open_lock:
-            (self._open.add if is_open else self._open.discard)(connection)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the client
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # The default prints the request, whose headers may carry credentials; clients hanging up
-        # mid-response are routine and not worth a line at all.
-        error = sys.exc_info()[1]
-        if not isinstance(error, ConnectionError | TimeoutError):
-            sys.stderr.write(f"aircall sandbox: {type(error).__name__} while answering a request\n")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so pooled clients reach hundreds of requests/s
-    server_version = "AircallSandbox/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True  # with keep-alive, Nagle + delayed ACK costs 40 ms per response
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        self.server.track(self.connection, False)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: access logs would be noise in tests, and nothing here may echo credentials."""
-
-    def _dispatch(self) -> None:
-        path, _, query = self.path.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, payload, headers = self.server.sandbox.respond(
-            self.command, path, query, self.headers.get("Authorization"), body
-        )
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        # Headers and body leave in one write, so a response is one segment, not two.
-        self._headers_buffer.append(b"\r\n" + payload)
-        self.flush_headers()
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
-
