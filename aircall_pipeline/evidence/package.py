@@ -47,7 +47,6 @@ from datetime import date as date_cls
 from pathlib import Path
 from typing import Any
 
-from aircall_pipeline import __version__
 from aircall_pipeline.evidence.errors import EvidenceStoreError
 from aircall_pipeline.evidence.layout import (
     REPORTS,
@@ -84,6 +83,7 @@ from aircall_pipeline.evidence.package_verify import PackageCheck, unsafe_name, 
 from aircall_pipeline.evidence.schemas import MAX_DOCUMENT_BYTES
 from aircall_pipeline.evidence.signing import Signer, TrustedKey, sign_manifest
 from aircall_pipeline.names import FINDINGS_TABLES
+from aircall_pipeline.version import __version__
 
 __all__ = [
     "MANIFEST",

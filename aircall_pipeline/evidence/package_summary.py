@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aircall_pipeline import __version__
 from aircall_pipeline.compliance.oscal.assessment import control_state, stable_uuid
 from aircall_pipeline.compliance.oscal.controls import control
 from aircall_pipeline.evidence.layout import ROOT, reports_folder
@@ -20,6 +19,7 @@ from aircall_pipeline.evidence.manifest import iso_utc, json_bytes
 from aircall_pipeline.evidence.package_layout import EVIDENCE, OSCAL
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.names import OWNER_POLICY
+from aircall_pipeline.version import __version__
 
 
 @dataclass
