@@ -1,5 +1,5 @@
 """Aircall account -> daily, verifiable compliance evidence, orchestrated by Dagster."""
 
-from pathlib import Path
+from aircall_pipeline.version import __version__
 
-__version__ = (Path(__file__).parent / "VERSION").read_text().strip()
+__all__ = ["__version__"]

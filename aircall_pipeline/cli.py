@@ -10,7 +10,7 @@ import sys
 
 # name -> module exposing `register(subparsers)`, which adds its subparsers and sets `func(args) -> int`.
 COMMANDS = {
-    "check-connection": "aircall_pipeline.aircall.connection",
+    "check-connection": "aircall_pipeline.connection_cli",
     "run": "aircall_pipeline.operations.run_command",
     "backfill": "aircall_pipeline.operations.backfill_command",
     "sandbox": "aircall_pipeline.sandbox.cli",

@@ -55,7 +55,7 @@ def test_scrub_removes_given_secrets_their_basic_header_and_credential_shapes():
 def _wrappers():
     from aircall_pipeline import settings
     from aircall_pipeline.aircall import budget
-    from aircall_pipeline.evidence import backends, layout, manifest
+    from aircall_pipeline.evidence import layout, manifest, s3_errors
     from aircall_pipeline.ingest import normalize
     from aircall_pipeline.operations import alerts
 
@@ -64,7 +64,7 @@ def _wrappers():
         "settings": lambda: settings.shown_url(url),
         "limiter": lambda: budget.redact_url(url),
         "store uri": lambda: layout.redact_uri(url),
-        "store endpoint": lambda: backends._strip_userinfo(url),
+        "store endpoint": lambda: s3_errors._strip_userinfo(url),
         "manifest": lambda: manifest.strip_userinfo(url),
         "normaliser": lambda: normalize.url_destination(url),
     }, (lambda: alerts.scrub("text"))

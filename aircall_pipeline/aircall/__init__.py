@@ -5,7 +5,7 @@ docs/architecture.md for the contract.
 """
 
 from aircall_pipeline.aircall.budget import BudgetTimeout, RequestBudget
-from aircall_pipeline.aircall.client import USER_AGENT, AircallClient, RequestStats
+from aircall_pipeline.aircall.client import USER_AGENT, AircallClient
 from aircall_pipeline.aircall.errors import (
     NEW_KEY_ADVICE,
     AircallAuthError,
@@ -16,6 +16,7 @@ from aircall_pipeline.aircall.errors import (
     AircallServerError,
 )
 from aircall_pipeline.aircall.retry import RateLimitWait, RetryPolicy
+from aircall_pipeline.aircall.stats import RequestStats
 from aircall_pipeline.aircall.windows import CallWindow
 
 __all__ = [

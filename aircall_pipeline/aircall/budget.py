@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 from pyrate_limiter import Duration, InMemoryBucket, Rate, RedisBucket, SQLiteBucket
 from pyrate_limiter.abstracts import AbstractBucket, RateItem
 
-from aircall_pipeline import redaction
+import aircall_pipeline.redaction as redaction
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _LEAK_EVERY = 64  # admissions between clean-ups of expired stamps

@@ -2,7 +2,8 @@
 
 The shape follows the HTTP clients worth copying (requests' adapters, Stripe's and Slack's SDKs):
 - one `requests.Session` with explicit (connect, read) timeouts;
-- one function, `interpret()`, turning a response into a payload or a typed `AircallError`;
+- one function, `interpret()` (responses.py), turning a response into a payload or a typed
+  `AircallError`;
 - one `RetryPolicy` deciding every wait; the only `sleep`s are in `_get()` and the budget;
 - pagination as iterators that build every page's query from the client's own parameters (`page`,
   `per_page`, `from`, `to`, `order`): `meta.next_page_link` only says that there is a next page,
@@ -18,11 +19,8 @@ contains it or the Authorization header.
 from __future__ import annotations
 
 import logging
-import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -30,28 +28,31 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from requests.auth import HTTPBasicAuth
 
-from aircall_pipeline import __version__
-from aircall_pipeline.aircall import windows
+import aircall_pipeline.aircall.windows as windows
+from aircall_pipeline.aircall.api_url import DEFAULT_API_URL, validate_api_url
 from aircall_pipeline.aircall.budget import BudgetTimeout, RequestBudget
 from aircall_pipeline.aircall.errors import (
-    NEW_KEY_ADVICE,
     RATE_LIMIT_ADVICE,
-    AircallAuthError,
     AircallRateLimitError,
-    AircallRequestError,
     AircallResponseError,
     AircallServerError,
 )
+from aircall_pipeline.aircall.responses import (
+    SHARED_BUDGET_HINT,
+    interpret,
+    meta_total,
+    network_reason,
+    record_list,
+    record_object,
+)
 from aircall_pipeline.aircall.retry import RetryPolicy
+from aircall_pipeline.aircall.stats import RequestStats, endpoint_template
 from aircall_pipeline.aircall.windows import PER_PAGE, CallWindow
-from aircall_pipeline.settings import DEFAULT_API_URL, validate_api_url
 from aircall_pipeline.timestamps import iso_utc
+from aircall_pipeline.version import __version__
 
 USER_AGENT = f"aircall_pipeline/{__version__} (+python-requests)"
-SHARED_BUDGET_HINT = "the budget is shared with every integration on the account"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
-_BODY_EXCERPT = 300
 
 _TRANSIENT_NETWORK_ERRORS = (
     requests.ConnectionError,  # DNS, refused, reset; ConnectTimeout is one too
@@ -59,156 +60,6 @@ _TRANSIENT_NETWORK_ERRORS = (
     requests.exceptions.ChunkedEncodingError,  # the connection dropped mid-body
     requests.exceptions.ContentDecodingError,
 )
-
-
-# -- statistics -----------------------------------------------------------------------------
-
-
-@dataclass
-class EndpointStats:
-    requests: int = 0  # HTTP requests sent, retries included
-    rate_limited: int = 0  # 429s received
-    retries: int = 0  # requests repeated after a 429, 5xx, network error or malformed body
-
-
-class RequestStats:
-    """Per-endpoint counters keyed by path template ("/v1/calls", "/v1/numbers/:id")."""
-
-    FIELDS = ("requests", "rate_limited", "retries")
-
-    def __init__(self) -> None:
-        self._by_endpoint: dict[str, EndpointStats] = {}
-        self._lock = threading.Lock()
-
-    def add(self, endpoint: str, field: str, n: int = 1) -> None:
-        with self._lock:
-            stats = self._by_endpoint.setdefault(endpoint, EndpointStats())
-            setattr(stats, field, getattr(stats, field) + n)
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            return {
-                endpoint: {field: getattr(stats, field) for field in self.FIELDS}
-                for endpoint, stats in sorted(self._by_endpoint.items())
-            }
-
-    def totals(self) -> dict[str, int]:
-        totals = dict.fromkeys(self.FIELDS, 0)
-        for counts in self.as_dict().values():
-            for field, value in counts.items():
-                totals[field] += value
-        return totals
-
-    def __repr__(self) -> str:
-        return f"RequestStats({self.totals()})"
-
-
-def endpoint_template(path: str) -> str:
-    """"/v1/numbers/123" -> "/v1/numbers/:id" (the key of the request statistics)."""
-    return _ID_SEGMENT.sub("/:id", urlsplit(path).path.rstrip("/") or "/")
-
-
-# -- the one place statuses become exceptions -----------------------------------------------
-
-
-def interpret(response: requests.Response, endpoint: str) -> dict[str, Any]:
-    """A response -> its JSON object, or the typed error it means.
-
-    Retryable outcomes are raised with `retryable=True` (5xx, malformed JSON, 429) and a 429 carries
-    the response headers in `headers`; `AircallClient._get` decides whether and when to retry.
-    """
-    status = response.status_code
-    if 200 <= status < 300:
-        try:
-            payload = response.json()
-        except ValueError:
-            raise AircallResponseError(
-                f"Aircall returned malformed JSON from {endpoint} (HTTP {status}, "
-                f"{len(response.content)} bytes); a truncated body is usually transient",
-                status=status,
-                endpoint=endpoint,
-                retryable=True,
-            ) from None
-        if not isinstance(payload, dict):
-            raise AircallResponseError(
-                f"Aircall returned a JSON {type(payload).__name__} from {endpoint}, expected an object",
-                status=status,
-                endpoint=endpoint,
-            )
-        return payload
-    detail = _api_message(response)
-    if status in (401, 403):
-        raise AircallAuthError(
-            f"Aircall rejected the API key (HTTP {status} from {endpoint}{': ' + detail if detail else ''}). "
-            f"The key is wrong, was revoked, or its user lost Admin rights. {NEW_KEY_ADVICE}",
-            status=status,
-            endpoint=endpoint,
-        )
-    if status == 429:
-        raise AircallRateLimitError(
-            f"Aircall answered 429 Too Many Requests on {endpoint}; {SHARED_BUDGET_HINT}",
-            status=status,
-            endpoint=endpoint,
-            retryable=True,
-            headers=response.headers,
-        )
-    if status >= 500:
-        raise AircallServerError(
-            f"Aircall server error HTTP {status} on {endpoint}{': ' + detail if detail else ''}",
-            status=status,
-            endpoint=endpoint,
-            retryable=True,
-        )
-    if 300 <= status < 400:
-        target = urlsplit(response.headers.get("Location", "")).hostname or "an unnamed location"
-        raise AircallResponseError(
-            f"Aircall redirected {endpoint} (HTTP {status}) to {target}; redirects are not followed so the "
-            "credentials never go anywhere but AIRCALL_API_URL. Check AIRCALL_API_URL.",
-            status=status,
-            endpoint=endpoint,
-        )
-    raise AircallRequestError(
-        f"Aircall refused the request to {endpoint} (HTTP {status}){': ' + detail if detail else ''}",
-        status=status,
-        endpoint=endpoint,
-    )
-
-
-def _api_message(response: requests.Response) -> str:
-    """The body's error / troubleshoot / message / errors text, short; never the request's headers."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip().replace("\n", " ")
-        return text[:_BODY_EXCERPT]
-    if not isinstance(body, dict):
-        return str(body)[:_BODY_EXCERPT]
-    parts = []
-    for key in ("error", "troubleshoot", "message", "errors"):
-        value = body.get(key)
-        if value and str(value) not in parts:
-            parts.append(str(value))
-    return " - ".join(parts)[:_BODY_EXCERPT]
-
-
-def _network_reason(exc: BaseException) -> str:
-    """The innermost cause of a requests network error, e.g. "Name or service not known"."""
-    reason: BaseException = exc
-    seen = set()
-    while id(reason) not in seen:
-        seen.add(id(reason))
-        inner = getattr(reason, "reason", None)
-        if isinstance(inner, BaseException):
-            reason = inner
-            continue
-        if reason.args and isinstance(reason.args[0], BaseException):
-            reason = reason.args[0]
-            continue
-        break
-    text = str(reason)
-    # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x..>: "; drop it.
-    text = re.sub(r"<[^>]+>: ?", "", text)
-    return f"{type(exc).__name__}: {text}"[:_BODY_EXCERPT]
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -250,7 +101,7 @@ class AircallClient:
         self._sleep = sleep
         self._session = requests.Session()
         if parts.scheme == "http":
-            # Plain http:// is only accepted on loopback (settings.validate_api_url). A proxy taken
+            # Plain http:// is only accepted on loopback (api_url.validate_api_url). A proxy taken
             # from the environment (HTTP_PROXY, ALL_PROXY) would receive the Basic header in clear,
             # so such a target is always reached directly, whatever NO_PROXY says.
             self._session.trust_env = False
@@ -280,18 +131,18 @@ class AircallClient:
         return self._get("/v1/ping")
 
     def company(self) -> dict[str, Any]:
-        return _record(self._get("/v1/company"), "company", "/v1/company")
+        return record_object(self._get("/v1/company"), "company", "/v1/company")
 
     def iter_users(self) -> Iterator[dict[str, Any]]:
         """Every user, from /v2/users (the v1 user endpoints were retired on 2026-09-30)."""
-        yield from self._iter_records("/v2/users", "users")
+        yield from self._iterrecord_list("/v2/users", "users")
 
     def iter_teams(self) -> Iterator[dict[str, Any]]:
         """Every team, members embedded in `users`."""
-        yield from self._iter_records("/v1/teams", "teams")
+        yield from self._iterrecord_list("/v1/teams", "teams")
 
     def iter_numbers(self) -> Iterator[dict[str, Any]]:
-        yield from self._iter_records("/v1/numbers", "numbers")
+        yield from self._iterrecord_list("/v1/numbers", "numbers")
 
     def iter_webhooks(self) -> Iterator[dict[str, Any]]:
         """Every webhook (`GET /v1/webhooks`), each `webhook_id` once.
@@ -306,7 +157,7 @@ class AircallClient:
         if not str(number_id).isdigit():
             raise ValueError(f"number id {number_id!r} is not a positive integer")
         path = f"/v1/numbers/{int(number_id)}"
-        return _record(self._get(path), "number", path)
+        return record_object(self._get(path), "number", path)
 
     def iter_call_pages(self, start: datetime, end: datetime) -> Iterator[list[dict[str, Any]]]:
         """Calls with start <= started_at < end, one list per page, each call id once.
@@ -325,8 +176,8 @@ class AircallClient:
             outside = total_changes = 0
             params = self._call_params(leaf.from_ts, leaf.to_ts)
             for number, payload in enumerate(self._pages("/v1/calls", params, first=leaf.first, on_cap="stop")):
-                calls = _records(payload, "calls", "/v1/calls")
-                later_total = _meta_total(payload, "/v1/calls", default=leaf.total)
+                calls = record_list(payload, "calls", "/v1/calls")
+                later_total = meta_total(payload, "/v1/calls", default=leaf.total)
                 if number and later_total != leaf.total:
                     # The first page's total is the window's: a count that moves while the window is
                     # read means calls were added or removed meanwhile, and taking the last one would
@@ -385,10 +236,10 @@ class AircallClient:
         two apart), and an empty list there proves nothing. No call at all: an account without calls.
         Costs one or two requests, only for empty windows."""
         before = self._get("/v1/calls", {"to": from_ts, "order": "asc", "per_page": 1, "page": 1})
-        if _meta_total(before, "/v1/calls") > 0:
+        if meta_total(before, "/v1/calls") > 0:
             return True
         after = self._get("/v1/calls", {"from": to_ts, "order": "asc", "per_page": 1, "page": 1})
-        return _meta_total(after, "/v1/calls") == 0
+        return meta_total(after, "/v1/calls") == 0
 
     # -- pagination -------------------------------------------------------------------------
 
@@ -399,7 +250,7 @@ class AircallClient:
     def _probe_calls(self, from_ts: int, to_ts: int) -> tuple[int, dict[str, Any]]:
         """A window's first page at per_page=50: its meta.total decides a split, else it is kept."""
         payload = self._get("/v1/calls", self._call_params(from_ts, to_ts))
-        total = _meta_total(payload, "/v1/calls")
+        total = meta_total(payload, "/v1/calls")
         if windows.must_split(total, from_ts, to_ts):
             self.log.info(
                 f"/v1/calls window {windows.describe(from_ts, to_ts)} holds {total} calls "
@@ -412,10 +263,10 @@ class AircallClient:
             )
         return total, payload
 
-    def _iter_records(self, path: str, key: str) -> Iterator[dict[str, Any]]:
+    def _iterrecord_list(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         seen: set[Any] = set()
         for payload in self._pages(path, {"per_page": PER_PAGE, "page": 1}):
-            for record in _records(payload, key, path):
+            for record in record_list(payload, key, path):
                 record_id = record.get("id") if isinstance(record, dict) else None
                 if record_id is not None:
                     if record_id in seen:
@@ -435,7 +286,7 @@ class AircallClient:
                     f"{path}: page {page} at {PER_PAGE} per page would pass the API's "
                     f"{windows.MAX_RESULTS:,}-result cap; not requested", endpoint=path)
             payload = self._get(path, {"per_page": PER_PAGE, "page": page})
-            records = _records(payload, key, path)
+            records = record_list(payload, key, path)
             meta = payload.get("meta")
             if not isinstance(meta, dict):
                 raise AircallResponseError(f"Aircall's answer on {path} has no `meta` object", endpoint=path)
@@ -548,12 +399,12 @@ class AircallClient:
                     )
                 except requests.exceptions.SSLError as exc:
                     # A certificate problem does not heal in seconds: say so at once.
-                    reason = f"TLS failed: {_network_reason(exc)}"
+                    reason = f"TLS failed: {network_reason(exc)}"
                     raise AircallServerError(
                         f"could not reach {self.api_url} ({endpoint}): {reason}", endpoint=endpoint, reason=reason
                     ) from exc
                 except _TRANSIENT_NETWORK_ERRORS as exc:
-                    reason = _network_reason(exc)
+                    reason = network_reason(exc)
                     raise AircallServerError(
                         f"could not reach {self.api_url} ({endpoint}): {reason}",
                         endpoint=endpoint,
@@ -561,7 +412,7 @@ class AircallClient:
                         retryable=True,
                     ) from exc
                 except requests.RequestException as exc:
-                    reason = _network_reason(exc)
+                    reason = network_reason(exc)
                     raise AircallServerError(
                         f"could not send {endpoint} to {self.api_url}: {reason}", endpoint=endpoint, reason=reason
                     ) from exc
@@ -647,29 +498,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
         port = -1
     return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
 
-
-def _records(payload: dict[str, Any], key: str, path: str) -> list[Any]:
-    records = payload.get(key)
-    if not isinstance(records, list):
-        raise AircallResponseError(f"Aircall's answer on {path} has no `{key}` list", endpoint=path)
-    return records
-
-
-def _record(payload: dict[str, Any], key: str, path: str) -> dict[str, Any]:
-    record = payload.get(key)
-    if not isinstance(record, dict):
-        raise AircallResponseError(f"Aircall's answer on {path} has no `{key}` object", endpoint=path)
-    return record
-
-
-def _meta_total(payload: dict[str, Any], path: str, default: int | None = None) -> int:
-    meta = payload.get("meta")
-    total = meta.get("total") if isinstance(meta, dict) else None
-    if isinstance(total, int) and total >= 0:
-        return total
-    if default is not None:
-        return default
-    raise AircallResponseError(f"Aircall's answer on {path} has no usable meta.total", endpoint=path)
 
 
 def _iso(ts: float | None) -> str:

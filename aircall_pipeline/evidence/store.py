@@ -63,8 +63,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import aircall_pipeline.evidence.objects as objects
 from aircall_pipeline import __version__
-from aircall_pipeline.evidence import backends
 from aircall_pipeline.evidence.backends import (
     Backend,
     Blob,
@@ -458,7 +458,7 @@ class EvidenceStore:
         info = self.backend.stat(paths[0])
         # A local file is hashed as it is read in chunks, then parsed from disk (only the columns asked
         # for): a big day's calls are never in memory as bytes. S3 fetches small objects in one GET.
-        if info.size <= backends.WHOLE_OBJECT_LIMIT and not isinstance(self.backend, LocalBackend):
+        if info.size <= objects.WHOLE_OBJECT_LIMIT and not isinstance(self.backend, LocalBackend):
             data = self.backend.get(paths[0])
             sha256 = _sha(data)
             source: Any = io.BytesIO(data)

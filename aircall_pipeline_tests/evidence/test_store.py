@@ -216,7 +216,7 @@ def test_uri_that_is_a_file_is_refused(tmp_path):
 
 
 def test_big_s3_objects_are_read_by_byte_ranges(s3_store: EvidenceStore, monkeypatch):
-    import aircall_pipeline.evidence.backends as backends_module
+    import aircall_pipeline.evidence.objects as backends_module
 
     df = pd.DataFrame({"call_id": range(50_000), "user_id": [i % 97 for i in range(50_000)],
                        "note": ["x" * 40] * 50_000})

@@ -2,7 +2,8 @@
 
 Calls /v1/ping, then /v1/company, with the configured key and says plainly what is wrong and what
 to do. Exit status: 0 connected, 2 configuration, 3 key rejected, 4 rate-limited, 5 unreachable or
-server error.
+server error. A command of the app beside the others (it reads the configuration), outside the
+plain client library in aircall/.
 """
 
 from __future__ import annotations
