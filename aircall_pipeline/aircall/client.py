@@ -44,8 +44,8 @@ from aircall_pipeline.aircall.errors import (
 )
 from aircall_pipeline.aircall.retry import RetryPolicy
 from aircall_pipeline.aircall.windows import PER_PAGE, CallWindow
-from aircall_pipeline.settings import DEFAULT_API_URL, validate_api_url
 from aircall_pipeline.timestamps import iso_utc
+from aircall_pipeline.urls import DEFAULT_API_URL, validate_api_url
 
 USER_AGENT = f"aircall_pipeline/{__version__} (+python-requests)"
 SHARED_BUDGET_HINT = "the budget is shared with every integration on the account"
