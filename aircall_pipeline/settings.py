@@ -350,16 +350,14 @@ def _variable_error(error: Any) -> SettingsError:
     return cause if isinstance(cause, SettingsError) else SettingsError(f"{name}: {error['msg']}.")
 
 
-def alert_variables(*, strict: bool = False) -> dict[str, Any]:
+def alert_variables() -> dict[str, Any]:
     """The alert sinks' variables, readable on their own: alerting must work even when another
-    setting is invalid (that may be the very failure being reported). Not `strict`, an unusable
-    ALERT_MIN_SEVERITY means "send everything" rather than an error."""
+    setting is invalid (that may be the very failure being reported). An unusable
+    ALERT_MIN_SEVERITY means "send everything" here; `Environment` is the strict reading."""
     env = os.environ.get
     try:
         min_severity = parse_min_severity(env(ALERT_MIN_SEVERITY_VAR))
     except SettingsError:
-        if strict:
-            raise
         min_severity = {}
     return {
         "slack_token_set": bool(env(SLACK_TOKEN_VAR)),
