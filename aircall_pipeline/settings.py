@@ -46,6 +46,15 @@ __all__ = [
 ]
 
 PII_HASH_KEY_VAR = "AIRCALL_PII_HASH_KEY"
+API_URL_VAR = "AIRCALL_API_URL"
+RATE_LIMIT_VAR = "AIRCALL_RATE_LIMIT_PER_MINUTE"
+EVIDENCE_URI_VAR = "EVIDENCE_URI"
+SCHEDULE_CRON_VAR = "AIRCALL_SCHEDULE_CRON"
+ROLES_URI_VAR = "AIRCALL_ROLES_URI"
+ROSTER_URI_VAR = "AIRCALL_ROSTER_URI"
+POLICY_FILE_VAR = "AIRCALL_POLICY_FILE"
+RATE_LIMIT_WINDOW_VAR = "AIRCALL_RATE_LIMIT_WINDOW_SECONDS"
+SCHEDULE_STATUS_VAR = "AIRCALL_SCHEDULE_DEFAULT_STATUS"
 RETENTION_DAYS_VAR = "EVIDENCE_RETENTION_DAYS"
 RETENTION_MODE_VAR = "EVIDENCE_RETENTION_MODE"
 ALERT_MIN_SEVERITY_VAR = "ALERT_MIN_SEVERITY"
@@ -299,19 +308,19 @@ class Environment(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
-    api_url: Annotated[str, AfterValidator(validate_api_url), Field(alias="AIRCALL_API_URL")] = DEFAULT_API_URL
-    rate_limit_per_minute: Annotated[AtLeastOne, Field(alias="AIRCALL_RATE_LIMIT_PER_MINUTE")] = 60
-    evidence_uri: Annotated[str, Field(alias="EVIDENCE_URI")] = DEFAULT_EVIDENCE_URI
+    api_url: Annotated[str, AfterValidator(validate_api_url), Field(alias=API_URL_VAR)] = DEFAULT_API_URL
+    rate_limit_per_minute: Annotated[AtLeastOne, Field(alias=RATE_LIMIT_VAR)] = 60
+    evidence_uri: Annotated[str, Field(alias=EVIDENCE_URI_VAR)] = DEFAULT_EVIDENCE_URI
     timezone: Annotated[str, AfterValidator(_iana_timezone), Field(alias=TIMEZONE_VAR)] = DEFAULT_TIMEZONE
-    schedule_cron: Annotated[str, Field(alias="AIRCALL_SCHEDULE_CRON")] = DEFAULT_SCHEDULE_CRON
-    roles_uri: Annotated[str | None, Field(alias="AIRCALL_ROLES_URI")] = None
-    roster_uri: Annotated[str | None, Field(alias="AIRCALL_ROSTER_URI")] = None
-    policy_file: Annotated[str | None, Field(alias="AIRCALL_POLICY_FILE")] = None
-    rate_limit_window_seconds: Annotated[AtLeastOne, Field(alias="AIRCALL_RATE_LIMIT_WINDOW_SECONDS")] = 60
+    schedule_cron: Annotated[str, Field(alias=SCHEDULE_CRON_VAR)] = DEFAULT_SCHEDULE_CRON
+    roles_uri: Annotated[str | None, Field(alias=ROLES_URI_VAR)] = None
+    roster_uri: Annotated[str | None, Field(alias=ROSTER_URI_VAR)] = None
+    policy_file: Annotated[str | None, Field(alias=POLICY_FILE_VAR)] = None
+    rate_limit_window_seconds: Annotated[AtLeastOne, Field(alias=RATE_LIMIT_WINDOW_VAR)] = 60
     limiter_url: Annotated[str, Field(alias=LIMITER_URL_VAR, default_factory=default_limiter_url)]
     partitions_start: Annotated[str, AfterValidator(_iso_date), Field(alias=PARTITIONS_START_VAR)] = (
         DEFAULT_PARTITIONS_START)
-    schedule_default_status: Annotated[str, Field(alias="AIRCALL_SCHEDULE_DEFAULT_STATUS")] = "running"
+    schedule_default_status: Annotated[str, Field(alias=SCHEDULE_STATUS_VAR)] = "running"
     alert_min_severity: Annotated[dict[str, str], BeforeValidator(parse_min_severity),
                                   Field(alias=ALERT_MIN_SEVERITY_VAR, default_factory=dict)]
     signing_key: Annotated[str | None, BeforeValidator(_signing_key), Field(alias=SIGNING_KEY_VAR)] = None
