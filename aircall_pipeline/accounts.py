@@ -28,23 +28,97 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from aircall_pipeline.settings import (
-    ACCOUNTS_FILE_VAR,
-    DEFAULT_ACCOUNT_KEY,
-    SECRET_REF_PREFIX,
-    Account,
-    Settings,
-    SettingsError,
-    check_timezone,
-    validate_api_url,
-)
+from aircall_pipeline.settings_error import SettingsError
+from aircall_pipeline.urls import validate_api_url
+from aircall_pipeline.yaml_errors import UNKNOWN_KEY, first_located, line_of, load_with_nodes
+
+API_ID_VAR = "AIRCALL_API_ID"
+API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
+ACCOUNTS_FILE_VAR = "AIRCALL_ACCOUNTS_FILE"
+# The partition key of the single account the environment variables configure (no accounts file).
+DEFAULT_ACCOUNT_KEY = "default"
+# An accounts file's `api_secret:` reference to an AWS Secrets Manager secret (see credentials.py).
+SECRET_REF_PREFIX = "aws-secretsmanager:"  # noqa: S105 - a reference scheme, not a secret
+
+
+@dataclass(frozen=True)
+class Account:
+    """One Aircall account and where its evidence goes. `name` is None for the single account the
+    environment variables configure; the accounts file names each of its accounts (see names.py).
+    The credentials are never here: only the names of the variables that hold them, or a reference
+    to the secret that does (`api_secret`)."""
+
+    name: str | None
+    api_url: str
+    evidence_uri: str
+    timezone: str
+    rate_limit_per_minute: int
+    schedule_cron: str
+    roles_uri: str | None = None
+    roster_uri: str | None = None
+    policy_file: str | None = None
+    api_id_env: str = API_ID_VAR
+    api_token_env: str = API_TOKEN_VAR
+    # Instead of the two variables: `aws-secretsmanager:<name-or-arn>`, a secret holding
+    # {"api_id": ..., "api_token": ...}, read at run time by `credentials_from_env`.
+    api_secret: str | None = None
+    # A paused account (the accounts file's `paused: true`) stays registered (its partitions, its
+    # evidence) but is not scheduled.
+    paused: bool = False
+
+    @property
+    def key(self) -> str:
+        """The account's key in the `aircall_accounts` dynamic partitions (ingest/partitions.py): its
+        name, or `default` for the single account of the environment variables."""
+        return self.name or DEFAULT_ACCOUNT_KEY
+
+    @property
+    def budget(self) -> str:
+        """The key of the account's API budget in the shared limiter (SQLite table or Redis key):
+        `aircall` for the single account, `aircall_<name>` for a named one (unchanged since the
+        budgets were per account)."""
+        return f"aircall_{self.name}" if self.name else "aircall"
+
+    @property
+    def label(self) -> str:
+        """The `aircall/account` tag and the run limit's key: the account's name, or for the single
+        account `<api host>/<api id>` (the API id is the Basic user name, not the secret)."""
+        if self.name:
+            return self.name
+        return account_label(self.api_url, (os.environ.get(self.api_id_env) or "").strip())
+
+
+def account_label(api_url: str, api_id: str | None) -> str:
+    """`<api host>/<api id>` (the host alone without an id): the one non-secret name of an Aircall
+    account, used in run tags and to key the external-number hash. The API id is the Basic user
+    name, not the secret."""
+    host = api_url.split("://", 1)[-1]
+    return f"{host}/{api_id}" if api_id else host
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{value!r} is not an IANA timezone (e.g. Europe/Paris, UTC).") from None
+    return value
+
+
+class Defaults(Protocol):
+    """What the accounts file's entries take their missing fields from (`Settings` is one)."""
+
+    @property
+    def default_account(self) -> Account: ...
+
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,30}$"
 VARIABLE_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
@@ -156,7 +230,7 @@ def evidence_uri_for(base: str, name: str) -> str:
     return os.path.join(base, name)
 
 
-def load_accounts(path: str, defaults: Settings) -> tuple[Account, ...]:
+def load_accounts(path: str, defaults: Defaults) -> tuple[Account, ...]:
     """The accounts of the file at `path`; fields it leaves out come from `defaults.default_account`
     (the variables)."""
     where = f"{ACCOUNTS_FILE_VAR}={path}"
@@ -170,62 +244,38 @@ def load_accounts(path: str, defaults: Settings) -> tuple[Account, ...]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SettingsError(f"{where}: not UTF-8 text.") from None
-    root, data = _parse(text, path)
+    root, data = load_with_nodes(text, path)
     if root is None:
         raise SettingsError(f"{path}: the file is empty; it must hold `accounts:` with a list of accounts.")
     try:
         parsed = AccountsFile.model_validate(data)
     except ValidationError as exc:
-        raise _settings_error(exc, root, data, path) from None
-    return tuple(entry.account(defaults.default_account) for entry in parsed.accounts)
-
-
-def _parse(text: str, path: str) -> tuple[yaml.Node | None, Any]:
-    """The YAML node tree (for line numbers) and the data it constructs, from one parse."""
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        return root, (loader.construct_document(root) if root is not None else None)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise SettingsError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', None) or exc}).") from None
-    finally:
-        loader.dispose()
-
-
-def _node_at(root: yaml.Node, loc: tuple[Any, ...], *, key: bool = False) -> yaml.Node:
-    """The deepest node along pydantic's error `loc` (the key's node instead of its value's with `key`)."""
-    node = root
-    for depth, part in enumerate(loc):
-        last = depth == len(loc) - 1
-        if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-        elif isinstance(node, yaml.MappingNode):
-            pairs = [(k, v) for k, v in node.value if str(k.value) == str(part)]
-            if not pairs:
-                return node
-            key_node, value_node = pairs[-1]  # a repeated key: the last one wins, as when loading
-            node = key_node if (key and last) else value_node
-        else:
-            return node
-    return node
+        problem = _settings_error(exc, root, data, path)
+    else:
+        return tuple(entry.account(defaults.default_account) for entry in parsed.accounts)
+    # Raised outside the `except`: the ValidationError repeats the file's values (an api_url may
+    # hold user:password@) and must not travel as the SettingsError's context.
+    raise problem
 
 
 def _settings_error(exc: ValidationError, root: yaml.Node, data: Any, path: str) -> SettingsError:
     """pydantic's first error (in the file's order) as one SettingsError naming the file and line."""
-    errors = []
-    for order, error in enumerate(exc.errors(include_url=False, include_input=False)):
-        loc = tuple(error["loc"])
-        kind = error["type"]
-        if kind == "duplicate_name":
-            loc = ("accounts", error["ctx"]["index"], "name")
-        where = loc + ("api_secret",) if kind == "credentials_twice" else loc
-        node = _node_at(root, where, key=kind in ("extra_forbidden", "invalid_key"))
-        # On one line, an unknown key first: it often explains what seems missing (a misspelt key).
-        errors.append((node.start_mark.line + 1, kind not in ("extra_forbidden", "invalid_key"), order, loc, error))
-    line, _, _, loc, error = min(errors, key=lambda e: e[:3])
-    return SettingsError(f"{path} line {line}: {_message(loc, error, root, data)}")
+    errors = [_at_duplicate(error) for error in exc.errors(include_url=False, include_input=False)]
+    line, error = first_located(errors, root, _node_loc)
+    return SettingsError(f"{path} line {line}: {_message(tuple(error['loc']), error, root, data)}")
+
+
+def _at_duplicate(error: Any) -> dict[str, Any]:
+    """A duplicate name is reported at the repeated `name:`, not at the whole list."""
+    if error["type"] == "duplicate_name":
+        return {**error, "loc": ("accounts", error["ctx"]["index"], "name")}
+    return dict(error)
+
+
+def _node_loc(error: dict[str, Any]) -> tuple[Any, ...]:
+    # Both ways to the credentials: the line of `api_secret:`, the one to remove or keep.
+    loc = tuple(error["loc"])
+    return loc + ("api_secret",) if error["type"] == "credentials_twice" else loc
 
 
 def _entry(data: Any, loc: tuple[Any, ...]) -> dict[str, Any]:
@@ -241,7 +291,7 @@ def _message(loc: tuple[Any, ...], error: dict[str, Any], root: yaml.Node, data:
     in_account = len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int)
     key = str(loc[-1]) if loc else ""
     if not in_account:
-        if kind in ("extra_forbidden", "invalid_key"):
+        if kind in UNKNOWN_KEY:
             return f"unknown top-level key {key!r}; the file holds `accounts:` only."
         if kind == "model_type":
             return "expected `accounts:` at the top level."
@@ -266,11 +316,11 @@ def _message(loc: tuple[Any, ...], error: dict[str, Any], root: yaml.Node, data:
                     f"variables holding the key), or api_secret: {SECRET_REF_PREFIX}<secret name or ARN>.")
     if kind == "missing":
         return f"the account lacks {key}."
-    if kind in ("extra_forbidden", "invalid_key"):
+    if kind in UNKNOWN_KEY:
         allowed = ", ".join(AccountEntry.model_fields)
         return f"unknown key {key!r}; allowed keys are {allowed}."
     if kind == "duplicate_name":
-        first = _node_at(root, ("accounts", error["ctx"]["first"], "name")).start_mark.line + 1
+        first = line_of(root, ("accounts", error["ctx"]["first"], "name"))
         return f"account name {entry.get('name')!r} is already used on line {first}."
     if key == "name" and entry.get("name") == DEFAULT_ACCOUNT_KEY:
         return (f"account name {DEFAULT_ACCOUNT_KEY!r} is reserved for the single account of the AIRCALL_* "

@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aircall_pipeline.settings import SECRET_REF_PREFIX, SettingsError
+from aircall_pipeline.accounts import SECRET_REF_PREFIX
+from aircall_pipeline.settings_error import SettingsError
 
 CACHE_SECONDS = 300.0
 KEYS = ("api_id", "api_token")

@@ -4,6 +4,9 @@ Secrets are deliberately absent from `Settings`: the credentials reach the Dagst
 `EnvVar`s so that the UI and run metadata only ever show the variable names (see
 ingest/resource.py); the CLI reads them in exactly one function (`credentials_from_env`), and the
 phone-number hash key in another (`pii_hash_secret`).
+
+The variables are read by one pydantic model (`Environment`); the accounts file (accounts.py) and
+the secrets (credentials.py) sit below this module and never import it.
 """
 
 from __future__ import annotations
@@ -13,20 +16,45 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from aircall_pipeline.aircall.api_url import DEFAULT_API_URL, ApiUrlError, is_loopback_host, shown_url
-from aircall_pipeline.aircall.api_url import validate_api_url as _check_api_url
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
-API_ID_VAR = "AIRCALL_API_ID"
-API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret
+from aircall_pipeline.accounts import (
+    ACCOUNTS_FILE_VAR,
+    API_ID_VAR,
+    API_TOKEN_VAR,
+    DEFAULT_ACCOUNT_KEY,
+    SECRET_REF_PREFIX,
+    Account,
+    account_label,
+    check_timezone,
+    load_accounts,
+)
+from aircall_pipeline.credentials import credentials_from_secret, resolved_values
+from aircall_pipeline.evidence.variables import PUBLIC_KEY_VAR, SIGNING_KEY_VAR, TSA_CA_VAR, TSA_URL_VAR
+from aircall_pipeline.settings_error import SettingsError
+from aircall_pipeline.urls import DEFAULT_API_URL, is_loopback_host, shown_url, validate_api_url
+
+# Re-exported: the rest of the application imports these from here.
+__all__ = [
+    "ACCOUNTS_FILE_VAR", "API_ID_VAR", "API_TOKEN_VAR", "DEFAULT_ACCOUNT_KEY", "DEFAULT_API_URL", "PUBLIC_KEY_VAR",
+    "SECRET_REF_PREFIX", "SIGNING_KEY_VAR", "TSA_CA_VAR", "TSA_URL_VAR", "Account", "SettingsError", "account_label",
+    "check_timezone", "is_loopback_host", "shown_url", "validate_api_url",
+]
+
 PII_HASH_KEY_VAR = "AIRCALL_PII_HASH_KEY"
-SIGNING_KEY_VAR = "EVIDENCE_SIGNING_KEY"
-PUBLIC_KEY_VAR = "EVIDENCE_PUBLIC_KEY"
-TSA_URL_VAR = "EVIDENCE_TSA_URL"  # RFC 3161 time-stamping authorities, tried in order (evidence/timestamping.py)
-TSA_CA_VAR = "EVIDENCE_TSA_CA"  # PEM file of the TSA root(s) `verify` trusts
+API_URL_VAR = "AIRCALL_API_URL"
+RATE_LIMIT_VAR = "AIRCALL_RATE_LIMIT_PER_MINUTE"
+EVIDENCE_URI_VAR = "EVIDENCE_URI"
+SCHEDULE_CRON_VAR = "AIRCALL_SCHEDULE_CRON"
+ROLES_URI_VAR = "AIRCALL_ROLES_URI"
+ROSTER_URI_VAR = "AIRCALL_ROSTER_URI"
+POLICY_FILE_VAR = "AIRCALL_POLICY_FILE"
+RATE_LIMIT_WINDOW_VAR = "AIRCALL_RATE_LIMIT_WINDOW_SECONDS"
+SCHEDULE_STATUS_VAR = "AIRCALL_SCHEDULE_DEFAULT_STATUS"
 RETENTION_DAYS_VAR = "EVIDENCE_RETENTION_DAYS"
 RETENTION_MODE_VAR = "EVIDENCE_RETENTION_MODE"
 ALERT_MIN_SEVERITY_VAR = "ALERT_MIN_SEVERITY"
@@ -36,17 +64,12 @@ ALERT_SINKS = ("slack", "webhook")
 SLACK_TOKEN_VAR = "ALERT_SLACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
 DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 LIMITER_URL_VAR = "AIRCALL_LIMITER_URL"
-ACCOUNTS_FILE_VAR = "AIRCALL_ACCOUNTS_FILE"
 TIMEZONE_VAR = "AIRCALL_TIMEZONE"
 PARTITIONS_START_VAR = "AIRCALL_PARTITIONS_START"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PARTITIONS_START = "2026-01-01"
 DEFAULT_SCHEDULE_CRON = "15 2 * * *"
-# The partition key of the single account the environment variables configure (no accounts file).
-DEFAULT_ACCOUNT_KEY = "default"
 DEFAULT_EVIDENCE_URI = "./evidence"
-# An accounts file's `api_secret:` reference to an AWS Secrets Manager secret (see credentials.py).
-SECRET_REF_PREFIX = "aws-secretsmanager:"  # noqa: S105 - a reference scheme, not a secret
 HISTORY_DAYS_VAR = "AIRCALL_HISTORY_DAYS"
 # How far back calls can be asked for. Aircall serves about six months of call history ("Only six
 # months of history is available", https://developer.aircall.io/api-references/#list-all-calls) and
@@ -56,86 +79,6 @@ DEFAULT_HISTORY_DAYS = 180
 BACKFILL_DAYS_VAR = "AIRCALL_BACKFILL_DAYS_PER_RUN"
 # Call days fetched by one backfill run (see ingest/assets.py for the trade-off behind 10).
 DEFAULT_BACKFILL_DAYS_PER_RUN = 10
-
-
-class SettingsError(ValueError):
-    """A configuration value is unusable; the message names the variable and what to do."""
-
-
-@dataclass(frozen=True)
-class Account:
-    """One Aircall account and where its evidence goes. `name` is None for the single account the
-    environment variables configure; the accounts file names each of its accounts (see names.py).
-    The credentials are never here: only the names of the variables that hold them, or a reference
-    to the secret that does (`api_secret`)."""
-
-    name: str | None
-    api_url: str
-    evidence_uri: str
-    timezone: str
-    rate_limit_per_minute: int
-    schedule_cron: str
-    roles_uri: str | None = None
-    roster_uri: str | None = None
-    policy_file: str | None = None
-    api_id_env: str = API_ID_VAR
-    api_token_env: str = API_TOKEN_VAR
-    # Instead of the two variables: `aws-secretsmanager:<name-or-arn>`, a secret holding
-    # {"api_id": ..., "api_token": ...}, read at run time by `credentials_from_env`.
-    api_secret: str | None = None
-    # A paused account (the accounts file's `paused: true`) stays registered (its partitions, its
-    # evidence) but is not scheduled.
-    paused: bool = False
-
-    @property
-    def key(self) -> str:
-        """The account's key in the `aircall_accounts` dynamic partitions (ingest/partitions.py): its
-        name, or `default` for the single account of the environment variables."""
-        return self.name or DEFAULT_ACCOUNT_KEY
-
-    @property
-    def budget(self) -> str:
-        """The key of the account's API budget in the shared limiter (SQLite table or Redis key):
-        `aircall` for the single account, `aircall_<name>` for a named one (unchanged since the
-        budgets were per account)."""
-        return f"aircall_{self.name}" if self.name else "aircall"
-
-    @property
-    def label(self) -> str:
-        """The `aircall/account` tag and the run limit's key: the account's name, or for the single
-        account `<api host>/<api id>` (the API id is the Basic user name, not the secret)."""
-        if self.name:
-            return self.name
-        return account_label(self.api_url, (os.environ.get(self.api_id_env) or "").strip())
-
-
-def validate_api_url(url: str) -> str:
-    """aircall/api_url.py's check of AIRCALL_API_URL; its refusal is a SettingsError like every other."""
-    try:
-        return _check_api_url(url)
-    except ApiUrlError as exc:
-        raise SettingsError(str(exc)) from None
-
-
-def account_label(api_url: str, api_id: str | None) -> str:
-    """`<api host>/<api id>` (the host alone without an id): the one non-secret name of an Aircall
-    account, used in run tags and to key the external-number hash. The API id is the Basic user
-    name, not the secret."""
-    host = api_url.split("://", 1)[-1]
-    return f"{host}/{api_id}" if api_id else host
-
-
-def _int(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number.") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={value} must be at least {minimum}.")
-    return value
 
 
 def parse_min_severity(raw: str | None) -> dict[str, str]:
@@ -158,33 +101,6 @@ def parse_min_severity(raw: str | None) -> dict[str, str]:
             )
         minimums[sink] = severity
     return minimums
-
-
-def _timezone(name: str) -> str:
-    raw = os.environ.get(name) or DEFAULT_TIMEZONE
-    try:
-        return check_timezone(raw)
-    except SettingsError:
-        raise SettingsError(f"{name}={raw!r} is not an IANA timezone (e.g. Europe/Paris, UTC).") from None
-
-
-def check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"{value!r} is not an IANA timezone (e.g. Europe/Paris, UTC).") from None
-    return value
-
-
-def _date(name: str, default: str) -> str:
-    raw = os.environ.get(name) or default
-    try:
-        if len(raw) != 10:  # fromisoformat also reads 20260101, which Dagster does not
-            raise ValueError(raw)
-        date.fromisoformat(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a date in the form YYYY-MM-DD.") from None
-    return raw
 
 
 def dagster_home() -> Path:
@@ -247,37 +163,35 @@ class Settings:
         settings = cls._from_variables()
         accounts_file = os.environ.get(ACCOUNTS_FILE_VAR)
         if accounts_file:
-            from aircall_pipeline.accounts import load_accounts
-
             return replace(settings, named_accounts=load_accounts(accounts_file, settings))
         return settings
 
     @classmethod
     def _from_variables(cls) -> Settings:
-        env = os.environ.get
+        env = Environment.read()
         return cls(
             default_account=Account(
                 name=None,
-                api_url=validate_api_url(env("AIRCALL_API_URL") or DEFAULT_API_URL),
-                rate_limit_per_minute=_int("AIRCALL_RATE_LIMIT_PER_MINUTE", 60),
-                evidence_uri=env("EVIDENCE_URI") or DEFAULT_EVIDENCE_URI,
-                timezone=_timezone(TIMEZONE_VAR),
-                schedule_cron=env("AIRCALL_SCHEDULE_CRON") or DEFAULT_SCHEDULE_CRON,
-                roles_uri=env("AIRCALL_ROLES_URI") or None,
-                roster_uri=env("AIRCALL_ROSTER_URI") or None,
-                policy_file=env("AIRCALL_POLICY_FILE") or None,
+                api_url=env.api_url,
+                rate_limit_per_minute=env.rate_limit_per_minute,
+                evidence_uri=env.evidence_uri,
+                timezone=env.timezone,
+                schedule_cron=env.schedule_cron,
+                roles_uri=env.roles_uri,
+                roster_uri=env.roster_uri,
+                policy_file=env.policy_file,
             ),
-            rate_limit_window_seconds=_int("AIRCALL_RATE_LIMIT_WINDOW_SECONDS", 60),
-            limiter_url=env(LIMITER_URL_VAR) or default_limiter_url(),
-            partitions_start=_date(PARTITIONS_START_VAR, DEFAULT_PARTITIONS_START),
-            schedule_running=(env("AIRCALL_SCHEDULE_DEFAULT_STATUS") or "running").lower() != "stopped",
-            **alert_variables(strict=True),
-            signing_key=_signing_key(env(SIGNING_KEY_VAR)),
-            retention_days=_int(RETENTION_DAYS_VAR, 0) or None,
-            retention_mode=_retention_mode(env(RETENTION_MODE_VAR)),
-            tsa_urls=tuple(parse_tsa_urls(env(TSA_URL_VAR))),
-            backfill_days_per_run=_int(BACKFILL_DAYS_VAR, DEFAULT_BACKFILL_DAYS_PER_RUN),
-            history_days=_int(HISTORY_DAYS_VAR, DEFAULT_HISTORY_DAYS),
+            rate_limit_window_seconds=env.rate_limit_window_seconds,
+            limiter_url=env.limiter_url,
+            partitions_start=env.partitions_start,
+            schedule_running=env.schedule_default_status.lower() != "stopped",
+            **{**alert_variables(), "alert_min_severity": env.alert_min_severity},
+            signing_key=env.signing_key,
+            retention_days=env.retention_days,
+            retention_mode=env.retention_mode,
+            tsa_urls=env.tsa_urls,
+            backfill_days_per_run=env.backfill_days_per_run,
+            history_days=env.history_days,
         )
 
     @classmethod
@@ -360,16 +274,99 @@ def evidence_tsa_ca() -> str | None:
     return os.environ.get(TSA_CA_VAR) or None
 
 
-def alert_variables(*, strict: bool = False) -> dict[str, Any]:
+def _whole_number(raw: Any) -> Any:
+    # int() and not pydantic's own parsing: "5.0" is not a whole number of requests.
+    try:
+        return int(raw)
+    except ValueError:
+        raise PydanticCustomError("whole_number", "not a whole number") from None
+
+
+def _iana_timezone(value: str) -> str:
+    try:
+        return check_timezone(value)
+    except SettingsError:
+        raise PydanticCustomError("timezone", "not an IANA timezone") from None
+
+
+def _iso_date(value: str) -> str:
+    try:
+        if len(value) != 10:  # fromisoformat also reads 20260101, which Dagster does not
+            raise ValueError(value)
+        date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("iso_date", "not a date in the form YYYY-MM-DD") from None
+    return value
+
+
+AtLeastOne = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
+
+
+class Environment(BaseModel):
+    """The variables `Settings` is made of, by their names (an empty variable is an unset one). The
+    fields are in the order they are checked: SettingsError names the first unusable one."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    api_url: Annotated[str, AfterValidator(validate_api_url), Field(alias=API_URL_VAR)] = DEFAULT_API_URL
+    rate_limit_per_minute: Annotated[AtLeastOne, Field(alias=RATE_LIMIT_VAR)] = 60
+    evidence_uri: Annotated[str, Field(alias=EVIDENCE_URI_VAR)] = DEFAULT_EVIDENCE_URI
+    timezone: Annotated[str, AfterValidator(_iana_timezone), Field(alias=TIMEZONE_VAR)] = DEFAULT_TIMEZONE
+    schedule_cron: Annotated[str, Field(alias=SCHEDULE_CRON_VAR)] = DEFAULT_SCHEDULE_CRON
+    roles_uri: Annotated[str | None, Field(alias=ROLES_URI_VAR)] = None
+    roster_uri: Annotated[str | None, Field(alias=ROSTER_URI_VAR)] = None
+    policy_file: Annotated[str | None, Field(alias=POLICY_FILE_VAR)] = None
+    rate_limit_window_seconds: Annotated[AtLeastOne, Field(alias=RATE_LIMIT_WINDOW_VAR)] = 60
+    limiter_url: Annotated[str, Field(alias=LIMITER_URL_VAR, default_factory=default_limiter_url)]
+    partitions_start: Annotated[str, AfterValidator(_iso_date), Field(alias=PARTITIONS_START_VAR)] = (
+        DEFAULT_PARTITIONS_START)
+    schedule_default_status: Annotated[str, Field(alias=SCHEDULE_STATUS_VAR)] = "running"
+    alert_min_severity: Annotated[dict[str, str], BeforeValidator(parse_min_severity),
+                                  Field(alias=ALERT_MIN_SEVERITY_VAR, default_factory=dict)]
+    signing_key: Annotated[str | None, BeforeValidator(_signing_key), Field(alias=SIGNING_KEY_VAR)] = None
+    retention_days: Annotated[int | None, BeforeValidator(_whole_number), Field(ge=1, alias=RETENTION_DAYS_VAR)] = None
+    retention_mode: Annotated[str, BeforeValidator(_retention_mode), Field(alias=RETENTION_MODE_VAR)] = (
+        "compliance")
+    tsa_urls: Annotated[tuple[str, ...], BeforeValidator(lambda v: tuple(parse_tsa_urls(v))), Field(alias=TSA_URL_VAR)] = ()
+    backfill_days_per_run: Annotated[AtLeastOne, Field(alias=BACKFILL_DAYS_VAR)] = DEFAULT_BACKFILL_DAYS_PER_RUN
+    history_days: Annotated[AtLeastOne, Field(alias=HISTORY_DAYS_VAR)] = DEFAULT_HISTORY_DAYS
+
+    @classmethod
+    def read(cls) -> Environment:
+        """This process's variables; SettingsError (naming the variable) for the first unusable one."""
+        try:
+            return cls.model_validate({name: value for name, value in os.environ.items() if value})
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+        # Raised here, outside the `except`: the ValidationError, which repeats the values (an API URL
+        # may hold user:password@), must not travel as the SettingsError's context.
+        raise _variable_error(error)
+
+
+def _variable_error(error: Any) -> SettingsError:
+    """pydantic's error on one variable in today's words: `NAME=value` and what is wrong with it."""
+    name, raw, kind = error["loc"][0], error["input"], error["type"]
+    if kind == "whole_number":
+        return SettingsError(f"{name}={raw!r} is not a whole number.")
+    if kind == "greater_than_equal":
+        return SettingsError(f"{name}={int(raw)} must be at least {error['ctx']['ge']}.")
+    if kind == "timezone":
+        return SettingsError(f"{name}={raw!r} is not an IANA timezone (e.g. Europe/Paris, UTC).")
+    if kind == "iso_date":
+        return SettingsError(f"{name}={raw!r} is not a date in the form YYYY-MM-DD.")
+    cause = (error.get("ctx") or {}).get("error")
+    # The checks shared with other callers (the API URL, the TSA URLs...) raise their own words.
+    return cause if isinstance(cause, SettingsError) else SettingsError(f"{name}: {error['msg']}.")
+
+
+def alert_variables() -> dict[str, Any]:
     """The alert sinks' variables, readable on their own: alerting must work even when another
-    setting is invalid (that may be the very failure being reported). Not `strict`, an unusable
-    ALERT_MIN_SEVERITY means "send everything" rather than an error."""
+    setting is invalid (that may be the very failure being reported). An unusable
+    ALERT_MIN_SEVERITY means "send everything" here; `Environment` is the strict reading."""
     env = os.environ.get
     try:
         min_severity = parse_min_severity(env(ALERT_MIN_SEVERITY_VAR))
     except SettingsError:
-        if strict:
-            raise
         min_severity = {}
     return {
         "slack_token_set": bool(env(SLACK_TOKEN_VAR)),
@@ -403,8 +400,6 @@ def secret_values() -> list[tuple[str, str]]:
     id_vars = {(API_ID_VAR, API_TOKEN_VAR)} | {(a.api_id_env, a.api_token_env) for a in accounts if not a.api_secret}
     pairs += [(os.environ.get(i, ""), os.environ.get(t, "")) for i, t in sorted(id_vars)]
     # And every key read from AWS Secrets Manager in this process (credentials.py).
-    from aircall_pipeline.credentials import resolved_values
-
     pairs += resolved_values()
     return [(api_id, value) for api_id, value in pairs if value]
 
@@ -425,8 +420,6 @@ def credentials_from_env(account: Account | None = None) -> tuple[str, str]:
     it names, or, with `api_secret`, from AWS Secrets Manager (read at run time, cached for a few
     minutes in this process, never logged; see credentials.py). SettingsError says what to fix."""
     if account is not None and account.api_secret:
-        from aircall_pipeline.credentials import credentials_from_secret
-
         return credentials_from_secret(account.api_secret, account.name)
     id_var, token_var = (account.api_id_env, account.api_token_env) if account else (API_ID_VAR, API_TOKEN_VAR)
     api_id, api_token = os.environ.get(id_var, ""), os.environ.get(token_var, "")

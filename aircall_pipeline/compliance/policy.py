@@ -32,17 +32,25 @@ import csv
 import dataclasses
 import io
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic import dataclasses as pydantic_dataclasses
+from pydantic_core import PydanticCustomError
 
 from aircall_pipeline.compliance.catalogue import (
     DEFAULT_PRIVILEGED_ROLES,
@@ -69,7 +77,7 @@ class InputFileError(ValueError):
     """A roles or roster file is unreadable or malformed; the message names the file and the row."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class AccountException:
     """A documented exception for one account (AC-04 unmatched, AC-05 shared): who owns it and why."""
 
@@ -77,37 +85,200 @@ class AccountException:
     reason: str
 
 
-def _frozen_exceptions(value: Mapping[str, AccountException]) -> Mapping[str, AccountException]:
+# -- the rules pydantic applies to each value ------------------------------------------------------
+# A rule that needs its own words raises `_problem(text)`; `_policy_error` puts `{source}: ` before it.
+
+
+def _problem(text: str) -> PydanticCustomError:
+    return PydanticCustomError("policy", "{text}", {"text": text})
+
+
+def _list_of_strings(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise _problem(f"{info.field_name} must be a list of strings, got {value!r}.")
+    if not all(isinstance(v, str) for v in value):
+        raise _problem(f"{info.field_name}={tuple(value)!r} must be a list of non-empty strings.")
+    return tuple(value)
+
+
+def _non_empty_strings(norm: Callable[[str], str]) -> Callable[[tuple[str, ...], ValidationInfo], tuple[str, ...]]:
+    def check(value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not all(v.strip() for v in value):
+            raise _problem(f"{info.field_name}={value!r} must be a list of non-empty strings.")
+        return tuple(norm(v) for v in value)
+    return check
+
+
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
+Names = Annotated[tuple[str, ...], BeforeValidator(_list_of_strings), AfterValidator(_non_empty_strings(_lower))]
+# Roster statuses, spelt as the built-in vocabularies are (catalogue.status_key).
+Statuses = Annotated[tuple[str, ...], BeforeValidator(_list_of_strings), AfterValidator(_non_empty_strings(status_key))]
+
+
+def _at_least_min_admins(value: int, info: ValidationInfo) -> int:
+    # The one rule between two fields; min_admins is declared (so validated) first.
+    least = info.data.get("min_admins", 0)
+    if value < max(least, 1):
+        raise _problem(f"max_admins={value!r} must be at least 1 and at least min_admins ({least}).")
+    return value
+
+
+def _path_or_uri(value: str, info: ValidationInfo) -> str:
+    if not value.strip():
+        raise _problem(f"{info.field_name}={value!r} must be a non-empty string (a path or URI) or absent.")
+    return value
+
+
+def _recording_policy(value: Any) -> Any:
+    if value not in RECORDING_POLICIES:
+        raise _problem(f"recording_policy={value!r} must be one of {', '.join(RECORDING_POLICIES)}.")
+    return value
+
+
+def _webhook_domains(value: Any, info: ValidationInfo) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise _problem(f"{info.field_name} must be a list of domains, got {value!r}.")
+    normalised = []
+    for entry in value:
+        try:
+            normalised.append(approved_domain(entry))
+        except ValueError as exc:
+            raise _problem(f"{info.field_name}={tuple(value)!r} has an entry {entry!r} that {exc}.") from None
+    return tuple(dict.fromkeys(normalised))
+
+
+def _exceptions(value: Any) -> Any:
+    """{email: {owner, reason}} or [{email, owner, reason}, ...] -> {email (lower-cased): AccountException}."""
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        out = {}
+        for i, item in enumerate(value, start=1):
+            if not isinstance(item, Mapping) or "email" not in item:
+                raise _problem(f"exceptions item {i} must be {{email, owner, reason}}.")
+            rest = {k: v for k, v in item.items() if k != "email"}
+            out[str(item["email"]).strip().lower()] = _exception_entry(item["email"], rest)
+        return out
+    if isinstance(value, Mapping):
+        return {str(k).strip().lower(): _exception_entry(k, v) for k, v in value.items()}
+    raise _problem(f"exceptions must map emails to {{owner, reason}}, got {type(value).__name__}.")
+
+
+def _exception_entry(email: Any, entry: Any) -> AccountException:
+    where = f"exceptions[{email!r}]"
+    if not isinstance(email, str) or "@" not in email:
+        raise _problem(f"{where}: the key must be an email address.")
+    if isinstance(entry, AccountException):
+        return entry
+    if not isinstance(entry, Mapping):
+        raise _problem(f"{where}: must be {{owner: ..., reason: ...}}, got {entry!r}.")
+    unknown = sorted(set(entry) - {"owner", "reason"})
+    if unknown:
+        raise _problem(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed: owner, reason.")
+    owner, reason = entry.get("owner"), entry.get("reason")
+    for name, text in (("owner", owner), ("reason", reason)):
+        if not isinstance(text, str) or not text.strip():
+            raise _problem(f"{where}: {name} is required (a documented exception names who owns it and why).")
+    return AccountException(owner=owner.strip(), reason=reason.strip())
+
+
+def _read_only(value: Mapping[str, AccountException]) -> Mapping[str, AccountException]:
     return MappingProxyType(dict(value))
 
 
-@dataclass(frozen=True)
-class CompliancePolicy:
-    roles_uri: str | None = None
-    roster_uri: str | None = None
-    min_admins: int = 2
-    max_admins: int = 5
-    privileged_roles: tuple[str, ...] = DEFAULT_PRIVILEGED_ROLES
-    offboarding_sla_hours: float = 24.0
-    dormant_days: int = 90
-    shared_patterns: tuple[str, ...] = DEFAULT_SHARED_PATTERNS
-    recording_policy: str = "report"
-    recording_min_share: float = 1.0
-    freshness_max_age_hours: float = 30.0
-    # AC-16: PCI DSS 7.2.4 asks for at least every six months; quarterly is what SOC 2 auditors sample.
-    access_review_max_age_days: int = 90
-    # Roster statuses of this organisation beyond the built-in vocabularies (catalogue.py).
-    active_statuses: tuple[str, ...] = ()
-    terminated_statuses: tuple[str, ...] = ()
-    suspended_statuses: tuple[str, ...] = ()
-    # AC-11. None: no allow-list, the check skips; an empty list approves no destination at all.
-    approved_webhook_domains: tuple[str, ...] | None = None
-    max_webhooks: int = DEFAULT_MAX_WEBHOOKS
-    # email (lower-cased) -> AccountException; read-only.
-    exceptions: Mapping[str, AccountException] = field(default_factory=lambda: MappingProxyType({}))
+# The words for pydantic's own errors (a wrong type, a bound crossed), by key: (wrong type, out of range).
+_WHOLE = "must be a whole number."
+_NUMBER = "must be a number."
+_WORDS = {
+    "roles_uri": ("must be a non-empty string (a path or URI) or absent.",) * 2,
+    "roster_uri": ("must be a non-empty string (a path or URI) or absent.",) * 2,
+    "min_admins": (_WHOLE, "must be at least 0."),
+    "max_admins": (_WHOLE, _WHOLE),
+    "recording_policy": (f"must be one of {', '.join(RECORDING_POLICIES)}.",) * 2,
+    "dormant_days": (_WHOLE, "must be at least 1."),
+    "access_review_max_age_days": (_WHOLE, "must be at least 1."),
+    "offboarding_sla_hours": (_NUMBER, "must be 0 or more."),
+    "recording_min_share": (_NUMBER, "must be between 0 and 1 (a share, e.g. 0.95)."),
+    "freshness_max_age_hours": (_NUMBER, "must be more than 0."),
+    "max_webhooks": ("must be a whole number, 0 or more.",) * 2,
+    "privileged_roles": ("must be a list of non-empty strings.", "must name at least one role."),
+    "exceptions": ("must map emails to {owner, reason}.",) * 2,
+}
+_RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short")
+_UNKNOWN_KEY = ("unexpected_keyword_argument", "extra_forbidden")
 
-    def __post_init__(self) -> None:
-        _validate(self, "policy")
+
+def _policy_error(exc: ValidationError, source: str, known: list[str]) -> PolicyError:
+    """The first of pydantic's errors in today's words: `{source}: key=value what is wrong`."""
+    errors = exc.errors(include_url=False)
+    unknown = sorted({str(e["loc"][0]) for e in errors if e["type"] in _UNKNOWN_KEY and e["loc"]})
+    if unknown:  # a typo first: it is why the intended key seems to keep its default
+        return PolicyError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(known)}.")
+    error = errors[0]
+    if error["type"] == "policy":
+        return PolicyError(f"{source}: {error['ctx']['text']}")
+    key, value = str(error["loc"][0]) if error["loc"] else "policy", error["input"]
+    if isinstance(value, list):
+        value = tuple(value)
+    if error["type"] == "finite_number":  # YAML's .nan and .inf are floats, and compare false with everything
+        why = "must be a finite number."
+    elif key in _WORDS:
+        wrong_type, out_of_range = _WORDS[key]
+        in_range = error["type"] not in _RANGE_ERRORS
+        why = wrong_type if in_range else out_of_range
+        if not in_range and _WORDS[key][0] == _NUMBER:
+            value = float(value)  # the number as the policy holds it: 95 is 95.0
+    else:
+        why = "is not valid."
+    return PolicyError(f"{source}: {key}={value!r} {why}")
+
+
+def _raising_policy_errors(cls: type) -> type:
+    """Construction (and `dataclasses.replace`) raises PolicyError, not pydantic's ValidationError."""
+    validated_init = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            validated_init(self, *args, **kwargs)
+        except ValidationError as exc:
+            raise _policy_error(exc, "policy", [f.name for f in dataclasses.fields(cls)]) from None
+
+    __init__.__doc__ = validated_init.__doc__
+    cls.__init__ = __init__  # type: ignore[misc]
+    return cls
+
+
+@_raising_policy_errors
+@pydantic_dataclasses.dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid", allow_inf_nan=False))
+class CompliancePolicy:
+    roles_uri: Annotated[str, AfterValidator(_path_or_uri)] | None = None
+    roster_uri: Annotated[str, AfterValidator(_path_or_uri)] | None = None
+    min_admins: Annotated[int, Field(ge=0)] = 2
+    max_admins: Annotated[int, AfterValidator(_at_least_min_admins)] = 5
+    privileged_roles: Annotated[Names, Field(min_length=1)] = DEFAULT_PRIVILEGED_ROLES
+    offboarding_sla_hours: Annotated[float, Field(ge=0)] = 24.0
+    dormant_days: Annotated[int, Field(ge=1)] = 90
+    shared_patterns: Names = DEFAULT_SHARED_PATTERNS
+    recording_policy: Annotated[str, BeforeValidator(_recording_policy)] = "report"
+    recording_min_share: Annotated[float, Field(ge=0, le=1)] = 1.0
+    freshness_max_age_hours: Annotated[float, Field(gt=0)] = 30.0
+    # AC-16: PCI DSS 7.2.4 asks for at least every six months; quarterly is what SOC 2 auditors sample.
+    access_review_max_age_days: Annotated[int, Field(ge=1)] = 90
+    # Roster statuses of this organisation beyond the built-in vocabularies (catalogue.py).
+    active_statuses: Statuses = ()
+    terminated_statuses: Statuses = ()
+    suspended_statuses: Statuses = ()
+    # AC-11. None: no allow-list, the check skips; an empty list approves no destination at all.
+    approved_webhook_domains: Annotated[tuple[str, ...] | None, BeforeValidator(_webhook_domains)] = None
+    max_webhooks: Annotated[int, Field(ge=0)] = DEFAULT_MAX_WEBHOOKS
+    # email (lower-cased) -> AccountException; read-only.
+    exceptions: Annotated[Mapping[str, AccountException], BeforeValidator(_exceptions), AfterValidator(_read_only)] = (
+        dataclasses.field(default_factory=lambda: MappingProxyType({})))
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -117,26 +288,8 @@ class CompliancePolicy:
             data = {}
         if not isinstance(data, Mapping):
             raise PolicyError(f"{source}: the policy must be a mapping of keys to values, got {type(data).__name__}.")
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(map(str, data)) - set(known))
-        if unknown:
-            raise PolicyError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed keys are {', '.join(known)}.")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key == "exceptions":
-                kwargs[key] = _parse_exceptions(value, source)
-            elif key in _LIST_KEYS:
-                if isinstance(value, str) or not isinstance(value, (list, tuple)):
-                    raise PolicyError(f"{source}: {key} must be a list of strings, got {value!r}.")
-                kwargs[key] = tuple(value)
-            elif key == "approved_webhook_domains" and value is not None:
-                if isinstance(value, str) or not isinstance(value, (list, tuple)):
-                    raise PolicyError(f"{source}: {key} must be a list of domains, got {value!r}.")
-                kwargs[key] = tuple(value)
-            else:
-                kwargs[key] = value
         try:
-            return cls(**kwargs)
+            return cls(**{str(key): value for key, value in data.items()})
         except PolicyError as exc:  # name the file rather than "policy"
             raise PolicyError(str(exc).replace("policy:", f"{source}:", 1)) from None
 
@@ -191,109 +344,6 @@ def read_policy_file(path: str | Path) -> bytes:
             return fh.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
         raise PolicyError(f"policy file {path}: cannot be read ({exc.strerror or exc}).") from None
-
-
-def _validate(policy: CompliancePolicy, source: str) -> None:
-    def fail(key: str, why: str) -> None:
-        raise PolicyError(f"{source}: {key}={getattr(policy, key)!r} {why}")
-
-    for key in ("roles_uri", "roster_uri"):
-        value = getattr(policy, key)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            fail(key, "must be a non-empty string (a path or URI) or absent.")
-    for key in ("min_admins", "max_admins", "dormant_days", "access_review_max_age_days"):
-        value = getattr(policy, key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            fail(key, "must be a whole number.")
-    if policy.min_admins < 0:
-        fail("min_admins", "must be at least 0.")
-    if policy.max_admins < max(policy.min_admins, 1):
-        fail("max_admins", f"must be at least 1 and at least min_admins ({policy.min_admins}).")
-    if policy.dormant_days < 1:
-        fail("dormant_days", "must be at least 1.")
-    if policy.access_review_max_age_days < 1:
-        fail("access_review_max_age_days", "must be at least 1.")
-    for key in ("offboarding_sla_hours", "recording_min_share", "freshness_max_age_hours"):
-        value = getattr(policy, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            fail(key, "must be a number.")
-        if not math.isfinite(value):  # YAML's .nan and .inf are floats, and compare false with everything
-            fail(key, "must be a finite number.")
-        object.__setattr__(policy, key, float(value))
-    if policy.offboarding_sla_hours < 0:
-        fail("offboarding_sla_hours", "must be 0 or more.")
-    if policy.freshness_max_age_hours <= 0:
-        fail("freshness_max_age_hours", "must be more than 0.")
-    if not 0.0 <= policy.recording_min_share <= 1.0:
-        fail("recording_min_share", "must be between 0 and 1 (a share, e.g. 0.95).")
-    if policy.recording_policy not in RECORDING_POLICIES:
-        fail("recording_policy", f"must be one of {', '.join(RECORDING_POLICIES)}.")
-    for key in _LIST_KEYS:
-        value = getattr(policy, key)
-        if isinstance(value, str) or not all(isinstance(v, str) and v.strip() for v in value):
-            fail(key, "must be a list of non-empty strings.")
-        norm = status_key if key.endswith("_statuses") else (lambda v: v.strip().lower())
-        object.__setattr__(policy, key, tuple(norm(v) for v in value))
-    if not policy.privileged_roles:
-        fail("privileged_roles", "must name at least one role.")
-    if not isinstance(policy.exceptions, Mapping):
-        fail("exceptions", "must map emails to {owner, reason}.")
-    normalised = {}
-    for email, entry in policy.exceptions.items():
-        if not isinstance(entry, AccountException):
-            entry = _parse_exception_entry(email, entry, source)
-        normalised[str(email).strip().lower()] = entry
-    object.__setattr__(policy, "exceptions", _frozen_exceptions(normalised))
-    _validate_webhook_policy(policy, fail)
-
-
-def _validate_webhook_policy(policy: CompliancePolicy, fail: Callable[[str, str], None]) -> None:
-    if isinstance(policy.max_webhooks, bool) or not isinstance(policy.max_webhooks, int) or policy.max_webhooks < 0:
-        fail("max_webhooks", "must be a whole number, 0 or more.")
-    domains = policy.approved_webhook_domains
-    if domains is None:
-        return
-    if isinstance(domains, str) or not isinstance(domains, (list, tuple)):
-        fail("approved_webhook_domains", "must be a list of domains, such as [zapier.com].")
-    normalised = []
-    for entry in domains:
-        try:
-            normalised.append(approved_domain(entry))
-        except ValueError as exc:
-            fail("approved_webhook_domains", f"has an entry {entry!r} that {exc}.")
-    object.__setattr__(policy, "approved_webhook_domains", tuple(dict.fromkeys(normalised)))
-
-
-def _parse_exception_entry(email: Any, entry: Any, source: str) -> AccountException:
-    where = f"{source}: exceptions[{email!r}]"
-    if not isinstance(email, str) or "@" not in email:
-        raise PolicyError(f"{where}: the key must be an email address.")
-    if not isinstance(entry, Mapping):
-        raise PolicyError(f"{where}: must be {{owner: ..., reason: ...}}, got {entry!r}.")
-    unknown = sorted(set(entry) - {"owner", "reason"})
-    if unknown:
-        raise PolicyError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; allowed: owner, reason.")
-    owner, reason = entry.get("owner"), entry.get("reason")
-    for name, value in (("owner", owner), ("reason", reason)):
-        if not isinstance(value, str) or not value.strip():
-            raise PolicyError(f"{where}: {name} is required (a documented exception names who owns it and why).")
-    return AccountException(owner=owner.strip(), reason=reason.strip())
-
-
-def _parse_exceptions(value: Any, source: str) -> dict[str, AccountException]:
-    if value is None:
-        return {}
-    if isinstance(value, list):  # [{email, owner, reason}, ...]
-        out = {}
-        for i, item in enumerate(value, start=1):
-            if not isinstance(item, Mapping) or "email" not in item:
-                raise PolicyError(f"{source}: exceptions item {i} must be {{email, owner, reason}}.")
-            rest = {k: v for k, v in item.items() if k != "email"}
-            out[str(item["email"]).strip().lower()] = _parse_exception_entry(item["email"], rest, source)
-        return out
-    if isinstance(value, Mapping):
-        return {str(k).strip().lower(): _parse_exception_entry(k, v, source) for k, v in value.items()}
-    raise PolicyError(f"{source}: exceptions must map emails to {{owner, reason}}, got {type(value).__name__}.")
 
 
 # --------------------------------------------------------------------------------------------------

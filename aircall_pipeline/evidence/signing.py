@@ -41,7 +41,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from aircall_pipeline.settings import SIGNING_KEY_VAR
+from aircall_pipeline.evidence.variables import SIGNING_KEY_VAR
 
 STATEMENT_HEADER = "aircall-evidence-signature/1"
 SIGNATURE_VERSION = 1

@@ -39,8 +39,10 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+from aircall_pipeline.aircall.api_url import is_loopback_host
 from aircall_pipeline.evidence import cms
-from aircall_pipeline.settings import TSA_CA_VAR, TSA_URL_VAR, is_loopback_host, shown_url
+from aircall_pipeline.evidence.variables import TSA_CA_VAR, TSA_URL_VAR
+from aircall_pipeline.redaction import shown_url
 
 TOKEN_SUFFIX = ".tsr"  # noqa: S105 - a file extension (timestamp token), not a secret
 # Real tokens are a few KiB (a certificate chain at most); anything far larger is not a token.

@@ -28,7 +28,7 @@ from aircall_pipeline.evidence.timestamping import (
     check_token,
     sealed_at_within,
 )
-from aircall_pipeline.settings import TSA_CA_VAR
+from aircall_pipeline.evidence.variables import TSA_CA_VAR
 
 # check_token's message for a genuine token over another statement: that is a swapped token (FORGED),
 # not a damaged one (MALFORMED).
