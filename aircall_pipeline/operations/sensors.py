@@ -34,6 +34,8 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterEventType
 
+from aircall_pipeline.compliance.newest_evidence import newest_evidence
+from aircall_pipeline.compliance.rules import is_stale
 from aircall_pipeline.ingest.partitions import ACCOUNT_DIM, account_name, account_of_key, day_of
 from aircall_pipeline.names import (
     ACCOUNT_TAG,
@@ -76,7 +78,7 @@ from aircall_pipeline.operations.failures import (
     metadata_values,
     missing_variables,
 )
-from aircall_pipeline.operations.freshness import is_stale, newest_evidence, policy_max_age
+from aircall_pipeline.operations.freshness import policy_max_age
 from aircall_pipeline.operations.run_status import alerting_sensor, latest_status_change, status_changes_after
 from aircall_pipeline.operations.tamper_alerts import build_tamper_sensor
 from aircall_pipeline.settings import Account
