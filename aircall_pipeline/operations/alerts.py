@@ -29,7 +29,6 @@ import base64
 import json
 import logging
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -37,6 +36,9 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.util import Retry
 
 from aircall_pipeline.settings import (
     ALERT_MIN_SEVERITY_VAR,
@@ -391,6 +393,20 @@ class SlackSink:
             raise AlertDeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
 
 
+class _DoublingRetry(Retry):
+    """urllib3's Retry, waiting backoff_factor x 1, 2, 4... before the 2nd, 3rd, 4th... attempt (urllib3
+    itself retries the first failure at once): the webhook's backoff as it always was."""
+
+    def get_backoff_time(self) -> float:
+        failures = len(self.history)
+        return self.backoff_factor * 2 ** (failures - 1) if failures else 0.0
+
+
+# 429 and every 5xx are the receiver saying "later"; any other status rejects the request itself,
+# and repeating it will not help.
+RETRIED_STATUSES = frozenset([429, *range(500, 600)])
+
+
 class WebhookSink:
     """POST the alert as JSON; retries connection errors, timeouts, 429 and 5xx a bounded number of times."""
 
@@ -402,24 +418,43 @@ class WebhookSink:
         self.attempts = max(1, attempts)
         self.backoff_seconds = backoff_seconds
 
+    def retry(self) -> Retry:
+        return _DoublingRetry(
+            total=self.attempts - 1, backoff_factor=self.backoff_seconds, status_forcelist=RETRIED_STATUSES,
+            allowed_methods=None,  # POST included: an alert delivered twice beats an alert lost
+            raise_on_status=False,  # the last answer is returned, and reported as "HTTP <status>"
+            respect_retry_after_header=False,  # the backoff is ours, never a receiver's to stretch
+        )
+
     def send(self, alert: Alert) -> None:
         body = json.dumps(alert.as_payload()).encode()
         headers = {"Content-Type": "application/json", "User-Agent": f"{SOURCE}-alerts"}
-        last = "no attempt"
-        for attempt in range(1, self.attempts + 1):
+        with requests.Session() as session:
+            adapter = HTTPAdapter(max_retries=self.retry())
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             try:
-                resp = requests.post(self.url, data=body, headers=headers, timeout=self.timeout)
+                resp = session.post(self.url, data=body, headers=headers, timeout=self.timeout)
             except requests.RequestException as exc:
-                last = type(exc).__name__
+                retried = isinstance(exc.args[0] if exc.args else None, MaxRetryError)
+                attempts, last = (self.attempts if retried else 1), _failure_name(exc)
             else:
                 if resp.status_code < 300:
                     return
-                last = f"HTTP {resp.status_code}"
-                if resp.status_code != 429 and resp.status_code < 500:
-                    break  # the receiver rejects the request itself: repeating it will not help
-            if attempt < self.attempts:
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-        raise AlertDeliveryError(f"webhook {_host(self.url)} failed after {attempt} attempt(s): {last}")
+                history = getattr(getattr(resp.raw, "retries", None), "history", ())
+                attempts, last = len(history) + 1, f"HTTP {resp.status_code}"
+        raise AlertDeliveryError(f"webhook {_host(self.url)} failed after {attempts} attempt(s): {last}")
+
+
+def _failure_name(exc: requests.RequestException) -> str:
+    """What went wrong, named as requests names it for one attempt (requests reports every error
+    whose retries ran out as a ConnectionError, a timeout included)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, ReadTimeoutError):
+        return requests.ReadTimeout.__name__
+    if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+        return requests.ConnectTimeout.__name__
+    return type(exc).__name__
 
 
 def configured_sinks(settings: AlertSettings | None = None) -> list[AlertSink]:
