@@ -3,9 +3,10 @@
 Sinks:
 - the Dagster log, always (a sensor's log is shown with its tick in the UI);
 - Slack, when ALERT_SLACK_TOKEN and ALERT_SLACK_CHANNEL are set (chat.postMessage through
-  slack_sdk, which dagster-slack ships with). The token is read from the environment at send time,
+  slack_sdk's WebClient). The token is read from the environment at send time,
   only inside `SlackSink.send`, and never logged;
-- a generic JSON webhook, when ALERT_WEBHOOK_URL is set (POST, a timeout, a few bounded retries).
+- a generic JSON webhook, when ALERT_WEBHOOK_URL is set (POST, a timeout, a few bounded retries:
+  urllib3's Retry on a requests Session).
   The payload also has a Slack-compatible `text` field, so a Slack/Teams/Mattermost incoming webhook
   URL works as-is.
 
