@@ -9,7 +9,6 @@ through `evaluate` here, so there is one way a check is computed. No Dagster imp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,6 +19,7 @@ import pandas as pd
 from aircall_pipeline.compliance import catalogue, rules
 from aircall_pipeline.compliance.catalogue import CheckSpec
 from aircall_pipeline.compliance.rule_inputs import RuleInputs
+from aircall_pipeline.jsonable import json_dumps_round_trip
 from aircall_pipeline.names import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
 
 ONE_SECOND = timedelta(seconds=1)
@@ -151,15 +151,11 @@ def evaluate(rule: Rule, inputs: RuleInputs) -> tuple[rules.CheckOutcome, Except
         return rules.error_outcome(rule.spec, exc), exc
 
 
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=str))
-
-
 def outcome_record(outcome: rules.CheckOutcome) -> dict:
     """The check as it appears in checks.json and in the asset's materialization metadata."""
     findings = outcome.findings
     flagged = findings[findings["status"] != catalogue.PASS] if "status" in findings else findings
-    return _jsonable({
+    return json_dumps_round_trip({
         "id": outcome.check_id, "name": outcome.name, "status": outcome.status, "observed": outcome.observed,
         "threshold": outcome.threshold, "controls": list(outcome.controls), "reason": outcome.reason,
         "items_total": len(flagged), "items": flagged.head(1000).to_dict(orient="records"),

@@ -41,6 +41,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.util import Retry
 
+from aircall_pipeline.jsonable import to_jsonable
 from aircall_pipeline.settings import (
     ALERT_MIN_SEVERITY_VAR,
     SEVERITIES,
@@ -137,14 +138,9 @@ class Alert:
             "run_id": self.run_id,
             "run_url": self.run_url,
             "links": {label: url for label, url in self.links},
-            "details": _escaped(jsonable(dict(self.details))),
+            "details": _escaped(to_jsonable(dict(self.details))),
             "sent_at": iso_utc(datetime.now(UTC), timespec="seconds"),
         }
-
-
-def jsonable(value: Any) -> Any:
-    """`value` as plain JSON types (anything else as its str): what a payload or a cursor can hold."""
-    return json.loads(json.dumps(value, default=str))
 
 
 # --------------------------------------------------------------------------------------------------
