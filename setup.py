@@ -26,8 +26,9 @@ setup(
         f"dagster-webserver=={DAGSTER}",  # `make dev` and the UI test
         f"dagster-dg-cli=={DAGSTER}",  # `dg check defs`, `dg dev`; stops at 1.13.27 on PyPI
         f"dagster-aws=={DAGSTER_LIBS}",  # S3Resource (boto3) under the evidence store
-        f"dagster-slack=={DAGSTER_LIBS}",  # Slack alert sink
+        "slack-sdk==3.48.0",  # the Slack alert sink (chat.postMessage through its WebClient)
         "requests==2.34.2",
+        "urllib3==2.8.0",  # the webhook alert sink's Retry (also a requests dependency, pinned here since we import it)
         "pyrate-limiter[filelock]==4.5.1",  # v4 API; the file lock makes the SQLite bucket safe across processes
         "redis==8.1.0",  # the limiter's multi-host backend (AIRCALL_LIMITER_URL=redis://...)
         "pandas==3.1.1",  # never add dagster-pandas: it pins pandas<3

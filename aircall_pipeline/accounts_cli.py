@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-EXIT_OK, EXIT_CONFIG = 0, 2
+from aircall_pipeline.exit_codes import EXIT_OK, EXIT_UNUSABLE
 
 
 def add_account_option(parser: argparse.ArgumentParser) -> None:
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"Configuration problem: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_UNUSABLE
     for info in rows(settings, instance_view()):
         if args.json:
             print(json.dumps(info, sort_keys=True))

@@ -25,14 +25,11 @@ from aircall_pipeline.aircall.errors import (
     AircallServerError,
 )
 from aircall_pipeline.aircall.retry import RetryPolicy
+from aircall_pipeline.exit_codes import EXIT_AUTH, EXIT_OK, EXIT_RATE_LIMITED, EXIT_UNREACHABLE, EXIT_UNUSABLE
 from aircall_pipeline.settings import Account, Settings, SettingsError, credentials_from_env
 from aircall_pipeline.timestamps import iso_utc
 
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_AUTH = 3
-EXIT_RATE_LIMITED = 4
-EXIT_UNREACHABLE = 5
+EXIT_CONFIG = EXIT_UNUSABLE  # the name this command's callers have known code 2 by (exit_codes.py)
 
 # A connection check should answer within seconds: no waiting out a 429, two quick retries of a
 # network error, short timeouts, and at most a few seconds in the queue of the shared budget.
@@ -74,7 +71,7 @@ def check(settings: Settings, api_id: str, api_token: str, account: Account | No
             name=account.budget,
         )
     except (ValueError, OSError) as exc:
-        return EXIT_CONFIG, f"Cannot use AIRCALL_LIMITER_URL: {exc}"
+        return EXIT_UNUSABLE, f"Cannot use AIRCALL_LIMITER_URL: {exc}"
     paused = budget.paused_until()
     if paused is not None and paused - time.time() > CHECK_BUDGET_WAIT:
         budget.close()
@@ -143,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         api_id, api_token = credentials_from_env(account)
     except SettingsError as exc:
         print(f"Configuration problem: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_UNUSABLE
     status, line = check(settings, api_id, api_token, account)
     print(line, file=sys.stdout if status == EXIT_OK else sys.stderr)
     return status

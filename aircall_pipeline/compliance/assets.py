@@ -19,6 +19,7 @@ import pandas as pd
 
 from aircall_pipeline.compliance import catalogue, rules
 from aircall_pipeline.compliance.catalogue import CheckSpec
+from aircall_pipeline.compliance.newest_evidence import newest_evidence
 from aircall_pipeline.compliance.rule_inputs import JUDGED, RuleInputs, StoreHistory, reperformance_fields
 from aircall_pipeline.compliance.rule_table import RULES, Rule, evaluate, outcome_record
 from aircall_pipeline.evidence.resource import EvidenceResource
@@ -36,7 +37,6 @@ from aircall_pipeline.names import (
     keys,
     report_key,
 )
-from aircall_pipeline.operations import freshness
 from aircall_pipeline.settings import Account
 
 # RULES, Rule, RuleInputs and outcome_record live in plain modules (re-performance uses them without
@@ -118,7 +118,7 @@ def build_compliance_asset(rule: Rule, partitions_def: dg.PartitionsDefinition) 
         history = StoreHistory(evidence.store_for(account), trusted_key(evidence))
 
         def newest_report() -> float | None:
-            newest = freshness.newest_evidence(context.instance, report_key(), account=account.key)
+            newest = newest_evidence(context.instance, report_key(), account=account.key)
             return newest.timestamp if newest else None
 
         inputs = RuleInputs(date=day, day_start=start, day_end=end, tz=account.timezone,

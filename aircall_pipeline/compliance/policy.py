@@ -57,8 +57,8 @@ from aircall_pipeline.compliance.catalogue import (
     DEFAULT_SHARED_PATTERNS,
     status_key,
 )
-from aircall_pipeline.compliance.egress import DEFAULT_MAX_WEBHOOKS, approved_domain
 from aircall_pipeline.compliance.rules import RECORDING_POLICIES, UTC_DTYPE
+from aircall_pipeline.compliance.rules.egress import DEFAULT_MAX_WEBHOOKS, approved_domain
 
 ReadBytes = Callable[[str], bytes]
 

@@ -13,7 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aircall_pipeline.evidence.manifest import Artifact, to_jsonable
+from aircall_pipeline.evidence.manifest import Artifact
+from aircall_pipeline.jsonable import to_jsonable
 
 SCALARS = (str, int, float, bool, type(None))
 

@@ -38,6 +38,7 @@ from aircall_pipeline.evidence.layout import REPORTS, ROOT, parse_attempt_name, 
 from aircall_pipeline.evidence.manifest import normalise_check
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import EvidenceStore
+from aircall_pipeline.jsonable import to_jsonable
 
 SAME, DIFFERS, CANNOT, NOT_REPERFORMABLE = "same", "DIFFERS", "CANNOT RE-PERFORM", "not re-performable"
 PREFIX = "reperform: "
@@ -112,7 +113,7 @@ def escape_controls(text: str) -> str:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    text = json.dumps(to_jsonable(value), sort_keys=True, ensure_ascii=False)
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 

@@ -12,7 +12,7 @@ sign-off; SOC 2 auditors sample quarterly reviews. The workflow:
    row numbers, when a user is missing or added, a user_id changed, a decision is missing or unknown,
    a cell carries a formula, or the snapshot is no longer the day's sealed manifest.
 4. The store writes the completed review and a signed attestation (`EvidenceStore.write_review`).
-5. Every daily run evaluates AC-16 (`access_review` below) against the newest review.
+5. Every daily run evaluates AC-16 (`rules.access_review`) against the newest review.
 
 Plain Python and pandas; storage is the store's job.
 """
@@ -29,7 +29,6 @@ from typing import Any
 import pandas as pd
 
 from aircall_pipeline.compliance import catalogue
-from aircall_pipeline.compliance.rules import CheckOutcome, _findings, _outcome
 from aircall_pipeline.evidence.formats import FORMULA_PREFIX, FORMULA_START
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
@@ -301,56 +300,3 @@ def attestation(snapshot: Snapshot, completed: pd.DataFrame, reviewer: str, now:
         "remove": int(counts.get("remove", 0)),
         "removed_user_ids": sorted(int(u) for u in completed.loc[completed["decision"] == "remove", "user_id"]),
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# AC-16
-
-
-def access_review(
-    users: pd.DataFrame,
-    review: dict[str, Any] | None,
-    *,
-    as_of: datetime,
-    max_age_days: int,
-    signature: str | None,
-) -> CheckOutcome:
-    """pass: a signed review younger than `max_age_days` whose removals are all carried out;
-    fail: overdue, unsigned or invalid, or removed users still present; skip: no review yet.
-    `review` is the newest attestation on or before the day (with its `date`)."""
-    spec = catalogue.AC_16
-    threshold = f"a signed access review at most {max_age_days} days old, every `remove` carried out"
-    specifics = {"email": "str", "review_date": "str"}
-    if review is None:
-        return _outcome(spec, catalogue.SKIP, None, threshold,
-                        "No access review yet: export one with `aircall-pipeline review export`, have it "
-                        "completed, and import it with `aircall-pipeline review import`.", _findings(spec, None, specifics))
-    rows = []
-    if signature != "valid":
-        rows.append({"status": catalogue.FAIL, "item_type": "review", "item_id": review["date"],
-                     "item_label": f"review of {review['date']}", "email": review.get("reviewer"),
-                     "review_date": review["date"],
-                     "reason": f"The review's attestation signature is {signature or 'missing'}: it does not count."})
-    if "reviewed_at" not in review:  # a refused review: nothing it says is read
-        return _outcome(spec, catalogue.FAIL, 0, threshold, rows[0]["reason"], _findings(spec, pd.DataFrame(rows), specifics))
-    reviewed = pd.Timestamp(review["reviewed_at"])
-    age_days = (pd.Timestamp(as_of) - reviewed).total_seconds() / 86400
-    if age_days > max_age_days:
-        rows.append({"status": catalogue.FAIL, "item_type": "review", "item_id": review["date"],
-                     "item_label": f"review of {review['date']}", "email": review.get("reviewer"),
-                     "review_date": review["date"],
-                     "reason": f"The newest review is {age_days:.0f} days old; the policy allows {max_age_days}."})
-    present = users.set_index(users["user_id"].astype("int64"))
-    for uid in review.get("removed_user_ids") or []:
-        if uid in present.index:
-            email = present.loc[uid, "email"]
-            rows.append({"status": catalogue.FAIL, "item_type": "user", "item_id": uid, "item_label": email,
-                         "email": email, "review_date": review["date"],
-                         "reason": f"Marked `remove` in the {review['date']} review by {review.get('reviewer')}, "
-                                   "but still present."})
-    findings = _findings(spec, pd.DataFrame(rows) if rows else None, specifics)
-    status = catalogue.FAIL if rows else catalogue.PASS
-    observed = f"review of {review['date']} ({age_days:.0f} days old), {len(review.get('removed_user_ids') or [])} removals"
-    reason = (f"{len(rows)} problem(s) with the access review." if rows else
-              f"Reviewed by {review.get('reviewer')} on {review['reviewed_at']}; every removal is carried out.")
-    return _outcome(spec, status, observed, threshold, reason, findings)

@@ -21,8 +21,7 @@ import sys
 from pathlib import Path
 
 from aircall_pipeline.accounts_cli import add_account_option
-
-EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -136,10 +135,10 @@ def run_export(args: argparse.Namespace) -> int:
             fh.write(export_csv(frame, snapshot))
     except FileExistsError:
         print(f"review export: {out} already exists; choose another --out", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_UNUSABLE
     except (ReviewError, EvidenceStoreError, SettingsError, SigningError, ValueError, OSError) as exc:
         print(f"review export: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_UNUSABLE
     print(f"wrote {out}: {len(frame)} users of {args.date} (snapshot {snapshot.manifest_path}, "
           f"sha256 {snapshot.manifest_sha256}). Fill in decision (keep | remove) and comment, then run "
           f"`aircall-pipeline review import {args.evidence_uri} --date {args.date} {out} --reviewer EMAIL`.")
@@ -164,7 +163,7 @@ def run_import(args: argparse.Namespace) -> int:
         if not settings.signing_key:
             print(f"review import: {SIGNING_KEY_VAR} is not set: a review attestation must be signed with the "
                   "evidence key", file=sys.stderr)
-            return EXIT_ERROR
+            return EXIT_UNUSABLE
         trusted, signer = _evidence_key()
         if getattr(args, "account", None):
             _account(args, "import")  # an unknown --account is refused before anything is stored
@@ -177,10 +176,10 @@ def run_import(args: argparse.Namespace) -> int:
         manifest = store.write_review(args.date, completed, statement, signer, timestamper=stamp)
     except ReviewError as exc:
         print(f"review import: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_FAILED
     except (SettingsError, SigningError, EvidenceStoreError, OSError) as exc:
         print(f"review import: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_UNUSABLE
     print(f"stored the {args.date} access review: {statement['keep']} keep, {statement['remove']} remove, "
           f"reviewed by {args.reviewer}; signed manifest {manifest.uri}")
     return EXIT_OK

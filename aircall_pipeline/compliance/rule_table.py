@@ -9,7 +9,6 @@ through `evaluate` here, so there is one way a check is computed. No Dagster imp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from aircall_pipeline.compliance import catalogue, egress, rules
+from aircall_pipeline.compliance import catalogue, rules
 from aircall_pipeline.compliance.catalogue import CheckSpec
-from aircall_pipeline.compliance.review import access_review
 from aircall_pipeline.compliance.rule_inputs import RuleInputs
+from aircall_pipeline.jsonable import json_dumps_round_trip
 from aircall_pipeline.names import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
 
 ONE_SECOND = timedelta(seconds=1)
@@ -85,7 +84,7 @@ def _dormant(i: RuleInputs) -> rules.CheckOutcome:
 
 def _access_review(i: RuleInputs) -> rules.CheckOutcome:
     review = i.history.latest_review(i.date)
-    return access_review(i.tables["users"], review, as_of=i.day_end, max_age_days=i.policy.access_review_max_age_days,
+    return rules.access_review(i.tables["users"], review, as_of=i.day_end, max_age_days=i.policy.access_review_max_age_days,
                          signature=review.get("signature") if review else None)
 
 
@@ -127,7 +126,7 @@ RULES: tuple[Rule, ...] = (
         i.tables["calls"], policy=i.policy.recording_policy, min_share=i.policy.recording_min_share,
         numbers=i.tables["numbers"], teams=i.tables["teams"], tz=i.tz),
         columns={"calls": rules.RECORDING_POSTURE_CALL_COLUMNS}),
-    Rule(catalogue.AC_11, ("webhooks",), lambda i: egress.webhook_egress(
+    Rule(catalogue.AC_11, ("webhooks",), lambda i: rules.webhook_egress(
         i.tables["webhooks"], approved_domains=i.policy.approved_webhook_domains,
         max_webhooks=i.policy.max_webhooks), configured_by=("approved_webhook_domains",)),
     # call_windows hold the API's own query bounds, `from` exclusive and `to` inclusive, so the day
@@ -152,15 +151,11 @@ def evaluate(rule: Rule, inputs: RuleInputs) -> tuple[rules.CheckOutcome, Except
         return rules.error_outcome(rule.spec, exc), exc
 
 
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=str))
-
-
 def outcome_record(outcome: rules.CheckOutcome) -> dict:
     """The check as it appears in checks.json and in the asset's materialization metadata."""
     findings = outcome.findings
     flagged = findings[findings["status"] != catalogue.PASS] if "status" in findings else findings
-    return _jsonable({
+    return json_dumps_round_trip({
         "id": outcome.check_id, "name": outcome.name, "status": outcome.status, "observed": outcome.observed,
         "threshold": outcome.threshold, "controls": list(outcome.controls), "reason": outcome.reason,
         "items_total": len(flagged), "items": flagged.head(1000).to_dict(orient="records"),

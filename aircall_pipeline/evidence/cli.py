@@ -22,8 +22,7 @@ import json
 import sys
 
 from aircall_pipeline.accounts_cli import add_account_option, selected_account
-
-EXIT_OK, EXIT_NOT_VERIFIED, EXIT_UNREADABLE = 0, 1, 2
+from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -95,14 +94,14 @@ def run(args: argparse.Namespace) -> int:
             days = store.report_dates()
             if not days:
                 print(f"no manifest found under {store.uri}: nothing has been sealed as evidence yet")
-                return EXIT_NOT_VERIFIED
+                return EXIT_FAILED
             day = days[-1]
         result = store.verify(day, trusted=trusted, to=args.to or day, strict=args.strict, tsa_roots=tsa_roots)
     except (EvidenceStoreError, SigningError, SettingsError, TimestampError) as exc:
         print(f"cannot verify: {shown(exc)}", file=sys.stderr)
         if not args.json:
             print("verdict:  NOT VERIFIED (the evidence or the key could not be read)")
-        return EXIT_UNREADABLE
+        return EXIT_UNUSABLE
     differs = False
     for i, verification in enumerate(result.days):
         if args.json:
@@ -125,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             good = sum(d.authenticated for d in result.days)
             print(f"\nrange:    {good} of {len(result.days)} days valid ({result.days[0].date} .. "
                   f"{result.days[-1].date}){f'; {len(result.stray)} object(s) in no day' if result.stray else ''}")
-    return EXIT_OK if result.authenticated and not differs else EXIT_NOT_VERIFIED
+    return EXIT_OK if result.authenticated and not differs else EXIT_FAILED
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -135,7 +134,7 @@ def run_keygen(args: argparse.Namespace) -> int:
         fp = keygen(args.path)
     except (SigningError, OSError) as exc:
         print(f"keygen: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return EXIT_UNUSABLE
     print(f"wrote {args.path} (private, mode 0600) and {args.path}.pub")
     print(f"fingerprint: {fp}")
     print(f"sign with:   EVIDENCE_SIGNING_KEY=file:{args.path}")

@@ -14,12 +14,11 @@ checking it is `verify.py`'s.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
+from aircall_pipeline.jsonable import to_jsonable
 from aircall_pipeline.redaction import redact_url
 from aircall_pipeline.timestamps import iso_utc
 
@@ -74,53 +73,6 @@ class Artifact:
             bytes=int(data["bytes"]),
             rows=None if rows is None else int(rows),
         )
-
-
-def to_jsonable(value: Any) -> Any:
-    """Turn what checks and pandas hand us into strict JSON values.
-
-    NaN/inf become null (JSON has no NaN), numpy scalars become Python numbers, timestamps become
-    ISO-8601 UTC strings, sets are sorted, anything else unknown becomes its `str`.
-    """
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return to_jsonable(float(value))
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted((to_jsonable(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    # numpy / pandas scalars without importing them here.
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return to_jsonable(item())
-        except (TypeError, ValueError):
-            pass
-    isoformat = getattr(value, "isoformat", None)
-    if callable(isoformat):
-        try:
-            return to_jsonable(value.to_pydatetime()) if hasattr(value, "to_pydatetime") else isoformat()
-        except (TypeError, ValueError):
-            pass
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
 
 
 def json_bytes(value: Any) -> bytes:

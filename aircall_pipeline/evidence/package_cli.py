@@ -23,7 +23,8 @@ import os
 import sys
 
 from aircall_pipeline.accounts_cli import add_account_option, selected_account
-from aircall_pipeline.evidence.cli import EXIT_NOT_VERIFIED, EXIT_OK, EXIT_UNREADABLE, _trusted_key
+from aircall_pipeline.evidence.cli import _trusted_key
+from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 
 
 def _key_options(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +68,7 @@ def run_package(args: argparse.Namespace) -> int:
 
     if args.sample is not None and args.seed is None:
         print("package: --sample needs --seed S, so that the same sample can be drawn again", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return EXIT_UNUSABLE
     try:
         setting = os.environ.get(SIGNING_KEY_VAR)
         if not setting:
@@ -81,11 +82,11 @@ def run_package(args: argparse.Namespace) -> int:
     except PackageError as exc:
         print("package: " + "\n".join(shown(line) for line in str(exc).splitlines()), file=sys.stderr)
         print("no package was written")
-        return EXIT_NOT_VERIFIED if exc.refused else EXIT_UNREADABLE
+        return EXIT_FAILED if exc.refused else EXIT_UNUSABLE
     except (EvidenceStoreError, SigningError, SettingsError) as exc:
         print(f"package: {shown(exc)}", file=sys.stderr)
         print("no package was written")
-        return EXIT_UNREADABLE
+        return EXIT_UNUSABLE
     print(f"wrote {package.path}: {len(package.days)} day(s) {package.days[0]} .. {package.days[-1]}, "
           f"{package.members} members, {package.bytes:,} bytes, sha256 {package.sha256}")
     if package.sample is not None:
@@ -104,17 +105,17 @@ def run_verify_package(args: argparse.Namespace) -> int:
         trusted = _trusted_key(args)
     except (SigningError, SettingsError) as exc:
         print(f"cannot verify: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return EXIT_UNUSABLE
     if trusted is None:
         print("cannot verify: no trusted key (--public-key, --kms-key-id or EVIDENCE_PUBLIC_KEY); a package is "
               "only as good as the key it is checked against", file=sys.stderr)
-        return EXIT_NOT_VERIFIED
+        return EXIT_FAILED
     if not os.path.isfile(args.package):
         print(f"cannot verify: {args.package} is not a readable file", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return EXIT_UNUSABLE
     result = verify_package(args.package, trusted)
     if args.json:
         print(json.dumps(result.as_dict(), sort_keys=True))
     else:
         print("\n".join(result.lines()))
-    return EXIT_OK if result.valid else EXIT_NOT_VERIFIED
+    return EXIT_OK if result.valid else EXIT_FAILED

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import jinja2
 
 from aircall_pipeline.evidence.manifest import Artifact
+from aircall_pipeline.jsonable import to_jsonable
 
 ITEM_ROW_LIMIT = 200
 ITEM_COLUMN_LIMIT = 12
@@ -41,7 +42,7 @@ def text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list | tuple):
-        value = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        value = json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True)
     value = str(value)
     return value if len(value) <= CELL_CHAR_LIMIT else value[: CELL_CHAR_LIMIT - 1] + "…"
 

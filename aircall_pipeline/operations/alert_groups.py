@@ -30,7 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aircall_pipeline.operations.alerts import ALERT_KINDS, Alert, jsonable
+from aircall_pipeline.jsonable import to_jsonable
+from aircall_pipeline.operations.alerts import ALERT_KINDS, Alert
 from aircall_pipeline.settings import SEVERITIES
 
 GROUP_WAIT_VAR = "ALERT_GROUP_WAIT_SECONDS"
@@ -91,7 +92,7 @@ class Member:
         data: dict[str, Any] = {"account": self.account, "headline": self.headline, "title": a.title,
                                 "severity": a.severity, "kind": a.kind, "run_id": a.run_id, "run_url": a.run_url}
         if full:
-            data.update(text=a.text, details=jsonable(dict(a.details)), links=[list(link) for link in a.links])
+            data.update(text=a.text, details=to_jsonable(dict(a.details)), links=[list(link) for link in a.links])
         else:
             data["details"] = {"partition": self.partition} if self.partition else {}
         return data

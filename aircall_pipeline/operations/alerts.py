@@ -3,9 +3,10 @@
 Sinks:
 - the Dagster log, always (a sensor's log is shown with its tick in the UI);
 - Slack, when ALERT_SLACK_TOKEN and ALERT_SLACK_CHANNEL are set (chat.postMessage through
-  slack_sdk, which dagster-slack ships with). The token is read from the environment at send time,
+  slack_sdk's WebClient). The token is read from the environment at send time,
   only inside `SlackSink.send`, and never logged;
-- a generic JSON webhook, when ALERT_WEBHOOK_URL is set (POST, a timeout, a few bounded retries).
+- a generic JSON webhook, when ALERT_WEBHOOK_URL is set (POST, a timeout, a few bounded retries:
+  urllib3's Retry on a requests Session).
   The payload also has a Slack-compatible `text` field, so a Slack/Teams/Mattermost incoming webhook
   URL works as-is.
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,8 +35,12 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.util import Retry
 
 from aircall_pipeline import redaction
+from aircall_pipeline.jsonable import to_jsonable
 from aircall_pipeline.settings import (
     ALERT_MIN_SEVERITY_VAR,
     SEVERITIES,
@@ -132,14 +136,9 @@ class Alert:
             "run_id": self.run_id,
             "run_url": self.run_url,
             "links": {label: url for label, url in self.links},
-            "details": _escaped(jsonable(dict(self.details))),
+            "details": _escaped(to_jsonable(dict(self.details))),
             "sent_at": iso_utc(datetime.now(UTC), timespec="seconds"),
         }
-
-
-def jsonable(value: Any) -> Any:
-    """`value` as plain JSON types (anything else as its str): what a payload or a cursor can hold."""
-    return json.loads(json.dumps(value, default=str))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -290,6 +289,20 @@ class SlackSink:
             raise AlertDeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
 
 
+class _DoublingRetry(Retry):
+    """urllib3's Retry, waiting backoff_factor x 1, 2, 4... before the 2nd, 3rd, 4th... attempt (urllib3
+    itself retries the first failure at once): the webhook's backoff as it always was."""
+
+    def get_backoff_time(self) -> float:
+        failures = len(self.history)
+        return self.backoff_factor * 2 ** (failures - 1) if failures else 0.0
+
+
+# 429 and every 5xx are the receiver saying "later"; any other status rejects the request itself,
+# and repeating it will not help.
+RETRIED_STATUSES = frozenset([429, *range(500, 600)])
+
+
 class WebhookSink:
     """POST the alert as JSON; retries connection errors, timeouts, 429 and 5xx a bounded number of times."""
 
@@ -301,24 +314,43 @@ class WebhookSink:
         self.attempts = max(1, attempts)
         self.backoff_seconds = backoff_seconds
 
+    def retry(self) -> Retry:
+        return _DoublingRetry(
+            total=self.attempts - 1, backoff_factor=self.backoff_seconds, status_forcelist=RETRIED_STATUSES,
+            allowed_methods=None,  # POST included: an alert delivered twice beats an alert lost
+            raise_on_status=False,  # the last answer is returned, and reported as "HTTP <status>"
+            respect_retry_after_header=False,  # the backoff is ours, never a receiver's to stretch
+        )
+
     def send(self, alert: Alert) -> None:
         body = json.dumps(alert.as_payload()).encode()
         headers = {"Content-Type": "application/json", "User-Agent": f"{SOURCE}-alerts"}
-        last = "no attempt"
-        for attempt in range(1, self.attempts + 1):
+        with requests.Session() as session:
+            adapter = HTTPAdapter(max_retries=self.retry())
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             try:
-                resp = requests.post(self.url, data=body, headers=headers, timeout=self.timeout)
+                resp = session.post(self.url, data=body, headers=headers, timeout=self.timeout)
             except requests.RequestException as exc:
-                last = type(exc).__name__
+                retried = isinstance(exc.args[0] if exc.args else None, MaxRetryError)
+                attempts, last = (self.attempts if retried else 1), _failure_name(exc)
             else:
                 if resp.status_code < 300:
                     return
-                last = f"HTTP {resp.status_code}"
-                if resp.status_code != 429 and resp.status_code < 500:
-                    break  # the receiver rejects the request itself: repeating it will not help
-            if attempt < self.attempts:
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-        raise AlertDeliveryError(f"webhook {_host(self.url)} failed after {attempt} attempt(s): {last}")
+                history = getattr(getattr(resp.raw, "retries", None), "history", ())
+                attempts, last = len(history) + 1, f"HTTP {resp.status_code}"
+        raise AlertDeliveryError(f"webhook {_host(self.url)} failed after {attempts} attempt(s): {last}")
+
+
+def _failure_name(exc: requests.RequestException) -> str:
+    """What went wrong, named as requests names it for one attempt (requests reports every error
+    whose retries ran out as a ConnectionError, a timeout included)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, ReadTimeoutError):
+        return requests.ReadTimeout.__name__
+    if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+        return requests.ConnectTimeout.__name__
+    return type(exc).__name__
 
 
 def configured_sinks(settings: AlertSettings | None = None) -> list[AlertSink]:

@@ -14,12 +14,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aircall_pipeline.accounts_cli import add_account_option, selected_account
+from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_within_history
 from aircall_pipeline.names import keys
 from aircall_pipeline.operations.run_command import parse_day
 from aircall_pipeline.settings import SettingsError
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 DEFAULT_WEBSERVER = "http://127.0.0.1:3000"  # `make dev` / `dagster dev`
 MAX_DAYS = 3660  # ten years: a typo in a year, not a backfill
 
@@ -47,7 +47,7 @@ mutation Launch($params: LaunchBackfillParams!) {
 class BackfillError(Exception):
     """What went wrong, said for the operator, with the exit status it maps to."""
 
-    def __init__(self, message: str, status: int = EXIT_REFUSED):
+    def __init__(self, message: str, status: int = EXIT_FAILED):
         super().__init__(message)
         self.status = status
 
@@ -72,10 +72,10 @@ def register(subparsers) -> None:
 def days_between(start: date, end: date | None) -> list[str]:
     end = end or start
     if end < start:
-        raise BackfillError(f"--to {end} is before --from {start}", EXIT_USAGE)
+        raise BackfillError(f"--to {end} is before --from {start}", EXIT_UNUSABLE)
     count = (end - start).days + 1
     if count > MAX_DAYS:
-        raise BackfillError(f"{count} days from {start} to {end}: more than {MAX_DAYS}; check the years", EXIT_USAGE)
+        raise BackfillError(f"{count} days from {start} to {end}: more than {MAX_DAYS}; check the years", EXIT_UNUSABLE)
     return [(start + timedelta(days=i)).isoformat() for i in range(count)]
 
 
@@ -88,7 +88,7 @@ def _graphql(webserver: str, query: str, variables: dict | None = None) -> dict:
     except requests.RequestException as exc:
         raise BackfillError(
             f"cannot reach the Dagster webserver at {webserver} ({type(exc).__name__}). Start it (`make dev`, or "
-            "the deployment's webserver) or give its address with --webserver URL.", EXIT_USAGE) from None
+            "the deployment's webserver) or give its address with --webserver URL.", EXIT_UNUSABLE) from None
     try:
         body = response.json()
     except ValueError:
@@ -157,14 +157,14 @@ def run(args) -> int:
             today = datetime.now(ZoneInfo(account.timezone)).date()
             ensure_within_history(args.start, today, settings.history_days)
         except CollectionTimingError as exc:
-            raise BackfillError(str(exc), EXIT_USAGE) from None
+            raise BackfillError(str(exc), EXIT_UNUSABLE) from None
         job = HISTORY_JOB
         # One account's date range: its partitions, tagged with its run limit's key and the backfill priority.
         backfill_id = launch(args.webserver, job, HISTORY_TABLES, [partition_key(account.key, d) for d in days],
                              tags=run_tags(account, priority=BACKFILL_PRIORITY))
     except SettingsError as exc:
         print(f"Configuration error: {exc}")
-        return EXIT_USAGE
+        return EXIT_UNUSABLE
     except BackfillError as exc:
         print(f"Backfill not launched: {exc}")
         return exc.status

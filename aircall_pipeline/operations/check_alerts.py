@@ -1,4 +1,4 @@
-"""One alert per run for its non-blocking compliance check results (the sensor is in sensors.py).
+"""One alert per run for its non-blocking compliance check results (the sensor is in check_sensor.py).
 
 A run whose non-blocking checks fail, warn or skip still succeeds, so the run-failure alert never
 sees it. One alert per check and per day is how alerts get muted, so a run gets one alert: titled

@@ -2,7 +2,7 @@
 
 1. A sensor's ticks. Dagster offers run-status sensors for failed runs, but nothing public for a
    tick that failed before creating a run (the UI reads ticks over GraphQL from the instance's
-   schedule storage). The scheduler-failure alert (sensors.py) needs exactly that for the
+   schedule storage). The scheduler-failure alert (schedule_failure_sensor.py) needs exactly that for the
    scheduler and the registry sensors, so it reads the instance's instigator states and ticks
    here, and nowhere else:
    - `DagsterInstance.all_instigator_state()`: states with `instigator_type` (an enum whose value

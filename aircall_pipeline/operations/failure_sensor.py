@@ -1,6 +1,6 @@
 """`aircall_run_failure_alert`: the alert of every failed run, grouped across accounts.
 
-Each failed run is diagnosed as before (`sensors.alert_for_failed_run`: kinds `config`, `auth`,
+Each failed run is diagnosed as before (`run_alerts.alert_for_failed_run`: kinds `config`, `auth`,
 `rate_limit`, `s3`, `check_failed`, `other`), then buffered for `group_wait` in the sensor's
 cursor with the other failures of the same kind (alert_groups.py): one account's failure is sent as
 its own alert, N accounts failing together as one alert listing them. Runs tagged
@@ -22,6 +22,7 @@ from aircall_pipeline.names import ACCOUNT_TAG, RUN_FAILURE_SENSOR, WILL_RETRY_T
 from aircall_pipeline.operations.alert_groups import DEFAULT_GROUP_BY, PendingAlerts, group_wait_seconds
 from aircall_pipeline.operations.alerts import Alert, AlertSettings, alert_settings
 from aircall_pipeline.operations.failures import Diagnosis
+from aircall_pipeline.operations.run_alerts import account_of_run, alert_for_failed_run, run_context
 from aircall_pipeline.operations.run_status import alerting_sensor, latest_status_change, status_changes_after
 
 FAILURE_ALERT_RUNS_PER_TICK = 100
@@ -51,16 +52,12 @@ class FailureAlertCursor:
 
 def account_of(run: Any) -> str:
     """The account a run belongs to: its partition's account, else its `aircall/account` tag."""
-    from aircall_pipeline.operations.sensors import account_of_run  # sensors.py imports this module
-
     return account_of_run(run) or run.tags.get(ACCOUNT_TAG) or DEFAULT_ACCOUNT
 
 
 def _headline(alert: Alert, run: Any) -> str | None:
     """The diagnosis headline the run's alert title ends with (Diagnosis.title)."""
-    from aircall_pipeline.operations.sensors import _run_context, account_of_run
-
-    prefix = Diagnosis("other", "error", "", "", None).title(_run_context(run)[0], account_of_run(run))
+    prefix = Diagnosis("other", "error", "", "", None).title(run_context(run)[0], account_of_run(run))
     return alert.title[len(prefix):] if alert.title.startswith(prefix) else None
 
 
@@ -81,8 +78,6 @@ def evaluate_run_failures(
     """(the alerts to send, the new cursor, a one-line status): the runs that failed since the
     cursor join the pending groups; the groups whose wait is over are returned. The first
     evaluation starts from now rather than alerting on history."""
-    from aircall_pipeline.operations.sensors import alert_for_failed_run
-
     wait = group_wait_seconds() if group_wait is None else group_wait
     state = FailureAlertCursor.parse(cursor)
     if state is None:

@@ -1,9 +1,9 @@
 """What went wrong with a run, in words a GRC engineer acts on: one classification, several readers.
 
-- the run-failure alert (sensors.py) reads a finished run's events from the instance, in another
+- the run-failure alert (run_alerts.py) reads a finished run's events from the instance, in another
   process than the run, so it only ever sees serialized errors, never exception objects;
 - `aircall-pipeline run` (run_command.py) reads the same events from its in-process result;
-- the schedule-failure alert (sensors.py) reads the error of a failed schedule tick.
+- the schedule-failure alert (schedule_failure_sensor.py) reads the error of a failed schedule tick.
 
 All of them go through the functions here, so the terminal and the alert say the same thing.
 
@@ -34,6 +34,7 @@ from dagster import DagsterEventType
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE, RATE_LIMIT_ADVICE
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.ingest import retry
+from aircall_pipeline.jsonable import to_jsonable
 from aircall_pipeline.timestamps import iso_utc
 
 MAX_ITEMS_IN_ALERT = 20
@@ -251,7 +252,7 @@ def format_items(metadata: Mapping[str, Any], limit: int = MAX_ITEMS_IN_ALERT) -
         if isinstance(item, Mapping):
             label = item.get("item_label") or item.get("label") or item.get("email") or item.get("item_id") or item.get("id")
             reason = item.get("reason")
-            rendered.append(f"{label}: {reason}" if reason and label else str(label or json.dumps(item, default=str)))
+            rendered.append(f"{label}: {reason}" if reason and label else str(label or json.dumps(to_jsonable(item))))
         else:
             rendered.append(str(item))
     return rendered, max(total, len(items))

@@ -5,13 +5,14 @@ day plus slack for a late or retried run gives the 30 h limit. The same windows 
 
 - `EVIDENCE_FRESHNESS_POLICY`, a `dg.FreshnessPolicy` the UI and the FreshnessDaemon evaluate
   (health badges on the asset graph). OSS Dagster sends no alert for it, hence
-- the freshness sensor (sensors.py), which alerts once per staleness episode.
+- the freshness sensor (freshness_sensor.py), which alerts once per staleness episode.
 
-What "stale" means is decided in one place, `compliance.rules.evidence_freshness` (AC-15), against
-the policy's `freshness_max_age_hours` (30 h by default): the sensor asks it through `is_stale()`,
-and the AC-15 asset of every daily run through `evidence_freshness_check()`, both about the newest
-evidence report this instance recorded (`newest_evidence()`). The `dg.FreshnessPolicy` of the UI
-badges keeps the default window (the definitions do not read the policy file when they load).
+What "stale" means is decided in one place, `compliance.rules.freshness` (AC-15), against
+the policy's `freshness_max_age_hours` (30 h by default, `policy_max_age()` below): the sensor asks it
+through `is_stale()`, and the AC-15 asset of every daily run through `evidence_freshness_check()`,
+both about the newest evidence report this instance recorded (`compliance.newest_evidence`). The
+`dg.FreshnessPolicy` of the UI badges keeps the default window (the definitions do not read the
+policy file when they load).
 
 Wiring, in aircall_pipeline/definitions.py::
 
@@ -24,22 +25,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 
-from aircall_pipeline.compliance import catalogue
+from aircall_pipeline.compliance.newest_evidence import EVIDENCE_KEY
 from aircall_pipeline.compliance.policy import CompliancePolicy, PolicyError
-from aircall_pipeline.compliance.rules import evidence_freshness_check
-from aircall_pipeline.names import report_key
-
-# The asset whose latest materialization *is* "the newest evidence": the day's report, written
-# last, only when every other file of the day is in place (one partition per account and day).
-EVIDENCE_KEY = report_key()
-# How far back an account's newest report is looked for (its partitions of these last days): far
-# beyond any freshness policy, so an account with nothing in that window is stale whatever it has.
-NEWEST_LOOKBACK_DAYS = 40
 
 EVIDENCE_FAIL_WINDOW = timedelta(hours=30)
 EVIDENCE_WARN_WINDOW = timedelta(hours=26)
@@ -47,40 +38,6 @@ EVIDENCE_WARN_WINDOW = timedelta(hours=26)
 EVIDENCE_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
     fail_window=EVIDENCE_FAIL_WINDOW, warn_window=EVIDENCE_WARN_WINDOW
 )
-
-
-@dataclass(frozen=True)
-class NewestEvidence:
-    """The latest materialization of the evidence report in this instance."""
-
-    timestamp: float  # unix seconds
-    storage_id: int
-    partition: str | None
-    run_id: str | None
-
-
-def newest_evidence(instance: dg.DagsterInstance, asset_key: dg.AssetKey = EVIDENCE_KEY, *,
-                    account: str | None = None, today: date | None = None) -> NewestEvidence | None:
-    """The latest materialization of `asset_key`; with `account` (Account.key), of that account's
-    partitions of the last NEWEST_LOOKBACK_DAYS days only."""
-    if account is None:
-        records = instance.fetch_materializations(asset_key, limit=1).records
-    else:
-        from aircall_pipeline.ingest.partitions import partition_key
-
-        today = today or datetime.now(UTC).date()
-        partitions = [partition_key(account, (today - timedelta(days=n)).isoformat())
-                      for n in range(-1, NEWEST_LOOKBACK_DAYS)]
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions), limit=1).records
-    if not records:
-        return None
-    record = records[0]
-    return NewestEvidence(record.timestamp, record.storage_id, record.partition_key, record.run_id or None)
-
-
-def is_stale(reference: float, now: float, max_age: timedelta) -> bool:
-    return evidence_freshness_check(reference, now, max_age).status == catalogue.FAIL
 
 
 def policy_max_age(policy_file: str | None) -> timedelta:

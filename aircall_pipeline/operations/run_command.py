@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aircall_pipeline.accounts_cli import add_account_option, selected_account
+from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_day_over, ensure_within_history
 from aircall_pipeline.names import REPORT, table_of
 from aircall_pipeline.settings import Account, Settings, SettingsError, dagster_home_set
@@ -69,7 +70,7 @@ def run(args) -> int:
         settings, account = selected_account(args)
     except SettingsError as exc:
         print(f"Configuration error: {exc}")
-        return 2
+        return EXIT_UNUSABLE
     import dagster as dg
 
     from aircall_pipeline.definitions import build_defs
@@ -82,12 +83,12 @@ def run(args) -> int:
         credentials_from_env(account)  # read again by the run; checked here to say so before starting
     except SettingsError as exc:
         print(f"Cannot start: {exc}")
-        return 2
+        return EXIT_UNUSABLE
     try:
         ensure_collectable(args.date or default_date(account), account, settings)
     except CollectionTimingError as exc:
         print(f"Not run: {exc}")
-        return 2
+        return EXIT_UNUSABLE
     day = (args.date or default_date(account)).isoformat()
     job = build_defs(settings).resolve_job_def(DAILY_JOB)
     print(f"Collecting Aircall evidence for {day} from {account.api_url} into {account.evidence_uri} ...")
@@ -116,7 +117,7 @@ def run(args) -> int:
                   "and run again.")
         else:
             print(scrub(f"Cannot start: {diagnosis.headline}: {exc}"))
-        return 2
+        return EXIT_UNUSABLE
 
 
 def _report(result) -> int:
@@ -135,11 +136,11 @@ def _report(result) -> int:
             print(f"\nEvidence written: {mat.metadata['manifest'].value}")
             print(f"Manifest SHA-256: {mat.metadata['manifest_sha256'].value}")
     if result.success:
-        return 0
+        return EXIT_OK
     print("\nThe run failed; no manifest was written for this day.")
     for line in failure_report(result):
         print(line)
-    return 1
+    return EXIT_FAILED
 
 
 def failure_report(result) -> list[str]:

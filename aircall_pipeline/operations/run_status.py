@@ -1,6 +1,7 @@
+# Why not dg.run_status_sensor / run_failure_sensor: Dagster owns their cursor (a SensorResult with one raises) and calls them only when a run reaches the status, but these alerts keep state in the cursor and must flush a waiting group when no new run comes.
 """Reading the runs that reached a status (succeeded, failed) after a storage-id cursor, as
 Dagster's run-status sensors do, for the plain sensors that keep state of their own in their cursor
-(the check-result alert and the run-failure alert, sensors.py and failure_sensor.py).
+(the check-result alert and the run-failure alert, check_sensor.py and failure_sensor.py).
 
 Dagster owns a run-status sensor's cursor; a sensor that must also remember something (reminders,
 alerts buffered for grouping) is a plain `dg.sensor` reading `fetch_run_status_changes` itself.

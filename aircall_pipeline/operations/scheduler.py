@@ -10,7 +10,7 @@ key is `<account>:<day>`: a sensor's run keys de-duplicate across all its ticks,
 run`). A schedule would not do: its run keys only de-duplicate within one tick.
 
 The settings are read at each tick: when they are unusable, the tick fails with the SettingsError,
-which the scheduler-failure alert reports (kind `config`, sensors.py) rather than start doomed runs.
+which the scheduler-failure alert reports (kind `config`, schedule_failure_sensor.py) rather than start doomed runs.
 It is RUNNING on deploy unless AIRCALL_SCHEDULE_DEFAULT_STATUS=stopped.
 
 Backfilling call history: see operations/backfill_command.py (`aircall-pipeline backfill --account

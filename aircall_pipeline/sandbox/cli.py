@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from aircall_pipeline.exit_codes import EXIT_OK, EXIT_UNUSABLE
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN, SandboxServer
 from aircall_pipeline.sandbox.webhooks import WEBHOOK_DESTINATIONS
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback_host(args.host):
         print(f"error: --host {args.host} is not a loopback address; the sandbox only serves 127.0.0.1/::1.",
               file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     try:
         account = SandboxAccount(
             seed=args.seed, users=args.users, teams=args.teams, numbers=args.numbers, calls=args.calls,
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         server.start()
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_UNUSABLE
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     print("Aircall sandbox stopped.")
-    return 0
+    return EXIT_OK
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from aircall_pipeline.compliance import catalogue as cat
-from aircall_pipeline.compliance.egress import approved_domain, is_approved, webhook_egress
 from aircall_pipeline.compliance.rules import BASE_COLUMNS, RuleInputError
+from aircall_pipeline.compliance.rules.egress import approved_domain, is_approved, webhook_egress
 from aircall_pipeline.ingest.normalize import WEBHOOKS, frame
 
 APPROVED = ("zapier.example", "crm.example")

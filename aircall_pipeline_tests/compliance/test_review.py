@@ -14,7 +14,6 @@ from aircall_pipeline.cli import main
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.review import (
     ReviewError,
-    access_review,
     attestation,
     export_csv,
     load_snapshot,
@@ -22,6 +21,7 @@ from aircall_pipeline.compliance.review import (
     review_frame,
     validate_review,
 )
+from aircall_pipeline.compliance.rules import access_review
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline_tests.evidence.days import seal_day
 

@@ -10,8 +10,9 @@ import pytest
 
 from aircall_pipeline import __version__
 from aircall_pipeline.evidence.layout import LISTED_REPORT_BASES
-from aircall_pipeline.evidence.manifest import iso_utc, json_bytes, to_jsonable
+from aircall_pipeline.evidence.manifest import iso_utc, json_bytes
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+from aircall_pipeline.jsonable import to_jsonable
 from aircall_pipeline.names import CHECK_IDS, EVIDENCE_TABLES
 from aircall_pipeline_tests.evidence.conftest import users_frame
 from aircall_pipeline_tests.evidence.days import seal_day

@@ -15,7 +15,7 @@ from aircall_pipeline.operations.alert_groups import (
 )
 from aircall_pipeline.operations.alerts import Alert, scrub_alert
 from aircall_pipeline.operations.failure_sensor import FailureAlertCursor, build_run_failure_alert_sensor
-from aircall_pipeline.operations.sensors import alert_for_failed_run
+from aircall_pipeline.operations.run_alerts import alert_for_failed_run
 from aircall_pipeline_tests.operations import jobs
 from aircall_pipeline_tests.operations.clock import Clock
 from aircall_pipeline_tests.operations.jobs import PARTITION, SECRET_TOKEN

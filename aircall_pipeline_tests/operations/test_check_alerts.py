@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from aircall_pipeline.operations.check_alerts import REMINDER_INTERVAL
-from aircall_pipeline.operations.sensors import build_failed_check_alert_sensor
+from aircall_pipeline.operations.check_sensor import build_failed_check_alert_sensor
 from aircall_pipeline_tests.operations import jobs
 from aircall_pipeline_tests.operations.clock import Clock
 from aircall_pipeline_tests.operations.jobs import PARTITION, SECRET_TOKEN

@@ -41,7 +41,7 @@ from aircall_pipeline.names import (
     TAMPER_SENSOR,
 )
 from aircall_pipeline.operations.dagster_internals import sensor_ticks
-from aircall_pipeline.operations.sensors import build_schedule_failure_sensor
+from aircall_pipeline.operations.schedule_failure_sensor import build_schedule_failure_sensor
 from aircall_pipeline.settings import SettingsError
 from aircall_pipeline_tests.operations.failure_ticks import tick_failure_sensor
 from aircall_pipeline_tests.partitions import pk, registered

@@ -10,7 +10,7 @@ from aircall_pipeline.operations.freshness import (
     EVIDENCE_KEY,
     apply_freshness,
 )
-from aircall_pipeline.operations.sensors import build_freshness_sensor
+from aircall_pipeline.operations.freshness_sensor import build_freshness_sensor
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.operations.clock import Clock
 from aircall_pipeline_tests.partitions import pk, registered

@@ -22,8 +22,11 @@ from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.ingest.partitions import account_of_key, day_of
 from aircall_pipeline.names import ACCOUNT_TAG, DAILY_JOB, PRIORITY_TAG, SCHEDULER_SENSOR
 from aircall_pipeline.operations.dagster_internals import sensor_ticks
+from aircall_pipeline.operations.schedule_failure_sensor import (
+    build_schedule_failure_sensor,
+    evaluate_schedule_failures,
+)
 from aircall_pipeline.operations.scheduler import build_scheduler
-from aircall_pipeline.operations.sensors import build_schedule_failure_sensor, evaluate_schedule_failures
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.operations.jobs import API_ID, SECRET_TOKEN
 from aircall_pipeline_tests.operations.schedule_defs import CLOCK_VAR

@@ -16,7 +16,7 @@ from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.names import DAILY_JOB
-from aircall_pipeline.operations.sensors import build_failed_check_alert_sensor
+from aircall_pipeline.operations.check_sensor import build_failed_check_alert_sensor
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env

@@ -1,4 +1,10 @@
-"""AC-15 evidence freshness: the newest evidence is recent enough."""
+"""AC-15 evidence freshness: the newest evidence is recent enough.
+
+The one decision of what "stale" means: the AC-15 asset of every daily run (compliance/rule_table.py)
+asks `evidence_freshness_check`, the freshness alert sensor asks `is_stale`, both about the newest
+evidence report the Dagster instance recorded (finding it is the instance's business, not a rule's:
+compliance/newest_evidence.py).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ def evidence_freshness(newest_collected_at: Any | None, *, as_of: Any, max_age_h
     """The newest evidence's collected_at is at most `max_age_hours` old at `as_of`.
 
     The one evaluation of evidence freshness: the AC-15 asset (compliance/assets.py) and the
-    freshness alert sensor both decide through it (operations/freshness.py). No earlier evidence at
+    freshness alert sensor both decide through it (`evidence_freshness_check`, `is_stale`). No earlier evidence at
     all is a `skip` (a first run, or a throwaway instance; the sensor measures from when it started
     watching instead); a timestamp in the future (beyond 5 minutes of clock skew) warns.
     """
@@ -45,7 +51,12 @@ def evidence_freshness(newest_collected_at: Any | None, *, as_of: Any, max_age_h
 
 def evidence_freshness_check(reference: float | None, now: float, max_age: timedelta) -> CheckOutcome:
     """AC-15 for evidence last written at unix time `reference` (None: none ever), seen at `now`:
-    the form the freshness sensor and the AC-15 asset both ask it in (operations/freshness.py)."""
+    the form the freshness sensor and the AC-15 asset both ask it in."""
     collected = datetime.fromtimestamp(reference, UTC) if reference is not None else None
     return evidence_freshness(collected, as_of=datetime.fromtimestamp(now, UTC),
                               max_age_hours=max_age.total_seconds() / 3600)
+
+
+def is_stale(reference: float | None, now: float, max_age: timedelta) -> bool:
+    """The freshness alert's question: would AC-15 fail for evidence last written at `reference`?"""
+    return evidence_freshness_check(reference, now, max_age).status == FAIL

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from aircall_pipeline.compliance.catalogue import AC_11, FAIL, PASS, SKIP, WARN
-from aircall_pipeline.compliance.rules import UTC_DTYPE, CheckOutcome, _findings, _outcome, _plural, _require
+from aircall_pipeline.compliance.rules.columns import UTC_DTYPE, _require
+from aircall_pipeline.compliance.rules.findings import CheckOutcome, _findings, _outcome, _plural
 
 DEFAULT_MAX_WEBHOOKS = 20
 HTTPS = "https"
