@@ -1,11 +1,7 @@
 """The write-once evidence store (local folder or S3), its manifest, report and verification.
 
-Plain Python except `io_manager.py` and `resource.py` (the Dagster side), which is not imported here so that the store
-stays usable without loading Dagster.
+Import from the modules themselves (`evidence.store.EvidenceStore`, `evidence.verify.verify_range`,
+`evidence.manifest.Manifest`, ...): this package imports none of them, so that importing any one
+module (say `layout`) loads only what that module needs, and no module here can import back into a
+package that imports it. Plain Python except `io_manager.py` and `resource.py` (the Dagster side).
 """
-
-from aircall_pipeline.evidence.manifest import Artifact, Manifest
-from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
-from aircall_pipeline.evidence.verify import DayVerification
-
-__all__ = ["Artifact", "DayVerification", "EvidenceStore", "EvidenceStoreError", "Manifest"]

@@ -39,7 +39,7 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
-from aircall_pipeline.evidence import cms
+import aircall_pipeline.evidence.cms as cms
 from aircall_pipeline.settings import TSA_CA_VAR, TSA_URL_VAR, is_loopback_host, shown_url
 
 TOKEN_SUFFIX = ".tsr"  # noqa: S105 - a file extension (timestamp token), not a secret
