@@ -115,13 +115,29 @@ def day_of_folder(name: str) -> str | None:
     return match[1]
 
 
+def _day_parts(key: str) -> tuple[str, str, str] | None:
+    """(folder, day, rest) of a root-relative key `aircall/<folder>/date=D/<rest>`, or None: the one
+    place a key's day folder is parsed (`date_of_key` and `day_entry` are views of it)."""
+    parts = key.split("/", 3)
+    if len(parts) == 4 and parts[0] == ROOT and (day := day_of_folder(parts[2])):
+        return parts[1], day, parts[3]
+    return None
+
+
 def date_of_key(key: str) -> str | None:
     """The evidence date of a root-relative key `aircall/<folder>/date=D/...` at any depth below the
     day's folder (so a file hidden in a sub-folder of a day still belongs to that day), or None."""
-    parts = key.split("/")
-    if len(parts) >= 4 and parts[0] == ROOT:
-        return day_of_folder(parts[2])
-    return None
+    parts = _day_parts(key)
+    return parts[1] if parts else None
+
+
+def day_entry(key: str, folder: str) -> tuple[str, str] | None:
+    """(day, file name) of a key directly in one of `folder`'s day folders
+    (`aircall/<folder>/date=D/<name>`), or None: another folder, a deeper key, or no real day."""
+    parts = _day_parts(key)
+    if parts is None or parts[0] != folder or "/" in parts[2]:
+        return None
+    return parts[1], parts[2]
 
 
 def signature_path(manifest_path: str) -> str:

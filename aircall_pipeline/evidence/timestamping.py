@@ -39,8 +39,8 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 
+import aircall_pipeline.evidence.cms as cms
 from aircall_pipeline.aircall.api_url import is_loopback_host
-from aircall_pipeline.evidence import cms
 from aircall_pipeline.evidence.variables import TSA_CA_VAR, TSA_URL_VAR
 from aircall_pipeline.redaction import shown_url
 

@@ -22,16 +22,15 @@ other; nothing here raises except EvidenceStoreError for storage that cannot be 
 
 A day is `ok` when nothing is wrong; it is `authenticated` only when, in addition, a trusted key was
 given and every attempt is signed by it.
+
+Modules: `verify_reading.py` reads (bounded, once), `verdicts.py` holds what is concluded, this module
+judges; `verify_time.py` checks the timestamp tokens and `signature_check.py` the signatures (the one
+check the store uses too).
 """
 
 from __future__ import annotations
 
-import bisect
-import hashlib
 import posixpath
-import unicodedata
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import date as date_cls
 from typing import Any
@@ -40,10 +39,8 @@ from zoneinfo import ZoneInfo
 from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
 from aircall_pipeline.evidence.layout import (
     LISTED_REPORT_BASES,
-    REPORTS,
     REVIEWS,
     ROOT,
-    date_of_key,
     parse_attempt_name,
     reports_folder,
     reviews_folder,
@@ -54,350 +51,42 @@ from aircall_pipeline.evidence.layout import (
 from aircall_pipeline.evidence.manifest import Artifact, check_summary
 from aircall_pipeline.evidence.schemas import (
     MAX_CHECKS_BYTES,
-    MAX_DOCUMENT_BYTES,
     Attestation,
     CheckRecord,
     DailyManifest,
     Malformed,
-    ReviewManifest,
     parse,
     strict_json,
 )
-from aircall_pipeline.evidence.signing import SIG_MALFORMED, SignatureCheck, TrustedKey, check_signature
+from aircall_pipeline.evidence.signature_check import check_stored_signature
+from aircall_pipeline.evidence.signing import TrustedKey
+from aircall_pipeline.evidence.verdicts import (
+    FILE_ALTERED,
+    FILE_DELETED,
+    FILE_MISSING,
+    FILE_OK,
+    FILE_UNLISTED,
+    SIG_UNCHECKED,
+    SIG_UNSIGNED,
+    SIG_VALID,
+    AttemptCheck,
+    DayVerification,
+    FileCheck,
+    RangeVerification,
+    Reseal,
+    shown,
+)
+from aircall_pipeline.evidence.verify_reading import BoundedReader, EvidenceListing, ManifestAttempt
 from aircall_pipeline.evidence.verify_time import check_times
 
-FILE_OK, FILE_ALTERED, FILE_MISSING, FILE_DELETED, FILE_UNLISTED = "ok", "ALTERED", "MISSING", "DELETED", "UNLISTED"
-SIG_VALID, SIG_UNSIGNED, SIG_UNCHECKED = "valid", "UNSIGNED", "not checked"
+# Imported from here by callers (the CLI, the package, reperform, benchmarks): the verdicts live in
+# verdicts.py, the reading in verify_reading.py.
+__all__ = ["FILE_OK", "SIG_VALID", "DayVerification", "RangeVerification", "shown", "verify_range"]
+
 # The earliest a calendar day can have ended anywhere: midnight at UTC+14 (used when a manifest does not
 # say which timezone its days are in).
 EARLIEST_OFFSET = timedelta(hours=14)
 FUTURE_SLACK = timedelta(minutes=5)  # clocks differ a little; a seal from the future does not
-
-
-def shown(value: Any) -> str:
-    """A value from the evidence as it may be printed: every control, format or separator character
-    escaped, so that no manifest can move the cursor, clear the screen or paint a fake verdict."""
-    out = []
-    for ch in str(value):
-        if unicodedata.category(ch)[0] in "CZ" and ch != " ":
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-@dataclass(frozen=True)
-class FileCheck:
-    """The verdict on one object of the day."""
-
-    path: str
-    status: str  # ok | ALTERED | MISSING | DELETED | UNLISTED
-    expected: Artifact | None = None
-    detail: str = ""
-    lock: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == FILE_OK
-
-
-@dataclass(frozen=True)
-class AttemptCheck:
-    attempt: int
-    path: str
-    sha256: str
-    signature: str  # valid | FORGED (…) | MALFORMED | UNSIGNED | not checked
-    key_fingerprint: str = ""
-    sealed_at: str = ""
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Reseal:
-    """One re-seal of a day: why, and what it changed against the attempt before it."""
-
-    attempt: int
-    reason: str
-    changed_tables: tuple[str, ...]
-    changed_checks: tuple[tuple[str, str, str], ...]  # (check id, before, after)
-
-    def text(self) -> str:
-        changes = [f"{cid} {before} → {after}" for cid, before, after in self.changed_checks]
-        if self.changed_tables:
-            changes.insert(0, "tables changed: " + ", ".join(self.changed_tables))
-        return f"attempt {self.attempt} ({self.reason}): " + ("; ".join(changes) or "nothing changed")
-
-
-@dataclass
-class DayVerification:
-    date: str
-    uri: str
-    trusted_key: str | None = None  # the fingerprint checked against, if any
-    manifest_path: str | None = None  # the newest genuine attempt: the day's evidence
-    manifest_sha256: str | None = None
-    attempts: list[AttemptCheck] = field(default_factory=list)
-    files: list[FileCheck] = field(default_factory=list)
-    reseals: list[Reseal] = field(default_factory=list)
-    previous: str = ""
-    time: str = ""  # what attests when the day was sealed
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Complete and consistent: hashes, listings and chains (signatures are `authenticated`)."""
-        return self.manifest_path is not None and not self.problems and all(f.ok for f in self.files)
-
-    @property
-    def authenticated(self) -> bool:
-        return self.ok and self.trusted_key is not None
-
-    def verdict(self) -> str:
-        if self.authenticated:
-            return (
-                f"VALID: complete and untampered, {len(self.files)} files, {len(self.attempts)} attempt(s) "
-                f"signed by the trusted key {self.trusted_key}"
-            )
-        if self.ok:
-            return (
-                f"CONSISTENT, AUTHENTICITY NOT CHECKED: {len(self.files)} files match the manifests and the "
-                "chains hold, but no trusted public key was given (--public-key, --kms-key-id or "
-                "EVIDENCE_PUBLIC_KEY), so anyone able to write the evidence could have made them"
-            )
-        bad = sum(1 for f in self.files if not f.ok)
-        return f"NOT VERIFIED: {bad} file(s) altered, missing or unlisted; {len(self.problems)} problem(s)"
-
-    def lines(self) -> list[str]:
-        out = [f"evidence: {self.uri}", f"date:     {self.date}"]
-        if self.trusted_key:
-            out.append(f"trusted:  {self.trusted_key}")
-        for a in self.attempts:
-            fp = f" by {a.key_fingerprint}" if a.key_fingerprint else ""
-            out.append(
-                f"attempt:  {a.attempt} {a.path} (sha256 {a.sha256[:16]}…, sealed {a.sealed_at or '?'}; "
-                f"signature {a.signature}{fp}){' — ' + a.reason if a.reason else ''}"
-            )
-        out.extend(f"re-seal:  {r.text()}" for r in self.reseals)
-        for f in self.files:
-            line = f"{f.status:<8} {f.path}"
-            if f.ok and f.expected is not None:
-                rows = "" if f.expected.rows is None else f", {f.expected.rows} rows"
-                line += f"  ({f.expected.bytes} bytes{rows}, sha256 {f.expected.sha256[:16]}…; {f.lock})"
-            elif f.detail:
-                line += f"  ({f.detail})"
-            out.append(line)
-        if self.previous:
-            out.append(f"previous: {self.previous}")
-        if self.time:
-            out.append(f"time:     {self.time}")
-        out.extend(f"problem:  {p}" for p in self.problems)
-        out.extend(f"note:     {n}" for n in self.notes)
-        out.append(f"verdict:  {self.verdict()}")
-        return [shown(line) for line in out]
-
-    def summary(self) -> str:
-        return "\n".join(self.lines())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "date": self.date,
-            "evidence": self.uri,
-            "valid": self.authenticated,
-            "consistent": self.ok,
-            "authenticity_checked": self.trusted_key is not None,
-            "trusted_key": self.trusted_key,
-            "manifest": self.manifest_path,
-            "manifest_sha256": self.manifest_sha256,
-            "attempts": [a.__dict__ for a in self.attempts],
-            "reseals": [{"attempt": r.attempt, "reason": r.reason, "changed_tables": list(r.changed_tables),
-                         "changed_checks": [{"id": c, "before": b, "after": a} for c, b, a in r.changed_checks]}
-                        for r in self.reseals],
-            "files": [
-                {"path": f.path, "status": f.status, "detail": f.detail, "lock": f.lock,
-                 "sha256": f.expected.sha256 if f.expected else None}
-                for f in self.files
-            ],
-            "previous": self.previous,
-            "time": self.time,
-            "problems": self.problems,
-            "notes": self.notes,
-            "verdict": self.verdict(),
-        }
-
-
-@dataclass
-class RangeVerification:
-    days: list[DayVerification]
-    stray: list[str] = field(default_factory=list)  # objects under the root that belong to no day
-
-    @property
-    def authenticated(self) -> bool:
-        return bool(self.days) and not self.stray and all(d.authenticated for d in self.days)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.days) and not self.stray and all(d.ok for d in self.days)
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading, bounded and once
-
-
-@dataclass
-class _Attempt:
-    """One manifest attempt as read: `data` is None when it is malformed (`why` says how)."""
-
-    number: int
-    path: str
-    sha256: str = ""
-    raw: bytes = b""
-    data: Any = None  # DailyManifest | ReviewManifest
-    why: str = ""
-    signature: SignatureCheck | None = None  # None without a trusted key
-    signature_present: bool = False
-
-    @property
-    def genuine(self) -> bool:
-        return self.data is not None and (self.signature is None or self.signature.valid)
-
-
-class _Reader:
-    """Reads each object at most once per verification, several at a time (on S3 each GET is a round
-    trip), never more than a cap, and never an object that is not a regular file."""
-
-    PARALLEL = 8
-
-    def __init__(self, store: Any, kinds: dict[str, str]):
-        self.store = store
-        self.kinds = kinds  # key -> "file", "fifo", "symlink", ... as listed
-        self._documents: dict[str, bytes | Exception] = {}
-        self._objects: dict[str, Any] = {}
-
-    def document(self, path: str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
-        """A small document's bytes; raises ObjectMissing, NotRegularFile or ObjectTooLarge."""
-        if path not in self._documents:
-            kind = self.kinds.get(path)
-            try:
-                if kind is None:
-                    raise ObjectMissing(self.store.full_uri(path))
-                if kind != "file":
-                    raise NotRegularFile(self.store.full_uri(path), kind)
-                self._documents[path] = self.store.backend.get(path, limit=limit)
-            except (ObjectMissing, NotRegularFile, ObjectTooLarge) as exc:
-                self._documents[path] = exc
-        result = self._documents[path]
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    def prefetch(self, claims: dict[str, list[tuple[Artifact, str]]]) -> None:
-        todo = [p for p in sorted(claims) if p not in self._objects and self.kinds.get(p) == "file"]
-        if len(todo) < 2:
-            return
-        with ThreadPoolExecutor(max_workers=self.PARALLEL) as pool:
-            for path, result in zip(todo, pool.map(lambda p: self._try(p, claims[p]), todo), strict=True):
-                if not isinstance(result, EvidenceStoreError) or isinstance(
-                        result, ObjectMissing | NotRegularFile | ObjectTooLarge):
-                    self._objects[path] = result
-
-    def _try(self, path: str, claims: list[tuple[Artifact, str]]) -> Any:
-        try:
-            return self.store.stored_object(path, limit=max(c.bytes for c, _ in claims))
-        except EvidenceStoreError as exc:
-            return exc
-
-    def stored(self, path: str, claims: list[tuple[Artifact, str]]) -> Any:
-        """(Artifact, ObjectInfo) re-read from storage, or the ObjectMissing / NotRegularFile /
-        ObjectTooLarge that says why it could not be."""
-        if path not in self._objects:
-            kind = self.kinds.get(path)
-            if kind is not None and kind != "file":
-                self._objects[path] = NotRegularFile(self.store.full_uri(path), kind)
-            else:
-                try:
-                    self._objects[path] = self.store.stored_object(path, limit=max(c.bytes for c, _ in claims))
-                except (ObjectMissing, NotRegularFile, ObjectTooLarge) as exc:
-                    self._objects[path] = exc
-        result = self._objects[path]
-        if isinstance(result, EvidenceStoreError) and not isinstance(
-                result, ObjectMissing | NotRegularFile | ObjectTooLarge):
-            raise result
-        return result
-
-
-class _Evidence:
-    """The store as listed once, with each folder's attempts read and judged on demand."""
-
-    def __init__(self, store: Any, trusted: TrustedKey | None, now: datetime, tsa_roots: list[bytes] | None = None):
-        self.store, self.trusted, self.now = store, trusted, now
-        self.tsa_roots = tsa_roots  # trusted TSA root certificates (PEM), or None: chains not checked
-        self.by_day: dict[str, list[tuple[str, str]]] = {}
-        self.stray: list[str] = []
-        kinds: dict[str, str] = {}
-        for key, kind in store.backend.entries(ROOT):
-            kinds[key] = kind
-            day = date_of_key(key)
-            if day is None:
-                self.stray.append(key)
-            else:
-                self.by_day.setdefault(day, []).append((key, kind))
-        self.days = sorted(self.by_day)
-        self.reader = _Reader(store, kinds)
-        self._attempts: dict[tuple[str, str], list[_Attempt]] = {}
-
-    def attempts(self, day: str, kind: str = REPORTS) -> list[_Attempt]:
-        """The day's manifest attempts in its report (or review) folder, oldest first, each read,
-        parsed against its schema and, with a trusted key, its signature checked."""
-        cache_key = (day, kind)
-        if cache_key not in self._attempts:
-            folder = reports_folder(day) if kind == REPORTS else reviews_folder(day)
-            model = DailyManifest if kind == REPORTS else ReviewManifest
-            found = []
-            for key, _ in self.by_day.get(day, []):
-                parsed = parse_attempt_name(key[len(folder) + 1:]) if key.startswith(folder + "/") else None
-                if parsed and parsed[0] == "manifest" and parsed[2] == "json" and "/" not in key[len(folder) + 1:]:
-                    found.append(self._read_attempt(parsed[1], key, model))
-            self._attempts[cache_key] = sorted(found, key=lambda a: a.number)
-        return self._attempts[cache_key]
-
-    def _read_attempt(self, number: int, path: str, model: type) -> _Attempt:
-        attempt = _Attempt(number, path)
-        try:
-            attempt.raw = self.reader.document(path)
-        except (ObjectMissing, NotRegularFile, ObjectTooLarge) as exc:
-            attempt.why = str(exc)
-            return attempt
-        attempt.sha256 = hashlib.sha256(attempt.raw).hexdigest()
-        try:
-            attempt.data = parse(model, attempt.raw)
-        except Malformed as exc:
-            attempt.why = str(exc)
-        signature = self._signature_file(path)
-        attempt.signature_present = not isinstance(signature, SignatureCheck) and signature is not None
-        if self.trusted is not None:
-            attempt.signature = (signature if isinstance(signature, SignatureCheck)
-                                 else check_signature(path, attempt.raw, signature, self.trusted))
-        return attempt
-
-    def _signature_file(self, path: str) -> bytes | SignatureCheck | None:
-        try:
-            return self.reader.document(signature_path(path))
-        except ObjectMissing:
-            return None
-        except (NotRegularFile, ObjectTooLarge) as exc:
-            return SignatureCheck(SIG_MALFORMED, str(exc))
-
-    def genuine(self, day: str) -> list[_Attempt]:
-        return [a for a in self.attempts(day) if a.genuine]
-
-    def sealed_neighbour(self, day: str, step: int) -> str | None:
-        """The nearest earlier (step -1) or later (+1) day with a genuine manifest."""
-        at = bisect.bisect_left(self.days, day) if step < 0 else bisect.bisect_right(self.days, day)
-        for other in (reversed(self.days[:at]) if step < 0 else self.days[at:]):
-            if any(key.startswith(reports_folder(other) + "/manifest") for key, _ in self.by_day[other]) \
-                    and self.genuine(other):
-                return other
-        return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -413,7 +102,7 @@ def verify_range(
     end = end or start
     if end < start:
         raise EvidenceStoreError(f"--to {end} is before --date {start}", kind="invalid_input")
-    evidence = _Evidence(store, trusted, now or datetime.now(UTC), tsa_roots)
+    evidence = EvidenceListing(store, trusted, now or datetime.now(UTC), tsa_roots)
     days = []
     current = date_cls.fromisoformat(start)
     while current.isoformat() <= end:
@@ -435,7 +124,7 @@ def verify_range(
     return RangeVerification(days, stray)
 
 
-def _verify_day(v: DayVerification, ev: _Evidence, *, strict: bool) -> None:
+def _verify_day(v: DayVerification, ev: EvidenceListing, *, strict: bool) -> None:
     day = v.date
     review_prefix = reviews_folder(day) + "/"
     entries = [(k, kind) for k, kind in ev.by_day.get(day, []) if not k.startswith(review_prefix)]
@@ -472,7 +161,7 @@ def _verify_day(v: DayVerification, ev: _Evidence, *, strict: bool) -> None:
     v.notes += [n for n in proof.notes if n not in v.notes]
 
 
-def _report_attempts(v: DayVerification, attempts: list[_Attempt]) -> None:
+def _report_attempts(v: DayVerification, attempts: list[ManifestAttempt]) -> None:
     """Every attempt as an `attempt:` line; every malformed, unsigned or foreign one as a problem."""
     for a in attempts:
         data = a.data
@@ -502,7 +191,7 @@ def _report_attempts(v: DayVerification, attempts: list[_Attempt]) -> None:
         v.attempts.append(AttemptCheck(a.number, a.path, a.sha256, state, fp, sealed, reason))
 
 
-def _claims(genuine: list[_Attempt], label: str) -> dict[str, list[tuple[Artifact, str]]]:
+def _claims(genuine: list[ManifestAttempt], label: str) -> dict[str, list[tuple[Artifact, str]]]:
     claims: dict[str, list[tuple[Artifact, str]]] = {}
     for a in genuine:
         listed = list(a.data.artifacts) + list(getattr(a.data, "other_files", []))
@@ -519,7 +208,7 @@ def _unlisted_detail(kind: str) -> str:
             "sealed")
 
 
-def _check_files(v: DayVerification, reader: _Reader, entries: list[tuple[str, str]],
+def _check_files(v: DayVerification, reader: BoundedReader, entries: list[tuple[str, str]],
                  claims: dict[str, list[tuple[Artifact, str]]], exempt: set[str]) -> None:
     reader.prefetch(claims)
     files = [_check_file(reader, path, claims[path]) for path in sorted(claims)]
@@ -529,7 +218,7 @@ def _check_files(v: DayVerification, reader: _Reader, entries: list[tuple[str, s
     v.problems.extend(f"{f.status} {f.path}: {f.detail}" for f in files if not f.ok)
 
 
-def _check_file(reader: _Reader, path: str, claims: list[tuple[Artifact, str]]) -> FileCheck:
+def _check_file(reader: BoundedReader, path: str, claims: list[tuple[Artifact, str]]) -> FileCheck:
     expected = claims[-1][0]
     stored = reader.stored(path, claims)
     if isinstance(stored, ObjectMissing):
@@ -555,10 +244,10 @@ def _check_file(reader: _Reader, path: str, claims: list[tuple[Artifact, str]]) 
                      detail="; ".join(dict.fromkeys(differences)), lock=info.lock_summary())
 
 
-def _check_attempt_chain(v: DayVerification, genuine: list[_Attempt], *, day: str | None) -> None:
+def _check_attempt_chain(v: DayVerification, genuine: list[ManifestAttempt], *, day: str | None) -> None:
     """Each genuine attempt names itself as its file name and folder say, and chains to the genuine
     attempt before it (by path and SHA-256); the first chains to nothing genuine."""
-    previous: _Attempt | None = None
+    previous: ManifestAttempt | None = None
     for a in genuine:
         data = a.data
         if data.attempt != a.number:
@@ -590,10 +279,10 @@ def _day_end(day: str, data: DailyManifest) -> tuple[datetime, str]:
     return datetime.combine(start, datetime.min.time(), UTC) - EARLIEST_OFFSET, "UTC+14, the earliest anywhere"
 
 
-def _check_seal_times(v: DayVerification, genuine: list[_Attempt], day: str, now: datetime) -> None:
+def _check_seal_times(v: DayVerification, genuine: list[ManifestAttempt], day: str, now: datetime) -> None:
     """sealed_at strictly increasing across attempts, after the day ended, and not in the future."""
     end, where = _day_end(day, genuine[0].data)
-    previous: _Attempt | None = None
+    previous: ManifestAttempt | None = None
     for a in genuine:
         sealed = a.data.sealed
         if sealed < end:
@@ -607,7 +296,7 @@ def _check_seal_times(v: DayVerification, genuine: list[_Attempt], day: str, now
         previous = a
 
 
-def _check_content(v: DayVerification, ev: _Evidence, a: _Attempt, day: str) -> dict[str, str] | None:
+def _check_content(v: DayVerification, ev: EvidenceListing, a: ManifestAttempt, day: str) -> dict[str, str] | None:
     """The attempt lists the day's required tables, one each of checks.json, report.html (and from
     version 4 report.pdf, assessment-results.json, records.jsonl) of its own folder and no other file
     there, and its check summary equals that checks.json. Returns check id -> status."""
@@ -675,7 +364,7 @@ def _report_files(listed: set[str], folder: str) -> dict[str, list[str]]:
     return files
 
 
-def _list_reseals(v: DayVerification, genuine: list[_Attempt], checks: dict[int, dict[str, str] | None], *,
+def _list_reseals(v: DayVerification, genuine: list[ManifestAttempt], checks: dict[int, dict[str, str] | None], *,
                   strict: bool) -> None:
     for before, after in zip(genuine, genuine[1:], strict=False):
         tables_before = _table_hashes(before.data)
@@ -695,7 +384,7 @@ def _table_hashes(data: DailyManifest) -> dict[str, str]:
     return {a.path.split("/")[1]: a.sha256 for a in data.artifacts if a.path.endswith(".parquet")}
 
 
-def _check_previous_day(v: DayVerification, ev: _Evidence, day: str, genuine: list[_Attempt]) -> None:
+def _check_previous_day(v: DayVerification, ev: EvidenceListing, day: str, genuine: list[ManifestAttempt]) -> None:
     """Every attempt links to the newest genuine attempt of the most recent earlier sealed day, or to
     nothing when there was none."""
     earlier = ev.sealed_neighbour(day, -1)
@@ -732,7 +421,7 @@ def _check_previous_day(v: DayVerification, ev: _Evidence, day: str, genuine: li
         v.previous = f"ok {link.path} ({link.date}, sha256 {target.sha256[:16]}…)"
 
 
-def _check_next_day(v: DayVerification, ev: _Evidence, day: str, genuine: list[_Attempt]) -> None:
+def _check_next_day(v: DayVerification, ev: EvidenceListing, day: str, genuine: list[ManifestAttempt]) -> None:
     """The next sealed day's attempts all link to this day's newest attempt, and every attempt of this
     day was sealed before that day's first: otherwise this day was rewritten afterwards."""
     next_day = ev.sealed_neighbour(day, +1)
@@ -765,7 +454,7 @@ def _check_next_day(v: DayVerification, ev: _Evidence, day: str, genuine: list[_
                               f"({following[0].data.sealed_at}): {day} was re-sealed after the next day was sealed")
 
 
-def _verify_reviews(v: DayVerification, ev: _Evidence, day: str, genuine_days: list[_Attempt]) -> None:
+def _verify_reviews(v: DayVerification, ev: EvidenceListing, day: str, genuine_days: list[ManifestAttempt]) -> None:
     """The day's access reviews (AC-16): each review manifest and attestation signed, chained, filed
     under the day it reviewed, and every file they list intact; anything else in the folder is unlisted."""
     prefix = reviews_folder(day) + "/"
@@ -791,7 +480,7 @@ def _verify_reviews(v: DayVerification, ev: _Evidence, day: str, genuine_days: l
     _check_files(v, ev.reader, entries, claims, exempt)
 
 
-def _check_attestation(v: DayVerification, ev: _Evidence, day: str, path: str, manifests: dict[str, str]) -> None:
+def _check_attestation(v: DayVerification, ev: EvidenceListing, day: str, path: str, manifests: dict[str, str]) -> None:
     try:
         raw = ev.reader.document(path)
     except (ObjectMissing, NotRegularFile, ObjectTooLarge):
@@ -805,9 +494,7 @@ def _check_attestation(v: DayVerification, ev: _Evidence, day: str, path: str, m
         v.problems.append(f"{path} reviews {attestation.snapshot.path} of {attestation.date}, which is not a "
                           f"genuine manifest of {day}: a review is compared only with the day it is filed under")
     if ev.trusted is not None:
-        signature = ev._signature_file(path)
-        check = (signature if isinstance(signature, SignatureCheck)
-                 else check_signature(path, raw, signature, ev.trusted))
+        check = check_stored_signature(ev.reader.document, path, raw, ev.trusted)
         if not check.valid:
             v.problems.append(f"FORGED {path}: the attestation {check.reason}")
 

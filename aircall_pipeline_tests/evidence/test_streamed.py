@@ -238,7 +238,7 @@ def test_ac10_reads_only_the_calls_columns_it_uses():
 
 @pytest.mark.parametrize("tail", [64, 1024 * 1024])
 def test_stored_parquet_rows_come_from_the_footer_whether_or_not_it_is_in_the_kept_tail(store, monkeypatch, tail):
-    import aircall_pipeline.evidence.store as store_module
+    import aircall_pipeline.evidence.stored as store_module
 
     monkeypatch.setattr(store_module, "PARQUET_TAIL", tail)
     calls = raw_calls(300)
