@@ -25,12 +25,13 @@ $(DAGSTER_HOME)/dagster.yaml:
 system-deps:
 	scripts/install-system-deps.sh
 
-test: $(STAMP) system-deps
-	$(BIN)/ruff check aircall_pipeline aircall_pipeline_tests scripts
+test: lint system-deps
 	$(BIN)/pytest -n 2 --dist loadfile
 
+# ruff, then the layer contract of pyproject.toml's [tool.importlinter] (docs/architecture.md, "Layers").
 lint: $(STAMP)
 	$(BIN)/ruff check aircall_pipeline aircall_pipeline_tests scripts
+	$(BIN)/lint-imports --no-cache
 
 # The whole daily job against the built-in sandbox, into ./evidence, then verified.
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

@@ -49,6 +49,7 @@ setup(
             "moto[server]==5.2.5",  # a real S3 endpoint on loopback for the tests
             "playwright==1.65.2",  # driven against Debian's chromium, never its own browser download
             "ruff==0.17.5",
+            "import-linter==2.17",  # `make lint`: the layer contract (pyproject.toml [tool.importlinter])
             "hypothesis==6.170.17",  # property tests of the verifier against arbitrary mutations
             "pytest-xdist==3.8.0",  # make test: two workers, one test file each at a time (--dist loadfile)
             "pypdfium2==5.15.2",  # rasterises report.pdf in a test, to look at the page as a reader does

@@ -16,29 +16,23 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from aircall_pipeline.compliance.catalogue import CHECKS
+from aircall_pipeline.evidence.day_tables import (  # noqa: F401 - the assets' names are these tables'
+    API_TABLES,
+    CHECK_IDS,
+    EVIDENCE_TABLES,
+    FINDINGS_TABLES,
+    HISTORY_TABLES,
+    OWNER_POLICY,
+    OWNER_ROLES,
+    OWNER_ROSTER,
+    OWNER_TABLES,
+    RAW_TABLES,
+)
 from aircall_pipeline.evidence.layout import ROOT
 
 if TYPE_CHECKING:  # plain Python otherwise: the Aircall client and the CLI use these names too
     import dagster as dg
 
-# The tables the raw assets write, in the order the report lists them.
-RAW_TABLES = ("company", "users", "teams", "team_members", "numbers", "number_users", "calls", "call_windows",
-              "webhooks")
-# The owner's inputs, sealed into every day as tables (compliance/owner_inputs.py): the effective
-# policy with the provenance of each owner file, the roles export and the HR/IdP roster. Written
-# every day, configured or not, so the set of a day's tables is fixed.
-OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER = "owner_policy", "owner_roles", "owner_roster"
-OWNER_TABLES = (OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER)
-# The raw assets whose materializations record their API request counts (one per API sweep).
-API_TABLES = ("company", "users", "teams", "numbers", "calls", "webhooks")
-# What a backfill of past days may collect: snapshots can only be taken of the day they describe.
-HISTORY_TABLES = ("calls", "call_windows")
-# One findings table per check of the catalogue (`CheckSpec.table`).
-FINDINGS_TABLES = tuple(spec.table for spec in CHECKS)
-# Every table of a day's evidence, which its manifest must list (`verify` checks that it does).
-EVIDENCE_TABLES = RAW_TABLES + OWNER_TABLES + FINDINGS_TABLES
-CHECK_IDS = tuple(spec.check_id for spec in CHECKS)
 REPORT = "evidence_report"
 ACCESS_REVIEWS = "access_reviews"
 

@@ -39,7 +39,7 @@ from aircall_pipeline.compliance.policy import (
     read_policy_file,
 )
 from aircall_pipeline.compliance.rules import UTC_DTYPE
-from aircall_pipeline.names import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
+from aircall_pipeline.evidence.day_tables import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
 
 POLICY, ROLES, ROSTER = "policy", "roles", "roster"  # the values of owner_policy's `input` column
 INDEX_DTYPES = {"input": "str", "configured": "boolean", "uri": "str", "sha256": "str", "bytes": "Int64",

@@ -47,6 +47,7 @@ from datetime import date as date_cls
 from pathlib import Path
 from typing import Any
 
+from aircall_pipeline.evidence.day_tables import FINDINGS_TABLES
 from aircall_pipeline.evidence.errors import EvidenceStoreError
 from aircall_pipeline.evidence.layout import (
     REPORTS,
@@ -82,7 +83,6 @@ from aircall_pipeline.evidence.package_summary import (
 from aircall_pipeline.evidence.package_verify import PackageCheck, unsafe_name, verify_package
 from aircall_pipeline.evidence.schemas import MAX_DOCUMENT_BYTES
 from aircall_pipeline.evidence.signing import Signer, TrustedKey, sign_manifest
-from aircall_pipeline.names import FINDINGS_TABLES
 from aircall_pipeline.version import __version__
 
 __all__ = [

@@ -14,11 +14,11 @@ from urllib.parse import quote, unquote
 
 from aircall_pipeline.compliance.oscal.assessment import control_state, stable_uuid
 from aircall_pipeline.compliance.oscal.controls import control
+from aircall_pipeline.evidence.day_tables import OWNER_POLICY
 from aircall_pipeline.evidence.layout import ROOT, reports_folder
 from aircall_pipeline.evidence.manifest import iso_utc, json_bytes
 from aircall_pipeline.evidence.package_layout import EVIDENCE, OSCAL
 from aircall_pipeline.evidence.signing import TrustedKey
-from aircall_pipeline.names import OWNER_POLICY
 from aircall_pipeline.version import __version__
 
 

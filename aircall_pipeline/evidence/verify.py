@@ -300,7 +300,7 @@ def _check_content(v: DayVerification, ev: EvidenceListing, a: ManifestAttempt, 
     """The attempt lists the day's required tables, one each of checks.json, report.html (and from
     version 4 report.pdf, assessment-results.json, records.jsonl) of its own folder and no other file
     there, and its check summary equals that checks.json. Returns check id -> status."""
-    from aircall_pipeline.names import CHECK_IDS, EVIDENCE_TABLES, OWNER_TABLES
+    from aircall_pipeline.evidence.day_tables import CHECK_IDS, EVIDENCE_TABLES, OWNER_TABLES
 
     listed = {artifact.path for artifact in a.data.artifacts}
     folder = reports_folder(day) + "/"
