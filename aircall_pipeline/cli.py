@@ -10,16 +10,16 @@ import sys
 
 # name -> module exposing `register(subparsers)`, which adds its subparsers and sets `func(args) -> int`.
 COMMANDS = {
-    "check-connection": "aircall_pipeline.connection_cli",
-    "run": "aircall_pipeline.operations.run_command",
-    "backfill": "aircall_pipeline.operations.backfill_command",
+    "check-connection": "aircall_pipeline.commands.check_connection",
+    "run": "aircall_pipeline.commands.run",
+    "backfill": "aircall_pipeline.commands.backfill",
     "sandbox": "aircall_pipeline.sandbox.cli",
-    "verify": "aircall_pipeline.evidence.cli",
-    "keygen": "aircall_pipeline.evidence.cli",
-    "package": "aircall_pipeline.evidence.package_cli",
-    "verify-package": "aircall_pipeline.evidence.package_cli",
-    "review": "aircall_pipeline.compliance.review_cli",
-    "accounts": "aircall_pipeline.accounts_cli",
+    "verify": "aircall_pipeline.commands.verify",
+    "keygen": "aircall_pipeline.commands.verify",
+    "package": "aircall_pipeline.commands.package",
+    "verify-package": "aircall_pipeline.commands.package",
+    "review": "aircall_pipeline.commands.review",
+    "accounts": "aircall_pipeline.commands.accounts",
 }
 
 

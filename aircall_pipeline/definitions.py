@@ -18,13 +18,16 @@ from aircall_pipeline.aircall.budget import redact_url
 from aircall_pipeline.compliance.assets import build_compliance_assets
 from aircall_pipeline.compliance.owner_assets import build_owner_inputs_asset
 from aircall_pipeline.compliance.report_assets import build_report_asset
-from aircall_pipeline.compliance.resources import ComplianceResource
 from aircall_pipeline.compliance.review_assets import build_review_observation, build_review_sensor
-from aircall_pipeline.evidence.io_manager import EvidenceIOManager
-from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.config.settings import (
+    LIMITER_URL_VAR,
+    TSA_URL_VAR,
+    Settings,
+    SettingsError,
+    shown_url,
+)
 from aircall_pipeline.ingest.assets import build_raw_assets
 from aircall_pipeline.ingest.partitions import partitions_for
-from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.names import (
     ACCOUNTS_RESOURCE,
     AIRCALL_RESOURCE,
@@ -36,13 +39,10 @@ from aircall_pipeline.names import (
 from aircall_pipeline.operations.definitions import build_operations
 from aircall_pipeline.operations.freshness import apply_freshness
 from aircall_pipeline.registry import AccountsResource
-from aircall_pipeline.settings import (
-    LIMITER_URL_VAR,
-    TSA_URL_VAR,
-    Settings,
-    SettingsError,
-    shown_url,
-)
+from aircall_pipeline.resources.aircall import AircallResource
+from aircall_pipeline.resources.compliance import ComplianceResource
+from aircall_pipeline.resources.evidence import EvidenceResource
+from aircall_pipeline.resources.evidence_io_manager import EvidenceIOManager
 
 
 class UnusableSettings(dg.ConfigurableIOManager):

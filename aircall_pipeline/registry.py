@@ -19,9 +19,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from aircall_pipeline.config.settings import ACCOUNTS_FILE_VAR, Account, Settings, SettingsError
 from aircall_pipeline.ingest.partitions import account_of, account_of_key, day_of
 from aircall_pipeline.names import report_key
-from aircall_pipeline.settings import ACCOUNTS_FILE_VAR, Account, Settings, SettingsError
 
 LIVE, PAUSED, REMOVED = "live", "paused", "removed"
 

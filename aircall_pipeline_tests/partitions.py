@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from aircall_pipeline.config.settings import DEFAULT_ACCOUNT_KEY
 from aircall_pipeline.ingest.partitions import partition_key
 from aircall_pipeline.names import ACCOUNTS_PARTITIONS
-from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY
 
 
 def pk(day: str, account: str = DEFAULT_ACCOUNT_KEY) -> str:

@@ -9,11 +9,11 @@ import dagster as dg
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.names import DAILY_JOB, HISTORY_JOB, IO_MANAGER, key
 from aircall_pipeline.sandbox.data import SandboxAccount
-from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.partitions import pk, registered
 

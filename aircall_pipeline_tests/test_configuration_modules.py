@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from aircall_pipeline import accounts, settings
-from aircall_pipeline.accounts import Account, load_accounts
-from aircall_pipeline.compliance.policy import CompliancePolicy, PolicyError
+from aircall_pipeline.config import accounts, settings
+from aircall_pipeline.config.accounts import Account, load_accounts
+from aircall_pipeline.config.policy import CompliancePolicy, PolicyError
+from aircall_pipeline.config.settings import Environment, Settings, SettingsError
+from aircall_pipeline.config.settings_error import SettingsError as SharedSettingsError
+from aircall_pipeline.config.yaml_errors import first_located, line_of, load_with_nodes
 from aircall_pipeline.evidence import variables
-from aircall_pipeline.settings import Environment, Settings, SettingsError
-from aircall_pipeline.settings_error import SettingsError as SharedSettingsError
-from aircall_pipeline.yaml_errors import first_located, line_of, load_with_nodes
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aircall_pipeline"
-CONFIGURATION = {"aircall_pipeline.settings", "aircall_pipeline.accounts", "aircall_pipeline.credentials",
+CONFIGURATION = {"aircall_pipeline.config.settings", "aircall_pipeline.config.accounts", "aircall_pipeline.config.credentials",
                  "aircall_pipeline.registry", "aircall_pipeline.definitions"}
 
 
@@ -42,21 +42,22 @@ def imported(relative: str) -> set[str]:
 # -- no cycle ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["accounts.py", "credentials.py", "settings_error.py", "urls.py", "yaml_errors.py"])
+@pytest.mark.parametrize("module", ["config/accounts.py", "config/credentials.py", "config/settings_error.py",
+                                    "config/urls.py", "config/yaml_errors.py"])
 def test_the_modules_below_settings_never_import_it(module):
-    assert "aircall_pipeline.settings" not in imported(module)
+    assert "aircall_pipeline.config.settings" not in imported(module)
 
 
 def top_level_modules(relative: str) -> set[str]:
-    """The top-level aircall_pipeline modules `relative` imports (`aircall_pipeline.urls.X` -> `aircall_pipeline.urls`)."""
-    return {".".join(name.split(".")[:2]) for name in imported(relative)}
+    """The top-level aircall_pipeline modules `relative` imports (`aircall_pipeline.config.urls.X` -> `aircall_pipeline.config.urls`)."""
+    return {".".join(name.split(".")[:3]) for name in imported(relative)}
 
 
 def test_the_accounts_file_and_the_secrets_import_only_what_sits_below_them():
-    assert top_level_modules("accounts.py") == {"aircall_pipeline.settings_error", "aircall_pipeline.urls",
-                                                "aircall_pipeline.yaml_errors"}
-    assert top_level_modules("credentials.py") == {"aircall_pipeline.accounts", "aircall_pipeline.settings_error"}
-    assert imported("settings_error.py") == set()
+    assert top_level_modules("config/accounts.py") == {"aircall_pipeline.config.settings_error", "aircall_pipeline.config.urls",
+                                                "aircall_pipeline.config.yaml_errors"}
+    assert top_level_modules("config/credentials.py") == {"aircall_pipeline.config.accounts", "aircall_pipeline.config.settings_error"}
+    assert imported("config/settings_error.py") == set()
 
 
 def test_one_settings_error_and_one_account_whichever_module_names_them():
@@ -76,7 +77,7 @@ def test_the_libraries_import_no_configuration(module):
 
 def test_the_settings_load_without_the_evidence_store():
     # settings.py imports evidence/variables.py: the package must not drag the store, pandas and the PDF in.
-    code = ("import sys, aircall_pipeline.settings; "
+    code = ("import sys, aircall_pipeline.config.settings; "
             "print(sorted(m for m in ('aircall_pipeline.evidence.store', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.strip() == "[]"
@@ -181,7 +182,7 @@ def test_the_policy_normalises_without_mutating_a_frozen_instance():
 
 
 def accounts_exception(owner: str, reason: str):
-    from aircall_pipeline.compliance.policy import AccountException
+    from aircall_pipeline.config.policy import AccountException
 
     return AccountException(owner, reason)
 

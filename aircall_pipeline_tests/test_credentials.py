@@ -13,10 +13,16 @@ import uuid
 import boto3
 import pytest
 
-from aircall_pipeline import credentials
-from aircall_pipeline.accounts_cli import describe
+from aircall_pipeline.commands.accounts import describe
+from aircall_pipeline.config import credentials
+from aircall_pipeline.config.settings import (
+    Account,
+    Settings,
+    SettingsError,
+    credentials_from_env,
+    secret_values,
+)
 from aircall_pipeline.operations.alerts import scrub
-from aircall_pipeline.settings import Account, Settings, SettingsError, credentials_from_env, secret_values
 from aircall_pipeline_tests.fixtures.s3 import REGION
 
 API_ID = "id-from-secrets-manager-4471"

@@ -18,13 +18,13 @@ from trestle.oscal.assessment_results import AssessmentResults
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
 from aircall_pipeline.compliance import rules
 from aircall_pipeline.compliance.owner_inputs import sealed_policy
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_assets, build_defs, build_resources
-from aircall_pipeline.evidence.io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.ingest import normalize
 from aircall_pipeline.names import DAILY_JOB, OWNER_POLICY, report_key
+from aircall_pipeline.resources.evidence_io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY
 from aircall_pipeline.sandbox.data import SandboxAccount
-from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.partitions import pk, registered
 

@@ -90,8 +90,8 @@ def test_a_tsa_url_query_is_in_no_configured_value_nor_the_stored_snapshot(monke
     from dagster._core.remote_representation.external_data import RepositorySnap
     from dagster._serdes import serialize_value
 
+    from aircall_pipeline.config.settings import Settings
     from aircall_pipeline.definitions import build_resources
-    from aircall_pipeline.settings import Settings
 
     monkeypatch.setenv("EVIDENCE_TSA_URL", "https://tsa.example/stamp?key=tsa-s3cret")
     repo = load_defs().get_repository_def()

@@ -1,4 +1,4 @@
-"""One set of exit codes (aircall_pipeline/exit_codes.py): every command returns its numbers, none
+"""One set of exit codes (aircall_pipeline/commands/exit_codes.py): every command returns its numbers, none
 keeps numbers of its own, and the numbers scripts rely on never change."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import ast
 import importlib
 from pathlib import Path
 
-from aircall_pipeline import exit_codes
 from aircall_pipeline.cli import COMMANDS
+from aircall_pipeline.commands import exit_codes
 
 
 def test_the_numbers_scripts_rely_on():
@@ -22,9 +22,9 @@ def test_every_command_takes_its_exit_codes_from_the_one_module():
     for module_name in dict.fromkeys(COMMANDS.values()):
         path = Path(importlib.import_module(module_name).__file__)
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        imports_them = any(isinstance(n, ast.ImportFrom) and n.module == "aircall_pipeline.exit_codes"
+        imports_them = any(isinstance(n, ast.ImportFrom) and n.module == "aircall_pipeline.commands.exit_codes"
                            for n in ast.walk(tree))
-        assert imports_them, f"{module_name} does not use aircall_pipeline.exit_codes"
+        assert imports_them, f"{module_name} does not use aircall_pipeline.commands.exit_codes"
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id.startswith("EXIT_")
                                                     for t in node.targets):

@@ -9,12 +9,12 @@ import dagster as dg
 import pytest
 
 from aircall_pipeline.cli import main
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_assets, build_resources
 from aircall_pipeline.ingest.partitions import first_partition
 from aircall_pipeline.ingest.timing import CALLS_SETTLE
 from aircall_pipeline.names import key
 from aircall_pipeline.sandbox.data import SandboxAccount
-from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.partitions import pk, registered
 

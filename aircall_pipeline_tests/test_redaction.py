@@ -53,8 +53,8 @@ def test_scrub_removes_given_secrets_their_basic_header_and_credential_shapes():
 
 
 def _wrappers():
-    from aircall_pipeline import settings
     from aircall_pipeline.aircall import budget
+    from aircall_pipeline.config import settings
     from aircall_pipeline.evidence import layout, manifest, s3_errors
     from aircall_pipeline.ingest import normalize
     from aircall_pipeline.operations import alerts

@@ -45,12 +45,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from aircall_pipeline.commands.backfill import LAUNCH_MUTATION, backfill_params  # noqa: E402
+from aircall_pipeline.config.settings import DEFAULT_ACCOUNT_KEY, DEFAULT_BACKFILL_DAYS_PER_RUN, Settings  # noqa: E402
 from aircall_pipeline.ingest.partitions import partition_key, register_accounts  # noqa: E402
 from aircall_pipeline.names import ACCOUNTS_PARTITIONS, API_POOL, HISTORY_JOB, HISTORY_TABLES  # noqa: E402
-from aircall_pipeline.operations.backfill_command import LAUNCH_MUTATION, backfill_params  # noqa: E402
 from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, run_tags  # noqa: E402
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN  # noqa: E402
-from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, DEFAULT_BACKFILL_DAYS_PER_RUN, Settings  # noqa: E402
 
 RATE, WINDOW = 120, 60  # part 1: requests per window (s), sandbox and pipeline alike
 PAIR_RATE, PAIR_WINDOW = 60, 6  # part 2: the real 60/min shape, ten times faster

@@ -37,10 +37,10 @@ def child(mode: str, workdir: Path, day: str) -> None:
     """Run in a fresh process: materialize, then print the measurements as JSON."""
     import dagster as dg
 
+    from aircall_pipeline.config.settings import Settings
     from aircall_pipeline.definitions import build_assets, build_defs, build_resources
     from aircall_pipeline.ingest.partitions import partition_key, register_accounts
     from aircall_pipeline.names import DAILY_JOB
-    from aircall_pipeline.settings import Settings
 
     started = time.perf_counter()
     instance = dg.DagsterInstance.ephemeral()

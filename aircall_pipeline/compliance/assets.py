@@ -22,7 +22,7 @@ from aircall_pipeline.compliance.catalogue import CheckSpec
 from aircall_pipeline.compliance.newest_evidence import newest_evidence
 from aircall_pipeline.compliance.rule_inputs import JUDGED, RuleInputs, StoreHistory, reperformance_fields
 from aircall_pipeline.compliance.rule_table import RULES, Rule, evaluate, outcome_record
-from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.config.settings import Account
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import READ_FROM
 from aircall_pipeline.ingest.partitions import day_of, day_window
@@ -37,7 +37,7 @@ from aircall_pipeline.names import (
     keys,
     report_key,
 )
-from aircall_pipeline.settings import Account
+from aircall_pipeline.resources.evidence import EvidenceResource
 
 # RULES, Rule, RuleInputs and outcome_record live in plain modules (re-performance uses them without
 # Dagster); they are re-exported here for the callers that know them from this module.

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import dagster as dg
 
 from aircall_pipeline.compliance.owner_inputs import ROLES, ROSTER
-from aircall_pipeline.compliance.resources import ComplianceResource
 from aircall_pipeline.ingest.assets import KINDS, snapshot_guard
 from aircall_pipeline.names import (
     IO_MANAGER,
@@ -26,6 +25,7 @@ from aircall_pipeline.names import (
     out,
 )
 from aircall_pipeline.registry import AccountsResource
+from aircall_pipeline.resources.compliance import ComplianceResource
 
 DESCRIPTIONS = {
     OWNER_POLICY: "The compliance policy every check of the day was judged under (`policy_json`, with the "

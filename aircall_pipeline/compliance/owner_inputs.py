@@ -29,7 +29,8 @@ from typing import Any
 
 import pandas as pd
 
-from aircall_pipeline.compliance.policy import (
+from aircall_pipeline.compliance.rules import UTC_DTYPE
+from aircall_pipeline.config.policy import (
     CompliancePolicy,
     InputFileError,
     PolicyError,
@@ -38,7 +39,6 @@ from aircall_pipeline.compliance.policy import (
     load_roster,
     read_policy_file,
 )
-from aircall_pipeline.compliance.rules import UTC_DTYPE
 from aircall_pipeline.evidence.day_tables import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
 
 POLICY, ROLES, ROSTER = "policy", "roles", "roster"  # the values of owner_policy's `input` column

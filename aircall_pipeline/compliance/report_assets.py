@@ -21,9 +21,8 @@ import dagster as dg
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.assets import RULES
 from aircall_pipeline.compliance.owner_inputs import sealed_policy
-from aircall_pipeline.compliance.policy import CompliancePolicy, InputFileError, PolicyError
-from aircall_pipeline.evidence.io_manager import markdown_text
-from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.config.policy import CompliancePolicy, InputFileError, PolicyError
+from aircall_pipeline.config.settings import Account
 from aircall_pipeline.evidence.store import EvidenceStoreError
 from aircall_pipeline.evidence.verify import shown
 from aircall_pipeline.ingest.partitions import day_of
@@ -39,7 +38,8 @@ from aircall_pipeline.names import (
     report_key,
 )
 from aircall_pipeline.registry import AccountsResource
-from aircall_pipeline.settings import Account
+from aircall_pipeline.resources.evidence import EvidenceResource
+from aircall_pipeline.resources.evidence_io_manager import markdown_text
 
 # How far back in the partition's materializations to look for this run's: reruns of a day are few.
 RECENT_MATERIALIZATIONS = 50

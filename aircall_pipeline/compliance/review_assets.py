@@ -26,8 +26,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from aircall_pipeline.compliance.assets import trusted_key
-from aircall_pipeline.evidence.io_manager import markdown_text
-from aircall_pipeline.evidence.resource import EvidenceResource
+from aircall_pipeline.config.settings import Account
 from aircall_pipeline.ingest.partitions import ACCOUNTS
 from aircall_pipeline.names import (
     ACCESS_REVIEWS,
@@ -39,7 +38,8 @@ from aircall_pipeline.names import (
     REVIEWS_SENSOR,
     key,
 )
-from aircall_pipeline.settings import Account
+from aircall_pipeline.resources.evidence import EvidenceResource
+from aircall_pipeline.resources.evidence_io_manager import markdown_text
 
 # The data version before any review is stored: one stable value, so "no review" is not a change.
 NO_REVIEW = "none"

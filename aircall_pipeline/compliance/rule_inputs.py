@@ -25,10 +25,10 @@ from typing import Any, Protocol
 import pandas as pd
 
 from aircall_pipeline.compliance.owner_inputs import sealed_policy, sealed_roles, sealed_roster
-from aircall_pipeline.compliance.policy import CompliancePolicy
+from aircall_pipeline.config.policy import CompliancePolicy
+from aircall_pipeline.evidence.day_tables import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import READ_FROM, EvidenceStore
-from aircall_pipeline.names import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
 
 # Keys of a check record (checks.json) that re-performance reads.
 EVALUATED_AT, WINDOW, HISTORY, JUDGED = "evaluated_at", "window", "history", "judged"

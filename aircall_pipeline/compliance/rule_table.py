@@ -19,8 +19,8 @@ import pandas as pd
 from aircall_pipeline.compliance import catalogue, rules
 from aircall_pipeline.compliance.catalogue import CheckSpec
 from aircall_pipeline.compliance.rule_inputs import RuleInputs
+from aircall_pipeline.evidence.day_tables import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
 from aircall_pipeline.jsonable import json_dumps_round_trip
-from aircall_pipeline.names import OWNER_POLICY, OWNER_ROLES, OWNER_ROSTER
 
 ONE_SECOND = timedelta(seconds=1)
 # What a rule raises when an input it needs is broken (an unreadable roster, a bad policy): the

@@ -3,5 +3,6 @@
 Import from the modules themselves (`evidence.store.EvidenceStore`, `evidence.verify.verify_range`,
 `evidence.manifest.Manifest`, ...): this package imports none of them, so that importing any one
 module (say `layout`) loads only what that module needs, and no module here can import back into a
-package that imports it. Plain Python except `io_manager.py` and `resource.py` (the Dagster side).
+package that imports it. Plain Python: the Dagster side of the store is in `resources/` (evidence.py,
+evidence_io_manager.py).
 """

@@ -31,11 +31,11 @@ import dagster as dg
 import pandas as pd
 
 from aircall_pipeline.aircall.errors import AircallRequestError
+from aircall_pipeline.config.settings import DEFAULT_BACKFILL_DAYS_PER_RUN, DEFAULT_HISTORY_DAYS, Account
 from aircall_pipeline.evidence.formats import SpooledTable
 from aircall_pipeline.ingest import normalize
 from aircall_pipeline.ingest.partitions import day_of, day_window, days_of, partition_key
 from aircall_pipeline.ingest.pii import hash_key
-from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.ingest.retry import API_RETRY_POLICY, no_retry_on_auth_error, raise_without_retry
 from aircall_pipeline.ingest.timing import (
     CollectionTimingError,
@@ -45,7 +45,7 @@ from aircall_pipeline.ingest.timing import (
 )
 from aircall_pipeline.names import API_POOL, IO_MANAGER, OWNERS, RAW_GROUP, key, out
 from aircall_pipeline.registry import AccountsResource
-from aircall_pipeline.settings import DEFAULT_BACKFILL_DAYS_PER_RUN, DEFAULT_HISTORY_DAYS, Account
+from aircall_pipeline.resources.aircall import AircallResource
 
 KINDS = {"python", "pandas", "parquet"}
 # Calls normalised per batch (see `spool_calls`): what a day's calls cost in memory at most, whatever

@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from aircall_pipeline.config.settings import Account, Settings
 from aircall_pipeline.ingest.timing import history_start
 from aircall_pipeline.names import ACCOUNTS_PARTITIONS
-from aircall_pipeline.settings import Account, Settings
 
 ACCOUNT_DIM, DATE_DIM = "account", "date"
 ACCOUNTS = dg.DynamicPartitionsDefinition(name=ACCOUNTS_PARTITIONS)
@@ -82,7 +82,7 @@ def account_of_key(key: str) -> str:
 def account_name(account_key: str | None) -> str | None:
     """The accounts-file name of an account key (None for the single account's `default`), as alerts
     and commands name it."""
-    from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY
+    from aircall_pipeline.config.settings import DEFAULT_ACCOUNT_KEY
 
     return None if account_key in (None, "", DEFAULT_ACCOUNT_KEY) else account_key
 

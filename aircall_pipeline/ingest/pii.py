@@ -19,7 +19,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from aircall_pipeline.settings import PII_HASH_KEY_VAR, SettingsError, dagster_home, pii_hash_secret
+from aircall_pipeline.config.settings import PII_HASH_KEY_VAR, SettingsError, dagster_home, pii_hash_secret
 
 KEY_FILE = "aircall_pii_hmac.key"
 LEGACY_KEY_FILE = "aircall_pii_hash.key"  # the secret that earlier versions combined with the account

@@ -30,9 +30,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aircall_pipeline.config.settings import SEVERITIES
 from aircall_pipeline.jsonable import to_jsonable
 from aircall_pipeline.operations.alerts import ALERT_KINDS, Alert
-from aircall_pipeline.settings import SEVERITIES
 
 GROUP_WAIT_VAR = "ALERT_GROUP_WAIT_SECONDS"
 DEFAULT_GROUP_WAIT_SECONDS = 30.0

@@ -40,8 +40,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 from urllib3.util import Retry
 
 from aircall_pipeline import redaction
-from aircall_pipeline.jsonable import to_jsonable
-from aircall_pipeline.settings import (
+from aircall_pipeline.config.settings import (
     ALERT_MIN_SEVERITY_VAR,
     SEVERITIES,
     SLACK_TOKEN_VAR,
@@ -49,6 +48,7 @@ from aircall_pipeline.settings import (
     secret_values,
     slack_token,
 )
+from aircall_pipeline.jsonable import to_jsonable
 from aircall_pipeline.timestamps import iso_utc
 
 AlertKind = Literal["auth", "rate_limit", "s3", "check_failed", "config", "stale", "tamper", "other"]

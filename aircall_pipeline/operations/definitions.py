@@ -4,11 +4,11 @@ the one scheduler of every account's day, and the alert sensors, one of each for
 
 import dagster as dg
 
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.operations.jobs import build_call_history_job, build_daily_job
 from aircall_pipeline.operations.registry_sensor import build_registry_sensor
 from aircall_pipeline.operations.scheduler import build_scheduler
 from aircall_pipeline.operations.sensors import account_sensors, run_sensors
-from aircall_pipeline.settings import Settings
 
 
 def build_operations(settings: Settings) -> dg.Definitions:

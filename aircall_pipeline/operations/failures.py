@@ -2,7 +2,7 @@
 
 - the run-failure alert (run_alerts.py) reads a finished run's events from the instance, in another
   process than the run, so it only ever sees serialized errors, never exception objects;
-- `aircall-pipeline run` (run_command.py) reads the same events from its in-process result;
+- `aircall-pipeline run` (commands/run.py) reads the same events from its in-process result;
 - the schedule-failure alert (schedule_failure_sensor.py) reads the error of a failed schedule tick.
 
 All of them go through the functions here, so the terminal and the alert say the same thing.

@@ -30,7 +30,7 @@ from datetime import timedelta
 import dagster as dg
 
 from aircall_pipeline.compliance.newest_evidence import EVIDENCE_KEY
-from aircall_pipeline.compliance.policy import CompliancePolicy, PolicyError
+from aircall_pipeline.config.policy import CompliancePolicy, PolicyError
 
 EVIDENCE_FAIL_WINDOW = timedelta(hours=30)
 EVIDENCE_WARN_WINDOW = timedelta(hours=26)

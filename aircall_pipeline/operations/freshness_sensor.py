@@ -19,12 +19,12 @@ import dagster as dg
 
 from aircall_pipeline.compliance.newest_evidence import newest_evidence
 from aircall_pipeline.compliance.rules import is_stale
+from aircall_pipeline.config.settings import Account
 from aircall_pipeline.ingest.partitions import account_name, day_of
 from aircall_pipeline.names import DAILY_JOB, FRESHNESS_SENSOR, SCHEDULER_SENSOR, report_key
 from aircall_pipeline.operations.alerts import Alert, AlertSettings, alert_settings, run_url, send_alert
 from aircall_pipeline.operations.failures import iso_utc
 from aircall_pipeline.operations.freshness import policy_max_age
-from aircall_pipeline.settings import Account
 
 
 @dataclass(frozen=True)

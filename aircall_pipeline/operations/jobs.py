@@ -16,6 +16,7 @@ import warnings
 
 import dagster as dg
 
+from aircall_pipeline.config.settings import Account
 from aircall_pipeline.names import (
     ACCESS_REVIEWS,
     ACCOUNT_TAG,
@@ -30,7 +31,6 @@ from aircall_pipeline.names import (
     key,
     keys,
 )
-from aircall_pipeline.settings import Account
 
 DAILY_PRIORITY = 10
 BACKFILL_PRIORITY = -10  # below the default (0) of runs launched by hand

@@ -13,7 +13,7 @@ The settings are read at each tick: when they are unusable, the tick fails with 
 which the scheduler-failure alert reports (kind `config`, schedule_failure_sensor.py) rather than start doomed runs.
 It is RUNNING on deploy unless AIRCALL_SCHEDULE_DEFAULT_STATUS=stopped.
 
-Backfilling call history: see operations/backfill_command.py (`aircall-pipeline backfill --account
+Backfilling call history: see commands/backfill.py (`aircall-pipeline backfill --account
 NAME --from D --to D2`, or the UI's Launch backfill on `aircall_call_history` with one account and a
 date range): the calls asset's `BackfillPolicy.multi_run(AIRCALL_BACKFILL_DAYS_PER_RUN)` cuts it
 into runs of up to that many days of the one account; they carry a lower `dagster/priority` than
@@ -28,12 +28,12 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from aircall_pipeline.config.settings import Account, Settings, SettingsError
 from aircall_pipeline.ingest.partitions import first_partition, partition_key
 from aircall_pipeline.ingest.timing import CALLS_SETTLE
 from aircall_pipeline.names import ACCOUNTS_PARTITIONS, DAILY_JOB, SCHEDULER_SENSOR
 from aircall_pipeline.operations.dagster_internals import latest_cron_tick
 from aircall_pipeline.operations.jobs import run_tags
-from aircall_pipeline.settings import Account, Settings, SettingsError
 
 SCHEDULER_INTERVAL_SECONDS = 60
 

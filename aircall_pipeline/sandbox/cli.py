@@ -11,11 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from aircall_pipeline.exit_codes import EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.exit_codes import EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.config.settings import is_loopback_host
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN, SandboxServer
 from aircall_pipeline.sandbox.webhooks import WEBHOOK_DESTINATIONS
-from aircall_pipeline.settings import is_loopback_host
 
 DEFAULT_PORT = 8899
 

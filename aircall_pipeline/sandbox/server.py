@@ -59,6 +59,7 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qsl
 
+from aircall_pipeline.config.settings import is_loopback_host
 from aircall_pipeline.sandbox.call_lifecycle import as_of
 from aircall_pipeline.sandbox.data import USER_EXTRA_FIELD, WEBHOOK_EXTRA_FIELD, SandboxAccount
 from aircall_pipeline.sandbox.faults import FAULT_FIELDS, FOREIGN_HOST, FaultSettings
@@ -78,7 +79,6 @@ from aircall_pipeline.sandbox.responses import (
 )
 from aircall_pipeline.sandbox.stats import RequestStats
 from aircall_pipeline.sandbox.transport import HTTPServer
-from aircall_pipeline.settings import is_loopback_host
 
 # Names other modules import from here; their homes are the modules above.
 __all__ = ["CAP_EXCEEDED_BODY", "FOREIGN_HOST", "SANDBOX_API_ID", "SANDBOX_API_TOKEN", "SandboxServer"]

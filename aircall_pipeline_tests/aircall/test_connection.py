@@ -7,8 +7,8 @@ import argparse
 import pytest
 import requests
 
-from aircall_pipeline import connection_cli as connection
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+from aircall_pipeline.commands import check_connection as connection
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID, SANDBOX_API_TOKEN
 

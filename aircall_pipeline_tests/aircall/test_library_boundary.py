@@ -54,8 +54,7 @@ def test_no_module_of_the_library_imports_its_package():
 def test_importing_the_library_loads_no_app_configuration():
     code = (
         "import sys, aircall_pipeline.aircall\n"
-        "app = ('settings', 'accounts', 'accounts_cli', 'credentials', 'registry', 'definitions', 'sandbox',"
-        " 'connection_cli', 'cli')\n"
+        "app = ('config', 'commands', 'registry', 'definitions', 'sandbox', 'cli')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('dagster')"
         " or m.split('.')[:2] in [['aircall_pipeline', a] for a in app]))"
     )
@@ -64,8 +63,8 @@ def test_importing_the_library_loads_no_app_configuration():
 
 
 def test_the_configuration_takes_the_api_url_check_from_the_library():
-    from aircall_pipeline import settings
     from aircall_pipeline.aircall import api_url
+    from aircall_pipeline.config import settings
 
     assert settings.DEFAULT_API_URL is api_url.DEFAULT_API_URL
     assert settings.is_loopback_host is api_url.is_loopback_host

@@ -202,7 +202,7 @@ def test_is_approved_needs_a_domain():
 
 
 def test_policy_defaults_have_no_allow_list_and_twenty_webhooks():
-    from aircall_pipeline.compliance.policy import CompliancePolicy
+    from aircall_pipeline.config.policy import CompliancePolicy
 
     p = CompliancePolicy()
     assert (p.approved_webhook_domains, p.max_webhooks) == (None, 20)
@@ -210,7 +210,7 @@ def test_policy_defaults_have_no_allow_list_and_twenty_webhooks():
 
 
 def test_policy_file_allow_list_is_validated_and_normalised(tmp_path):
-    from aircall_pipeline.compliance.policy import CompliancePolicy
+    from aircall_pipeline.config.policy import CompliancePolicy
 
     path = tmp_path / "policy.yaml"
     path.write_text("approved_webhook_domains: [Zapier.com, 'hooks.zapier.com.', zapier.com]\nmax_webhooks: 5\n")

@@ -20,7 +20,7 @@ from trestle.oscal.catalog import Catalog
 from aircall_pipeline.compliance import catalogue
 from aircall_pipeline.compliance.oscal import controls
 from aircall_pipeline.compliance.oscal.assessment import control_state
-from aircall_pipeline.compliance.policy import CompliancePolicy
+from aircall_pipeline.config.policy import CompliancePolicy
 from aircall_pipeline.evidence import intake
 from aircall_pipeline_tests.compliance.sealed_day import (
     DAY,

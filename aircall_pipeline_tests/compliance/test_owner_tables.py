@@ -22,7 +22,7 @@ from aircall_pipeline.compliance.owner_inputs import (
     sealed_roles,
     sealed_roster,
 )
-from aircall_pipeline.compliance.policy import (
+from aircall_pipeline.config.policy import (
     AccountException,
     CompliancePolicy,
     InputFileError,

@@ -10,7 +10,7 @@ import pytest
 
 from aircall_pipeline.compliance import rules as R
 from aircall_pipeline.compliance.catalogue import DEFAULT_SHARED_PATTERNS
-from aircall_pipeline.compliance.policy import (
+from aircall_pipeline.config.policy import (
     AccountException,
     CompliancePolicy,
     InputFileError,
@@ -286,7 +286,7 @@ def test_a_non_utf8_policy_file_is_named(tmp_path):
 
 
 def test_oversized_policy_and_input_files_are_refused_before_parsing(tmp_path, monkeypatch):
-    from aircall_pipeline.compliance import policy as P
+    from aircall_pipeline.config import policy as P
 
     monkeypatch.setattr(P, "MAX_POLICY_BYTES", 64)
     monkeypatch.setattr(P, "MAX_INPUT_BYTES", 64)

@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from aircall_pipeline.cli import main
-from aircall_pipeline.compliance.policy import CompliancePolicy
 from aircall_pipeline.compliance.reperform import (
     CANNOT,
     DIFFERS,
@@ -29,6 +28,8 @@ from aircall_pipeline.compliance.reperform import (
     escape_controls,
     reperform_day,
 )
+from aircall_pipeline.config.policy import CompliancePolicy
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_assets, build_resources
 from aircall_pipeline.evidence.layout import signature_path
 from aircall_pipeline.evidence.manifest import check_summary, json_bytes
@@ -37,7 +38,6 @@ from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.names import OWNER_TABLES
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.server import SandboxServer
-from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.compliance.test_review import fill
 from aircall_pipeline_tests.evidence.conftest import users_frame
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env

@@ -21,6 +21,7 @@ from dagster._daemon.sensor import execute_sensor_iteration
 from aircall_pipeline.cli import main
 from aircall_pipeline.compliance import review_assets
 from aircall_pipeline.compliance.review_assets import NO_REVIEW, UNCHECKED, build_review_sensor
+from aircall_pipeline.config.settings import DEFAULT_ACCOUNT_KEY, Settings
 from aircall_pipeline.definitions import build_defs, build_resources, load_defs
 from aircall_pipeline.evidence.signing import load_signer
 from aircall_pipeline.evidence.store import EvidenceStore
@@ -35,7 +36,6 @@ from aircall_pipeline.names import (
     key,
 )
 from aircall_pipeline.operations.registry_sensor import build_registry_sensor
-from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, Settings
 from aircall_pipeline_tests.compliance.test_review import DAY, fill, seal_review_day, stored_review
 from aircall_pipeline_tests.partitions import registered
 

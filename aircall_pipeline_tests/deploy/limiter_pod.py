@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from aircall_pipeline.ingest.resource import AircallResource
-from aircall_pipeline.settings import Settings, credentials_from_env
+from aircall_pipeline.config.settings import Settings, credentials_from_env
+from aircall_pipeline.resources.aircall import AircallResource
 
 
 def main(argv: list[str]) -> int:

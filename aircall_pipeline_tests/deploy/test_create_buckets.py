@@ -15,10 +15,10 @@ import uuid
 import pytest
 
 from aircall_pipeline.cli import main
+from aircall_pipeline.config.settings import RETENTION_DAYS_VAR, RETENTION_MODE_VAR, Settings
 from aircall_pipeline.evidence.backends import Retention
 from aircall_pipeline.evidence.signing import keygen, load_signer
 from aircall_pipeline.evidence.store import EvidenceStore
-from aircall_pipeline.settings import RETENTION_DAYS_VAR, RETENTION_MODE_VAR, Settings
 from aircall_pipeline_tests.deploy.conftest import DEPLOY, base_env
 from aircall_pipeline_tests.evidence.test_integrity import D1, seal
 

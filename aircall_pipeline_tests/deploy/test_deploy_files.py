@@ -59,8 +59,8 @@ ACCOUNTS_MOUNT = "/etc/aircall/accounts"  # where compose and Helm mount the acc
 
 
 def example_accounts():
-    from aircall_pipeline.accounts import load_accounts
-    from aircall_pipeline.settings import Settings
+    from aircall_pipeline.config.accounts import load_accounts
+    from aircall_pipeline.config.settings import Settings
 
     return load_accounts(str(EXAMPLE_ACCOUNTS), Settings.defaults())
 
@@ -550,7 +550,7 @@ def _compose_default(value: str, name: str) -> str:
 
 
 def test_compose_mounts_the_signing_key_as_a_secret_into_user_code_only():
-    from aircall_pipeline.settings import SIGNING_KEY_VAR, _signing_key
+    from aircall_pipeline.config.settings import SIGNING_KEY_VAR, _signing_key
 
     services = compose()["services"]
     user_code = services["user_code"]
@@ -589,7 +589,7 @@ def _helm_key_path(volumes: list[dict], mounts: list[dict]) -> tuple[str, dict]:
 
 
 def test_helm_mounts_the_signing_key_secret_into_the_code_server_and_every_run_pod():
-    from aircall_pipeline.settings import SIGNING_KEY_VAR, _signing_key
+    from aircall_pipeline.config.settings import SIGNING_KEY_VAR, _signing_key
 
     values = helm_values()
     deployment = values["dagster-user-deployments"]["deployments"][0]
@@ -773,7 +773,7 @@ def test_the_example_accounts_file_loads_and_names_only_variables():
         assert account.evidence_uri.startswith("s3://") and account.evidence_uri.endswith(f"/{account.name}")
     assert len({a.evidence_uri for a in accounts}) == len(accounts)  # never one folder for two accounts
     # A file an account names is shipped next to it, at the path the mount gives it, and loads.
-    from aircall_pipeline.compliance.policy import CompliancePolicy
+    from aircall_pipeline.config.policy import CompliancePolicy
 
     for account in accounts:
         if account.policy_file:

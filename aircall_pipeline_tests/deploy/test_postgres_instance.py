@@ -26,11 +26,11 @@ import boto3
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from aircall_pipeline.config.settings import DEFAULT_ACCOUNT_KEY
 from aircall_pipeline.ingest.partitions import ACCOUNT_DIM, partition_key
 from aircall_pipeline.names import ACCOUNT_TAG, ACCOUNTS_PARTITIONS, API_POOL, DAILY_JOB
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.owner_files import write_owner_files
-from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY
 from aircall_pipeline_tests.deploy.conftest import (
     DEPLOY,
     _bin,

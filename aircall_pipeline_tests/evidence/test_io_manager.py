@@ -5,15 +5,15 @@ import pandas as pd
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from aircall_pipeline.evidence.io_manager import (
+from aircall_pipeline.evidence.s3_client import s3_client_from_resource
+from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
+from aircall_pipeline.resources.evidence import EvidenceResource
+from aircall_pipeline.resources.evidence_io_manager import (
     COLUMN_SCHEMA_KEY,
     ROW_COUNT_KEY,
     EvidenceIOManager,
     markdown_preview,
 )
-from aircall_pipeline.evidence.resource import EvidenceResource
-from aircall_pipeline.evidence.s3_client import s3_client_from_resource
-from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
 from aircall_pipeline_tests.evidence.conftest import BIG_ID, users_frame
 
 DAY = "2026-03-14"

@@ -20,11 +20,11 @@ from aircall_pipeline.compliance import rules
 from aircall_pipeline.compliance.rule_table import RULES
 from aircall_pipeline.evidence import formats
 from aircall_pipeline.evidence.errors import EvidenceStoreError
-from aircall_pipeline.evidence.io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY, EvidenceIOManager
-from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStore, SpooledTable
 from aircall_pipeline.ingest import normalize
 from aircall_pipeline.ingest.assets import spool_calls
+from aircall_pipeline.resources.evidence import EvidenceResource
+from aircall_pipeline.resources.evidence_io_manager import COLUMN_SCHEMA_KEY, ROW_COUNT_KEY, EvidenceIOManager
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline_tests.evidence.days import seal_day
 from aircall_pipeline_tests.evidence.test_manifest import CHECKS, fields

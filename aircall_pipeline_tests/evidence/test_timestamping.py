@@ -13,6 +13,7 @@ import pytest
 import requests
 from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
 
+from aircall_pipeline.config.settings import TSA_URL_VAR, SettingsError, evidence_tsa_urls, parse_tsa_urls
 from aircall_pipeline.evidence.signing import statement
 from aircall_pipeline.evidence.timestamping import (
     MAX_TOKEN_BYTES,
@@ -25,7 +26,6 @@ from aircall_pipeline.evidence.timestamping import (
     stamp,
     token_path,
 )
-from aircall_pipeline.settings import TSA_URL_VAR, SettingsError, evidence_tsa_urls, parse_tsa_urls
 
 STATEMENT = statement("aircall/reports/date=2026-03-13/manifest.json", 1234, "ab" * 32)
 OTHER_STATEMENT = statement("aircall/reports/date=2026-03-13/manifest.attempt-2.json", 1234, "ab" * 32)

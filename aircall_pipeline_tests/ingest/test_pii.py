@@ -5,9 +5,9 @@ import stat
 
 import pytest
 
+from aircall_pipeline.config.settings import SettingsError
 from aircall_pipeline.ingest.normalize import external_number
 from aircall_pipeline.ingest.pii import KEY_FILE, LEGACY_KEY_FILE, MIN_KEY_BYTES, hash_key
-from aircall_pipeline.settings import SettingsError
 
 LONG_KEY = "k" * 40
 

@@ -13,12 +13,12 @@ from datetime import datetime
 
 import dagster as dg
 
+from aircall_pipeline.config.settings import LIMITER_URL_VAR, Settings, SettingsError
 from aircall_pipeline.definitions import build_assets, build_resources
-from aircall_pipeline.ingest.resource import AircallResource
 from aircall_pipeline.names import AIRCALL_RESOURCE
 from aircall_pipeline.operations.jobs import build_daily_job
 from aircall_pipeline.operations.scheduler import build_scheduler
-from aircall_pipeline.settings import LIMITER_URL_VAR, Settings, SettingsError
+from aircall_pipeline.resources.aircall import AircallResource
 
 CLOCK_VAR = "SCHEDULER_TEST_NOW"
 

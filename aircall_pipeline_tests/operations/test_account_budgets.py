@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from aircall_pipeline.aircall.budget import BudgetTimeout
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_defs, build_resources
 from aircall_pipeline.names import ACCOUNT_TAG, AIRCALL_RESOURCE, API_POOL, key
 from aircall_pipeline.operations.jobs import run_tags
-from aircall_pipeline.settings import Settings
 
 RATE = 5  # per 60 s: small enough to fill, and below the smoothing threshold (one rate only)
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from aircall_pipeline.accounts import load_accounts
+from aircall_pipeline.config.accounts import load_accounts
+from aircall_pipeline.config.settings import DEFAULT_ACCOUNT_KEY, Settings, SettingsError
 from aircall_pipeline.definitions import build_defs, load_defs
 from aircall_pipeline.evidence.signing import TrustedKey
 from aircall_pipeline.evidence.store import EvidenceStore
@@ -40,7 +41,6 @@ from aircall_pipeline.operations.jobs import run_tags
 from aircall_pipeline.operations.scheduler import scheduled_requests
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline.sandbox.owner_files import write_owner_files
-from aircall_pipeline.settings import DEFAULT_ACCOUNT_KEY, Settings, SettingsError
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.operations.failure_ticks import tick_failure_sensor
 from aircall_pipeline_tests.partitions import pk, registered

@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from aircall_pipeline.config.settings import SettingsError, parse_min_severity
 from aircall_pipeline.operations.alerts import (
     Alert,
     AlertSettings,
@@ -17,7 +18,6 @@ from aircall_pipeline.operations.alerts import (
     scrub,
     send_alert,
 )
-from aircall_pipeline.settings import SettingsError, parse_min_severity
 from aircall_pipeline_tests.operations.jobs import API_ID, BASIC, SECRET_TOKEN
 
 

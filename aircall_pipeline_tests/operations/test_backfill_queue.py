@@ -25,6 +25,7 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import Queued
 from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._time import get_current_timestamp
 
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.ingest.partitions import (
     ACCOUNT_DIM,
     account_of_key,
@@ -41,7 +42,6 @@ from aircall_pipeline.names import (
     keys,
 )
 from aircall_pipeline.operations.jobs import BACKFILL_PRIORITY, DAILY_PRIORITY, run_tags
-from aircall_pipeline.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A week of call history, three weeks back: inside the API's history horizon (AIRCALL_HISTORY_DAYS).

@@ -28,6 +28,7 @@ from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import serialize_value
 
+from aircall_pipeline.config.settings import SettingsError
 from aircall_pipeline.definitions import UnusableSettings, load_defs
 from aircall_pipeline.names import (
     DAILY_JOB,
@@ -42,7 +43,6 @@ from aircall_pipeline.names import (
 )
 from aircall_pipeline.operations.dagster_internals import sensor_ticks
 from aircall_pipeline.operations.schedule_failure_sensor import build_schedule_failure_sensor
-from aircall_pipeline.settings import SettingsError
 from aircall_pipeline_tests.operations.failure_ticks import tick_failure_sensor
 from aircall_pipeline_tests.partitions import pk, registered
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from aircall_pipeline.config.settings import Account, Settings
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.names import (
     ACCOUNTS_PARTITIONS,
@@ -22,7 +23,6 @@ from aircall_pipeline.names import (
     TAMPER_SENSOR,
 )
 from aircall_pipeline.operations.freshness import EVIDENCE_FRESHNESS_POLICY, EVIDENCE_KEY
-from aircall_pipeline.settings import Account, Settings
 
 # A tick of today: its day (yesterday) is inside the API's history horizon whenever the tests run.
 TODAY_0215 = datetime.now(UTC).replace(hour=2, minute=15, second=0, microsecond=0)

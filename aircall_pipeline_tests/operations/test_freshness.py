@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.ingest.partitions import partitions_for
 from aircall_pipeline.operations.freshness import (
     EVIDENCE_FRESHNESS_POLICY,
@@ -11,7 +12,6 @@ from aircall_pipeline.operations.freshness import (
     apply_freshness,
 )
 from aircall_pipeline.operations.freshness_sensor import build_freshness_sensor
-from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.operations.clock import Clock
 from aircall_pipeline_tests.partitions import pk, registered
 

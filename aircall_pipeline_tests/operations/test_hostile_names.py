@@ -19,14 +19,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from aircall_pipeline.accounts import load_accounts
+from aircall_pipeline.config.accounts import load_accounts
+from aircall_pipeline.config.settings import Settings, SettingsError
 from aircall_pipeline.definitions import build_defs, load_defs
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.ingest.partitions import account_of_key, day_of, partition_key, partitions_for
 from aircall_pipeline.names import ACCOUNTS_PARTITIONS, DAILY_JOB, REGISTRY_SENSOR, SCHEDULER_SENSOR
 from aircall_pipeline.operations.check_sensor import build_failed_check_alert_sensor
 from aircall_pipeline.sandbox.data import HOSTILE_NAMES, SandboxAccount
-from aircall_pipeline.settings import Settings, SettingsError
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.operations.jobs import API_ID, BASIC, SECRET_TOKEN
 from aircall_pipeline_tests.partitions import pk, registered

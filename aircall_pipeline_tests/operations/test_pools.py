@@ -27,12 +27,12 @@ from dagster._grpc.types import ExecuteRunArgs
 from dagster._serdes import serialize_value
 from dagster._time import get_current_timestamp
 
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.ingest.partitions import partition_key, register_accounts
 from aircall_pipeline.names import API_POOL, DAILY_JOB
 from aircall_pipeline.names import key as asset_key
 from aircall_pipeline.operations.jobs import run_tags
-from aircall_pipeline.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())["concurrency"]

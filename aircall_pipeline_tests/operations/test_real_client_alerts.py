@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_resources
 from aircall_pipeline.ingest.assets import build_raw_assets
 from aircall_pipeline.ingest.partitions import partitions_for
 from aircall_pipeline.names import ACCOUNTS_RESOURCE, AIRCALL_RESOURCE, key
 from aircall_pipeline.operations.alerts import mrkdwn_escape
 from aircall_pipeline.sandbox.server import SANDBOX_API_ID
-from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.operations.failure_ticks import tick_failure_sensor
 from aircall_pipeline_tests.operations.jobs import SECRET_TOKEN
 from aircall_pipeline_tests.partitions import pk, registered

@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 from aircall_pipeline.aircall.errors import NEW_KEY_ADVICE
+from aircall_pipeline.commands.run import failure_report
 from aircall_pipeline.operations.alerts import scrub
 from aircall_pipeline.operations.run_alerts import alert_for_failed_run
-from aircall_pipeline.operations.run_command import failure_report
 from aircall_pipeline.sandbox.data import SandboxAccount
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.operations import jobs

@@ -18,6 +18,7 @@ from dagster._core.test_utils import create_test_daemon_workspace_context, freez
 from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.sensor import execute_sensor_iteration
 
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.ingest.partitions import account_of_key, day_of
 from aircall_pipeline.names import ACCOUNT_TAG, DAILY_JOB, PRIORITY_TAG, SCHEDULER_SENSOR
@@ -27,7 +28,6 @@ from aircall_pipeline.operations.schedule_failure_sensor import (
     evaluate_schedule_failures,
 )
 from aircall_pipeline.operations.scheduler import build_scheduler
-from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.operations.jobs import API_ID, SECRET_TOKEN
 from aircall_pipeline_tests.operations.schedule_defs import CLOCK_VAR
 from aircall_pipeline_tests.partitions import pk, registered

@@ -240,8 +240,8 @@ def page(chromium, dev_server, request):
 
 def _single_account_graph() -> dict[str, set[str]]:
     """group -> asset keys of the definitions of the single account of the AIRCALL_* variables."""
+    from aircall_pipeline.config.settings import Settings
     from aircall_pipeline.definitions import build_defs
-    from aircall_pipeline.settings import Settings
 
     graph = build_defs(Settings.defaults()).resolve_asset_graph()
     by_group: dict[str, set[str]] = {}

@@ -13,12 +13,12 @@ import pytest
 from dagster._serdes import serialize_value
 
 from aircall_pipeline.compliance import catalogue
+from aircall_pipeline.config.settings import Settings
 from aircall_pipeline.definitions import build_defs
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.names import DAILY_JOB
 from aircall_pipeline.operations.check_sensor import build_failed_check_alert_sensor
 from aircall_pipeline.sandbox.data import SandboxAccount
-from aircall_pipeline.settings import Settings
 from aircall_pipeline_tests.fixtures.sandbox import deployment_env
 from aircall_pipeline_tests.operations.jobs import API_ID, BASIC, SECRET_TOKEN
 from aircall_pipeline_tests.partitions import pk, registered

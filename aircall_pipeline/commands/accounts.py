@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from aircall_pipeline.exit_codes import EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.exit_codes import EXIT_OK, EXIT_UNUSABLE
 
 
 def add_account_option(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def add_account_option(parser: argparse.ArgumentParser) -> None:
 
 def selected_account(args: argparse.Namespace):
     """(settings, account) for the command's --account; SettingsError says what is wrong."""
-    from aircall_pipeline.settings import Settings
+    from aircall_pipeline.config.settings import Settings
 
     settings = Settings.from_env()
     return settings, settings.account(getattr(args, "account", None))
@@ -53,8 +53,8 @@ CONFIG_FIELDS = ("api_url", "evidence_uri", "timezone", "rate_limit_per_minute",
 
 
 def describe(account, settings, *, last_sealed_day: str | None = None) -> dict:
+    from aircall_pipeline.config.settings import variables_set
     from aircall_pipeline.registry import state_of
-    from aircall_pipeline.settings import variables_set
 
     return {
         "name": account.name or SINGLE_ACCOUNT_NAME,
@@ -125,8 +125,8 @@ def rows(settings, view: tuple[set[str], dict[str, str]] | None) -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from aircall_pipeline.config.settings import Settings, SettingsError
     from aircall_pipeline.registry import REMOVED
-    from aircall_pipeline.settings import Settings, SettingsError
 
     try:
         settings = Settings.from_env()

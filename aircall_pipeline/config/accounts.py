@@ -37,9 +37,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from aircall_pipeline.settings_error import SettingsError
-from aircall_pipeline.urls import validate_api_url
-from aircall_pipeline.yaml_errors import UNKNOWN_KEY, first_located, line_of, load_with_nodes
+from aircall_pipeline.config.settings_error import SettingsError
+from aircall_pipeline.config.urls import validate_api_url
+from aircall_pipeline.config.yaml_errors import UNKNOWN_KEY, first_located, line_of, load_with_nodes
 
 API_ID_VAR = "AIRCALL_API_ID"
 API_TOKEN_VAR = "AIRCALL_API_TOKEN"  # noqa: S105 - the variable name, not a secret

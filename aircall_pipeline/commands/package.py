@@ -22,9 +22,9 @@ import json
 import os
 import sys
 
-from aircall_pipeline.accounts_cli import add_account_option, selected_account
-from aircall_pipeline.evidence.cli import _trusted_key
-from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.accounts import add_account_option, selected_account
+from aircall_pipeline.commands.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.verify import _trusted_key
 
 
 def _key_options(parser: argparse.ArgumentParser) -> None:
@@ -60,11 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_package(args: argparse.Namespace) -> int:
+    from aircall_pipeline.config.settings import SIGNING_KEY_VAR, SettingsError
     from aircall_pipeline.evidence.package import PackageError, build_package
     from aircall_pipeline.evidence.signing import SigningError, TrustedKey, load_signer
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
     from aircall_pipeline.evidence.verify import shown
-    from aircall_pipeline.settings import SIGNING_KEY_VAR, SettingsError
 
     if args.sample is not None and args.seed is None:
         print("package: --sample needs --seed S, so that the same sample can be drawn again", file=sys.stderr)
@@ -97,9 +97,9 @@ def run_package(args: argparse.Namespace) -> int:
 
 
 def run_verify_package(args: argparse.Namespace) -> int:
+    from aircall_pipeline.config.settings import SettingsError
     from aircall_pipeline.evidence.package import verify_package
     from aircall_pipeline.evidence.signing import SigningError
-    from aircall_pipeline.settings import SettingsError
 
     try:
         trusted = _trusted_key(args)

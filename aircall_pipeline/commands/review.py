@@ -20,8 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from aircall_pipeline.accounts_cli import add_account_option
-from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.accounts import add_account_option
+from aircall_pipeline.commands.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,7 +59,7 @@ def _account(args: argparse.Namespace, command: str):
     """The account under review: --account NAME; else the one whose evidence_uri is EVIDENCE_URI;
     else the only one. SettingsError names the accounts to choose from. A --account whose evidence is
     elsewhere than EVIDENCE_URI is allowed (a copy, an auditor's bucket) but said."""
-    from aircall_pipeline.settings import Settings
+    from aircall_pipeline.config.settings import Settings
 
     settings = Settings.from_env()
     name = getattr(args, "account", None)
@@ -79,8 +79,8 @@ def _roles(account):
     path or s3://, through ComplianceResource.read_bytes), or None when it has none."""
     from dagster_aws.s3 import S3Resource
 
-    from aircall_pipeline.compliance.policy import CompliancePolicy, load_roles
-    from aircall_pipeline.compliance.resources import ComplianceResource
+    from aircall_pipeline.config.policy import CompliancePolicy, load_roles
+    from aircall_pipeline.resources.compliance import ComplianceResource
 
     policy = CompliancePolicy.from_file(account.policy_file) if account.policy_file else CompliancePolicy()
     uri = account.roles_uri or policy.roles_uri
@@ -104,8 +104,8 @@ def _activity(store, day: str):
 def _evidence_key():
     """(trusted key, signer or None): the public half of EVIDENCE_SIGNING_KEY, else EVIDENCE_PUBLIC_KEY,
     else (None, None). A snapshot is read only from a manifest this key signed, as the pipeline does."""
+    from aircall_pipeline.config.settings import Settings, evidence_public_key
     from aircall_pipeline.evidence.signing import TrustedKey, load_signer
-    from aircall_pipeline.settings import Settings, evidence_public_key
 
     setting = Settings.from_env().signing_key
     if setting:
@@ -117,9 +117,9 @@ def _evidence_key():
 
 def run_export(args: argparse.Namespace) -> int:
     from aircall_pipeline.compliance.review import ReviewError, export_csv, load_snapshot, review_frame
+    from aircall_pipeline.config.settings import PUBLIC_KEY_VAR, SIGNING_KEY_VAR, SettingsError
     from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
-    from aircall_pipeline.settings import PUBLIC_KEY_VAR, SIGNING_KEY_VAR, SettingsError
 
     out = Path(args.out)
     try:
@@ -153,10 +153,10 @@ def run_import(args: argparse.Namespace) -> int:
         parse_review,
         validate_review,
     )
+    from aircall_pipeline.config.settings import SIGNING_KEY_VAR, Settings, SettingsError
     from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
     from aircall_pipeline.evidence.timestamping import timestamper
-    from aircall_pipeline.settings import SIGNING_KEY_VAR, Settings, SettingsError
 
     try:
         settings = Settings.from_env()

@@ -13,7 +13,6 @@ import logging
 import sys
 import time
 
-from aircall_pipeline.accounts_cli import add_account_option, selected_account
 from aircall_pipeline.aircall.budget import RequestBudget
 from aircall_pipeline.aircall.client import AircallClient
 from aircall_pipeline.aircall.errors import (
@@ -25,8 +24,15 @@ from aircall_pipeline.aircall.errors import (
     AircallServerError,
 )
 from aircall_pipeline.aircall.retry import RetryPolicy
-from aircall_pipeline.exit_codes import EXIT_AUTH, EXIT_OK, EXIT_RATE_LIMITED, EXIT_UNREACHABLE, EXIT_UNUSABLE
-from aircall_pipeline.settings import Account, Settings, SettingsError, credentials_from_env
+from aircall_pipeline.commands.accounts import add_account_option, selected_account
+from aircall_pipeline.commands.exit_codes import (
+    EXIT_AUTH,
+    EXIT_OK,
+    EXIT_RATE_LIMITED,
+    EXIT_UNREACHABLE,
+    EXIT_UNUSABLE,
+)
+from aircall_pipeline.config.settings import Account, Settings, SettingsError, credentials_from_env
 from aircall_pipeline.timestamps import iso_utc
 
 EXIT_CONFIG = EXIT_UNUSABLE  # the name this command's callers have known code 2 by (exit_codes.py)

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aircall_pipeline.accounts import SECRET_REF_PREFIX
-from aircall_pipeline.settings_error import SettingsError
+from aircall_pipeline.config.accounts import SECRET_REF_PREFIX
+from aircall_pipeline.config.settings_error import SettingsError
 
 CACHE_SECONDS = 300.0
 KEYS = ("api_id", "api_token")

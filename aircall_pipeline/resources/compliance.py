@@ -11,8 +11,8 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from aircall_pipeline.compliance.owner_inputs import OwnerTables, collect_owner_inputs
-from aircall_pipeline.compliance.policy import MAX_INPUT_BYTES
-from aircall_pipeline.settings import Account
+from aircall_pipeline.config.policy import MAX_INPUT_BYTES
+from aircall_pipeline.config.settings import Account
 
 
 class ComplianceResource(dg.ConfigurableResource):

@@ -27,10 +27,10 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from aircall_pipeline.evidence.resource import EvidenceResource
 from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError, SpooledTable, check_date
 from aircall_pipeline.ingest.partitions import accounts_of, day_of
 from aircall_pipeline.registry import AccountsResource
+from aircall_pipeline.resources.evidence import EvidenceResource
 
 PREVIEW_ROWS = 5
 # Dagster's standard metadata keys (the UI reads them: the row count, the Columns tab).

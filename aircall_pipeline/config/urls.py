@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from aircall_pipeline.aircall.api_url import DEFAULT_API_URL, ApiUrlError, is_loopback_host
 from aircall_pipeline.aircall.api_url import validate_api_url as _check_api_url
+from aircall_pipeline.config.settings_error import SettingsError
 from aircall_pipeline.redaction import shown_url
-from aircall_pipeline.settings_error import SettingsError
 
 __all__ = ["DEFAULT_API_URL", "is_loopback_host", "shown_url", "validate_api_url"]
 

@@ -2,7 +2,7 @@
 
 Secrets are deliberately absent from `Settings`: the credentials reach the Dagster resource as
 `EnvVar`s so that the UI and run metadata only ever show the variable names (see
-ingest/resource.py); the CLI reads them in exactly one function (`credentials_from_env`), and the
+resources/aircall.py); the CLI reads them in exactly one function (`credentials_from_env`), and the
 phone-number hash key in another (`pii_hash_secret`).
 
 The variables are read by one pydantic model (`Environment`); the accounts file (accounts.py) and
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from aircall_pipeline.accounts import (
+from aircall_pipeline.config.accounts import (
     ACCOUNTS_FILE_VAR,
     API_ID_VAR,
     API_TOKEN_VAR,
@@ -33,10 +33,10 @@ from aircall_pipeline.accounts import (
     check_timezone,
     load_accounts,
 )
-from aircall_pipeline.credentials import credentials_from_secret, resolved_values
+from aircall_pipeline.config.credentials import credentials_from_secret, resolved_values
+from aircall_pipeline.config.settings_error import SettingsError
+from aircall_pipeline.config.urls import DEFAULT_API_URL, is_loopback_host, shown_url, validate_api_url
 from aircall_pipeline.evidence.variables import PUBLIC_KEY_VAR, SIGNING_KEY_VAR, TSA_CA_VAR, TSA_URL_VAR
-from aircall_pipeline.settings_error import SettingsError
-from aircall_pipeline.urls import DEFAULT_API_URL, is_loopback_host, shown_url, validate_api_url
 
 # Re-exported: the rest of the application imports these from here.
 __all__ = [

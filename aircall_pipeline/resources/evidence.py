@@ -9,12 +9,12 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
+from aircall_pipeline.config.settings import Account, parse_tsa_urls
 from aircall_pipeline.evidence.backends import Retention
 from aircall_pipeline.evidence.s3_client import s3_client_from_resource
 from aircall_pipeline.evidence.signing import Signer, cached_signer
 from aircall_pipeline.evidence.store import EvidenceStore
 from aircall_pipeline.evidence.timestamping import timestamper
-from aircall_pipeline.settings import Account, parse_tsa_urls
 
 
 def resolved_uri(uri: str) -> str:

@@ -10,11 +10,11 @@ import argparse
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from aircall_pipeline.accounts_cli import add_account_option, selected_account
-from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.accounts import add_account_option, selected_account
+from aircall_pipeline.commands.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.config.settings import Account, Settings, SettingsError, dagster_home_set
 from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_day_over, ensure_within_history
 from aircall_pipeline.names import REPORT, table_of
-from aircall_pipeline.settings import Account, Settings, SettingsError, dagster_home_set
 
 
 def register(subparsers) -> None:
@@ -73,11 +73,11 @@ def run(args) -> int:
         return EXIT_UNUSABLE
     import dagster as dg
 
+    from aircall_pipeline.config.settings import credentials_from_env
     from aircall_pipeline.definitions import build_defs
     from aircall_pipeline.ingest.partitions import partition_key, register_accounts
     from aircall_pipeline.names import DAILY_JOB
     from aircall_pipeline.operations.jobs import run_tags
-    from aircall_pipeline.settings import credentials_from_env
 
     try:
         credentials_from_env(account)  # read again by the run; checked here to say so before starting

@@ -13,12 +13,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from aircall_pipeline.accounts_cli import add_account_option, selected_account
-from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.accounts import add_account_option, selected_account
+from aircall_pipeline.commands.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.run import parse_day
+from aircall_pipeline.config.settings import SettingsError
 from aircall_pipeline.ingest.timing import CollectionTimingError, ensure_within_history
 from aircall_pipeline.names import keys
-from aircall_pipeline.operations.run_command import parse_day
-from aircall_pipeline.settings import SettingsError
 
 DEFAULT_WEBSERVER = "http://127.0.0.1:3000"  # `make dev` / `dagster dev`
 MAX_DAYS = 3660  # ten years: a typo in a year, not a backfill

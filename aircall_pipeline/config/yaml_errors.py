@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from aircall_pipeline.settings_error import SettingsError
+from aircall_pipeline.config.settings_error import SettingsError
 
 # pydantic's error types for a key the model does not declare (`extra="forbid"`).
 UNKNOWN_KEY = ("extra_forbidden", "invalid_key")

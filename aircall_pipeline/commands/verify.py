@@ -21,8 +21,8 @@ import argparse
 import json
 import sys
 
-from aircall_pipeline.accounts_cli import add_account_option, selected_account
-from aircall_pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
+from aircall_pipeline.commands.accounts import add_account_option, selected_account
+from aircall_pipeline.commands.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _trusted_key(args: argparse.Namespace):
+    from aircall_pipeline.config.settings import evidence_public_key
     from aircall_pipeline.evidence.signing import TrustedKey
-    from aircall_pipeline.settings import evidence_public_key
 
     if args.kms_key_id:
         return TrustedKey.from_kms(args.kms_key_id)
@@ -70,19 +70,19 @@ def _trusted_key(args: argparse.Namespace):
 
 
 def _tsa_roots(args: argparse.Namespace) -> list[bytes] | None:
+    from aircall_pipeline.config.settings import evidence_tsa_ca
     from aircall_pipeline.evidence.timestamping import read_trusted_roots
-    from aircall_pipeline.settings import evidence_tsa_ca
 
     path = args.tsa_ca or evidence_tsa_ca()
     return read_trusted_roots(path) if path else None
 
 
 def run(args: argparse.Namespace) -> int:
+    from aircall_pipeline.config.settings import SettingsError
     from aircall_pipeline.evidence.signing import SigningError
     from aircall_pipeline.evidence.store import EvidenceStore, EvidenceStoreError
     from aircall_pipeline.evidence.timestamping import TimestampError
     from aircall_pipeline.evidence.verify import shown
-    from aircall_pipeline.settings import SettingsError
 
     try:
         trusted = _trusted_key(args)

@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from aircall_pipeline.aircall import AircallClient, RequestBudget
-from aircall_pipeline.settings import (
+from aircall_pipeline.config.settings import (
     DEFAULT_API_URL,
     Account,
     SettingsError,
