@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from aircall_pipeline.evidence.errors import EvidenceStoreError, NotRegularFile, ObjectMissing, ObjectTooLarge
 from aircall_pipeline.evidence.layout import safe_relpath
-from aircall_pipeline.evidence.objects import CHUNK, Blob, ObjectInfo
+from aircall_pipeline.evidence.objects import CHUNK, Blob, ObjectInfo, ReadsWhole
 
 
 def _kind_of(mode: int) -> str:
@@ -25,7 +25,7 @@ def _kind_of(mode: int) -> str:
     return "special file"
 
 
-class LocalBackend:
+class LocalBackend(ReadsWhole):
     def __init__(self, root: Path):
         self.root = root
         self.uri = str(root)
@@ -107,15 +107,6 @@ class LocalBackend:
             raise EvidenceStoreError(
                 f"cannot write {path}: {exc.strerror or exc}", kind="storage", uri=str(path)
             ) from None
-
-    def get(self, key: str, limit: int | None = None) -> bytes:
-        data = b"".join(self.read(key, limit)[1])
-        if limit is not None and len(data) > limit:
-            raise ObjectTooLarge(self.full_uri(key), limit)
-        return data
-
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
-        yield from self.read(key)[1]
 
     def stat(self, key: str) -> ObjectInfo:
         with self.open_seekable(key) as fh:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
-from aircall_pipeline.evidence.errors import EvidenceStoreError
+from aircall_pipeline.evidence.errors import EvidenceStoreError, ObjectTooLarge
 
 CHUNK = 8 * 1024 * 1024
 # S3 objects up to this size are fetched in one GET; larger Parquet files are read with ranged GETs so
@@ -123,3 +124,17 @@ class RangeFile(io.RawIOBase):
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+class ReadsWhole:
+    """What every backend derives from its streamed `read(key, limit) -> (info, chunks)`: the whole
+    object (refused past `limit`), or its chunks. One definition, so both backends refuse alike."""
+
+    def get(self, key: str, limit: int | None = None) -> bytes:
+        data = b"".join(self.read(key, limit)[1])  # type: ignore[attr-defined]
+        if limit is not None and len(data) > limit:
+            raise ObjectTooLarge(self.full_uri(key), limit)  # type: ignore[attr-defined]
+        return data
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        yield from self.read(key)[1]  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from aircall_pipeline.evidence.objects import (
     Blob,
     ObjectInfo,
     RangeFile,
+    ReadsWhole,
     Retention,
 )
 from aircall_pipeline.evidence.s3_errors import _strip_userinfo, s3_error
@@ -26,7 +27,7 @@ from aircall_pipeline.timestamps import iso_utc
 log = logging.getLogger(__name__)
 
 
-class S3Backend:
+class S3Backend(ReadsWhole):
     def __init__(self, client: Any, bucket: str, prefix: str, retention: Retention | None = None):
         self.client = client
         self.bucket = bucket
@@ -165,15 +166,6 @@ class S3Backend:
         except bx.BotoCoreError:
             return False
         return False
-
-    def get(self, key: str, limit: int | None = None) -> bytes:
-        data = b"".join(self.read(key, limit)[1])
-        if limit is not None and len(data) > limit:
-            raise ObjectTooLarge(self.full_uri(key), limit)
-        return data
-
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
-        yield from self.read(key)[1]
 
     def read(self, key: str, limit: int | None = None) -> tuple[ObjectInfo, Iterator[bytes]]:
         """One GET: the object's info, and its bytes in chunks (at most limit + 1 of them with `limit`)."""
