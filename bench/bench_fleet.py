@@ -729,6 +729,8 @@ def main() -> int:
             if not result["success"]:
                 log(f"no run succeeded; the daemon's log:\n{result['log'].read_text()[-4000:]}")
             print(report(result))
+            if os.environ.get("BENCH_FLEET_KEEP_LOG"):  # the daemon's and code server's log, kept for a look
+                shutil.copy(result["log"], os.environ["BENCH_FLEET_KEEP_LOG"])
         except BaseException:
             # An hour's run must not end in a bare status 1: say where it broke (bench.py keeps stderr).
             log(f"failed:\n{traceback.format_exc()}")
