@@ -843,3 +843,22 @@ def test_helm_several_accounts_example_uses_documented_keys_and_reaches_every_ru
     assert [m.mount_path for m in container.volume_mounts if m.mount_path == ACCOUNTS_MOUNT] == [ACCOUNTS_MOUNT]
     assert per_account <= {e.secret_ref.name for e in container.env_from or [] if e.secret_ref}
     assert {e.name: e.value for e in container.env}["AIRCALL_ACCOUNTS_FILE"] == f"{ACCOUNTS_MOUNT}/accounts.yaml"
+
+
+@pytest.mark.parametrize("config", ["dagster.yaml", "deploy/dagster.yaml"])
+def test_the_run_queue_retries_a_code_server_it_cannot_reach(config):
+    """Both instances start runs through the code server (DefaultRunLauncher): Dagster's default (0
+    retries) would fail every queued account's day at once while the code server restarts."""
+    queue = yaml.safe_load((REPO / config).read_text())["run_coordinator"]["config"]
+    assert queue["max_user_code_failure_retries"] >= 3
+    assert queue["user_code_failure_retry_delay"] <= 30
+
+
+def test_dagster_reads_the_run_queue_retries(tmp_path):
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    (tmp_path / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path))) as instance:
+        queue = instance.get_concurrency_config().run_queue_config
+    assert (queue.max_user_code_failure_retries, queue.user_code_failure_retry_delay) == (5, 15)
