@@ -103,7 +103,8 @@ class Daemon:
     were seen to linger: 29 code servers after an hour, about 2 cores between them, which measured
     Dagster's reload churn rather than the pipeline. The shell starts the code server, waits for its
     health check, then becomes the daemon (`exec`), so the code server, and the run workers it
-    starts, are the daemon's descendants and the process-tree sampler counts them all."""
+    starts, are the daemon's descendants and the process-tree sampler counts them all. The code
+    server runs with deploy/Dockerfile's arguments (`--heartbeat-ttl 300`: see deploy/README.md)."""
 
     def __init__(self, env: dict, home: Path):
         self.log_path = home / "daemon.log"
@@ -113,7 +114,7 @@ class Daemon:
             "host": "127.0.0.1", "port": port, "location_name": LOCATION}}]}))
         dagster = shlex.quote(str(BIN / "dagster"))
         script = (
-            f"{dagster} code-server start -h 127.0.0.1 -p {port} -m {LOCATION} &\n"
+            f"{dagster} code-server start -h 127.0.0.1 -p {port} -m {LOCATION} --heartbeat-ttl 300 &\n"
             f"until {dagster} api grpc-health-check -p {port} >/dev/null 2>&1; do sleep 0.5; done\n"
             f"exec {shlex.quote(str(BIN / 'dagster-daemon'))} run -w {shlex.quote(str(workspace))}\n"
         )
