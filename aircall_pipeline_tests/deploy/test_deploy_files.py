@@ -254,8 +254,8 @@ def test_dockerfiles_run_as_non_root_with_healthchecks_and_the_documented_comman
         for name in SECRET_VARS:
             assert not re.search(rf"^(ENV|ARG)\b.*\b{name}\b", text, re.M), f"{name} baked into a Dockerfile"
     assert (
-        'CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "aircall_pipeline.definitions"]'
-        in user_code
+        'CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "aircall_pipeline.definitions",'
+        ' "--heartbeat-ttl", "300"]' in user_code
     )
     assert '".[postgres,k8s]"' in user_code
     installed = re.search(r"--constraint \S+ \\\n\s+(.+?) \\\n", dagster).group(1).split()
@@ -428,7 +428,7 @@ def test_helm_values_use_only_documented_chart_keys():
 
 def test_helm_user_deployment_serves_the_definitions_module():
     deployment = helm_values()["dagster-user-deployments"]["deployments"][0]
-    assert deployment["codeServerArgs"] == ["-m", "aircall_pipeline.definitions"]
+    assert deployment["codeServerArgs"] == ["-m", "aircall_pipeline.definitions", "--heartbeat-ttl", "300"]
     assert deployment["port"] == 4000
     assert helm_values()["dagster-user-deployments"]["enabled"] is True
 
