@@ -5,7 +5,6 @@ unknown keys and non-finite numbers in today's words (file and line, or variable
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import subprocess
@@ -22,6 +21,7 @@ from aircall_pipeline.config.settings import Environment, Settings, SettingsErro
 from aircall_pipeline.config.settings_error import SettingsError as SharedSettingsError
 from aircall_pipeline.config.yaml_errors import first_located, line_of, load_with_nodes
 from aircall_pipeline.evidence import variables
+from aircall_pipeline_tests.imports import imported_modules
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aircall_pipeline"
 CONFIGURATION = {"aircall_pipeline.config.settings", "aircall_pipeline.config.accounts", "aircall_pipeline.config.credentials",
@@ -30,13 +30,7 @@ CONFIGURATION = {"aircall_pipeline.config.settings", "aircall_pipeline.config.ac
 
 def imported(relative: str) -> set[str]:
     """Every aircall_pipeline module `relative` imports, at the top or inside a function."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse((PACKAGE / relative).read_text())):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name for name in names if name.startswith("aircall_pipeline")}
+    return {name for name in imported_modules(PACKAGE / relative) if name.startswith("aircall_pipeline")}
 
 
 # -- no cycle ----------------------------------------------------------------------------------------

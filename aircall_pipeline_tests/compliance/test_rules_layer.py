@@ -4,28 +4,16 @@ no Dagster and none of the app's configuration, and nothing under compliance/ re
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import aircall_pipeline
 from aircall_pipeline.compliance import rules
+from aircall_pipeline_tests.imports import imported_modules
 
 PACKAGE = Path(aircall_pipeline.__file__).parent
 APP_CONFIGURATION = ("settings", "accounts", "credentials", "registry", "definitions", "sandbox")
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports, at the top or inside a function."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
 
 
 def test_no_rule_module_imports_dagster_or_the_app_configuration():

@@ -12,22 +12,13 @@ from botocore.exceptions import EndpointConnectionError
 from aircall_pipeline.evidence import backends, s3_backend
 from aircall_pipeline.evidence.errors import EvidenceStoreError
 from aircall_pipeline.evidence.s3_backend import S3Backend
+from aircall_pipeline_tests.imports import imported_modules
 
 EVIDENCE = Path(backends.__file__).parent
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
-
 def test_the_local_backend_knows_nothing_of_s3():
-    imported = _imports(EVIDENCE / "local_backend.py")
+    imported = imported_modules(EVIDENCE / "local_backend.py")
     assert not {m for m in imported if m.split(".")[0] in ("boto3", "botocore") or "s3" in m.rsplit(".", 1)[-1]}
 
 

@@ -7,18 +7,13 @@ import ast
 from pathlib import Path
 
 from aircall_pipeline.evidence import package, package_layout, package_summary, package_verify
+from aircall_pipeline_tests.imports import imported_modules
 
 EVIDENCE = Path(package.__file__).parent
 
 
 def _project_imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return {n for n in names if n.startswith("aircall_pipeline")}
+    return {n for n in imported_modules(path) if n.startswith("aircall_pipeline")}
 
 
 def test_verifying_a_package_needs_none_of_the_building_side():

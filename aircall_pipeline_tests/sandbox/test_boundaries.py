@@ -3,12 +3,12 @@ uses it, and inside it the server and the account sit on top of small modules th
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import aircall_pipeline
+from aircall_pipeline_tests.imports import imported_modules
 
 PACKAGE = Path(aircall_pipeline.__file__).resolve().parent
 SANDBOX = PACKAGE / "sandbox"
@@ -18,24 +18,13 @@ BUILDING_BLOCKS = ("call_lifecycle", "calls", "faults", "pagination", "rate_limi
                    "transport", "vocabulary", "webhooks")
 
 
-def _imported_modules(path: Path) -> set[str]:
-    modules = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules.add(node.module)
-            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return modules
-
-
 def test_no_module_outside_the_sandbox_imports_it():
     # The command line registers its `sandbox` subcommand by module name (aircall_pipeline/cli.py),
     # importing it only when the command runs; no module imports the sandbox itself.
     importers = [
         f"{path.relative_to(PACKAGE.parent)} imports {module}"
         for path in sorted(PACKAGE.rglob("*.py")) if SANDBOX not in path.parents
-        for module in sorted(_imported_modules(path))
+        for module in sorted(imported_modules(path))
         if module == "aircall_pipeline.sandbox" or module.startswith("aircall_pipeline.sandbox.")
     ]
     assert importers == []
@@ -44,7 +33,7 @@ def test_no_module_outside_the_sandbox_imports_it():
 def test_the_building_blocks_import_neither_the_server_nor_the_account():
     upward = {"aircall_pipeline.sandbox.server", "aircall_pipeline.sandbox.data", "aircall_pipeline.sandbox.cli"}
     found = {
-        name: sorted(_imported_modules(SANDBOX / f"{name}.py") & upward)
+        name: sorted(imported_modules(SANDBOX / f"{name}.py") & upward)
         for name in BUILDING_BLOCKS
     }
     assert {name: imports for name, imports in found.items() if imports} == {}
