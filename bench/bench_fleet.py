@@ -34,7 +34,6 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,6 +60,7 @@ from aircall_pipeline.names import (  # noqa: E402
     REGISTRY_SENSOR,
     SCHEDULER_SENSOR,
 )
+from aircall_pipeline_tests.fixtures.servers import free_port  # noqa: E402
 
 ACCOUNTS = int(os.environ.get("BENCH_FLEET_ACCOUNTS") or 100)
 TIMEOUT = float(os.environ.get("BENCH_FLEET_TIMEOUT") or 300 + 30 * ACCOUNTS)
@@ -88,12 +88,6 @@ def log(message: str) -> None:
 # -- the daemon and its process tree ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Daemon:
     """The deployment's shape (deploy/: a long-lived `dagster code-server start` the workspace names as
     a grpc_server, and `dagster-daemon run -w` beside it), in one process group stopped by its id.
@@ -108,7 +102,7 @@ class Daemon:
 
     def __init__(self, env: dict, home: Path):
         self.log_path = home / "daemon.log"
-        port = _free_port()
+        port = free_port()
         workspace = home / "workspace.yaml"
         workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
             "host": "127.0.0.1", "port": port, "location_name": LOCATION}}]}))
