@@ -125,7 +125,6 @@ VARIABLE_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 # A Secrets Manager secret's name (letters, digits, /_+=.@-) or its ARN (which adds colons).
 SECRET_PATTERN = rf"^{SECRET_REF_PREFIX}[A-Za-z0-9/_+=.@:-]{{1,2048}}$"
 NAME = re.compile(NAME_PATTERN)
-VARIABLE = re.compile(VARIABLE_PATTERN)
 TEXT_FIELDS = ("api_url", "evidence_uri", "timezone", "schedule_cron", "roles_uri", "roster_uri", "policy_file")
 MAX_BYTES = 1024 * 1024
 

@@ -19,7 +19,6 @@ DIRECT_LINK_ROOT = "https://api.aircall.io"
 USER_EXTRA_FIELD = "presence_device"
 CALL_EXTRA_FIELD = "caller_location_hint"
 WEBHOOK_EXTRA_FIELD = "last_delivery_status"
-EXTRA_FIELDS = frozenset({USER_EXTRA_FIELD, CALL_EXTRA_FIELD, WEBHOOK_EXTRA_FIELD})
 
 # Names anyone allowed to rename a user, team or number can type, aimed at the people who read the
 # evidence: spreadsheet formulas (CSV injection), a Slack channel ping with a disguised link, and
